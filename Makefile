@@ -1,0 +1,56 @@
+# lesion-pipeline: set-up, demo, tests. Needs only Python >= 3.11 and make.
+#   make demo   install, generate the sample study, run the pipeline, print the summary
+#   make test   install (if needed) and run the test suite
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+SIZE ?= full
+SEED ?= 1
+GENERATED := sample_data/generated
+DEMO_DATA := $(GENERATED)/demo
+DEMO_OUT := $(GENERATED)/demo-results
+STUDY ?=
+STUDIES ?=
+OUT ?=
+TARGETS ?=
+PYTEST_ARGS ?=
+
+.PHONY: install demo test sample-data run batch bench clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "lesion-pipeline needs Python >= 3.11, found " + sys.version.split()[0])'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+$(DEMO_DATA)/ground_truth.json: | $(STAMP)
+	$(BIN)/lesion-pipeline sample-data $(DEMO_DATA) --size $(SIZE) --seed $(SEED) --force
+
+sample-data: $(DEMO_DATA)/ground_truth.json
+
+$(DEMO_OUT)/run.json: $(DEMO_DATA)/ground_truth.json | $(STAMP)
+	$(BIN)/lesion-pipeline run $(DEMO_DATA)/study -o $(DEMO_OUT) --quiet
+
+demo: $(DEMO_OUT)/run.json
+	@cat $(DEMO_OUT)/summary.txt
+	@echo "Results: $(abspath $(DEMO_OUT)) (measurements.csv, response.csv, summary.txt, run.json, masks/)"
+	@echo "Ground truth of the sample study: $(abspath $(DEMO_DATA))/ground_truth.json"
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+run: $(STAMP)
+	@test -n "$(STUDY)" -a -n "$(OUT)" || { echo "usage: make run STUDY=dir OUT=dir [TARGETS=file]"; exit 2; }
+	$(BIN)/lesion-pipeline run "$(STUDY)" -o "$(OUT)" $(if $(TARGETS),--targets "$(TARGETS)")
+
+batch: $(STAMP)
+	@test -n "$(STUDIES)" -a -n "$(OUT)" || { echo "usage: make batch STUDIES=dir OUT=dir"; exit 2; }
+	$(BIN)/lesion-pipeline batch "$(STUDIES)" -o "$(OUT)"
+
+clean:
+	rm -rf $(GENERATED) .pytest_cache

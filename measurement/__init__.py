@@ -1,0 +1,1 @@
+"""Measurements (diameters, volumes, intensities) and response criteria."""

@@ -1,0 +1,23 @@
+"""All parameters of a run, recorded in ``run.json``."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from measurement.response import RecistConfig
+from pipeline.register import RegistrationConfig
+from segmentation.ct_lesion import CtLesionConfig
+from segmentation.pet_lesion import PetSegmentationConfig
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    min_ct_slices: int = 10
+    threads: int = 2
+    registration: RegistrationConfig = field(default_factory=RegistrationConfig)
+    ct_lesion: CtLesionConfig = field(default_factory=CtLesionConfig)
+    pet_lesion: PetSegmentationConfig = field(default_factory=PetSegmentationConfig)
+    recist: RecistConfig = field(default_factory=RecistConfig)
+
+    def as_record(self) -> dict[str, object]:
+        return asdict(self)

@@ -1,0 +1,159 @@
+"""Per-timepoint lesion work: seeds -> segmentation -> measurements, for every target.
+
+Thin orchestration over the pure functions of ``segmentation`` and
+``measurement``; geometry conversions (voxel index <-> LPS) happen here.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import SimpleITK as sitk
+from scipy import ndimage
+
+from measurement.diameters import axial_diameters, max_3d_diameter
+from measurement.intensity import ct_intensity, pet_intensity
+from measurement.masks import fractions
+from measurement.volume import centroid_zyx, volume_ml
+from pipeline import spatial
+from pipeline.config import RunConfig
+from pipeline.load import LoadedSeries
+from pipeline.records import MEASURED, NOT_FOUND, LesionRecord, Point
+from segmentation.ct_lesion import CtLesionSegmenter
+from segmentation.pet_lesion import segment_pet_lesion
+from segmentation.recentre import recentre_seed
+from segmentation.result import LesionSegmentation, LesionSegmenter
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SeedRequest:
+    """Where to look for a target at this timepoint (``seed_lps_mm`` ``None``: do not look)."""
+
+    lesion_id: str
+    seed_lps_mm: Point | None
+    recentre: bool
+    reason_if_absent: str = ""
+
+
+def _lps(image: sitk.Image, index_zyx: Sequence[float]) -> Point:
+    return tuple(float(v) for v in spatial.index_zyx_to_lps(image, np.asarray(index_zyx, dtype=float)))  # type: ignore[return-value]
+
+
+def mask_on_grid(seg: LesionSegmentation, source: sitk.Image, target: sitk.Image, margin_mm: float) -> np.ndarray:
+    """The lesion mask (on ``source``'s grid) resampled onto ``target``'s grid and dilated by ``margin_mm``.
+
+    A target voxel is in the result when the lesion fraction interpolated
+    (linearly) at its centre is > 0, i.e. it lies within one source voxel of
+    the lesion; then the margin is added.
+    """
+    assert seg.mask_zyx is not None
+    crop = sitk.GetImageFromArray(np.pad(fractions(seg.mask_zyx), 1))
+    crop.SetSpacing(source.GetSpacing())
+    crop.SetDirection(source.GetDirection())
+    crop.SetOrigin(tuple(spatial.index_zyx_to_lps(source, np.asarray(seg.offset_zyx, dtype=float) - 1.0)))
+    resampled = sitk.Resample(crop, target, sitk.Transform(), sitk.sitkLinear, 0.0, sitk.sitkFloat32)
+    mask = sitk.GetArrayViewFromImage(resampled) > 0.0
+    if margin_mm > 0 and mask.any():
+        spacing = spatial.spacing_zyx(target)
+        r = [max(1, int(round(margin_mm / s))) for s in spacing]
+        zz, yy, xx = np.ogrid[-r[0] : r[0] + 1, -r[1] : r[1] + 1, -r[2] : r[2] + 1]
+        ball = (zz * spacing[0]) ** 2 + (yy * spacing[1]) ** 2 + (xx * spacing[2]) ** 2 <= margin_mm**2 + 1e-6
+        mask = ndimage.binary_dilation(mask, structure=ball)
+    return np.asarray(mask, dtype=bool)
+
+
+def _measure(
+    seg: LesionSegmentation,
+    request: SeedRequest,
+    ct: LoadedSeries,
+    ct_array: np.ndarray,
+    spacing: tuple[float, float, float],
+    pet: LoadedSeries | None,
+    pet_array: np.ndarray | None,
+    config: RunConfig,
+) -> LesionRecord:
+    assert seg.mask_zyx is not None
+    mask = seg.mask_zyx
+    offset = np.asarray(seg.offset_zyx, dtype=float)
+    axial = axial_diameters(mask, spacing)
+    feret, _ = max_3d_diameter(mask, spacing)
+    z, y, x = (slice(int(o), int(o) + n) for o, n in zip(seg.offset_zyx, mask.shape, strict=True))
+    hu = ct_intensity(ct_array[z, y, x], mask)
+    record = dict(
+        lesion_id=request.lesion_id,
+        status=MEASURED,
+        seed_lps_mm=_lps(ct.image, seg.seed_zyx),
+        longest_diameter_mm=axial.longest_mm,
+        short_axis_mm=axial.short_axis_mm,
+        max_3d_diameter_mm=feret,
+        volume_ml=volume_ml(mask, spacing),
+        mean_hu=hu.mean_hu,
+        sd_hu=hu.sd_hu,
+        centroid_lps_mm=_lps(ct.image, np.asarray(centroid_zyx(mask)) + offset),
+        long_axis_lps_mm=tuple(_lps(ct.image, np.asarray(p) + offset) for p in axial.long_axis_zyx),
+        short_axis_lps_mm=tuple(_lps(ct.image, np.asarray(p) + offset) for p in axial.short_axis_zyx),
+        confidence=seg.confidence,
+    )
+    if pet is not None and pet_array is not None and pet.suv is not None:
+        voi = mask_on_grid(seg, ct.image, pet.image, config.pet_lesion.search_margin_mm)
+        pet_seg = segment_pet_lesion(pet_array, voi, config.pet_lesion)
+        if pet_seg is None:
+            log.warning("lesion %s: CT lesion lies outside the PET field of view; no SUV", request.lesion_id)
+        else:
+            suv = pet_intensity(pet_array, pet_seg.mask_zyx, spatial.spacing_zyx(pet.image))
+            record.update(suv_max=suv.suv_max, suv_peak=suv.suv_peak, suv_mean=suv.suv_mean)
+    return LesionRecord(**record)  # type: ignore[arg-type]
+
+
+def process_timepoint(
+    requests: Sequence[SeedRequest],
+    ct: LoadedSeries,
+    pet: LoadedSeries | None,
+    config: RunConfig,
+    segmenter: LesionSegmenter | None = None,
+) -> tuple[list[LesionRecord], np.ndarray]:
+    """Segment and measure every requested target; return the records and the label map (z, y, x).
+
+    Label ``k + 1`` marks the k-th request's lesion; where lesions overlap the
+    earlier target keeps the voxel and a warning is logged.
+    """
+    segmenter = segmenter or CtLesionSegmenter(config.ct_lesion)
+    ct_array = spatial.array_zyx(ct.image)
+    spacing = spatial.spacing_zyx(ct.image)
+    pet_array = spatial.array_zyx(pet.image) if pet is not None and pet.suv is not None else None
+    labels = np.zeros(ct_array.shape, dtype=np.uint8 if len(requests) < 256 else np.uint16)
+    records = []
+    for k, request in enumerate(requests):
+        if request.seed_lps_mm is None:
+            records.append(LesionRecord(request.lesion_id, NOT_FOUND, request.reason_if_absent))
+            continue
+        seed = spatial.lps_to_index_zyx(ct.image, np.asarray(request.seed_lps_mm))
+        if not spatial.inside(ct.image, seed):
+            records.append(LesionRecord(request.lesion_id, NOT_FOUND, "seed lies outside this CT's field of view", request.seed_lps_mm))
+            continue
+        if request.recentre:
+            moved = recentre_seed(ct_array, spacing, tuple(seed), config.ct_lesion.recentre_radius_mm, config.ct_lesion.min_contrast_hu)
+            if moved.seed_zyx is None:
+                records.append(LesionRecord(request.lesion_id, NOT_FOUND, moved.reason, request.seed_lps_mm))
+                continue
+            seed = np.asarray(moved.seed_zyx)
+        seg = segmenter.segment(ct_array, spacing, tuple(float(v) for v in seed))
+        if not seg.found:
+            records.append(LesionRecord(request.lesion_id, NOT_FOUND, seg.reason, _lps(ct.image, seg.seed_zyx)))
+            continue
+        full = seg.full_mask(ct_array.shape)
+        overlap = full & (labels > 0)
+        if overlap.any():
+            other = [requests[int(v) - 1].lesion_id for v in np.unique(labels[overlap])]
+            log.warning("lesion %s overlaps target(s) %s (possible merge)", request.lesion_id, ", ".join(other))
+        labels[full & (labels == 0)] = k + 1
+        records.append(_measure(seg, request, ct, ct_array, spacing, pet, pet_array, config))
+    for r in records:
+        if not r.measured:
+            log.warning("lesion %s not found: %s", r.lesion_id, r.reason)
+    return records, labels

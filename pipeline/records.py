@@ -1,0 +1,66 @@
+"""Result records passed from the stages to the writers (one per lesion, timepoint, study)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from measurement.response import RecistAssessment
+
+Point = tuple[float, float, float]
+
+MEASURED = "measured"
+NOT_FOUND = "not_found"
+
+
+@dataclass(frozen=True)
+class LesionRecord:
+    """One target at one timepoint. Lengths in mm, volumes in ml, points in LPS mm."""
+
+    lesion_id: str
+    status: str
+    reason: str = ""
+    seed_lps_mm: Point | None = None
+    longest_diameter_mm: float | None = None
+    short_axis_mm: float | None = None
+    max_3d_diameter_mm: float | None = None
+    volume_ml: float | None = None
+    mean_hu: float | None = None
+    sd_hu: float | None = None
+    suv_max: float | None = None
+    suv_peak: float | None = None
+    suv_mean: float | None = None
+    centroid_lps_mm: Point | None = None
+    long_axis_lps_mm: tuple[Point, Point] | None = None
+    short_axis_lps_mm: tuple[Point, Point] | None = None
+    confidence: float | None = None
+
+    @property
+    def measured(self) -> bool:
+        return self.status == MEASURED
+
+
+@dataclass(frozen=True)
+class TimepointRecord:
+    index: int
+    study_uid: str
+    study_date: dt.date | None
+    days_from_baseline: int | None
+    ct_series_uid: str
+    ct_slices: int
+    pet_series_uid: str | None
+    pet_units: str | None
+    suv_factor: dict[str, object] | None
+    registration: dict[str, object] | None
+    lesions: tuple[LesionRecord, ...]
+    skipped_series: tuple[tuple[str, str], ...] = ()
+    mask_file: str | None = None
+
+
+@dataclass(frozen=True)
+class StudyResult:
+    patient_id: str
+    timepoints: tuple[TimepointRecord, ...]
+    recist: tuple[RecistAssessment, ...]
+    total_volume_ml: tuple[float, ...]
+    warnings: tuple[str, ...] = field(default=())

@@ -1,0 +1,176 @@
+"""Generate a synthetic longitudinal PET/CT study with its ground truth.
+
+Layout written to ``OUT``::
+
+    OUT/study/DICOM/0000/IM00017 ...   every CT and PET slice of every timepoint,
+                                       shuffled names and folders, some ``.dcm``
+    OUT/study/targets.json             baseline seeds, the pipeline's input
+    OUT/ground_truth.json              truth per lesion and timepoint (beside the
+                                       study, never read by the pipeline)
+
+Generation is written to a temporary folder and renamed into place, so ``OUT``
+is either complete or absent.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+from sample_data import truth
+from sample_data.anatomy import organs
+from sample_data.dicom_write import SeriesInfo, StudyInfo, ct_datasets, pet_datasets, save_all, uid
+from sample_data.render import render_ct, render_pet_suv
+from sample_data.scenario import Scenario, Timepoint, make_scenario
+from sample_data.shapes import Structure
+
+GENERATOR_VERSION = "1"
+
+
+def _structures(scenario: Scenario, timepoint: int) -> list[Structure]:
+    lesions = [
+        Structure(lesion.lesion_id, lesion.at(timepoint), hu=lesion.hu, suv=lesion.suv, tags=frozenset({"lesion"}))
+        for lesion in scenario.lesions
+    ]
+    return organs() + lesions
+
+
+class _FileNamer:
+    """Shuffled, export-like file names: DICOM/<folder>/IM<number>, some with .dcm."""
+
+    def __init__(self, root: Path, total: int, rng: np.random.Generator) -> None:
+        self.root = root
+        self.order = rng.permutation(total)
+        self.next = 0
+
+    def take(self, n: int) -> list[Path]:
+        out = []
+        for number in self.order[self.next : self.next + n]:
+            suffix = ".dcm" if number % 3 == 0 else ""
+            out.append(self.root / "DICOM" / f"{number // 100:04d}" / f"IM{number:05d}{suffix}")
+        self.next += n
+        return out
+
+
+def _suv_max_noise_free(clean_suv: np.ndarray, scenario: Scenario, tp: Timepoint) -> dict[str, float]:
+    """Noise-free SUVmax near each lesion (within its largest semi-axis + 4 mm)."""
+    grid = tp.pet_grid
+    out = {}
+    for lesion in scenario.lesions:
+        e = lesion.at(tp.index)
+        centre = tp.pose.body_to_lps(np.asarray(e.centre_mm))
+        r = max(e.semi_axes_mm) + 4.0
+        block = grid.index_range(centre - r, centre + r, margin=0)
+        pts = grid.points_lps(block)
+        inside = np.linalg.norm(pts - centre, axis=-1) <= r
+        out[lesion.lesion_id] = float(clean_suv[block][inside].max())
+    return out
+
+
+def _timepoint_series(scenario: Scenario, tp: Timepoint) -> tuple[StudyInfo, SeriesInfo, SeriesInfo]:
+    seed = scenario.seed
+    study = StudyInfo(
+        study_uid=uid(seed, tp.index, "study"),
+        frame_of_reference_uid=uid(seed, tp.index, "for"),
+        study_datetime=tp.study_datetime,
+        study_id=f"{tp.index + 1}",
+        accession=f"SYN{seed:04d}{tp.index:02d}",
+    )
+    ct_time = tp.pet.series_time - (tp.pet.series_time - tp.pet.injection_time) / 20
+    ct = SeriesInfo(uid(seed, tp.index, "ct"), 2, "CT ABDOMEN PV 2.0 B30f", ct_time)
+    pet = SeriesInfo(uid(seed, tp.index, "pet"), 3, "PET WB AC", tp.pet.series_time)
+    return study, ct, pet
+
+
+def generate_study(out_dir: Path | str, seed: int = 1, size: str = "small", force: bool = False) -> Path:
+    """Write the study for ``seed`` and ``size`` into ``out_dir``; return ``out_dir``."""
+    out_dir = Path(out_dir)
+    if out_dir.exists():
+        if not force:
+            raise FileExistsError(f"{out_dir} exists; pass force=True (--force) to replace it")
+    scenario = make_scenario(seed, size)
+    truths = truth.lesion_truth(scenario)
+    tmp = out_dir.with_name(f".{out_dir.name}.tmp-{os.getpid()}")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    study_dir = tmp / "study"
+    total = sum(tp.ct_grid.shape_zyx[0] + tp.pet_grid.shape_zyx[0] for tp in scenario.timepoints)
+    namer = _FileNamer(study_dir, total, np.random.default_rng([seed, 99]))
+    patient = scenario.patient
+    timepoint_truth = []
+    sums = [sum(t.longest_axial_diameter_on_slices_mm for t in tp_truth) for tp_truth in truths]
+    categories = truth.recist_categories(sums)
+    for tp in scenario.timepoints:
+        structures = _structures(scenario, tp.index)
+        study, ct_series, pet_series = _timepoint_series(scenario, tp)
+        ct = render_ct(structures, tp.pose, tp.ct_grid, tp.ct_noise_hu, np.random.default_rng([seed, tp.index, 1]))
+        datasets = ct_datasets(
+            ct, tp.ct_grid, patient, study, ct_series, signed=tp.ct_signed_pixels, descending=tp.index == 0
+        )
+        del ct
+        save_all(datasets, namer.take(len(datasets)))
+        suv, clean_suv = render_pet_suv(structures, tp.pose, tp.pet_grid, np.random.default_rng([seed, tp.index, 2]))
+        bq_per_ml_per_suv = tp.pet.injected_dose_bq * tp.pet.decay_factor_to_series / (patient.weight_kg * 1000.0)
+        datasets = pet_datasets(suv * bq_per_ml_per_suv, tp.pet_grid, patient, study, pet_series, tp.pet)
+        save_all(datasets, namer.take(len(datasets)))
+        suv_max = _suv_max_noise_free(clean_suv, scenario, tp)
+        cat, from_base, from_nadir = categories[tp.index]
+        timepoint_truth.append(
+            {
+                "timepoint": tp.index,
+                "study_date": tp.study_datetime.date().isoformat(),
+                "days_from_baseline": (tp.study_datetime.date() - scenario.timepoints[0].study_datetime.date()).days,
+                "study_instance_uid": study.study_uid,
+                "frame_of_reference_uid": study.frame_of_reference_uid,
+                "ct_series_instance_uid": ct_series.series_uid,
+                "pet_series_instance_uid": pet_series.series_uid,
+                "pose": asdict(tp.pose),
+                "ct_grid": asdict(tp.ct_grid),
+                "pet_grid": asdict(tp.pet_grid),
+                "ct_noise_sd_hu": tp.ct_noise_hu,
+                "pet": {
+                    "injected_dose_bq": tp.pet.injected_dose_bq,
+                    "injection_datetime": tp.pet.injection_time.isoformat(),
+                    "series_datetime": tp.pet.series_time.isoformat(),
+                    "half_life_s": tp.pet.half_life_s,
+                    "suvbw_factor_ml_per_bq": patient.weight_kg * 1000.0 / (tp.pet.injected_dose_bq * tp.pet.decay_factor_to_series),
+                },
+                "sum_longest_diameters_mm": sums[tp.index],
+                "change_from_baseline_pct": from_base,
+                "change_from_nadir_pct": from_nadir,
+                "recist": cat,
+                "lesions": [
+                    {**asdict(t), "suv_max_noise_free": suv_max[t.lesion_id]} for t in truths[tp.index]
+                ],
+            }
+        )
+    rng = np.random.default_rng([seed, 7])
+    targets = {"lesions": []}
+    for lesion, t in zip(scenario.lesions, truths[0], strict=True):
+        offset = rng.normal(size=3)
+        offset *= 0.25 * min(lesion.baseline.semi_axes_mm) * rng.uniform() / np.linalg.norm(offset)
+        seed_lps = np.asarray(t.centre_lps_mm) + offset
+        targets["lesions"].append({"id": lesion.lesion_id, "seed_lps_mm": [round(float(v), 2) for v in seed_lps], "organ": "liver"})
+    (study_dir / "targets.json").write_text(json.dumps(targets, indent=2) + "\n")
+    ground_truth = {
+        "generator": {"name": "lesion-pipeline sample-data", "version": GENERATOR_VERSION, "seed": seed, "size": size},
+        "patient_id": patient.patient_id,
+        "patient_weight_kg": patient.weight_kg,
+        "lesion_definitions": [
+            {"id": l.lesion_id, "hu": l.hu, "suv": l.suv, "scale_per_timepoint": list(l.scale_per_timepoint),
+             "baseline_ellipsoid_body_frame": asdict(l.baseline)}
+            for l in scenario.lesions
+        ],
+        "timepoints": timepoint_truth,
+    }
+    (tmp / "ground_truth.json").write_text(json.dumps(ground_truth, indent=2) + "\n")
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp.rename(out_dir)
+    return out_dir

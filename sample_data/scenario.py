@@ -1,0 +1,202 @@
+"""A random but reproducible follow-up scenario: patient, lesions, timepoints.
+
+Everything random is drawn here from one ``numpy.random.Generator`` seeded by
+the user's ``--seed``, so that the same seed gives the same study.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import numpy as np
+
+from sample_data import truth
+from sample_data.anatomy import LIVER_HU, LIVER_SUV, is_liver_parenchyma, liver_shapes
+from sample_data.grid import Grid
+from sample_data.shapes import Ellipsoid, Pose, as_matrix3, rotation_matrix
+
+SIZES = ("small", "full")
+F18_HALF_LIFE_S = 6586.2
+
+
+@dataclass(frozen=True)
+class Patient:
+    patient_id: str
+    name: str
+    sex: str
+    birth_date: str
+    weight_kg: float
+    height_m: float
+
+
+@dataclass(frozen=True)
+class Lesion:
+    """A liver lesion: its baseline ellipsoid (body frame) and its size per timepoint."""
+
+    lesion_id: str
+    baseline: Ellipsoid
+    hu: float
+    suv: float
+    scale_per_timepoint: tuple[float, ...]
+
+    def at(self, timepoint: int) -> Ellipsoid:
+        return self.baseline.scaled(self.scale_per_timepoint[timepoint])
+
+
+@dataclass(frozen=True)
+class PetAcquisition:
+    injected_dose_bq: float
+    injection_time: dt.datetime
+    series_time: dt.datetime
+    half_life_s: float = F18_HALF_LIFE_S
+
+    @property
+    def decay_factor_to_series(self) -> float:
+        """Fraction of the injected activity left at the series start time."""
+        elapsed = (self.series_time - self.injection_time).total_seconds()
+        return float(2.0 ** (-elapsed / self.half_life_s))
+
+
+@dataclass(frozen=True)
+class Timepoint:
+    index: int
+    study_datetime: dt.datetime
+    pose: Pose
+    ct_grid: Grid
+    pet_grid: Grid
+    ct_noise_hu: float
+    ct_signed_pixels: bool
+    pet: PetAcquisition
+
+
+@dataclass(frozen=True)
+class Scenario:
+    seed: int
+    size: str
+    patient: Patient
+    lesions: tuple[Lesion, ...]
+    timepoints: tuple[Timepoint, ...]
+
+
+def _grids(size: str, timepoint: int, rng: np.random.Generator) -> tuple[Grid, Grid]:
+    """CT and PET grids; the last follow-up uses a different CT protocol."""
+    z_centre = float(rng.uniform(-5.0, 5.0))
+    changed = timepoint == 2
+    if size == "small":
+        ct = ((60, 240, 240), (1.5, 1.5, 3.0)) if changed else ((72, 256, 256), (1.4, 1.4, 2.5))
+        pet = ((48, 96, 96), (4.0, 4.0, 4.0))
+    else:
+        ct = ((150, 512, 512), (0.703125, 0.703125, 2.5)) if changed else ((200, 512, 512), (0.78125, 0.78125, 2.0))
+        pet = ((120, 192, 192), (3.6458, 3.6458, 3.27))
+    ct_grid = Grid.centred(ct[0], ct[1], (0.0, 0.0, z_centre))
+    pet_grid = Grid.centred(pet[0], pet[1], (0.0, 0.0, z_centre + float(rng.uniform(-4.0, 4.0))))
+    return ct_grid, pet_grid
+
+
+def _pose(timepoint: int, rng: np.random.Generator) -> Pose:
+    """Baseline near the scanner's reference; follow-ups shifted up to 20 mm, rotated up to 5 degrees."""
+    if timepoint == 0:
+        rot = rng.uniform(-1.0, 1.0, 3) * np.array([0.5, 0.5, 1.0])
+        shift = rng.uniform(-4.0, 4.0, 3)
+    else:
+        rot = np.array([rng.uniform(-2.0, 2.0), rng.uniform(-2.0, 2.0), rng.choice([-1, 1]) * rng.uniform(2.5, 5.0)])
+        direction = rng.normal(size=3)
+        shift = direction / np.linalg.norm(direction) * rng.uniform(8.0, 20.0)
+    return Pose(tuple(float(v) for v in rot), tuple(float(v) for v in shift))  # type: ignore[arg-type]
+
+
+_BASELINE_DIAMETER_RANGES_MM = ((26.0, 34.0), (19.0, 25.0), (15.0, 19.0), (13.0, 16.0))
+
+
+def _lesion_ellipsoids(rng: np.random.Generator, max_scale: float) -> list[Ellipsoid]:
+    """Non-overlapping ellipsoids well inside the liver at every size they will take."""
+    lo = np.min([s.bounds()[0] for s in liver_shapes()], axis=0)
+    hi = np.max([s.bounds()[1] for s in liver_shapes()], axis=0)
+    placed: list[Ellipsoid] = []
+    for d_lo, d_hi in _BASELINE_DIAMETER_RANGES_MM:
+        for _ in range(10000):
+            a = rng.uniform(d_lo, d_hi) / 2.0
+            semi = (a, a * rng.uniform(0.78, 0.95), a * rng.uniform(0.75, 0.95))
+            rot = as_matrix3(rotation_matrix((rng.uniform(-25, 25), rng.uniform(-25, 25), rng.uniform(-90, 90))))
+            centre = rng.uniform(lo, hi)
+            centre[2] = rng.uniform(-35.0, 35.0)
+            candidate = Ellipsoid(tuple(float(v) for v in centre), semi, rot)  # type: ignore[arg-type]
+            biggest = candidate.scaled(max_scale)
+            if not is_liver_parenchyma(biggest.surface_points(300), margin_mm=5.0).all():
+                continue
+            r = max(biggest.semi_axes_mm)
+            if all(
+                np.linalg.norm(centre - np.asarray(o.centre_mm)) > r + max(o.semi_axes_mm) * max_scale + 10.0
+                for o in placed
+            ):
+                placed.append(candidate)
+                break
+        else:  # pragma: no cover - the liver is large enough for four lesions
+            raise RuntimeError("could not place the lesions inside the liver")
+    return placed
+
+
+def _scales(rng: np.random.Generator, n: int) -> list[tuple[float, float, float]]:
+    """Per-lesion size factors for baseline, a partial response, then progression of one lesion."""
+    response = rng.uniform(0.55, 0.66, n)
+    grower = int(rng.integers(n - 1))  # any lesion but the smallest regrows
+    later = response * rng.uniform(0.95, 1.03, n)
+    later[grower] = rng.uniform(1.0, 1.15)
+    return [(1.0, float(response[i]), float(later[i])) for i in range(n)]
+
+
+def make_scenario(seed: int, size: str = "small") -> Scenario:
+    """Draw a scenario; redraw until its RECIST categories are far from every threshold."""
+    if size not in SIZES:
+        raise ValueError(f"size must be one of {SIZES}, got {size!r}")
+    rng = np.random.default_rng(seed)
+    sex = str(rng.choice(["F", "M"]))
+    patient = Patient(
+        patient_id=f"LP-SYN-{seed:04d}",
+        name=f"SYNTHETIC^PATIENT{seed:04d}",
+        sex=sex,
+        birth_date=f"{int(rng.integers(1945, 1975))}0{int(rng.integers(1, 9))}15",
+        weight_kg=round(float(rng.uniform(58.0, 95.0)), 1),
+        height_m=round(float(rng.uniform(1.55, 1.92)), 2),
+    )
+    baseline_day = dt.datetime(2026, 1, 5, 8, 0) + dt.timedelta(days=int(rng.integers(0, 120)))
+    for _attempt in range(100):
+        ellipsoids = _lesion_ellipsoids(rng, max_scale=1.2)
+        scales = _scales(rng, len(ellipsoids))
+        lesions = tuple(
+            Lesion(
+                lesion_id=f"L{i + 1}",
+                baseline=e,
+                hu=LIVER_HU - float(rng.uniform(35.0, 60.0)),
+                suv=float(rng.uniform(4.5, 9.0)) + LIVER_SUV,
+                scale_per_timepoint=scales[i],
+            )
+            for i, e in enumerate(ellipsoids)
+        )
+        timepoints = []
+        for k, days in enumerate((0, 42 + int(rng.integers(-3, 4)), 84 + int(rng.integers(-3, 4)))):
+            ct_grid, pet_grid = _grids(size, k, rng)
+            day = baseline_day + dt.timedelta(days=days, minutes=int(rng.integers(0, 120)))
+            injection = day + dt.timedelta(minutes=10)
+            pet = PetAcquisition(
+                injected_dose_bq=round(float(rng.uniform(180e6, 350e6)), -4),
+                injection_time=injection,
+                series_time=injection + dt.timedelta(minutes=int(rng.integers(55, 75)), seconds=int(rng.integers(60))),
+            )
+            timepoints.append(
+                Timepoint(
+                    index=k,
+                    study_datetime=day,
+                    pose=_pose(k, rng),
+                    ct_grid=ct_grid,
+                    pet_grid=pet_grid,
+                    ct_noise_hu=float(rng.uniform(11.0, 13.0)),
+                    ct_signed_pixels=k == 1,
+                    pet=pet,
+                )
+            )
+        scenario = Scenario(seed, size, patient, lesions, tuple(timepoints))
+        if truth.has_clear_recist(truth.lesion_truth(scenario)):
+            return scenario
+    raise RuntimeError("no scenario with clear RECIST categories")  # pragma: no cover

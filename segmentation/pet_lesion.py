@@ -1,0 +1,68 @@
+"""PET lesion segmentation inside a search volume derived from the CT lesion.
+
+The search volume (``voi_zyx``) is the CT lesion mapped onto the PET grid and
+dilated by a margin (PET resolution and PET/CT misalignment). Within it the
+lesion is the connected region of the hottest voxel above a threshold:
+
+* ``"41pct"`` — 41 % of SUVmax (EANM guideline for FDG);
+* ``"fixed"`` — a fixed SUV (``fixed_suv``, default 2.5);
+* ``"percist"`` — 1.5 x liver mean + 2 x liver SD (needs the liver reference).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+
+@dataclass(frozen=True)
+class PetSegmentationConfig:
+    method: str = "41pct"
+    fraction_of_max: float = 0.41
+    fixed_suv: float = 2.5
+    search_margin_mm: float = 6.0
+
+
+@dataclass(frozen=True, eq=False)
+class PetSegmentation:
+    mask_zyx: np.ndarray  # bool, full PET grid
+    max_index_zyx: tuple[int, int, int]
+    suv_max: float
+    threshold_suv: float
+    method: str
+
+
+def pet_threshold(suv_max: float, config: PetSegmentationConfig, liver_mean: float | None = None, liver_sd: float | None = None) -> float:
+    """Threshold SUV of the configured method."""
+    if config.method == "41pct":
+        return config.fraction_of_max * suv_max
+    if config.method == "fixed":
+        return config.fixed_suv
+    if config.method == "percist":
+        if liver_mean is None or liver_sd is None:
+            raise ValueError("the PERCIST threshold needs the liver reference mean and SD")
+        return 1.5 * liver_mean + 2.0 * liver_sd
+    raise ValueError(f"unknown PET segmentation method {config.method!r} (41pct, fixed, percist)")
+
+
+def segment_pet_lesion(
+    suv_zyx: np.ndarray,
+    voi_zyx: np.ndarray,
+    config: PetSegmentationConfig | None = None,
+    liver_mean: float | None = None,
+    liver_sd: float | None = None,
+) -> PetSegmentation | None:
+    """Hot region of the VOI's maximum above the method's threshold; ``None`` for an empty VOI."""
+    config = config or PetSegmentationConfig()
+    if not voi_zyx.any():
+        return None
+    values = np.where(voi_zyx, suv_zyx, -np.inf)
+    peak = np.unravel_index(int(np.argmax(values)), values.shape)
+    suv_max = float(suv_zyx[peak])
+    threshold = pet_threshold(suv_max, config, liver_mean, liver_sd)
+    labels, _ = ndimage.label((suv_zyx >= threshold) & voi_zyx)
+    mask = labels == labels[peak] if labels[peak] else np.zeros_like(voi_zyx)
+    mask[peak] = True
+    return PetSegmentation(mask, tuple(int(v) for v in peak), suv_max, threshold, config.method)  # type: ignore[arg-type]

@@ -1,0 +1,42 @@
+"""Shared fixtures: one generated small study and one pipeline run on it per test session."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from sample_data.generate import generate_study
+
+SEED = 1
+
+
+@pytest.fixture(scope="session")
+def sample_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small generated study: ROOT/study (DICOM + targets.json) and ROOT/ground_truth.json."""
+    return generate_study(tmp_path_factory.mktemp("sample") / "seed1", seed=SEED, size="small")
+
+
+@pytest.fixture(scope="session")
+def ground_truth(sample_root: Path) -> dict:
+    return json.loads((sample_root / "ground_truth.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def pipeline_output(sample_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Output folder of one in-process run on the sample study."""
+    from pipeline.run import run_study
+
+    out = tmp_path_factory.mktemp("run") / "out"
+    run_study(sample_root / "study", out)
+    return out
+
+
+@pytest.fixture
+def study_copy(sample_root: Path, tmp_path: Path) -> Path:
+    """A private copy of the sample study folder that a test may damage."""
+    dst = tmp_path / "study"
+    shutil.copytree(sample_root / "study", dst)
+    return dst

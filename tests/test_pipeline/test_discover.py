@@ -1,0 +1,64 @@
+"""Discovery and series selection on a small hand-made tree."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pydicom
+import pytest
+
+from pipeline.discover import discover
+from pipeline.errors import SeriesSelectionError
+from pipeline.series_selection import select_timepoints
+
+
+def test_sample_study_index(sample_root: Path, ground_truth: dict):
+    index = discover(sample_root / "study")
+    assert ("targets.json", "not a DICOM file") in index.skipped
+    assert len(index.by_series()) == 6
+    timepoints = select_timepoints(index)
+    assert [t.study_uid for t in timepoints] == [t["study_instance_uid"] for t in ground_truth["timepoints"]]
+    assert all(len(t.ct_candidates) == 1 and len(t.pet_candidates) == 1 for t in timepoints)
+
+
+def _rewrite(files: list[Path], **attrs) -> None:
+    for f in files:
+        ds = pydicom.dcmread(f)
+        for k, v in attrs.items():
+            setattr(ds, k, v)
+        ds.save_as(f)
+
+
+def _series_files(study: Path, uid: str) -> list[Path]:
+    return [p for p in study.rglob("IM*") if pydicom.dcmread(p, stop_before_pixels=True).SeriesInstanceUID == uid]
+
+
+def test_localizer_and_derived_series_are_skipped_with_reasons(study_copy: Path, ground_truth: dict):
+    from pydicom.uid import generate_uid
+
+    tp0, tp1 = ground_truth["timepoints"][0], ground_truth["timepoints"][1]
+    _rewrite(_series_files(study_copy, tp1["ct_series_instance_uid"]), ImageType=["DERIVED", "SECONDARY", "MPR"])
+    scout = pydicom.dcmread(_series_files(study_copy, tp0["ct_series_instance_uid"])[0])
+    scout.SeriesInstanceUID, scout.SOPInstanceUID = generate_uid(), generate_uid()
+    scout.file_meta.MediaStorageSOPInstanceUID = scout.SOPInstanceUID
+    scout.ImageType = ["ORIGINAL", "PRIMARY", "LOCALIZER"]
+    scout.save_as(study_copy / "scout")
+    timepoints = select_timepoints(discover(study_copy))
+    # the follow-up whose only CT is derived is not a timepoint
+    assert [t.study_uid for t in timepoints] == [tp0["study_instance_uid"], ground_truth["timepoints"][2]["study_instance_uid"]]
+    reasons = dict(timepoints[0].skipped)
+    assert reasons[scout.SeriesInstanceUID] == "CT: localizer/scout image"
+    assert timepoints[0].ct_candidates[0][0].series_uid == tp0["ct_series_instance_uid"]
+
+
+def test_two_patients_are_refused(study_copy: Path, ground_truth: dict):
+    _rewrite(_series_files(study_copy, ground_truth["timepoints"][2]["pet_series_instance_uid"]), PatientID="OTHER")
+    with pytest.raises(SeriesSelectionError, match="2 different PatientIDs"):
+        select_timepoints(discover(study_copy))
+
+
+def test_duplicate_files_are_skipped(study_copy: Path):
+    src = next(study_copy.rglob("IM*"))
+    (study_copy / "copy_of_one_file").write_bytes(src.read_bytes())
+    index = discover(study_copy)
+    assert any("duplicate of" in reason for _, reason in index.skipped)

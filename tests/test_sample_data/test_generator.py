@@ -1,0 +1,111 @@
+"""The sample-data generator: deterministic, valid DICOM, and ground truth consistent with its images."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+
+from sample_data import truth
+from sample_data.render import paint
+from sample_data.scenario import make_scenario
+from sample_data.shapes import Ellipsoid, Pose, Structure, as_matrix3, rotation_matrix
+
+
+def test_scenario_is_deterministic_and_seed_dependent():
+    a, b, c = make_scenario(3), make_scenario(3), make_scenario(4)
+    assert a == b
+    assert a.lesions != c.lesions
+
+
+@pytest.mark.parametrize("seed", range(1, 6))
+def test_scenarios_have_clear_recist_and_sizes(seed):
+    scenario = make_scenario(seed)
+    truths = truth.lesion_truth(scenario)
+    sums = [sum(t.longest_axial_diameter_on_slices_mm for t in tp) for tp in truths]
+    assert [c for c, _, _ in truth.recist_categories(sums)] == ["baseline", "PR", "PD"]
+    assert len(scenario.timepoints) >= 3 and len(scenario.lesions) >= 4
+    base = [t.longest_axial_diameter_on_slices_mm for t in truths[0]]
+    assert min(base) >= 10.0 and max(base) <= 35.0
+    assert scenario.timepoints[2].ct_grid.spacing_xyz_mm != scenario.timepoints[0].ct_grid.spacing_xyz_mm
+    shifts = [np.linalg.norm(tp.pose.translation_mm) for tp in scenario.timepoints[1:]]
+    assert all(8.0 <= s <= 20.0 for s in shifts)
+
+
+def test_axial_diameters_of_a_sphere_and_a_tilted_ellipsoid():
+    sphere = Ellipsoid((0.0, 0.0, 0.0), (5.0, 5.0, 5.0))
+    assert truth.axial_diameters(sphere, Pose()) == pytest.approx((10.0, 10.0))
+    assert truth.axial_diameters(sphere, Pose(), dz_mm=3.0) == pytest.approx((8.0, 8.0))
+    # an ellipsoid 20 x 10 x 10 lying along x, rotated 90 degrees about z: still 20 x 10 in the axial plane
+    e = Ellipsoid((0.0, 0.0, 0.0), (10.0, 5.0, 5.0), as_matrix3(rotation_matrix((0.0, 0.0, 90.0))))
+    assert truth.axial_diameters(e, Pose()) == pytest.approx((20.0, 10.0))
+    # the patient tilted 90 degrees about x puts that long axis along z: the axial section is 10 x 10
+    assert truth.axial_diameters(e, Pose((90.0, 0.0, 0.0))) == pytest.approx((10.0, 10.0))
+
+
+def test_rendered_partial_volume_matches_the_analytic_volume():
+    from sample_data.grid import Grid
+
+    grid = Grid.centred((20, 40, 40), (0.9, 0.9, 2.5), (0.0, 0.0, 0.0))
+    e = Ellipsoid((1.1, -0.7, 0.4), (9.0, 6.0, 7.0), as_matrix3(rotation_matrix((20.0, 10.0, 30.0))))
+    frac = paint([Structure("l", e, 1.0, 0.0)], Pose((2.0, -1.0, 4.0), (0.3, 0.2, 0.1)), grid, "hu", 0.0)
+    assert frac.sum() * 0.9 * 0.9 * 2.5 / 1000 == pytest.approx(e.volume_ml, rel=0.005)
+
+
+def _digest(root: Path) -> str:
+    h = hashlib.sha256()
+    for p in sorted(root.rglob("*")):
+        if p.is_file():
+            h.update(str(p.relative_to(root)).encode())
+            h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+def test_study_on_disk(sample_root: Path, ground_truth: dict, tmp_path: Path):
+    from sample_data.generate import generate_study
+
+    study = sample_root / "study"
+    assert (study / "targets.json").is_file() and not (study / "ground_truth.json").exists()
+    files = [p for p in study.rglob("*") if p.is_file() and p.name != "targets.json"]
+    series: dict[str, list] = {}
+    for p in files:
+        ds = pydicom.dcmread(p, stop_before_pixels=True)
+        series.setdefault(ds.SeriesInstanceUID, []).append(ds)
+    assert len(series) == 6
+    for tp in ground_truth["timepoints"]:
+        ct, pet = series[tp["ct_series_instance_uid"]], series[tp["pet_series_instance_uid"]]
+        assert {d.StudyInstanceUID for d in ct + pet} == {tp["study_instance_uid"]}
+        assert {d.FrameOfReferenceUID for d in ct + pet} == {tp["frame_of_reference_uid"]}
+        assert ct[0].SOPClassUID == "1.2.840.10008.5.1.4.1.1.2" and pet[0].SOPClassUID == "1.2.840.10008.5.1.4.1.1.128"
+        assert pet[0].Units == "BQML" and pet[0].DecayCorrection == "START"
+        assert len({float(d.RescaleSlope) for d in pet}) > 10
+        assert float(pet[0].PixelSpacing[0]) >= 3.5
+        assert len(ct) == tp["ct_grid"]["shape_zyx"][0]
+    # the same seed writes the same bytes
+    again = generate_study(tmp_path / "again", seed=ground_truth["generator"]["seed"], size="small")
+    assert _digest(again) == _digest(sample_root)
+    assert json.loads((again / "ground_truth.json").read_text()) == ground_truth
+
+
+def test_ct_is_darker_at_each_lesion_centre(sample_root: Path, ground_truth: dict):
+    """At least half of each lesion's contrast to the liver shows at its centre on the CT."""
+    import SimpleITK as sitk
+
+    from pipeline.discover import discover
+    from pipeline.load import load_ct
+    from pipeline.series_selection import select_timepoints
+
+    liver_hu = 105.0
+    lesion_hu = {d["id"]: d["hu"] for d in ground_truth["lesion_definitions"]}
+    index = discover(sample_root / "study", ignore={sample_root / "study" / "targets.json"})
+    for tp, gt in zip(select_timepoints(index), ground_truth["timepoints"], strict=True):
+        image = load_ct(tp.ct_candidates[0]).image
+        arr = sitk.GetArrayViewFromImage(image)
+        for lesion in gt["lesions"]:
+            x, y, z = image.TransformPhysicalPointToIndex(lesion["centre_lps_mm"])
+            centre_mean = float(arr[z, y - 1 : y + 2, x - 1 : x + 2].mean())
+            assert centre_mean < liver_hu - 0.5 * (liver_hu - lesion_hu[lesion["lesion_id"]]), (tp.index, lesion["lesion_id"])

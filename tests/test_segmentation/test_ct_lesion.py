@@ -1,0 +1,59 @@
+"""Seeded CT segmentation on synthetic liver patches with known lesions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from segmentation.ct_lesion import CtLesionSegmenter
+from segmentation.recentre import recentre_seed
+
+SPACING = (2.5, 1.0, 1.0)
+
+
+def liver_patch(radius_mm: float = 8.0, contrast: float = 50.0, noise: float = 10.0, seed: int = 0, centre=(20, 40, 40)):
+    """Liver (105 HU) with a spherical hypodense lesion, partial volume by supersampling, Gaussian noise."""
+    rng = np.random.default_rng(seed)
+    shape = (40, 80, 80)
+    sub = (np.arange(3) + 0.5) / 3 - 0.5
+    frac = np.zeros(shape)
+    for d in [(a, b, c) for a in sub for b in sub for c in sub]:
+        z, y, x = [(np.arange(n) + o - c) * s for n, o, c, s in zip(shape, d, centre, SPACING)]
+        zz, yy, xx = np.meshgrid(z, y, x, indexing="ij")
+        frac += zz**2 + yy**2 + xx**2 <= radius_mm**2
+    frac /= 27
+    image = 105.0 - contrast * frac + rng.normal(0, noise, shape)
+    return image.astype(np.float32), frac
+
+
+def test_sphere_is_found_with_its_volume():
+    image, frac = liver_patch()
+    seg = CtLesionSegmenter().segment(image, SPACING, (20.0, 40.0, 40.0))
+    assert seg.found, seg.reason
+    mask = seg.full_mask(image.shape)
+    truth = frac >= 0.5
+    dice = 2 * (mask & truth).sum() / (mask.sum() + truth.sum())
+    assert dice > 0.85
+    assert seg.lesion_hu == pytest.approx(55.0, abs=8)
+    assert seg.background_hu == pytest.approx(105.0, abs=5)
+
+
+@pytest.mark.xfail(strict=True, reason="interim segmenter thresholds noise; replaced by the partial-volume segmenter in progress")
+def test_seed_in_normal_liver_is_not_found():
+    image, _ = liver_patch(contrast=0.0)
+    seg = CtLesionSegmenter().segment(image, SPACING, (20.0, 40.0, 40.0))
+    assert not seg.found
+    assert seg.reason
+
+
+def test_recentre_moves_a_nearby_seed_into_the_lesion():
+    image, frac = liver_patch(radius_mm=6.0)
+    moved = recentre_seed(image, SPACING, (20.0, 47.0, 42.0), radius_mm=12.0)
+    assert moved.seed_zyx is not None
+    assert frac[tuple(int(round(v)) for v in moved.seed_zyx)] > 0.9
+
+
+def test_recentre_reports_a_missing_lesion():
+    image, _ = liver_patch(contrast=0.0)
+    moved = recentre_seed(image, SPACING, (20.0, 40.0, 40.0))
+    assert moved.seed_zyx is None and "no hypodense region" in moved.reason
