@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pipeline import __version__
+from pipeline.config import RunConfig
 from pipeline.errors import InputError
 
 PROG = "lesion-pipeline"
@@ -33,23 +34,28 @@ def _setup_logging(quiet: bool, verbose: bool) -> None:
         lg.propagate = False
 
 
+def _run_config(args: argparse.Namespace) -> RunConfig:
+    from pipeline.register import RegistrationConfig
+
+    registration = RegistrationConfig(deformable=args.registration == "deformable")
+    return RunConfig(threads=args.threads, chain_registration=args.chain_registration, registration=registration)
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
-    from pipeline.config import RunConfig
     from pipeline.run import run_study
     from pipeline.summary import summary_text
 
-    result = run_study(args.study_dir, args.output, args.targets, RunConfig(threads=args.threads))
+    result = run_study(args.study_dir, args.output, args.targets, _run_config(args))
     if not args.quiet:
         print(summary_text(result), end="")
-        print(f"Results: {Path(args.output).resolve()} (measurements.csv, response.csv, summary.txt, run.json, masks/)")
+        print(f"Results: {Path(args.output).resolve()} (measurements.csv, response.csv, summary.txt, run.json, masks/, qc/)")
     return EXIT_OK
 
 
 def _cmd_batch(args: argparse.Namespace) -> int:
     from pipeline.batch import run_batch
-    from pipeline.config import RunConfig
 
-    outcomes = run_batch(args.studies_root, args.output, RunConfig(threads=args.threads))
+    outcomes = run_batch(args.studies_root, args.output, _run_config(args))
     failed = [o for o in outcomes if o.status != "ok"]
     if not args.quiet:
         print(f"{len(outcomes) - len(failed)}/{len(outcomes)} studies succeeded; summary: {Path(args.output).resolve() / 'batch_summary.csv'}")
@@ -79,17 +85,26 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    run = sub.add_parser("run", parents=[common], help="measure the target lesions of one patient's study folder")
+    processing = argparse.ArgumentParser(add_help=False)
+    processing.add_argument("--threads", type=int, default=2, help="threads for ITK filters (default 2)")
+    processing.add_argument(
+        "--registration", choices=("deformable", "affine"), default="deformable",
+        help="follow-up to baseline: rigid+affine then a liver displacement field (default), or rigid+affine only",
+    )  # fmt: skip
+    processing.add_argument(
+        "--chain-registration", action="store_true",
+        help="register each follow-up to the previous timepoint (default: to the baseline)",
+    )  # fmt: skip
+
+    run = sub.add_parser("run", parents=[common, processing], help="measure the target lesions of one patient's study folder")
     run.add_argument("study_dir", type=Path, help="folder with all DICOM files of one patient (any nesting)")
     run.add_argument("-o", "--output", type=Path, required=True, help="output folder")
     run.add_argument("--targets", type=Path, help="targets JSON (default: STUDY_DIR/targets.json)")
-    run.add_argument("--threads", type=int, default=2, help="threads for ITK filters and registration (default 2)")
     run.set_defaults(func=_cmd_run)
 
-    batch = sub.add_parser("batch", parents=[common], help="run every sub-folder of STUDIES_ROOT as one study")
+    batch = sub.add_parser("batch", parents=[common, processing], help="run every sub-folder of STUDIES_ROOT as one study")
     batch.add_argument("studies_root", type=Path)
     batch.add_argument("-o", "--output", type=Path, required=True, help="output root; one sub-folder per study")
-    batch.add_argument("--threads", type=int, default=2)
     batch.set_defaults(func=_cmd_batch)
 
     sample = sub.add_parser("sample-data", parents=[common], help="generate a synthetic longitudinal PET/CT study")

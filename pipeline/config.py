@@ -14,6 +14,8 @@ from segmentation.pet_lesion import PetSegmentationConfig
 class RunConfig:
     min_ct_slices: int = 10
     threads: int = 2
+    chain_registration: bool = False  # register each follow-up to the previous timepoint instead of the baseline
+    max_registration_residual_mm: float = 10.0
     registration: RegistrationConfig = field(default_factory=RegistrationConfig)
     ct_lesion: CtLesionConfig = field(default_factory=CtLesionConfig)
     pet_lesion: PetSegmentationConfig = field(default_factory=PetSegmentationConfig)

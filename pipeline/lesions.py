@@ -22,6 +22,7 @@ from pipeline import spatial
 from pipeline.config import RunConfig
 from pipeline.load import LoadedSeries
 from pipeline.records import MEASURED, NOT_FOUND, LesionRecord, Point
+from pipeline.tracking import fragments, merged_pairs
 from segmentation.ct_lesion import CtLesionSegmenter
 from segmentation.pet_lesion import segment_pet_lesion
 from segmentation.recentre import recentre_seed
@@ -88,6 +89,7 @@ def _measure(
         lesion_id=request.lesion_id,
         status=MEASURED,
         seed_lps_mm=_lps(ct.image, seg.seed_zyx),
+        mapped_seed_lps_mm=request.seed_lps_mm,
         longest_diameter_mm=axial.longest_mm,
         short_axis_mm=axial.short_axis_mm,
         max_3d_diameter_mm=feret,
@@ -110,50 +112,82 @@ def _measure(
     return LesionRecord(**record)  # type: ignore[arg-type]
 
 
+def _segment(
+    request: SeedRequest,
+    ct: LoadedSeries,
+    ct_array: np.ndarray,
+    spacing: tuple[float, float, float],
+    config: RunConfig,
+    segmenter: LesionSegmenter,
+) -> LesionSegmentation | LesionRecord:
+    """The lesion's segmentation, or a ``not_found`` record saying why there is none."""
+    if request.seed_lps_mm is None:
+        return LesionRecord(request.lesion_id, NOT_FOUND, request.reason_if_absent)
+    mapped = request.seed_lps_mm
+    seed = spatial.lps_to_index_zyx(ct.image, np.asarray(mapped))
+    if not spatial.inside(ct.image, seed):
+        return LesionRecord(request.lesion_id, NOT_FOUND, "seed lies outside this CT's field of view", mapped_seed_lps_mm=mapped)
+    if request.recentre:
+        moved = recentre_seed(ct_array, spacing, tuple(seed), config.ct_lesion.recentre_radius_mm, config.ct_lesion.min_contrast_hu)
+        if moved.seed_zyx is None:
+            return LesionRecord(request.lesion_id, NOT_FOUND, moved.reason, mapped_seed_lps_mm=mapped)
+        seed = np.asarray(moved.seed_zyx)
+    seg = segmenter.segment(ct_array, spacing, tuple(float(v) for v in seed))
+    if not seg.found:
+        return LesionRecord(request.lesion_id, NOT_FOUND, seg.reason, _lps(ct.image, seg.seed_zyx), mapped)
+    return seg
+
+
+@dataclass(frozen=True, eq=False)
+class TimepointLesions:
+    """Records (request order), the label map (z, y, x) and tracking flags of one timepoint."""
+
+    records: list[LesionRecord]
+    labels_zyx: np.ndarray
+    flags: dict[str, list[str]]
+
+
 def process_timepoint(
     requests: Sequence[SeedRequest],
     ct: LoadedSeries,
     pet: LoadedSeries | None,
     config: RunConfig,
     segmenter: LesionSegmenter | None = None,
-) -> tuple[list[LesionRecord], np.ndarray]:
-    """Segment and measure every requested target; return the records and the label map (z, y, x).
+) -> TimepointLesions:
+    """Segment and measure every requested target at one timepoint.
 
-    Label ``k + 1`` marks the k-th request's lesion; where lesions overlap the
-    earlier target keeps the voxel and a warning is logged.
+    Label ``k + 1`` marks the k-th request's lesion. Coalesced targets
+    (:func:`pipeline.tracking.merged_pairs`) are measured once, for the earlier
+    target; fragmented ones are flagged.
     """
     segmenter = segmenter or CtLesionSegmenter(config.ct_lesion)
     ct_array = spatial.array_zyx(ct.image)
     spacing = spatial.spacing_zyx(ct.image)
     pet_array = spatial.array_zyx(pet.image) if pet is not None and pet.suv is not None else None
+    outcomes = [_segment(r, ct, ct_array, spacing, config, segmenter) for r in requests]
+    masks = [o.full_mask(ct_array.shape) if isinstance(o, LesionSegmentation) else None for o in outcomes]
+    flags: dict[str, list[str]] = {}
+    for i, j in merged_pairs(masks):
+        a, b = requests[i].lesion_id, requests[j].lesion_id
+        if isinstance(outcomes[j], LesionSegmentation):
+            log.warning("lesions %s and %s have merged into one lesion; measured once, for %s", a, b, a)
+            outcomes[j] = LesionRecord(b, NOT_FOUND, f"merged with {a} (coalesced lesion counted once, RECIST 1.1)")
+            masks[j] = None
+        flags.setdefault(a, []).append(f"merged with {b}")
+        flags.setdefault(b, []).append(f"merged with {a}")
     labels = np.zeros(ct_array.shape, dtype=np.uint8 if len(requests) < 256 else np.uint16)
     records = []
-    for k, request in enumerate(requests):
-        if request.seed_lps_mm is None:
-            records.append(LesionRecord(request.lesion_id, NOT_FOUND, request.reason_if_absent))
+    for k, (request, outcome, mask) in enumerate(zip(requests, outcomes, masks, strict=True)):
+        if isinstance(outcome, LesionRecord):
+            records.append(outcome)
             continue
-        seed = spatial.lps_to_index_zyx(ct.image, np.asarray(request.seed_lps_mm))
-        if not spatial.inside(ct.image, seed):
-            records.append(LesionRecord(request.lesion_id, NOT_FOUND, "seed lies outside this CT's field of view", request.seed_lps_mm))
-            continue
-        if request.recentre:
-            moved = recentre_seed(ct_array, spacing, tuple(seed), config.ct_lesion.recentre_radius_mm, config.ct_lesion.min_contrast_hu)
-            if moved.seed_zyx is None:
-                records.append(LesionRecord(request.lesion_id, NOT_FOUND, moved.reason, request.seed_lps_mm))
-                continue
-            seed = np.asarray(moved.seed_zyx)
-        seg = segmenter.segment(ct_array, spacing, tuple(float(v) for v in seed))
-        if not seg.found:
-            records.append(LesionRecord(request.lesion_id, NOT_FOUND, seg.reason, _lps(ct.image, seg.seed_zyx)))
-            continue
-        full = seg.full_mask(ct_array.shape)
-        overlap = full & (labels > 0)
-        if overlap.any():
-            other = [requests[int(v) - 1].lesion_id for v in np.unique(labels[overlap])]
-            log.warning("lesion %s overlaps target(s) %s (possible merge)", request.lesion_id, ", ".join(other))
-        labels[full & (labels == 0)] = k + 1
-        records.append(_measure(seg, request, ct, ct_array, spacing, pet, pet_array, config))
+        parts = fragments(mask)
+        if parts > 1:
+            log.warning("lesion %s appears split into %d parts; measured as one lesion", request.lesion_id, parts)
+            flags.setdefault(request.lesion_id, []).append(f"split into {parts} parts")
+        labels[mask & (labels == 0)] = k + 1
+        records.append(_measure(outcome, request, ct, ct_array, spacing, pet, pet_array, config))
     for r in records:
         if not r.measured:
             log.warning("lesion %s not found: %s", r.lesion_id, r.reason)
-    return records, labels
+    return TimepointLesions(records, labels, flags)

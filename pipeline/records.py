@@ -20,7 +20,8 @@ class LesionRecord:
     lesion_id: str
     status: str
     reason: str = ""
-    seed_lps_mm: Point | None = None
+    seed_lps_mm: Point | None = None  # where segmentation started (after re-centring)
+    mapped_seed_lps_mm: Point | None = None  # where the lesion was looked for (baseline: the user's seed)
     longest_diameter_mm: float | None = None
     short_axis_mm: float | None = None
     max_3d_diameter_mm: float | None = None
@@ -55,6 +56,7 @@ class TimepointRecord:
     lesions: tuple[LesionRecord, ...]
     skipped_series: tuple[tuple[str, str], ...] = ()
     mask_file: str | None = None
+    tracking: dict[str, object] | None = None
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -24,11 +24,14 @@ from pipeline.lesions import SeedRequest, process_timepoint
 from pipeline.load import LoadedSeries, load_ct, load_first_usable, load_pet
 from pipeline.outputs import measurements_csv, response_csv, staged_output, write_json, write_label_map
 from pipeline.provenance import Provenance, software_versions
-from pipeline.records import NOT_FOUND, LesionRecord, StudyResult, TimepointRecord
-from pipeline.register import register_followup
+from pipeline.qc import registration_png
+from pipeline.records import NOT_FOUND, LesionRecord, Point, StudyResult, TimepointRecord
+from pipeline.register import RegistrationResult, register_followup
 from pipeline.series_selection import Timepoint, select_timepoints
 from pipeline.summary import summary_text
 from pipeline.targets import TARGETS_FILENAME, Target, read_targets
+from pipeline.tracking import residuals
+from segmentation.liver import segment_liver
 
 log = logging.getLogger(__name__)
 
@@ -59,19 +62,27 @@ def check_seeds(targets: tuple[Target, ...], ct: LoadedSeries) -> None:
             raise TargetsError(f"{where} is outside the body ({hu:.0f} HU in the baseline CT)")
 
 
-def _load_pet(tp: Timepoint, root: Path) -> LoadedSeries | None:
+def _load_pet(tp: Timepoint, root: Path, ct: LoadedSeries) -> LoadedSeries | None:
+    """The timepoint's PET, if it loads and shares the CT's frame of reference (checked, not assumed)."""
     if not tp.pet_candidates:
         return None
     try:
-        return load_first_usable(tp.pet_candidates, load_pet, root, f"{tp.label} PET")
+        pet = load_first_usable(tp.pet_candidates, load_pet, root, f"{tp.label} PET")
     except InputError as exc:
         log.warning("%s: PET not used: %s", tp.label, exc)
         return None
+    if pet.frame_of_reference_uid != ct.frame_of_reference_uid:
+        log.warning(
+            "%s: PET series %s is in another frame of reference than the CT (%s vs %s); PET not used",
+            tp.label, pet.series_uid, pet.frame_of_reference_uid, ct.frame_of_reference_uid,
+        )  # fmt: skip
+        return None
+    return pet
 
 
 def _timepoint_record(
     index: int, tp: Timepoint, baseline_date: dt.date | None, ct: LoadedSeries, pet: LoadedSeries | None,
-    registration: dict[str, object] | None, lesions: list[LesionRecord], mask_file: str,
+    registration: dict[str, object] | None, lesions: list[LesionRecord], mask_file: str, tracking: dict[str, object],
 ) -> TimepointRecord:  # fmt: skip
     days = (tp.study_date - baseline_date).days if tp.study_date and baseline_date else None
     return TimepointRecord(
@@ -88,6 +99,7 @@ def _timepoint_record(
         lesions=tuple(lesions),
         skipped_series=tp.skipped,
         mask_file=mask_file,
+        tracking=tracking,
     )
 
 
@@ -133,10 +145,52 @@ def run_study(
                 "versions": software_versions(),
                 "timings_s": {k: round(v, 3) for k, v in prov.timings_s.items()},
                 "warnings": prov.warnings,
-                "outputs": ["measurements.csv", "response.csv", "summary.txt", "masks/", "run.json"],
+                "outputs": ["measurements.csv", "response.csv", "summary.txt", "masks/", "qc/", "run.json"],
             }
             write_json(staging / "run.json", manifest)
     return StudyResult(result.patient_id, result.timepoints, result.recist, result.total_volume_ml, tuple(prov.warnings))
+
+
+@dataclass
+class _Reference:
+    """What a follow-up is registered to: a CT, its liver region and the lesion centroids found on it."""
+
+    ct: LoadedSeries
+    liver_zyx: np.ndarray
+    centroids: dict[str, Point]
+    label: str
+
+
+def _reference(ct: LoadedSeries, lesions: list[LesionRecord], label: str) -> _Reference:
+    found = {r.lesion_id: r.centroid_lps_mm for r in lesions if r.measured and r.centroid_lps_mm}
+    seeds = [spatial.lps_to_index_zyx(ct.image, np.asarray(c)) for c in found.values()]
+    liver = segment_liver(spatial.array_zyx(ct.image), spatial.spacing_zyx(ct.image), seeds).mask_zyx
+    return _Reference(ct, liver, found, label)  # type: ignore[arg-type]
+
+
+def _track(
+    ref: _Reference, ct: LoadedSeries, targets: tuple[Target, ...], found_at_baseline: set[str], config: RunConfig
+) -> tuple[list[SeedRequest], RegistrationResult | None, dict[str, object]]:
+    """Register ``ct`` to the reference and say where to look for every target."""
+    roi = sitk.GetImageFromArray(ref.liver_zyx.astype(np.uint8))
+    roi.CopyInformation(ref.ct.image)
+    try:
+        reg = register_followup(ref.ct.image, ct.image, config.registration, roi)
+        record: dict[str, object] = {"reference": ref.label, **reg.as_record()}
+    except RegistrationError as exc:
+        log.warning("registration to the %s failed: %s", ref.label, exc)
+        reg, record = None, {"reference": ref.label, "failed": str(exc)}
+    requests = []
+    for t in targets:
+        if t.lesion_id not in found_at_baseline:
+            requests.append(SeedRequest(t.lesion_id, None, False, "not found at baseline"))
+        elif reg is None:
+            requests.append(SeedRequest(t.lesion_id, None, False, f"registration to the {ref.label} failed"))
+        elif t.lesion_id not in ref.centroids:
+            requests.append(SeedRequest(t.lesion_id, None, False, f"not found at the {ref.label}"))
+        else:
+            requests.append(SeedRequest(t.lesion_id, reg.map_point(ref.centroids[t.lesion_id]), recentre=True))
+    return requests, reg, record
 
 
 def _process(
@@ -156,6 +210,8 @@ def _process(
     records: list[TimepointRecord] = []
     dropped: list[dict[str, str]] = []
     found_at_baseline: set[str] = set()
+    baseline_ref: _Reference | None = None
+    previous_ref: _Reference | None = None
     for tp in timepoints:
         is_baseline = tp is baseline_tp
         with prov.stage("load"):
@@ -168,48 +224,62 @@ def _process(
                     log.warning("%s dropped: no loadable CT (%s)", tp.label, exc)
                     dropped.append({"study_instance_uid": tp.study_uid, "reason": str(exc)})
                     continue
-            pet = _load_pet(tp, root)
+            pet = _load_pet(tp, root, ct)
         out_index = len(records)
         say(f"timepoint {out_index} ({tp.study_date}): CT {ct.image.GetSize()} {'+ PET' if pet else '(no PET)'}")
-        registration = None
-        requests: list[SeedRequest]
+        registration: dict[str, object] | None = None
+        reg: RegistrationResult | None = None
+        ref: _Reference | None = None
         if is_baseline:
             requests = [SeedRequest(t.lesion_id, t.seed_lps_mm, recentre=False) for t in targets]
         else:
+            assert baseline_ref is not None
+            ref = previous_ref if config.chain_registration and previous_ref is not None else baseline_ref
             with prov.stage("register"):
-                try:
-                    reg = register_followup(baseline_ct.image, ct.image, config.registration)
-                    registration = reg.as_record()
-                    say(f"  registered to baseline in {reg.elapsed_s:.1f} s (rotation {reg.rotation_deg:.1f} deg)")
-                except RegistrationError as exc:
-                    log.warning("%s: registration to baseline failed: %s", tp.label, exc)
-                    reg = None
-                    registration = {"failed": str(exc)}
-            requests = []
-            for t in targets:
-                if t.lesion_id not in found_at_baseline:
-                    requests.append(SeedRequest(t.lesion_id, None, False, "not found at baseline"))
-                elif reg is None:
-                    requests.append(SeedRequest(t.lesion_id, None, False, "registration to baseline failed"))
-                else:
-                    requests.append(SeedRequest(t.lesion_id, reg.map_point(t.seed_lps_mm), recentre=True))
+                requests, reg, registration = _track(ref, ct, targets, found_at_baseline, config)
+            if reg is not None:
+                say(f"  registered to the {ref.label} in {reg.elapsed_s:.1f} s (rotation {reg.rotation_deg:.1f} deg)")
         with prov.stage("segment+measure"):
-            lesions, labels = process_timepoint(requests, ct, pet, config)
+            result = process_timepoint(requests, ct, pet, config)
+        lesions = result.records
         if is_baseline:
             found_at_baseline = {r.lesion_id for r in lesions if r.measured}
             if not found_at_baseline:
                 raise InputError(
-                    "no target lesion found at baseline: "
-                    + "; ".join(f"{r.lesion_id}: {r.reason}" for r in lesions)
+                    "no target lesion found at baseline: " + "; ".join(f"{r.lesion_id}: {r.reason}" for r in lesions)
                 )
+        tracking: dict[str, object] = {"flags": result.flags}
+        if reg is not None and ref is not None:
+            mapped = {q.lesion_id: q.seed_lps_mm for q in requests if q.seed_lps_mm is not None}
+            found = {r.lesion_id: r.centroid_lps_mm for r in lesions if r.measured and r.centroid_lps_mm}
+            res = residuals(mapped, found, config.max_registration_residual_mm)  # type: ignore[arg-type]
+            tracking["registration_residuals"] = res.as_record()
+            if not res.plausible:
+                log.warning(
+                    "%s: registration looks wrong: mapped lesions lie %.1f mm (median) from where they were found",
+                    tp.label, res.median_mm,
+                )  # fmt: skip
+            with prov.stage("qc"):
+                registration_png(
+                    staging / f"qc/registration_timepoint_{out_index}.png", ref.ct.image, ct.image, reg.transform,
+                    ref.liver_zyx, f"timepoint {out_index} ({tp.study_date}) registered to the {ref.label}",
+                )  # fmt: skip
         mask_file = f"masks/timepoint_{out_index}.nii.gz"
         with prov.stage("write"):
-            write_label_map(staging / mask_file, labels, ct.image)
-        records.append(_timepoint_record(out_index, tp, baseline_tp.study_date, ct, pet, registration, lesions, mask_file))
+            write_label_map(staging / mask_file, result.labels_zyx, ct.image)
+        records.append(
+            _timepoint_record(out_index, tp, baseline_tp.study_date, ct, pet, registration, lesions, mask_file, tracking)
+        )
         for r in lesions:
             if r.measured:
                 say(f"  {r.lesion_id}: {r.longest_diameter_mm:.1f} mm, {r.volume_ml:.2f} ml")
-        del ct, pet, labels
+        with prov.stage("segment+measure"):
+            label = "baseline" if is_baseline else f"timepoint {out_index}"
+            current = _reference(ct, lesions, label) if (is_baseline or config.chain_registration) else None
+        if is_baseline:
+            baseline_ref = current
+        previous_ref = current
+        del ct, pet, result
     with prov.stage("assess"):
         sums = []
         for tp_record in records:
@@ -239,7 +309,8 @@ def _process(
                 "pet_series_instance_uid": r.pet_series_uid,
                 "pet_units": r.pet_units,
                 "suv_factor": r.suv_factor,
-                "registration_to_baseline": r.registration,
+                "registration": r.registration,
+                "tracking": r.tracking,
                 "skipped_series": [{"series_instance_uid": u, "reason": why} for u, why in r.skipped_series],
                 "mask": r.mask_file,
                 "lesions": [asdict(lesion) for lesion in r.lesions],

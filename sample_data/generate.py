@@ -32,9 +32,9 @@ from sample_data.shapes import Structure
 GENERATOR_VERSION = "1"
 
 
-def _structures(scenario: Scenario, timepoint: int) -> list[Structure]:
+def _structures(scenario: Scenario, tp: Timepoint) -> list[Structure]:
     lesions = [
-        Structure(lesion.lesion_id, lesion.at(timepoint), hu=lesion.hu, suv=lesion.suv, tags=frozenset({"lesion"}))
+        Structure(lesion.lesion_id, tp.lesion_shape(lesion), hu=lesion.hu, suv=lesion.suv, tags=frozenset({"lesion"}))
         for lesion in scenario.lesions
     ]
     return organs() + lesions
@@ -62,7 +62,7 @@ def _suv_max_noise_free(clean_suv: np.ndarray, scenario: Scenario, tp: Timepoint
     grid = tp.pet_grid
     out = {}
     for lesion in scenario.lesions:
-        e = lesion.at(tp.index)
+        e = tp.lesion_shape(lesion)
         centre = tp.pose.body_to_lps(np.asarray(e.centre_mm))
         r = max(e.semi_axes_mm) + 4.0
         block = grid.index_range(centre - r, centre + r, margin=0)
@@ -106,15 +106,19 @@ def generate_study(out_dir: Path | str, seed: int = 1, size: str = "small", forc
     sums = [sum(t.longest_axial_diameter_on_slices_mm for t in tp_truth) for tp_truth in truths]
     categories = truth.recist_categories(sums)
     for tp in scenario.timepoints:
-        structures = _structures(scenario, tp.index)
+        structures = _structures(scenario, tp)
         study, ct_series, pet_series = _timepoint_series(scenario, tp)
-        ct = render_ct(structures, tp.pose, tp.ct_grid, tp.ct_noise_hu, np.random.default_rng([seed, tp.index, 1]))
+        ct = render_ct(
+            structures, tp.pose, tp.ct_grid, tp.ct_noise_hu, np.random.default_rng([seed, tp.index, 1]), tp.deformation
+        )
         datasets = ct_datasets(
             ct, tp.ct_grid, patient, study, ct_series, signed=tp.ct_signed_pixels, descending=tp.index == 0
         )
         del ct
         save_all(datasets, namer.take(len(datasets)))
-        suv, clean_suv = render_pet_suv(structures, tp.pose, tp.pet_grid, np.random.default_rng([seed, tp.index, 2]))
+        suv, clean_suv = render_pet_suv(
+            structures, tp.pose, tp.pet_grid, np.random.default_rng([seed, tp.index, 2]), tp.deformation
+        )
         bq_per_ml_per_suv = tp.pet.injected_dose_bq * tp.pet.decay_factor_to_series / (patient.weight_kg * 1000.0)
         datasets = pet_datasets(suv * bq_per_ml_per_suv, tp.pet_grid, patient, study, pet_series, tp.pet)
         save_all(datasets, namer.take(len(datasets)))
@@ -130,6 +134,7 @@ def generate_study(out_dir: Path | str, seed: int = 1, size: str = "small", forc
                 "ct_series_instance_uid": ct_series.series_uid,
                 "pet_series_instance_uid": pet_series.series_uid,
                 "pose": asdict(tp.pose),
+                "deformation": asdict(tp.deformation),
                 "ct_grid": asdict(tp.ct_grid),
                 "pet_grid": asdict(tp.pet_grid),
                 "ct_noise_sd_hu": tp.ct_noise_hu,
@@ -145,7 +150,14 @@ def generate_study(out_dir: Path | str, seed: int = 1, size: str = "small", forc
                 "change_from_nadir_pct": from_nadir,
                 "recist": cat,
                 "lesions": [
-                    {**asdict(t), "suv_max_noise_free": suv_max[t.lesion_id]} for t in truths[tp.index]
+                    {
+                        **asdict(t),
+                        "suv_max_noise_free": suv_max[t.lesion_id],
+                        "nonrigid_shift_mm": float(
+                            np.linalg.norm(np.subtract(tp.lesion_shape(lesion).centre_mm, lesion.baseline.centre_mm))
+                        ),
+                    }
+                    for t, lesion in zip(truths[tp.index], scenario.lesions, strict=True)
                 ],
             }
         )

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import ndimage
 
+from sample_data.deformation import IDENTITY, Deformation
 from sample_data.grid import Grid
 from sample_data.shapes import Pose, Structure, partial_volume
 
@@ -15,26 +16,39 @@ PET_PSF_FWHM_MM = 6.5
 _CHUNK_SLICES = 8
 
 
-def _box_lps(structure: Structure, pose: Pose) -> tuple[np.ndarray, np.ndarray]:
+def _box_lps(structure: Structure, pose: Pose, margin_mm: float) -> tuple[np.ndarray, np.ndarray]:
     lo, hi = structure.shape.bounds()
-    lo = np.maximum(lo, -2000.0)
-    hi = np.minimum(hi, 2000.0)
+    lo = np.maximum(lo - margin_mm, -2000.0)
+    hi = np.minimum(hi + margin_mm, 2000.0)
     corners = np.array([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])])
     mapped = pose.body_to_lps(corners)
     return mapped.min(axis=0), mapped.max(axis=0)
 
 
 def paint(
-    structures: Sequence[Structure], pose: Pose, grid: Grid, attribute: str, background: float
+    structures: Sequence[Structure],
+    pose: Pose,
+    grid: Grid,
+    attribute: str,
+    background: float,
+    deformation: Deformation = IDENTITY,
 ) -> np.ndarray:
-    """Noise-free image (float32, z-y-x) of ``structure.<attribute>`` values with partial volume."""
+    """Noise-free image (float32, z-y-x) of ``structure.<attribute>`` values with partial volume.
+
+    Structures tagged ``"lesion"`` are given in the deformed body frame
+    already; the others are seen through ``deformation``.
+    """
     image = np.full(grid.shape_zyx, background, dtype=np.float32)
     for structure in structures:
         value = float(getattr(structure, attribute))
-        zs, ys, xs = grid.index_range(*_box_lps(structure, pose))
+        deform = not deformation.is_identity and "lesion" not in structure.tags
+        margin = deformation.max_displacement_mm if deform else 0.0
+        zs, ys, xs = grid.index_range(*_box_lps(structure, pose, margin))
         for z0 in range(zs.start, zs.stop, _CHUNK_SLICES):
             block = (slice(z0, min(z0 + _CHUNK_SLICES, zs.stop)), ys, xs)
             points = pose.lps_to_body(grid.points_lps(block))
+            if deform:
+                points = deformation.inverse(points)
             frac = partial_volume(structure.shape, points, pose, grid.spacing_xyz_mm).astype(np.float32)
             if not frac.any():
                 continue
@@ -49,18 +63,30 @@ def correlated_noise(shape: tuple[int, int, int], sd: float, rng: np.random.Gene
     return noise * np.float32(sd / noise.std())
 
 
-def render_ct(structures: Sequence[Structure], pose: Pose, grid: Grid, noise_hu: float, rng: np.random.Generator) -> np.ndarray:
+def render_ct(
+    structures: Sequence[Structure],
+    pose: Pose,
+    grid: Grid,
+    noise_hu: float,
+    rng: np.random.Generator,
+    deformation: Deformation = IDENTITY,
+) -> np.ndarray:
     """CT in HU (float32, z-y-x): partial-volume phantom plus correlated noise."""
-    image = paint(structures, pose, grid, "hu", AIR_HU)
+    image = paint(structures, pose, grid, "hu", AIR_HU, deformation)
     image += correlated_noise(grid.shape_zyx, noise_hu, rng)
     return image
 
 
 def render_pet_suv(
-    structures: Sequence[Structure], pose: Pose, grid: Grid, rng: np.random.Generator, noise_fraction: float = 0.08
+    structures: Sequence[Structure],
+    pose: Pose,
+    grid: Grid,
+    rng: np.random.Generator,
+    deformation: Deformation = IDENTITY,
+    noise_fraction: float = 0.08,
 ) -> tuple[np.ndarray, np.ndarray]:
     """PET in SUV (noisy, noise-free), float32 z-y-x: phantom blurred by a Gaussian PSF."""
-    image = paint(structures, pose, grid, "suv", 0.0)
+    image = paint(structures, pose, grid, "suv", 0.0, deformation)
     sigma_mm = PET_PSF_FWHM_MM / (2.0 * np.sqrt(2.0 * np.log(2.0)))
     sx, sy, sz = grid.spacing_xyz_mm
     clean = ndimage.gaussian_filter(image, sigma=(sigma_mm / sz, sigma_mm / sy, sigma_mm / sx))

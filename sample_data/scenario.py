@@ -13,6 +13,7 @@ import numpy as np
 
 from sample_data import truth
 from sample_data.anatomy import LIVER_HU, LIVER_SUV, is_liver_parenchyma, liver_shapes
+from sample_data.deformation import IDENTITY, Deformation
 from sample_data.grid import Grid
 from sample_data.shapes import Ellipsoid, Pose, as_matrix3, rotation_matrix
 
@@ -68,6 +69,11 @@ class Timepoint:
     ct_noise_hu: float
     ct_signed_pixels: bool
     pet: PetAcquisition
+    deformation: Deformation = IDENTITY
+
+    def lesion_shape(self, lesion: Lesion) -> Ellipsoid:
+        """The lesion at this timepoint, in this timepoint's (deformed) body frame."""
+        return self.deformation.carry(lesion.at(self.index))
 
 
 @dataclass(frozen=True)
@@ -104,6 +110,24 @@ def _pose(timepoint: int, rng: np.random.Generator) -> Pose:
         direction = rng.normal(size=3)
         shift = direction / np.linalg.norm(direction) * rng.uniform(8.0, 20.0)
     return Pose(tuple(float(v) for v in rot), tuple(float(v) for v in shift))  # type: ignore[arg-type]
+
+
+def _deformation(timepoint: int, rng: np.random.Generator) -> Deformation:
+    """No deformation at baseline; at follow-ups three smooth bumps of 3-6 mm centred in the liver."""
+    if timepoint == 0:
+        return IDENTITY
+    lo = np.min([s.bounds()[0] for s in liver_shapes()], axis=0)
+    hi = np.max([s.bounds()[1] for s in liver_shapes()], axis=0)
+    centres: list[tuple[float, float, float]] = []
+    while len(centres) < 3:
+        c = rng.uniform(lo, hi)
+        if is_liver_parenchyma(c[None])[0]:
+            centres.append(tuple(float(v) for v in c))  # type: ignore[arg-type]
+    amplitudes = []
+    for _ in centres:
+        direction = rng.normal(size=3)
+        amplitudes.append(tuple(float(v) for v in direction / np.linalg.norm(direction) * rng.uniform(3.0, 6.0)))
+    return Deformation(tuple(centres), tuple(amplitudes), width_mm=45.0)  # type: ignore[arg-type]
 
 
 _BASELINE_DIAMETER_RANGES_MM = ((26.0, 34.0), (19.0, 25.0), (15.0, 19.0), (13.0, 16.0))
@@ -194,6 +218,7 @@ def make_scenario(seed: int, size: str = "small") -> Scenario:
                     ct_noise_hu=float(rng.uniform(11.0, 13.0)),
                     ct_signed_pixels=k == 1,
                     pet=pet,
+                    deformation=_deformation(k, rng),
                 )
             )
         scenario = Scenario(seed, size, patient, lesions, tuple(timepoints))

@@ -59,7 +59,7 @@ def lesion_truth(scenario: Scenario) -> list[list[LesionTruth]]:
         z_slices = tp.ct_grid.slice_z_mm()
         rows = []
         for lesion in scenario.lesions:
-            e = lesion.at(tp.index)
+            e = tp.lesion_shape(lesion)
             centre = tp.pose.body_to_lps(np.asarray(e.centre_mm))
             long_c, short_c = axial_diameters(e, tp.pose)
             dz = float(np.min(np.abs(z_slices - centre[2])))

@@ -16,7 +16,7 @@ def test_batch_with_a_bad_study(sample_root: Path, tmp_path: Path):
     (studies / "patient_b_empty" / "targets.json").write_text('{"lesions": [{"id": "L1", "seed_lps_mm": [0, 0, 0]}]}')
     out = tmp_path / "out"
     result = subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", "batch", str(studies), "-o", str(out), "--quiet"],
+        [sys.executable, "-m", "pipeline.cli", "batch", str(studies), "-o", str(out), "--quiet", "--registration", "affine"],
         capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert result.returncode == 1, result.stderr  # one study failed
