@@ -18,6 +18,7 @@ TARGETS ?=
 PYTEST_ARGS ?=
 
 .PHONY: install demo test sample-data run batch bench clean
+BENCH_STAMP := $(VENV)/.bench-stamp
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "lesion-pipeline needs Python >= 3.11, found " + sys.version.split()[0])'
@@ -51,6 +52,13 @@ run: $(STAMP)
 batch: $(STAMP)
 	@test -n "$(STUDIES)" -a -n "$(OUT)" || { echo "usage: make batch STUDIES=dir OUT=dir"; exit 2; }
 	$(BIN)/lesion-pipeline batch "$(STUDIES)" -o "$(OUT)"
+
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	@touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
+	@for b in tests/benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 clean:
 	rm -rf $(GENERATED) .pytest_cache

@@ -1,0 +1,39 @@
+"""Shared helpers of the benchmarks (run by ``make bench``; not collected by pytest)."""
+
+from __future__ import annotations
+
+import resource
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+DEMO = REPO / "sample_data" / "generated" / "demo"
+
+
+def full_size_study(seed: int = 1) -> Path:
+    """The full-size sample study (the demo's when it exists), generated if needed."""
+    from sample_data.generate import generate_study
+
+    root = DEMO if seed == 1 else REPO / "sample_data" / "generated" / f"bench-seed{seed}"
+    if not (root / "ground_truth.json").exists():
+        print(f"generating the full-size sample study into {root} ...", flush=True)
+        generate_study(root, seed=seed, size="full", force=True)
+    return root
+
+
+def _measured(fn: Callable[..., Any], args: tuple) -> tuple[Any, float, float]:
+    start = time.perf_counter()
+    result = fn(*args)
+    wall = time.perf_counter() - start
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    return result, wall, peak_mb
+
+
+def in_fresh_process(fn: Callable[..., Any], *args: Any) -> tuple[Any, float, float]:
+    """Run ``fn(*args)`` in a new process: (result, wall seconds of fn, peak RSS of that process in MB)."""
+    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
+        return pool.submit(_measured, fn, args).result()
