@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 from measurement.response import RecistConfig
 from pipeline.register import RegistrationConfig
 from segmentation.ct_lesion import CtLesionConfig
+from segmentation.detect import DetectionConfig
 from segmentation.pet_lesion import PetSegmentationConfig
 
 
@@ -20,6 +21,7 @@ class RunConfig:
     ct_lesion: CtLesionConfig = field(default_factory=CtLesionConfig)
     pet_lesion: PetSegmentationConfig = field(default_factory=PetSegmentationConfig)
     recist: RecistConfig = field(default_factory=RecistConfig)
+    detection: DetectionConfig = field(default_factory=DetectionConfig)
 
     def as_record(self) -> dict[str, object]:
         return asdict(self)

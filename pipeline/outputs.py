@@ -30,7 +30,7 @@ RESPONSE_COLUMNS = (
     "patient_id", "timepoint", "study_date", "days_from_baseline", "sum_diameters_mm",
     "change_from_baseline_pct", "change_from_nadir_pct", "recist", "total_volume_ml", "volume_change_pct",
 )  # fmt: skip
-OUTPUT_ENTRIES = ("measurements.csv", "response.csv", "summary.txt", "masks", "qc", "run.json")
+OUTPUT_ENTRIES = ("measurements.csv", "response.csv", "summary.txt", "masks", "qc", "targets.json", "detected_lesions.csv", "run.json")
 
 
 def fmt(value: object, digits: int = 2) -> str:

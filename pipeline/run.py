@@ -29,24 +29,24 @@ from pipeline.records import NOT_FOUND, LesionRecord, Point, StudyResult, Timepo
 from pipeline.register import RegistrationResult, register_followup
 from pipeline.series_selection import Timepoint, select_timepoints
 from pipeline.summary import summary_text
-from pipeline.targets import TARGETS_FILENAME, Target, read_targets
+from pipeline.autodetect import DetectedLesion, detect, detected_csv, new_lesion_candidates, targets_from
+from pipeline.targets import TARGETS_FILENAME, Target, read_targets, targets_to_json
 from pipeline.tracking import residuals
-from segmentation.liver import segment_liver
+from segmentation.ct_lesion import CtLesionSegmenter
+from segmentation.liver import locate_liver, segment_liver
 
 log = logging.getLogger(__name__)
 
 BODY_THRESHOLD_HU = -500.0
+DETECTED_FILENAME = "detected_lesions.csv"
 
 
-def resolve_targets_path(study_dir: Path, targets: Path | str | None) -> Path:
+def resolve_targets_path(study_dir: Path, targets: Path | str | None) -> Path | None:
+    """The targets file to use; ``None`` (automatic mode) when none is given and the study has none."""
     if targets is not None:
         return Path(targets)
     default = study_dir / TARGETS_FILENAME
-    if not default.exists():
-        raise TargetsError(
-            f"{study_dir}: no targets given (use --targets FILE or put {TARGETS_FILENAME} in the study folder)"
-        )
-    return default
+    return default if default.exists() else None
 
 
 def check_seeds(targets: tuple[Target, ...], ct: LoadedSeries) -> None:
@@ -120,15 +120,17 @@ def run_study(
         if not study_dir.is_dir():
             raise InputError(f"{study_dir}: study folder not found")
         targets_path = resolve_targets_path(study_dir, targets_file)
-        targets = read_targets(targets_path)
+        targets = read_targets(targets_path) if targets_path else None
+        if targets is None:
+            say("no targets given: automatic mode (targets chosen among the lesions detected at baseline)")
         with prov.stage("discover"):
             say(f"discovering DICOM files in {study_dir}")
-            index = discover(study_dir, ignore={targets_path})
+            index = discover(study_dir, ignore={targets_path} if targets_path else set())
         with prov.stage("select"):
             timepoints = select_timepoints(index, config.min_ct_slices)
         say(f"found {len(index.instances)} DICOM instances, {len(timepoints)} candidate timepoint(s)")
         with staged_output(out_dir) as staging:
-            result, inputs = _process(index, timepoints, targets, config, prov, staging, say)
+            result, inputs, targets = _process(index, timepoints, targets, config, prov, staging, say)
             with prov.stage("write"):
                 (staging / "measurements.csv").write_text(measurements_csv(result), encoding="utf-8")
                 (staging / "response.csv").write_text(response_csv(result), encoding="utf-8")
@@ -138,7 +140,8 @@ def run_study(
                 "started_at": prov.started.isoformat(timespec="seconds"),
                 "finished_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                 "study_dir": str(study_dir),
-                "targets_file": str(targets_path),
+                "targets_file": str(targets_path) if targets_path else None,
+                "mode": "targets given" if targets_path else "automatic (targets.json and detected_lesions.csv written)",
                 "targets": [asdict(t) for t in targets],
                 "inputs": inputs,
                 "parameters": config.as_record(),
@@ -193,20 +196,67 @@ def _track(
     return requests, reg, record
 
 
+def _automatic_targets(
+    ct: LoadedSeries, pet: LoadedSeries | None, config: RunConfig
+) -> tuple[list[DetectedLesion], tuple[Target, ...]]:
+    image, spacing = spatial.array_zyx(ct.image), spatial.spacing_zyx(ct.image)
+    try:
+        liver = segment_liver(image, spacing, locate_liver(image, spacing)).mask_zyx
+    except ValueError as exc:
+        raise InputError(f"automatic mode: cannot find the liver in the baseline CT ({exc})") from None
+    detected = detect(0, ct, pet, liver, CtLesionSegmenter(config.ct_lesion), config.detection, lambda k: f"L{k}")
+    marked, targets = targets_from(detected, config.detection)
+    if not targets:
+        raise InputError("automatic mode: no measurable liver lesion (>= 10 mm) detected at baseline; give targets with --targets")
+    return marked, targets
+
+
+def _new_lesions(
+    out_index: int, ct: LoadedSeries, pet: LoadedSeries | None, lesions: list[LesionRecord],
+    baseline_detected: list[DetectedLesion], reg: RegistrationResult | None, config: RunConfig,
+) -> list[DetectedLesion]:  # fmt: skip
+    """Follow-up candidates that match no tracked target and no mapped baseline candidate."""
+    image, spacing = spatial.array_zyx(ct.image), spatial.spacing_zyx(ct.image)
+    found = [r.centroid_lps_mm for r in lesions if r.measured and r.centroid_lps_mm]
+    seeds = [spatial.lps_to_index_zyx(ct.image, np.asarray(c)) for c in found] or locate_liver(image, spacing)
+    liver = segment_liver(image, spacing, seeds).mask_zyx
+    detected = detect(out_index, ct, pet, liver, CtLesionSegmenter(config.ct_lesion), config.detection, lambda k: f"T{out_index}-N{k}")
+    known = list(found)
+    if reg is not None:
+        known += [reg.map_point(d.centroid_lps_mm) for d in baseline_detected]
+    new = new_lesion_candidates(detected, known, config.detection.match_distance_mm)  # type: ignore[arg-type]
+    for d in new:
+        log.warning(
+            "timepoint %d: new-lesion candidate %s at %s mm (%s, %s); %s", out_index, d.lesion_id,
+            [round(v, 1) for v in d.centroid_lps_mm], d.source,
+            f"{d.longest_diameter_mm:.1f} mm" if d.longest_diameter_mm else "size n/a",
+            "unequivocal on CT and PET: RECIST PD" if d.unequivocal else "equivocal (one modality): reported only",
+        )  # fmt: skip
+    return new
+
+
 def _process(
     index: DicomIndex,
     timepoints: list[Timepoint],
-    targets: tuple[Target, ...],
+    targets: tuple[Target, ...] | None,
     config: RunConfig,
     prov: Provenance,
     staging: Path,
     say: Callable[[str], None],
-) -> tuple[StudyResult, dict[str, object]]:
+) -> tuple[StudyResult, dict[str, object], tuple[Target, ...]]:
     root = index.root
     baseline_tp = timepoints[0]
+    automatic = targets is None
+    detected_rows: list[DetectedLesion] = []
     with prov.stage("load"):
         baseline_ct = load_first_usable(baseline_tp.ct_candidates, load_ct, root, f"{baseline_tp.label} CT")
+    if targets is None:
+        with prov.stage("detect"):
+            detected_rows, targets = _automatic_targets(baseline_ct, _load_pet(baseline_tp, root, baseline_ct), config)
+        say(f"  detected {len(detected_rows)} candidate(s); targets: {', '.join(t.lesion_id for t in targets)}")
+        (staging / TARGETS_FILENAME).write_text(targets_to_json(targets), encoding="utf-8")
     check_seeds(targets, baseline_ct)
+    new_lesion_flags: list[bool] = []
     records: list[TimepointRecord] = []
     dropped: list[dict[str, str]] = []
     found_at_baseline: set[str] = set()
@@ -264,6 +314,13 @@ def _process(
                     staging / f"qc/registration_timepoint_{out_index}.png", ref.ct.image, ct.image, reg.transform,
                     ref.liver_zyx, f"timepoint {out_index} ({tp.study_date}) registered to the {ref.label}",
                 )  # fmt: skip
+        new_here: list[DetectedLesion] = []
+        if automatic and not is_baseline:
+            with prov.stage("detect"):
+                new_here = _new_lesions(out_index, ct, pet, lesions, [d for d in detected_rows if d.timepoint == 0], reg, config)
+            detected_rows += new_here
+        new_lesion_flags.append(any(d.unequivocal for d in new_here))
+        tracking["new_lesion_candidates"] = [d.lesion_id for d in new_here]
         mask_file = f"masks/timepoint_{out_index}.nii.gz"
         with prov.stage("write"):
             write_label_map(staging / mask_file, result.labels_zyx, ct.image)
@@ -291,7 +348,7 @@ def _process(
                     log.warning("timepoint %d: lesion %s not found, counted as 0 mm (disappeared)", tp_record.index, r.lesion_id)
                 total += r.longest_diameter_mm or 0.0
             sums.append(total)
-        recist = assess_recist(sums, config=config.recist)
+        recist = assess_recist(sums, new_lesions=new_lesion_flags, config=config.recist)
         volumes = [sum(r.volume_ml or 0.0 for r in tp_record.lesions if r.lesion_id in found_at_baseline) for tp_record in records]
     patient_id = index.instances[0].patient_id
     inputs = {
@@ -318,4 +375,6 @@ def _process(
             for r in records
         ],
     }
-    return StudyResult(patient_id, tuple(records), tuple(recist), tuple(volumes)), inputs
+    if automatic:
+        (staging / DETECTED_FILENAME).write_text(detected_csv(detected_rows), encoding="utf-8")
+    return StudyResult(patient_id, tuple(records), tuple(recist), tuple(volumes)), inputs, targets

@@ -29,13 +29,14 @@ from sample_data.render import render_ct, render_pet_suv
 from sample_data.scenario import Scenario, Timepoint, make_scenario
 from sample_data.shapes import Structure
 
-GENERATOR_VERSION = "1"
+GENERATOR_VERSION = "2"
 
 
 def _structures(scenario: Scenario, tp: Timepoint) -> list[Structure]:
     lesions = [
         Structure(lesion.lesion_id, tp.lesion_shape(lesion), hu=lesion.hu, suv=lesion.suv, tags=frozenset({"lesion"}))
-        for lesion in scenario.lesions
+        for lesion in (*scenario.lesions, *scenario.new_lesions)
+        if lesion.present(tp.index)
     ]
     return organs() + lesions
 
@@ -61,7 +62,9 @@ def _suv_max_noise_free(clean_suv: np.ndarray, scenario: Scenario, tp: Timepoint
     """Noise-free SUVmax near each lesion (within its largest semi-axis + 4 mm)."""
     grid = tp.pet_grid
     out = {}
-    for lesion in scenario.lesions:
+    for lesion in (*scenario.lesions, *scenario.new_lesions):
+        if not lesion.present(tp.index):
+            continue
         e = tp.lesion_shape(lesion)
         centre = tp.pose.body_to_lps(np.asarray(e.centre_mm))
         r = max(e.semi_axes_mm) + 4.0
@@ -95,6 +98,7 @@ def generate_study(out_dir: Path | str, seed: int = 1, size: str = "small", forc
             raise FileExistsError(f"{out_dir} exists; pass force=True (--force) to replace it")
     scenario = make_scenario(seed, size)
     truths = truth.lesion_truth(scenario)
+    new_truths = truth.lesion_truth(scenario, new_lesions=True)
     tmp = out_dir.with_name(f".{out_dir.name}.tmp-{os.getpid()}")
     if tmp.exists():
         shutil.rmtree(tmp)
@@ -159,6 +163,7 @@ def generate_study(out_dir: Path | str, seed: int = 1, size: str = "small", forc
                     }
                     for t, lesion in zip(truths[tp.index], scenario.lesions, strict=True)
                 ],
+                "new_lesions": [{**asdict(t), "suv_max_noise_free": suv_max[t.lesion_id]} for t in new_truths[tp.index]],
             }
         )
     rng = np.random.default_rng([seed, 7])
@@ -175,8 +180,8 @@ def generate_study(out_dir: Path | str, seed: int = 1, size: str = "small", forc
         "patient_weight_kg": patient.weight_kg,
         "lesion_definitions": [
             {"id": l.lesion_id, "hu": l.hu, "suv": l.suv, "scale_per_timepoint": list(l.scale_per_timepoint),
-             "baseline_ellipsoid_body_frame": asdict(l.baseline)}
-            for l in scenario.lesions
+             "baseline_ellipsoid_body_frame": asdict(l.baseline), "target": l in scenario.lesions}
+            for l in (*scenario.lesions, *scenario.new_lesions)
         ],
         "timepoints": timepoint_truth,
     }

@@ -44,6 +44,10 @@ class Lesion:
     def at(self, timepoint: int) -> Ellipsoid:
         return self.baseline.scaled(self.scale_per_timepoint[timepoint])
 
+    def present(self, timepoint: int) -> bool:
+        """False where the lesion does not exist (scale 0: not yet appeared, or gone)."""
+        return self.scale_per_timepoint[timepoint] > 0
+
 
 @dataclass(frozen=True)
 class PetAcquisition:
@@ -81,8 +85,9 @@ class Scenario:
     seed: int
     size: str
     patient: Patient
-    lesions: tuple[Lesion, ...]
+    lesions: tuple[Lesion, ...]  # the targets, present at every timepoint
     timepoints: tuple[Timepoint, ...]
+    new_lesions: tuple[Lesion, ...] = ()  # absent at baseline, appearing at a follow-up
 
 
 def _grids(size: str, timepoint: int, rng: np.random.Generator) -> tuple[Grid, Grid]:
@@ -133,12 +138,17 @@ def _deformation(timepoint: int, rng: np.random.Generator) -> Deformation:
 _BASELINE_DIAMETER_RANGES_MM = ((26.0, 34.0), (19.0, 25.0), (15.0, 19.0), (13.0, 16.0))
 
 
-def _lesion_ellipsoids(rng: np.random.Generator, max_scale: float) -> list[Ellipsoid]:
-    """Non-overlapping ellipsoids well inside the liver at every size they will take."""
+def _lesion_ellipsoids(
+    rng: np.random.Generator,
+    max_scale: float,
+    ranges_mm: tuple[tuple[float, float], ...] = _BASELINE_DIAMETER_RANGES_MM,
+    existing: tuple[Ellipsoid, ...] = (),
+) -> list[Ellipsoid]:
+    """Ellipsoids well inside the liver at every size they will take, apart from each other and ``existing``."""
     lo = np.min([s.bounds()[0] for s in liver_shapes()], axis=0)
     hi = np.max([s.bounds()[1] for s in liver_shapes()], axis=0)
     placed: list[Ellipsoid] = []
-    for d_lo, d_hi in _BASELINE_DIAMETER_RANGES_MM:
+    for d_lo, d_hi in ranges_mm:
         for _ in range(10000):
             a = rng.uniform(d_lo, d_hi) / 2.0
             semi = (a, a * rng.uniform(0.78, 0.95), a * rng.uniform(0.75, 0.95))
@@ -152,7 +162,7 @@ def _lesion_ellipsoids(rng: np.random.Generator, max_scale: float) -> list[Ellip
             r = max(biggest.semi_axes_mm)
             if all(
                 np.linalg.norm(centre - np.asarray(o.centre_mm)) > r + max(o.semi_axes_mm) * max_scale + 10.0
-                for o in placed
+                for o in [*existing, *placed]
             ):
                 placed.append(candidate)
                 break
@@ -221,7 +231,15 @@ def make_scenario(seed: int, size: str = "small") -> Scenario:
                     deformation=_deformation(k, rng),
                 )
             )
-        scenario = Scenario(seed, size, patient, lesions, tuple(timepoints))
+        (new,) = _lesion_ellipsoids(rng, 1.0, ((13.0, 16.0),), tuple(e.scaled(1.2) for e in ellipsoids))
+        new_lesion = Lesion(
+            lesion_id="N1",
+            baseline=new,
+            hu=LIVER_HU - float(rng.uniform(40.0, 55.0)),
+            suv=float(rng.uniform(5.0, 8.0)) + LIVER_SUV,
+            scale_per_timepoint=(0.0, 0.0, 1.0),
+        )
+        scenario = Scenario(seed, size, patient, lesions, tuple(timepoints), (new_lesion,))
         if truth.has_clear_recist(truth.lesion_truth(scenario)):
             return scenario
     raise RuntimeError("no scenario with clear RECIST categories")  # pragma: no cover

@@ -52,13 +52,15 @@ def axial_diameters(ellipsoid: Ellipsoid, pose: Pose, dz_mm: float = 0.0) -> tup
     return float(2 * np.sqrt(level / eig[0])), float(2 * np.sqrt(level / eig[1]))
 
 
-def lesion_truth(scenario: Scenario) -> list[list[LesionTruth]]:
-    """Truth per timepoint, per lesion (in lesion order)."""
+def lesion_truth(scenario: Scenario, new_lesions: bool = False) -> list[list[LesionTruth]]:
+    """Truth per timepoint, per lesion (in lesion order): the targets, or the new lesions present."""
     out = []
     for tp in scenario.timepoints:
         z_slices = tp.ct_grid.slice_z_mm()
         rows = []
-        for lesion in scenario.lesions:
+        for lesion in scenario.new_lesions if new_lesions else scenario.lesions:
+            if not lesion.present(tp.index):
+                continue
             e = tp.lesion_shape(lesion)
             centre = tp.pose.body_to_lps(np.asarray(e.centre_mm))
             long_c, short_c = axial_diameters(e, tp.pose)

@@ -12,6 +12,10 @@ Method (classical, intensity model estimated from the image):
 
 Returns a boolean mask on the input grid. A coarse working resolution is used
 for speed; the result is upsampled by nearest neighbour.
+
+Without seeds (automatic mode), :func:`locate_liver` proposes them: in
+portal-venous CT the liver is the largest connected organ at the dominant
+enhanced soft-tissue attenuation.
 """
 
 from __future__ import annotations
@@ -51,6 +55,51 @@ def _erode(mask: np.ndarray, radius_mm: float, spacing: Sequence[float]) -> np.n
     return ndimage.distance_transform_edt(mask, sampling=spacing) > radius_mm
 
 
+def _block_mean(image_zyx: np.ndarray, spacing_zyx: tuple[float, float, float], target_mm: float):
+    factors = [max(1, int(round(target_mm / s))) for s in spacing_zyx]
+    crop = tuple(slice(0, (n // f) * f) for n, f in zip(image_zyx.shape, factors, strict=True))
+    work = image_zyx[crop].astype(np.float32)
+    small = work.reshape(
+        work.shape[0] // factors[0], factors[0], work.shape[1] // factors[1], factors[1], work.shape[2] // factors[2], factors[2]
+    ).mean(axis=(1, 3, 5))
+    spacing = tuple(s * f for s, f in zip(spacing_zyx, factors, strict=True))
+    return small, spacing, factors, crop
+
+
+def locate_liver(
+    image_zyx: np.ndarray, spacing_zyx: tuple[float, float, float], config: LiverConfig | None = None, n_seeds: int = 3
+) -> list[tuple[float, float, float]]:
+    """Seed points (continuous z, y, x indices) deep inside the liver, found without user input.
+
+    The enhanced-soft-tissue level is the histogram mode of the smoothed CT in
+    [60, 200] HU; the liver is the largest connected region within
+    ``half_width_hu`` of it. Seeds are its deepest points (largest distance to
+    its border), at least 20 mm apart.
+    """
+    config = config or LiverConfig()
+    small, spacing, factors, _ = _block_mean(image_zyx, spacing_zyx, config.working_spacing_mm)
+    smooth = ndimage.gaussian_filter(small, [config.smoothing_mm / s for s in spacing])
+    level = histogram_mode(smooth[(smooth > 60.0) & (smooth < 200.0)])
+    if level is None:
+        raise ValueError("no enhanced soft tissue in the CT: cannot locate the liver")
+    organ = _dilate(_erode(np.abs(smooth - level) <= config.half_width_hu, config.opening_mm, spacing), config.opening_mm, spacing)
+    labels, n = ndimage.label(organ)
+    if n == 0:
+        raise ValueError("no organ at the liver attenuation found")
+    largest = labels == int(np.argmax(ndimage.sum_labels(organ, labels, np.arange(1, n + 1)))) + 1
+    depth = ndimage.distance_transform_edt(largest, sampling=spacing)
+    seeds: list[tuple[float, float, float]] = []
+    for _ in range(n_seeds):
+        k = np.unravel_index(int(np.argmax(depth)), depth.shape)
+        if depth[k] <= 0:
+            break
+        seeds.append(tuple(float(i * f + (f - 1) / 2) for i, f in zip(k, factors, strict=True)))  # type: ignore[arg-type]
+        near = np.zeros(depth.shape, bool)
+        near[k] = True
+        depth[_dilate(near, 20.0, spacing)] = 0
+    return seeds
+
+
 def segment_liver(
     image_zyx: np.ndarray,
     spacing_zyx: tuple[float, float, float],
@@ -61,13 +110,7 @@ def segment_liver(
     config = config or LiverConfig()
     if not seeds_zyx:
         raise ValueError("at least one seed inside the liver is needed")
-    factors = [max(1, int(round(config.working_spacing_mm / s))) for s in spacing_zyx]
-    crop = tuple(slice(0, (n // f) * f) for n, f in zip(image_zyx.shape, factors, strict=True))
-    work = image_zyx[crop].astype(np.float32)
-    small = work.reshape(
-        work.shape[0] // factors[0], factors[0], work.shape[1] // factors[1], factors[1], work.shape[2] // factors[2], factors[2]
-    ).mean(axis=(1, 3, 5))
-    spacing = tuple(s * f for s, f in zip(spacing_zyx, factors, strict=True))
+    small, spacing, factors, crop = _block_mean(image_zyx, spacing_zyx, config.working_spacing_mm)
     smooth = ndimage.gaussian_filter(small, [config.smoothing_mm / s for s in spacing])
     seeds = np.clip(np.round(np.asarray(seeds_zyx, dtype=float) / factors).astype(int), 0, np.array(small.shape) - 1)
     near = np.zeros(small.shape, bool)

@@ -4,8 +4,11 @@ Registration carries the baseline seed close to the lesion; the lesion may
 have shrunk, grown or moved a little, so the mapped point may fall just
 outside it. The seed is moved to the deepest point (largest distance to the
 region's border) of the hypodense region nearest to the mapped point, within
-``radius_mm``. If no such region exists the lesion is reported as not found:
-it is never replaced by a farther neighbour.
+``radius_mm``. A hypodense region is darker than the surrounding soft tissue
+by at least ``max(min_contrast_hu, 4 x noise)`` (noise: robust SD of the
+smoothed image around the point) and holds at least ``min_volume_ml``, so
+that noise texture is not taken for a lesion. If no such region exists the
+lesion is reported as not found: it is never replaced by a farther neighbour.
 """
 
 from __future__ import annotations
@@ -31,7 +34,8 @@ def recentre_seed(
     seed_zyx: tuple[float, float, float],
     radius_mm: float = 12.0,
     min_contrast_hu: float = 15.0,
-    smoothing_mm: float = 1.0,
+    smoothing_mm: float = 1.5,
+    min_volume_ml: float = 0.03,
 ) -> Recentred:
     """Move ``seed_zyx`` to the nearest hypodense region within ``radius_mm`` (see module docstring)."""
     spacing = np.asarray(spacing_zyx, dtype=float)
@@ -45,14 +49,18 @@ def recentre_seed(
     background = histogram_mode(soft)
     if background is None:
         return Recentred(None, None, "no soft tissue around the mapped seed")
-    dark = (sm <= background - min_contrast_hu) & (sm >= background - 150.0)
+    tissue = sm[np.abs(sm - background) < 30.0]
+    noise = float(1.4826 * np.median(np.abs(tissue - np.median(tissue)))) if tissue.size else 0.0
+    dark = (sm <= background - max(min_contrast_hu, 4.0 * noise)) & (sm >= background - 150.0)
+    voxel_ml = float(np.prod(spacing)) / 1000.0
     local = seed - lo
     grid = np.indices(sm.shape, dtype=float)
     dist = np.sqrt(sum(((grid[k] - local[k]) * spacing[k]) ** 2 for k in range(3)))
     labels, n = ndimage.label(dark)
     if n == 0:
         return Recentred(None, None, f"no hypodense region within {radius_mm:.0f} mm of the mapped seed")
-    nearest = ndimage.minimum(dist, labels, index=np.arange(1, n + 1))
+    sizes = ndimage.sum_labels(dark, labels, index=np.arange(1, n + 1)) * voxel_ml
+    nearest = np.where(sizes >= min_volume_ml, ndimage.minimum(dist, labels, index=np.arange(1, n + 1)), np.inf)
     best = int(np.argmin(nearest))
     if nearest[best] > radius_mm:
         return Recentred(None, None, f"no hypodense region within {radius_mm:.0f} mm of the mapped seed")

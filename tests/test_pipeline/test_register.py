@@ -41,8 +41,9 @@ def _errors(result, ground_truth, k):
 def test_baseline_lesion_centres_map_onto_follow_up_centres(cts, liver_roi, ground_truth, k):
     rigid_affine = register_followup(cts[0], cts[k], RegistrationConfig(deformable=False))
     deformable = register_followup(cts[0], cts[k], RegistrationConfig(), liver_roi)
-    true_rotation = np.linalg.norm(ground_truth["timepoints"][k]["pose"]["rotation_deg"])
-    assert rigid_affine.rotation_deg == pytest.approx(true_rotation, abs=1.0)
+    # the global stage alone is within the non-rigid motion of the liver
+    shifts = [l["nonrigid_shift_mm"] for l in ground_truth["timepoints"][k]["lesions"]]
+    assert _errors(rigid_affine, ground_truth, k).max() < max(shifts) + 2.0
     errors = _errors(deformable, ground_truth, k)
     assert errors.max() < 3.0, errors
     # the liver displacement field does better than the global transform where the liver deformed

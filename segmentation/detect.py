@@ -1,0 +1,129 @@
+"""Automatic detection of candidate liver lesions: hypodense regions on CT, hot spots on PET.
+
+CT: inside the liver, the CT is smoothed (``smoothing_mm``); the liver level
+and its noise are the median and robust SD (1.4826 x MAD) of the smoothed
+liver. Candidates are the connected regions darker than the level by
+``max(min_contrast_hu, noise_factor x noise)`` that reach at least
+``edge_margin_mm`` inside the liver (partial volume with fat along the liver
+edge is not a lesion) and hold ``min_volume_ml``. Each candidate's seed is its
+deepest point; the seeded segmenter then delineates and measures it.
+
+PET: inside the liver (grown by ``pet_margin_mm``, as PET blurs hot lesions
+outward), hot spots are connected regions above the PERCIST threshold
+``1.5 x liver mean + 2 x liver SD`` (liver statistics robust: median and
+1.4826 x MAD), and at least ``liver + noise_factor x SD``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+
+@dataclass(frozen=True)
+class DetectionConfig:
+    smoothing_mm: float = 1.5
+    min_contrast_hu: float = 15.0
+    noise_factor: float = 4.0
+    edge_margin_mm: float = 5.0
+    min_volume_ml: float = 0.05
+    pet_margin_mm: float = 10.0
+    match_distance_mm: float = 12.0
+    max_targets_per_organ: int = 2
+    max_targets_total: int = 5
+
+
+@dataclass(frozen=True)
+class CtCandidate:
+    seed_zyx: tuple[float, float, float]
+    volume_ml: float
+    contrast_hu: float
+
+
+@dataclass(frozen=True)
+class PetHotspot:
+    peak_zyx: tuple[int, int, int]
+    suv_max: float
+    mask_zyx: np.ndarray  # bool, PET grid
+
+
+def _robust(values: np.ndarray) -> tuple[float, float]:
+    median = float(np.median(values))
+    return median, float(1.4826 * np.median(np.abs(values - median)))
+
+
+def ct_candidates(
+    image_zyx: np.ndarray, spacing_zyx: tuple[float, float, float], liver_zyx: np.ndarray, config: DetectionConfig | None = None
+) -> list[CtCandidate]:
+    """Hypodense candidate regions inside the liver, largest first (see module docstring)."""
+    config = config or DetectionConfig()
+    if not liver_zyx.any():
+        return []
+    idx = np.argwhere(liver_zyx)
+    box = tuple(slice(int(a), int(b) + 1) for a, b in zip(idx.min(axis=0), idx.max(axis=0), strict=True))
+    liver = liver_zyx[box]
+    sigma = [0.0] + [config.smoothing_mm / s for s in spacing_zyx[1:]]
+    smooth = ndimage.gaussian_filter(image_zyx[box].astype(np.float32), sigma)
+    level, noise = _robust(smooth[liver])
+    threshold = level - max(config.min_contrast_hu, config.noise_factor * noise)
+    dark = (smooth < threshold) & liver
+    core = ndimage.distance_transform_edt(liver, sampling=spacing_zyx) >= config.edge_margin_mm
+    labels, n = ndimage.label(dark)
+    voxel_ml = float(np.prod(spacing_zyx)) / 1000.0
+    offset = np.array([s.start for s in box])
+    out = []
+    for k in range(1, n + 1):
+        region = labels == k
+        if not (region & core).any():
+            continue
+        volume = float(region.sum()) * voxel_ml
+        if volume < config.min_volume_ml:
+            continue
+        depth = ndimage.distance_transform_edt(region, sampling=spacing_zyx)
+        deepest = np.unravel_index(int(np.argmax(depth)), depth.shape)
+        seed = tuple(float(v) for v in np.asarray(deepest) + offset)
+        out.append(CtCandidate(seed, volume, float(level - smooth[region].mean())))  # type: ignore[arg-type]
+    return sorted(out, key=lambda c: -c.volume_ml)
+
+
+def pet_hotspots(
+    suv_zyx: np.ndarray, spacing_zyx: tuple[float, float, float], liver_zyx: np.ndarray, config: DetectionConfig | None = None
+) -> list[PetHotspot]:
+    """Hot spots in and around the liver on the PET grid, hottest first (see module docstring)."""
+    config = config or DetectionConfig()
+    if not liver_zyx.any():
+        return []
+    eroded = ndimage.distance_transform_edt(liver_zyx, sampling=spacing_zyx) >= 8.0
+    reference = suv_zyx[eroded] if eroded.any() else suv_zyx[liver_zyx]
+    mean, sd = _robust(reference)
+    threshold = max(1.5 * mean + 2.0 * sd, mean + config.noise_factor * sd)
+    search = ndimage.distance_transform_edt(~liver_zyx, sampling=spacing_zyx) <= config.pet_margin_mm
+    labels, n = ndimage.label((suv_zyx >= threshold) & search)
+    out = []
+    for k in range(1, n + 1):
+        region = labels == k
+        if region.sum() < 2:
+            continue
+        values = np.where(region, suv_zyx, -np.inf)
+        peak = np.unravel_index(int(np.argmax(values)), values.shape)
+        out.append(PetHotspot(tuple(int(v) for v in peak), float(suv_zyx[peak]), region))  # type: ignore[arg-type]
+    return sorted(out, key=lambda h: -h.suv_max)
+
+
+def choose_targets(
+    longest_mm: list[float], measurable: list[bool], organs: list[str], config: DetectionConfig | None = None
+) -> list[int]:
+    """Indices of the RECIST 1.1 targets: measurable lesions, largest first, per-organ and total limits."""
+    config = config or DetectionConfig()
+    chosen: list[int] = []
+    per_organ: dict[str, int] = {}
+    for k in sorted(range(len(longest_mm)), key=lambda i: -longest_mm[i]):
+        if not measurable[k] or len(chosen) >= config.max_targets_total:
+            continue
+        if per_organ.get(organs[k], 0) >= config.max_targets_per_organ:
+            continue
+        chosen.append(k)
+        per_organ[organs[k]] = per_organ.get(organs[k], 0) + 1
+    return sorted(chosen)
