@@ -33,11 +33,13 @@ def dataset_from_case(fields: dict) -> Dataset:
         if key in DRUG_KEYS:
             setattr(drug, key, value.strip() if isinstance(value, str) else value)
         elif key == "PhilipsPETPrivateGroup":
+            ds.add_new(0x70530010, "LO", "Philips PET Private Group")
             if "SUVScaleFactor" in value:
                 ds.add_new(PHILIPS_SUV_SCALE, "DS", value["SUVScaleFactor"])
             if "ActivityConcentrationScaleFactor" in value:
                 ds.add_new(PHILIPS_ACTIVITY_SCALE, "DS", value["ActivityConcentrationScaleFactor"])
         elif key == "GEPrivatePostInjectionDateTime":
+            ds.add_new(0x00090010, "LO", "GEMS_PETD_01")
             ds.add_new(GE_POST_INJECTION_DATETIME, "DT", value)
         else:
             setattr(ds, key, value)
