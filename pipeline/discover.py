@@ -9,9 +9,11 @@ second header pass. Enhanced multi-frame images give one
 :class:`InstanceHeader` per frame.
 
 Skipped with a reason naming the file (relative to the scanned folder): empty
-files, non-DICOM files, unreadable headers, image files whose pixel data are
-missing, truncated, of the wrong length or of absurd size, and second copies
-of an instance (same SOP Instance UID).
+files, non-DICOM files, unreadable headers and second copies of an instance
+(same SOP Instance UID). Image files whose pixel data are missing, truncated,
+of the wrong length or of absurd size are listed with the reason too but stay
+in the index (``pixel_problem``), so that their series is refused by name
+rather than silently loaded with a slice missing.
 
 Large trees are scanned by a pool of processes (pydicom's parsing is
 CPU-bound, so threads do not help); results are merged in sorted file order,
@@ -93,6 +95,7 @@ class InstanceHeader:
     gantry_tilt_deg: float | None = None
     manufacturer: str = ""
     temporal_position: int | None = None
+    pixel_problem: str | None = None  # why the pixel data cannot be read (truncated, wrong length, ...)
 
     @property
     def where(self) -> str:
@@ -138,8 +141,10 @@ def _int(value: object) -> int | None:
 def read_header(path: Path) -> list[InstanceHeader]:
     """Read one file's header (no pixels): one header per frame.
 
-    Raises ``InvalidDicomError`` (not DICOM), :class:`PixelDataProblem` or
-    ``ValueError`` (unusable header).
+    A file whose header is readable but whose pixel data are not (missing,
+    truncated, wrong length, absurd size) is kept with ``pixel_problem`` set, so
+    that its series can be named and refused. Raises ``InvalidDicomError``
+    (not DICOM) or ``ValueError`` (unusable header).
     """
     size = path.stat().st_size
     if size == 0:
@@ -150,7 +155,11 @@ def read_header(path: Path) -> list[InstanceHeader]:
         meta_class = str(getattr(meta, "MediaStorageSOPClassUID", "") or "")
         if meta_class == MEDIA_DIRECTORY_STORAGE or "DirectoryRecordSequence" in ds:
             raise ValueError("DICOMDIR (directory record), not an image")
-        fmt = pixel_format(ds, fp, size)
+        problem = None
+        try:
+            fmt = pixel_format(ds, fp, size)
+        except PixelDataProblem as exc:
+            fmt, problem = None, str(exc)
     series_uid = dv.text(ds, "SeriesInstanceUID")
     study_uid = dv.text(ds, "StudyInstanceUID")
     sop_uid = dv.text(ds, "SOPInstanceUID") or dv.text(meta, "MediaStorageSOPInstanceUID")
@@ -176,8 +185,8 @@ def read_header(path: Path) -> list[InstanceHeader]:
         orientation=dv.numbers(ds, "ImageOrientationPatient", 6),  # type: ignore[arg-type]
         pixel_spacing=dv.numbers(ds, "PixelSpacing", 2),  # type: ignore[arg-type]
         slice_thickness=dv.number(ds, "SliceThickness"),
-        rows=fmt.rows if fmt else None,
-        columns=fmt.columns if fmt else None,
+        rows=fmt.rows if fmt else _int(dv.number(ds, "Rows")),
+        columns=fmt.columns if fmt else _int(dv.number(ds, "Columns")),
         instance_number=_int(ds.get("InstanceNumber")),
         number_of_frames=fmt.number_of_frames if fmt else 1,
         rescale_slope=_or(dv.number(ds, "RescaleSlope"), 1.0),
@@ -187,6 +196,7 @@ def read_header(path: Path) -> list[InstanceHeader]:
         pixels=fmt,
         gantry_tilt_deg=dv.number(ds, "GantryDetectorTilt"),
         manufacturer=dv.text(ds, "Manufacturer") or "",
+        pixel_problem=problem,
     )
     if fmt is None or (fmt.number_of_frames == 1 and "PerFrameFunctionalGroupsSequence" not in ds):
         return [base]
@@ -275,6 +285,8 @@ def discover(root: Path | str, ignore: set[Path] | None = None, workers: int | N
             continue
         seen_sop[sop] = path
         instances.extend(result)
+        if result[0].pixel_problem:
+            skipped.append((rel, f"pixel data unusable: {result[0].pixel_problem} (its series cannot be loaded)"))
     for rel, reason in skipped:
         log.warning("skipped %s: %s", rel, reason)
     return DicomIndex(root, tuple(instances), tuple(skipped), len(paths))

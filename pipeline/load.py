@@ -81,7 +81,7 @@ def read_stack(
     for path, members in _frames_by_file(stack).items():
         first = members[0][1]
         if first.pixels is None:
-            raise DicomReadError(f"{label}: file {_name(first, root)}: no pixel data")
+            raise DicomReadError(f"{label}: file {_name(first, root)}: {first.pixel_problem or 'no pixel data'}")
         try:
             frames = read_frames(path, first.pixels, [inst.frame_index or 0 for _, inst in members])
         except Exception as exc:  # noqa: BLE001 - any read or decoder failure is bad input for this file
