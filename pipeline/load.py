@@ -55,6 +55,13 @@ def _name(inst: InstanceHeader, root: Path | None) -> str:
     return str(inst.path)
 
 
+def _require_pixels(instances: Sequence[InstanceHeader], root: Path | None) -> None:
+    """Refuse a series with a file whose pixel data the header pass found unusable (named)."""
+    for inst in instances:
+        if inst.pixels is None:
+            raise DicomReadError(f"{series_label(instances)}: file {_name(inst, root)}: {inst.pixel_problem or 'no pixel data'}")
+
+
 def _frames_by_file(stack: SliceStack) -> dict[Path, list[tuple[int, InstanceHeader]]]:
     """Slice positions in the stack grouped by file, so each file is opened (and decoded) once."""
     groups: dict[Path, list[tuple[int, InstanceHeader]]] = defaultdict(list)
@@ -115,6 +122,7 @@ def to_image(array_zyx: np.ndarray, stack: SliceStack) -> sitk.Image:
 
 def load_ct(instances: Sequence[InstanceHeader], root: Path | None = None) -> LoadedSeries:
     """Load a CT series in HU."""
+    _require_pixels(instances, root)
     stack = sort_slices(instances, root)
     array = read_stack(stack, root)
     first = stack.instances[0]
@@ -132,6 +140,7 @@ def load_pet(
     cannot be computed; warnings of the SUV computation (unit repairs,
     assumptions) are logged too.
     """
+    _require_pixels(instances, root)
     stack = sort_slices(instances, root)
     first = stack.instances[0]
     units = (first.pet.units if first.pet else None) or "unknown"
