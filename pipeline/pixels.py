@@ -25,6 +25,7 @@ PIXEL_DATA_TAG = 0x7FE00010
 UNDEFINED_LENGTH = 0xFFFFFFFF
 MAX_DIMENSION = 16384  # rows or columns beyond this are refused as absurd
 MAX_VOXELS = 2**31  # frames x rows x columns beyond this are refused as absurd
+DEFLATED = "1.2.840.10008.1.2.1.99"
 NATIVE_SYNTAXES = {
     "1.2.840.10008.1.2",  # Implicit VR Little Endian
     "1.2.840.10008.1.2.1",  # Explicit VR Little Endian
@@ -104,6 +105,15 @@ def pixel_format(ds: pydicom.Dataset, fp: BinaryIO, file_size: int) -> PixelForm
     if bits not in (1, 8, 16, 32, 64):
         raise PixelDataProblem(f"BitsAllocated {bits} is not valid")
     syntax = str(getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", "") or "1.2.840.10008.1.2")
+    fields = dict(
+        transfer_syntax_uid=syntax, rows=rows, columns=columns, number_of_frames=frames, samples_per_pixel=spp,
+        bits_allocated=bits, bits_stored=_int(ds, "BitsStored", bits) or bits,
+        pixel_representation=_int(ds, "PixelRepresentation", 0) or 0,
+        photometric=(dv.text(ds, "PhotometricInterpretation") or "").upper(),
+    )  # fmt: skip
+    if syntax == DEFLATED:
+        # the dataset is a deflate stream: the pixel data are found (and checked) when decoded
+        return PixelFormat(**fields, value_offset=None, value_length=None)  # type: ignore[arg-type]
     offset = length = None
     start = fp.tell()
     head = fp.read(12)
@@ -141,20 +151,7 @@ def pixel_format(ds: pydicom.Dataset, fp: BinaryIO, file_size: int) -> PixelForm
             raise PixelDataProblem(f"truncated: the file ends {offset + expected - file_size} bytes before the end of its pixel data")
     elif offset > file_size:
         raise PixelDataProblem("truncated in the pixel data")
-    deflated = syntax == "1.2.840.10008.1.2.1.99"
-    return PixelFormat(
-        transfer_syntax_uid=syntax,
-        rows=rows,
-        columns=columns,
-        number_of_frames=frames,
-        samples_per_pixel=spp,
-        bits_allocated=bits,
-        bits_stored=_int(ds, "BitsStored", bits) or bits,
-        pixel_representation=_int(ds, "PixelRepresentation", 0) or 0,
-        photometric=(dv.text(ds, "PhotometricInterpretation") or "").upper(),
-        value_offset=None if deflated else offset,
-        value_length=None if deflated else length,
-    )
+    return PixelFormat(**fields, value_offset=offset, value_length=length)  # type: ignore[arg-type]
 
 
 def transfer_syntax_name(uid: str) -> str:
