@@ -52,5 +52,8 @@ batch: $(STAMP)
 	@test -n "$(STUDIES)" -a -n "$(OUT)" || { echo "usage: make batch STUDIES=dir OUT=dir"; exit 2; }
 	$(BIN)/lesion-pipeline batch "$(STUDIES)" -o "$(OUT)"
 
+bench: $(STAMP)
+	@set -e; for script in tests/benchmarks/bench_*.py; do echo "== $$script"; $(BIN)/python $$script; done
+
 clean:
 	rm -rf $(GENERATED) .pytest_cache

@@ -25,7 +25,7 @@ import SimpleITK as sitk
 
 from pipeline.discover import InstanceHeader
 from pipeline.errors import DicomReadError, GeometryError, InputError
-from pipeline.pixels import read_frames
+from pipeline.pixels import PixelFormat, read_frames, read_native_into, stored_range
 from pipeline.slices import SliceStack, series_label, sort_slices
 from pipeline.suv import SuvFactor, SuvType, SuvUnavailable, suv_factor
 
@@ -89,6 +89,17 @@ def read_stack(
         first = members[0][1]
         if first.pixels is None:
             raise DicomReadError(f"{label}: file {_name(first, root)}: {first.pixel_problem or 'no pixel data'}")
+        if info is not None and _fits_in_place(first.pixels, members, dtype):
+            try:
+                read_native_into(path, first.pixels, [inst.frame_index or 0 for _, inst in members], [out[k] for k, _ in members])
+            except Exception as exc:  # noqa: BLE001 - any read failure is bad input for this file
+                raise DicomReadError(f"{label}: file {_name(first, root)}: cannot read pixel data ({exc})") from exc
+            for k, inst in members:
+                if inst.rescale_slope != 1:
+                    out[k] *= int(inst.rescale_slope)
+                if inst.rescale_intercept != 0:
+                    out[k] += int(inst.rescale_intercept)
+            continue
         try:
             frames = read_frames(path, first.pixels, [inst.frame_index or 0 for _, inst in members])
         except Exception as exc:  # noqa: BLE001 - any read or decoder failure is bad input for this file
@@ -109,6 +120,21 @@ def read_stack(
                 offset = np.float64(inst.rescale_intercept) * (factors[k] if factors is not None else 1.0)
                 out[k] = pixels * scale + offset
     return out
+
+
+def _fits_in_place(fmt: PixelFormat, members: list[tuple[int, InstanceHeader]], dtype: np.dtype) -> bool:
+    """Native frames of ``dtype``'s width whose rescaled values cannot leave ``dtype``: read in place."""
+    if not fmt.native or fmt.bits_allocated != dtype.itemsize * 8 or fmt.dtype.byteorder == ">" or fmt.rows * fmt.columns == 0:
+        return False
+    info = np.iinfo(dtype)
+    lo, hi = stored_range(fmt)
+    if lo < info.min or hi > info.max:
+        return False
+    for _, inst in members:
+        ends = (lo * inst.rescale_slope + inst.rescale_intercept, hi * inst.rescale_slope + inst.rescale_intercept)
+        if min(ends) < info.min or max(ends) > info.max:
+            return False
+    return True
 
 
 def to_image(array_zyx: np.ndarray, stack: SliceStack) -> sitk.Image:

@@ -190,6 +190,36 @@ def read_native_frames(path: Path, fmt: PixelFormat, frames: list[int]) -> list[
     return out
 
 
+def stored_range(fmt: PixelFormat) -> tuple[int, int]:
+    """The smallest and largest value the stored bits can hold."""
+    bits = fmt.bits_stored
+    if fmt.pixel_representation == 1:
+        return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    return 0, (1 << bits) - 1
+
+
+def read_native_into(path: Path, fmt: PixelFormat, frames: list[int], out: list[np.ndarray]) -> None:
+    """Read native frames straight into ``out`` arrays of the stored width (no intermediate copy).
+
+    ``out[i].dtype.itemsize`` must be ``BitsAllocated / 8``; the stored values
+    must fit ``out``'s dtype (see :func:`stored_range`). Bits above BitsStored
+    are cleared (unsigned) or sign-extended (signed) in place.
+    """
+    assert fmt.value_offset is not None and fmt.dtype.byteorder != ">"
+    with open(path, "rb") as f:
+        for k, target in zip(frames, out, strict=True):
+            f.seek(fmt.value_offset + k * fmt.frame_bytes)
+            if f.readinto(memoryview(target).cast("B")) != fmt.frame_bytes:
+                raise PixelDataProblem("truncated pixel data")
+            if fmt.bits_stored < fmt.bits_allocated:
+                shift = fmt.bits_allocated - fmt.bits_stored
+                if fmt.pixel_representation == 1:
+                    target <<= shift
+                    target >>= shift
+                else:
+                    target &= np.array((1 << fmt.bits_stored) - 1).astype(target.dtype)
+
+
 def decode_frames(path: Path, fmt: PixelFormat, frames: list[int]) -> list[np.ndarray]:
     """Frames ``[rows, columns]`` of any file pydicom can decode (compressed, deflated, ...)."""
     ds = pydicom.dcmread(path)

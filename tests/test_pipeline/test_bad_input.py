@@ -166,3 +166,17 @@ def test_non_dicom_and_dicomdir_are_skipped(tmp_path: Path, write_series) -> Non
     assert reasons["README.TXT"] == "not a DICOM file"
     assert "DICOMDIR" in reasons["DICOMDIR"]
     assert len(index.instances) == 12
+
+
+def test_convert_refuses_pet_without_suv_and_writes_nothing(tmp_path: Path, write_series, capsys) -> None:
+    folder = tmp_path / "pet"
+    pet = write_series(folder, "PT", n=8)
+    for path in pet:
+        _edit(path, _del("RadiopharmaceuticalInformationSequence"))
+    out = tmp_path / "out" / "pet.nii.gz"
+    assert main(["convert", str(folder), "-o", str(out), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert "SUV not available" in err and "--suv none" in err
+    assert not out.parent.exists() or not any(out.parent.iterdir())
+    assert main(["convert", str(folder), "-o", str(out), "--suv", "none", "-q"]) == 0
+    assert out.exists()

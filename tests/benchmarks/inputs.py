@@ -1,4 +1,4 @@
-"""Benchmark inputs: a 512x512x300 CT series and a 10,000-file tree, written once and reused.
+"""Benchmark inputs (not a benchmark itself): a 512x512x300 CT series and a 10,000-file tree, written once and reused.
 
 The CT is the generator's phantom (sample_data) on a 300-slice grid; the big
 tree repeats the small sample study with fresh UIDs. Neither changes the
@@ -23,7 +23,7 @@ from sample_data.scenario import make_scenario
 
 def ct_series_300(out: Path, n_slices: int = 300) -> Path:
     """Write (once) one 512x512 x ``n_slices`` CT series, one file per slice, into ``out``."""
-    done = out / ".complete"
+    done = out.with_name(out.name + ".complete")
     if done.exists():
         return out
     if out.exists():
@@ -50,7 +50,7 @@ def _centre(grid: Grid) -> np.ndarray:
 
 def big_tree(sample_study: Path, out: Path, n_files: int = 10_000) -> Path:
     """Write (once) ``n_files`` DICOM files: copies of ``sample_study``'s files with new UIDs."""
-    done = out / ".complete"
+    done = out.with_name(out.name + ".complete")
     if done.exists():
         return out
     if out.exists():
