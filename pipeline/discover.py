@@ -269,7 +269,7 @@ def discover(root: Path | str, ignore: set[Path] | None = None, workers: int | N
     if not root.is_dir():
         raise InputError(f"{root}: not a directory")
     ignore_resolved = {p.resolve() for p in (ignore or set())}
-    paths = [p for p in _files(root) if p.resolve() not in ignore_resolved]
+    paths = [p for p in _files(root) if not ignore_resolved or p.resolve() not in ignore_resolved]
     results = _scan(paths, default_workers() if workers is None else workers)
     instances: list[InstanceHeader] = []
     skipped: list[tuple[str, str]] = []
