@@ -26,7 +26,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 MALE, FEMALE, OTHER = "M", "F", "O"
-GRAM_KINDS = ("BW", "LBMJANMA", "LBMJAMES128", "LBM", "IBW")
 
 
 class BodySizeUnavailable(ValueError):

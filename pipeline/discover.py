@@ -37,7 +37,7 @@ from pydicom.tag import Tag
 
 from pipeline import dicom_values as dv
 from pipeline.errors import InputError
-from pipeline.multiframe import frame_attributes
+from pipeline.multiframe import FrameAttributes, frame_attributes
 from pipeline.pet_header import PRIVATE_TAGS, PetHeader
 from pipeline.pixels import PixelDataProblem, PixelFormat, pixel_format
 
@@ -207,7 +207,7 @@ def _or(value: float | None, default: float) -> float:
     return default if value is None else value
 
 
-def _frame_header(base: InstanceHeader, k: int, f) -> InstanceHeader:  # noqa: ANN001 - FrameAttributes
+def _frame_header(base: InstanceHeader, k: int, f: FrameAttributes) -> InstanceHeader:
     pet = base.pet.for_frame(f.acquisition_datetime, f.duration_ms, f.rescale_type) if base.pet else None
     return dataclasses.replace(
         base,

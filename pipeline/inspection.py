@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pipeline.discover import DicomIndex, InstanceHeader
+from pipeline.pixels import transfer_syntax_name
 from pipeline.series_selection import Selection, SelectionOptions, patients, select
 from pipeline.slices import check_geometry
 from pipeline.suv import SuvType, SuvUnavailable, suv_factor
@@ -35,7 +36,7 @@ def _series_record(instances: Sequence[InstanceHeader], root: Path) -> dict[str,
         "files": len({i.path for i in instances}),
         "size": [first.columns, first.rows],
         "kernel": first.convolution_kernel or None,
-        "transfer_syntax": first.pixels.transfer_syntax_uid if first.pixels else None,
+        "transfer_syntax": transfer_syntax_name(first.pixels.transfer_syntax_uid) if first.pixels else None,
     }
     if first.position is not None and first.orientation is not None and first.rows:
         stack, issues = check_geometry(instances, root)

@@ -21,13 +21,6 @@ from pydicom.dataset import Dataset
 
 from pipeline import dicom_values as dv
 
-ENHANCED_SOP_CLASSES = {
-    "1.2.840.10008.5.1.4.1.1.2.1": "Enhanced CT Image Storage",
-    "1.2.840.10008.5.1.4.1.1.2.2": "Legacy Converted Enhanced CT Image Storage",
-    "1.2.840.10008.5.1.4.1.1.130": "Enhanced PET Image Storage",
-    "1.2.840.10008.5.1.4.1.1.128.1": "Legacy Converted Enhanced PET Image Storage",
-}
-
 
 @dataclass(frozen=True)
 class FrameAttributes:

@@ -74,12 +74,6 @@ class PetHeader:
     decay_correction_datetime: dt.datetime | None = None
     manufacturer: str | None = None
 
-    @property
-    def has_radiopharmaceutical(self) -> bool:
-        return any(
-            v is not None for v in (self.total_dose_bq, self.half_life_s, self.injection_datetime, self.injection_time)
-        )
-
     @classmethod
     def from_dataset(cls, ds: Dataset) -> PetHeader:
         seq = ds.get("RadiopharmaceuticalInformationSequence")
