@@ -139,11 +139,14 @@ def _series_line(s: dict[str, object]) -> str:
         head += f" kernel {s['kernel']}"
     status = "CHOSEN" if s["status"] == "chosen" else f"skipped: {s['reason']}"
     lines = [f"    {head}", f"      {s['series_instance_uid']}  {status}"]
+    lines += [f"      geometry: {issue}" for issue in s.get("geometry_issues") or [] if issue not in str(s.get("reason"))]
     pet = s.get("pet")
     if isinstance(pet, dict):
+        shown = {k: ("missing" if pet[k] is None else pet[k]) for k in pet}
         lines.append(
-            f"      PET: Units {pet['units']}, DecayCorrection {pet['decay_correction']}, dose {pet['dose_as_stored']},"
-            f" half-life {pet['half_life_s']} s, weight {pet['weight_kg_as_stored']} kg, sex {pet['sex']}"
+            f"      PET: Units {shown['units']}, DecayCorrection {shown['decay_correction']}, dose {shown['dose_as_stored']},"
+            f" half-life {shown['half_life_s']} s, injection {shown['injection']}, weight {shown['weight_kg_as_stored']} kg,"
+            f" height {shown['height_m_as_stored']} m, sex {shown['sex']}"
         )
         suv = pet["suvbw"]
         if "unavailable" in suv:

@@ -118,7 +118,7 @@ def pixel_format(ds: pydicom.Dataset, fp: BinaryIO, file_size: int) -> PixelForm
     start = fp.tell()
     head = fp.read(12)
     if len(head) < 8:
-        raise PixelDataProblem("no pixel data (file ends before Pixel Data)")
+        raise PixelDataProblem("no pixel data (the file ends before Pixel Data: truncated, or never had any)")
     explicit = syntax != "1.2.840.10008.1.2"
     big = syntax == "1.2.840.10008.1.2.2"
     group, element = struct.unpack(">HH" if big else "<HH", head[:4])
