@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import random
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pydicom
 import pytest
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.sequence import Sequence
+from pydicom.uid import generate_uid
 
 from sample_data.dicom_write import SeriesInfo, StudyInfo, ct_datasets, pet_datasets, save_all, uid
 from sample_data.grid import Grid
@@ -51,3 +55,59 @@ def write_series() -> Callable[..., list[Path]]:
         return sorted(paths, key=lambda p: float(pydicom.dcmread(p, stop_before_pixels=True).ImagePositionPatient[2]))
 
     return write
+
+
+ENHANCED_CT = "1.2.840.10008.5.1.4.1.1.2.1"
+ENHANCED_PET = "1.2.840.10008.5.1.4.1.1.130"
+PER_FILE = ("ImagePositionPatient", "ImageOrientationPatient", "PixelSpacing", "SliceThickness", "RescaleSlope",
+            "RescaleIntercept", "RescaleType", "InstanceNumber", "SliceLocation", "AcquisitionTime", "ContentTime")  # fmt: skip
+
+
+def _item(**values: object) -> Dataset:
+    ds = Dataset()
+    for k, v in values.items():
+        setattr(ds, k, v)
+    return ds
+
+
+def to_enhanced(files: list[Path], out: Path, sop_class: str, seed: int = 0) -> Path:
+    """One multi-frame file holding the slices of ``files`` in shuffled frame order."""
+    slices = [pydicom.dcmread(f) for f in files]
+    random.Random(seed).shuffle(slices)
+    first = slices[0]
+    ds = Dataset()
+    for elem in first:
+        if elem.keyword not in PER_FILE and elem.keyword != "PixelData":
+            ds.add(elem)
+    ds.file_meta = FileMetaDataset()
+    ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = sop_class
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    ds.file_meta.TransferSyntaxUID = first.file_meta.TransferSyntaxUID
+    ds.SeriesInstanceUID = generate_uid()
+    ds.NumberOfFrames = len(slices)
+    ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL", "NONE"]
+    ds.SharedFunctionalGroupsSequence = Sequence([_item(
+        PixelMeasuresSequence=Sequence([_item(PixelSpacing=first.PixelSpacing, SliceThickness=first.SliceThickness)]),
+        PlaneOrientationSequence=Sequence([_item(ImageOrientationPatient=first.ImageOrientationPatient)]),
+    )])  # fmt: skip
+    frames = []
+    for s in slices:
+        acquired = f"{s.AcquisitionDate}{s.AcquisitionTime}"
+        frames.append(_item(
+            PlanePositionSequence=Sequence([_item(ImagePositionPatient=s.ImagePositionPatient)]),
+            PixelValueTransformationSequence=Sequence([_item(
+                RescaleSlope=s.RescaleSlope, RescaleIntercept=s.RescaleIntercept, RescaleType=s.get("RescaleType", "US"))]),
+            FrameContentSequence=Sequence([_item(FrameAcquisitionDateTime=acquired, FrameAcquisitionDuration=120000)]),
+        ))  # fmt: skip
+    ds.PerFrameFunctionalGroupsSequence = Sequence(frames)
+    ds.PixelData = b"".join(s.PixelData for s in slices)
+    ds.save_as(out, enforce_file_format=True)
+    return out
+
+
+
+
+@pytest.fixture
+def make_enhanced() -> Callable[..., Path]:
+    """``make_enhanced(files, out, sop_class)``: one multi-frame file holding the slices of ``files``."""
+    return to_enhanced

@@ -76,3 +76,15 @@ def test_convert_matches_dcm2niix(sample_root: Path, ground_truth: dict, tmp_pat
         lps = np.array(world_ras[:3]) * [-1, -1, 1]
         positions = [np.array(pydicom.dcmread(f, stop_before_pixels=True).ImagePositionPatient, float) for f in folder.iterdir()]
         assert min(np.linalg.norm(p - lps) for p in positions) < 1e-3
+
+
+def test_enhanced_multiframe_ct_matches_dcm2niix(tmp_path: Path, write_series, make_enhanced) -> None:
+    files = write_series(tmp_path / "single", "CT", n=10, rows=40)
+    folder = tmp_path / "multi"
+    folder.mkdir()
+    make_enhanced(files, folder / "enhanced.dcm", "1.2.840.10008.5.1.4.1.1.2.1")
+    convert(folder, tmp_path / "ours.nii", suv="none")
+    ours = nib.load(tmp_path / "ours.nii")
+    theirs = run_dcm2niix(folder, tmp_path / "dcm2niix")
+    theirs_values = aligned(np.asarray(theirs.dataobj, dtype=np.float64).squeeze(), ours.affine, theirs.affine)
+    np.testing.assert_array_equal(np.asarray(ours.dataobj, dtype=np.float64), theirs_values)
