@@ -170,3 +170,10 @@ def test_inspect_lists_chosen_and_skipped(sample_root: Path, ground_truth: dict)
 
 def test_convert_needs_a_series_in_a_study(sample_root: Path, tmp_path: Path) -> None:
     assert_bad_input(run_cli("convert", str(sample_root / "study"), "-o", str(tmp_path / "x.nii.gz")), "--series")
+
+
+def test_inspect_selection_options(sample_root: Path) -> None:
+    result = run_cli("inspect", str(sample_root / "study"), "--ct-description", "no such series")
+    assert result.returncode == 0, result.stderr
+    assert "0 timepoint(s)" in result.stdout and "description does not match 'no such series'" in result.stdout
+    assert_bad_input(run_cli("inspect", str(sample_root / "study"), "--ct-description", "("), "invalid regular expression")
