@@ -28,6 +28,7 @@ import os
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -245,8 +246,12 @@ def _scan(paths: list[Path], workers: int) -> list[list[InstanceHeader] | str]:
     if workers <= 1 or len(paths) < PARALLEL_MIN_FILES:
         return _scan_chunk(paths)
     chunks = [paths[i : i + CHUNK_FILES] for i in range(0, len(paths), CHUNK_FILES)]
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        return [result for chunk in pool.map(_scan_chunk, chunks) for result in chunk]
+    try:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            return [result for chunk in pool.map(_scan_chunk, chunks) for result in chunk]
+    except (OSError, NotImplementedError, BrokenProcessPool) as exc:  # no process pool on this system
+        log.debug("header scan in one process (process pool unavailable: %s)", exc)
+        return _scan_chunk(paths)
 
 
 def default_workers() -> int:
