@@ -29,9 +29,10 @@ the IBSI SUV computation rules (and their reference implementation):
   defines SUV Type): they are never decay-corrected or divided by the dose
   again; another SUV type is obtained as ``SUV_Y = SUV_X * N_Y / N_X``.
 * Plausibility repairs, each with a warning: RadionuclideTotalDose below
-  1e5 "Bq" is read as MBq; PatientWeight above 1000 "kg" as grams; PatientSize
-  above 3 "m" as cm. Half-life: the header's, else the nuclide's (named in the
-  radionuclide code or radiopharmaceutical, :mod:`pipeline.nuclides`).
+  1e5 "Bq" is read as MBq (1e5 to 1e6 Bq is refused as implausible);
+  PatientWeight above 1000 "kg" as grams; PatientSize of 30 to 300 "m" as
+  cm. Half-life: the header's, else the nuclide's (named in the radionuclide
+  code or radiopharmaceutical, :mod:`pipeline.nuclides`).
 
 Missing information raises :class:`SuvUnavailable` with the reason; the
 pipeline then reports no SUV rather than guessing.
