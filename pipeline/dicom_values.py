@@ -4,8 +4,9 @@ Real exports contain empty, padded or malformed values; these helpers return
 ``None`` for anything absent or unparsable instead of raising. Values of the
 ASCII-only VRs (numbers, codes, UIDs, dates and times) are decoded straight
 from the raw bytes pydicom read, which makes the header pass several times
-faster than pydicom's value conversion; other VRs (names, descriptions) go
-through pydicom so that the character set is honoured.
+faster than pydicom's value conversion; so are texts (LO, SH, LT, ST, UT) in
+ASCII, ISO_IR 100 or UTF-8. Everything else goes through
+pydicom so that the character set is honoured.
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 
 ASCII_VRS = frozenset({"AE", "AS", "CS", "DA", "DS", "DT", "IS", "TM", "UI"})
+TEXT_VRS = frozenset({"LO", "SH", "LT", "ST", "UT"})
+SIMPLE_CHARSETS = {"": "latin-1", "ISO_IR 6": "latin-1", "ISO_IR 100": "latin-1", "ISO_IR 192": "utf-8"}
+PYTHON_CODECS = {"iso8859": "latin-1", "latin_1": "latin-1", "UTF8": "utf-8"}  # pydicom's names
 
 
 @lru_cache(maxsize=None)
@@ -43,6 +47,8 @@ def _string(ds: Dataset | None, keyword: str) -> str | list[str] | None:
     if isinstance(elem, RawDataElement) and vr in ASCII_VRS:
         raw = elem.value
         return None if raw is None else raw.decode("latin-1")
+    if isinstance(elem, RawDataElement) and vr in TEXT_VRS and elem.value is not None and (codec := _codec(ds)):
+        return elem.value.decode(codec, errors="replace")
     if isinstance(elem, RawDataElement) and vr == "US" and elem.value is not None and len(elem.value) == 2:
         return str(int.from_bytes(elem.value, "little" if elem.is_little_endian else "big"))
     value = ds.get(keyword)
@@ -51,6 +57,26 @@ def _string(ds: Dataset | None, keyword: str) -> str | list[str] | None:
     if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
         return str(value)
     return [str(v) for v in value]
+
+
+def _codec(ds: Dataset) -> str | None:
+    """Python codec of a dataset's single-byte or UTF-8 character set; ``None``: let pydicom decode.
+
+    A sequence item without its own Specific Character Set uses its parent's,
+    which pydicom keeps with the item; when that is not known, pydicom decodes.
+    """
+    elem = ds.get_item(0x00080005)
+    if elem is None:
+        inherited = getattr(ds, "_parent_encoding", None)
+        if isinstance(inherited, list) and len(inherited) == 1:
+            inherited = inherited[0]
+        return PYTHON_CODECS.get(inherited) if isinstance(inherited, str) else None
+    value = elem.value
+    if isinstance(value, bytes):
+        value = value.decode("latin-1")
+    if not isinstance(value, str) or "\\" in value:
+        return None  # several character sets (code extensions): pydicom handles them
+    return SIMPLE_CHARSETS.get(value.strip())
 
 
 def text(ds: Dataset | None, keyword: str) -> str | None:

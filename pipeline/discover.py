@@ -153,7 +153,7 @@ def read_header(path: Path) -> list[InstanceHeader]:
     with open(path, "rb") as fp:
         ds = pydicom.dcmread(fp, stop_before_pixels=True, specific_tags=SPECIFIC_TAGS)
         meta = getattr(ds, "file_meta", None)
-        meta_class = str(getattr(meta, "MediaStorageSOPClassUID", "") or "")
+        meta_class = dv.text(meta, "MediaStorageSOPClassUID") or ""
         if meta_class == MEDIA_DIRECTORY_STORAGE or "DirectoryRecordSequence" in ds:
             raise ValueError("DICOMDIR (directory record), not an image")
         problem = None

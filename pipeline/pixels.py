@@ -104,7 +104,7 @@ def pixel_format(ds: pydicom.Dataset, fp: BinaryIO, file_size: int) -> PixelForm
         raise PixelDataProblem(f"absurd dimensions {frames} frame(s) x {rows} rows x {columns} columns")
     if bits not in (1, 8, 16, 32, 64):
         raise PixelDataProblem(f"BitsAllocated {bits} is not valid")
-    syntax = str(getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", "") or "1.2.840.10008.1.2")
+    syntax = dv.text(getattr(ds, "file_meta", None), "TransferSyntaxUID") or "1.2.840.10008.1.2"
     fields = dict(
         transfer_syntax_uid=syntax, rows=rows, columns=columns, number_of_frames=frames, samples_per_pixel=spp,
         bits_allocated=bits, bits_stored=_int(ds, "BitsStored", bits) or bits,

@@ -111,3 +111,25 @@ def test_soft_tissue_kernel_preferred_and_selection_configurable(study_copy: Pat
     assert "does not match 'lung'" in dict(by_pattern.skipped)[tp0["ct_series_instance_uid"]]
     by_uid = select_timepoints(index, options=SelectionOptions(ct_series_uid=lung))
     assert [t.ct_candidates[0][0].series_uid for t in by_uid] == [lung]
+
+
+@pytest.mark.parametrize("charset, text", [("ISO_IR 100", "Thorax-Übersicht"), ("ISO_IR 192", "胸部 CT"), ("ISO 2022 IR 87", "胸部")])
+def test_texts_are_decoded_with_the_character_set(tmp_path: Path, charset: str, text: str):
+    """The fast text path and pydicom agree, nested items (sequence) included."""
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence
+
+    from pipeline import dicom_values as dv
+
+    ds = Dataset()
+    ds.SpecificCharacterSet = charset
+    ds.SeriesDescription = text
+    item = Dataset()
+    item.Radiopharmaceutical = text
+    ds.RadiopharmaceuticalInformationSequence = Sequence([item])
+    ds.file_meta = pydicom.dataset.FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = pydicom.uid.ExplicitVRLittleEndian
+    ds.save_as(tmp_path / "f.dcm", enforce_file_format=False)
+    read = pydicom.dcmread(tmp_path / "f.dcm", force=True)
+    assert dv.text(read, "SeriesDescription") == text
+    assert dv.text(read.RadiopharmaceuticalInformationSequence[0], "Radiopharmaceutical") == text
