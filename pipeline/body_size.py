@@ -82,6 +82,8 @@ def normaliser(kind: str, weight_kg: float | None, height_m: float | None, sex: 
     if kind not in _SEX_SPECIFIC:
         raise BodySizeUnavailable(f"unknown SUV type {kind}")
     formula = _SEX_SPECIFIC[kind]
+    if kind == "LBM":
+        notes.append("SUVType LBM does not name its formula: read as James with 120 (Morgan 1994), as the IBSI reference implementation does")
     s = (sex or "").strip().upper()
     if s in (MALE, FEMALE):
         value = formula(s, weight_kg, height_m)

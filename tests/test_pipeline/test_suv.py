@@ -298,3 +298,10 @@ def test_private_scale_read_only_from_its_creator_block():
     h = PetHeader.from_dataset(ds)
     assert h.philips_suv_scale == pytest.approx(0.0007)
     assert h.ge_post_injection_datetime is None
+
+
+def test_plain_lbm_suv_type_is_read_as_james_120_with_a_warning():
+    h = header(units="GML", suv_type="LBM", sex="M", total_dose_bq=None)
+    f = suv_factor([h], SuvType.BW)
+    assert f.factor == pytest.approx(W / (1.10 * W - 120 * (W / (100 * H)) ** 2), rel=1e-12)
+    assert any("does not name its formula" in w for w in f.warnings)
