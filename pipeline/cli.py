@@ -1,4 +1,4 @@
-"""Command line: ``lesion-pipeline run | batch | sample-data``.
+"""Command line: ``lesion-pipeline run | batch | sample-data | inspect | convert``.
 
 Exit status: 0 success; 2 bad input (one-line message on stderr, no
 traceback); 1 unexpected internal error, or a batch in which a study failed.
@@ -76,6 +76,51 @@ def _cmd_sample_data(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def add_selection_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options choosing the CT and PET series of each study (see SelectionOptions)."""
+    parser.add_argument("--ct-series", metavar="UID", help="measure this CT series (SeriesInstanceUID)")
+    parser.add_argument("--ct-description", metavar="REGEX", help="only CT series whose description matches (case-insensitive)")
+    parser.add_argument("--pet-series", metavar="UID", help="use this PET series")
+    parser.add_argument("--pet-description", metavar="REGEX", help="only PET series whose description matches")
+
+
+def selection_options(args: argparse.Namespace):  # noqa: ANN201 - SelectionOptions, imported lazily
+    import re
+
+    from pipeline.series_selection import SelectionOptions
+
+    for pattern in (args.ct_description, args.pet_description):
+        if pattern is not None:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise InputError(f"invalid regular expression {pattern!r}: {exc}") from exc
+    return SelectionOptions(
+        ct_series_uid=args.ct_series, ct_description=args.ct_description,
+        pet_series_uid=args.pet_series, pet_description=args.pet_description,
+    )  # fmt: skip
+
+
+def _cmd_inspect(args: argparse.Namespace) -> int:
+    import json
+
+    from pipeline.discover import discover
+    from pipeline.inspection import format_report, inspect_index
+
+    report = inspect_index(discover(args.folder), selection_options(args))
+    print(json.dumps(report, indent=2, default=str) if args.json else format_report(report), end="\n" if args.json else "")
+    return EXIT_OK
+
+
+def _cmd_convert(args: argparse.Namespace) -> int:
+    from pipeline.convert import convert
+
+    loaded = convert(args.folder, args.output, args.series, args.suv)
+    if not args.quiet:
+        print(f"{loaded.modality} series {loaded.series_uid} ({loaded.n_slices} slices, {loaded.units}) -> {args.output}")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description="Longitudinal liver lesion measurement from CT and PET/CT DICOM.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -113,6 +158,20 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--size", choices=("small", "full"), default="small")
     sample.add_argument("--force", action="store_true", help="replace an existing folder")
     sample.set_defaults(func=_cmd_sample_data)
+
+    inspect = sub.add_parser("inspect", parents=[common], help="list patients, timepoints and series (chosen or skipped, why) from the headers")
+    inspect.add_argument("folder", type=Path, help="folder with DICOM files (any nesting)")
+    inspect.add_argument("--json", action="store_true", help="machine-readable output")
+    add_selection_arguments(inspect)
+    inspect.set_defaults(func=_cmd_inspect)
+
+    conv = sub.add_parser("convert", parents=[common], help="write one series as NIfTI (CT in HU, PET in SUV) with the RAS affine")
+    conv.add_argument("folder", type=Path, help="folder holding the series (or a whole study with --series)")
+    conv.add_argument("-o", "--output", type=Path, required=True, help="output .nii or .nii.gz")
+    conv.add_argument("--series", help="SeriesInstanceUID to convert (needed when the folder holds several)")
+    conv.add_argument("--suv", choices=("bw", "lbm", "lbm-james", "ibw", "bsa", "none"), default="bw",
+                      help="PET SUV type (lbm: Janmahasatian; none: stored units, e.g. Bq/ml); default bw")  # fmt: skip
+    conv.set_defaults(func=_cmd_convert)
     return parser
 
 

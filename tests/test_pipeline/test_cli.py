@@ -155,3 +155,25 @@ def test_sample_data_refuses_to_overwrite(tmp_path: Path) -> None:
 def test_version() -> None:
     result = run_cli("--version")
     assert result.returncode == 0 and result.stdout.startswith("lesion-pipeline ")
+
+
+def test_inspect_lists_chosen_and_skipped(sample_root: Path, ground_truth: dict) -> None:
+    result = run_cli("inspect", str(sample_root / "study"))
+    assert result.returncode == 0, result.stderr
+    assert "file targets.json: not a DICOM file" in result.stdout
+    assert result.stdout.count("CHOSEN") == 6
+    assert ground_truth["patient_id"] not in result.stdout
+    for tp in ground_truth["timepoints"]:
+        assert tp["ct_series_instance_uid"] in result.stdout
+    assert "SUVbw factor" in result.stdout
+
+
+def test_convert_needs_a_series_in_a_study(sample_root: Path, tmp_path: Path) -> None:
+    assert_bad_input(run_cli("convert", str(sample_root / "study"), "-o", str(tmp_path / "x.nii.gz")), "--series")
+
+
+def test_inspect_selection_options(sample_root: Path) -> None:
+    result = run_cli("inspect", str(sample_root / "study"), "--ct-description", "no such series")
+    assert result.returncode == 0, result.stderr
+    assert "0 timepoint(s)" in result.stdout and "description does not match 'no such series'" in result.stdout
+    assert_bad_input(run_cli("inspect", str(sample_root / "study"), "--ct-description", "("), "invalid regular expression")

@@ -62,3 +62,74 @@ def test_duplicate_files_are_skipped(study_copy: Path):
     (study_copy / "copy_of_one_file").write_bytes(src.read_bytes())
     index = discover(study_copy)
     assert any("duplicate of" in reason for _, reason in index.skipped)
+
+
+def test_parallel_scan_gives_the_same_index(sample_root: Path, monkeypatch: pytest.MonkeyPatch):
+    import pipeline.discover
+
+    monkeypatch.setattr(pipeline.discover, "PARALLEL_MIN_FILES", 0)
+    serial = discover(sample_root / "study", workers=1)
+    parallel = discover(sample_root / "study", workers=2)
+    assert serial == parallel
+    assert all(i.pixels is not None and i.pixels.native for i in serial.instances)
+
+
+def test_index_carries_what_loading_needs(sample_root: Path):
+    """Pixel data are read at the recorded offset: the bytes there are the slice's PixelData."""
+    index = discover(sample_root / "study", workers=1)
+    inst = index.instances[0]
+    ds = pydicom.dcmread(inst.path)
+    with open(inst.path, "rb") as f:
+        f.seek(inst.pixels.value_offset)
+        assert f.read(inst.pixels.value_length) == ds.PixelData
+
+
+def _copy_series(study: Path, series_uid: str, description: str, kernel: str) -> str:
+    from pydicom.uid import generate_uid
+
+    new_uid = generate_uid()
+    for k, path in enumerate(_series_files(study, series_uid)):
+        ds = pydicom.dcmread(path)
+        ds.SeriesInstanceUID, ds.SOPInstanceUID = new_uid, generate_uid()
+        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        ds.SeriesDescription, ds.ConvolutionKernel, ds.SeriesNumber = description, kernel, 1
+        ds.save_as(study / f"extra_{kernel}_{k}")
+    return new_uid
+
+
+def test_soft_tissue_kernel_preferred_and_selection_configurable(study_copy: Path, ground_truth: dict):
+    from pipeline.series_selection import SelectionOptions
+
+    tp0 = ground_truth["timepoints"][0]
+    lung = _copy_series(study_copy, tp0["ct_series_instance_uid"], "CT THORAX LUNG 1.0 B70f", "B70f")
+    index = discover(study_copy)
+    first = select_timepoints(index)[0]
+    assert first.ct_candidates[0][0].series_uid == tp0["ct_series_instance_uid"]
+    assert "ranked below" in dict(first.skipped)[lung]
+    by_pattern = select_timepoints(index, options=SelectionOptions(ct_description="lung"))[0]
+    assert by_pattern.ct_candidates[0][0].series_uid == lung
+    assert "does not match 'lung'" in dict(by_pattern.skipped)[tp0["ct_series_instance_uid"]]
+    by_uid = select_timepoints(index, options=SelectionOptions(ct_series_uid=lung))
+    assert [t.ct_candidates[0][0].series_uid for t in by_uid] == [lung]
+
+
+@pytest.mark.parametrize("charset, text", [("ISO_IR 100", "Thorax-Übersicht"), ("ISO_IR 192", "胸部 CT"), ("ISO 2022 IR 87", "胸部")])
+def test_texts_are_decoded_with_the_character_set(tmp_path: Path, charset: str, text: str):
+    """The fast text path and pydicom agree, nested items (sequence) included."""
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence
+
+    from pipeline import dicom_values as dv
+
+    ds = Dataset()
+    ds.SpecificCharacterSet = charset
+    ds.SeriesDescription = text
+    item = Dataset()
+    item.Radiopharmaceutical = text
+    ds.RadiopharmaceuticalInformationSequence = Sequence([item])
+    ds.file_meta = pydicom.dataset.FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = pydicom.uid.ExplicitVRLittleEndian
+    ds.save_as(tmp_path / "f.dcm", enforce_file_format=False)
+    read = pydicom.dcmread(tmp_path / "f.dcm", force=True)
+    assert dv.text(read, "SeriesDescription") == text
+    assert dv.text(read.RadiopharmaceuticalInformationSequence[0], "Radiopharmaceutical") == text
