@@ -38,7 +38,10 @@ def _run_config(args: argparse.Namespace) -> RunConfig:
     from pipeline.register import RegistrationConfig
 
     registration = RegistrationConfig(deformable=args.registration == "deformable")
-    return RunConfig(threads=args.threads, chain_registration=args.chain_registration, registration=registration)
+    return RunConfig(
+        threads=args.threads, chain_registration=args.chain_registration, registration=registration,
+        selection=selection_options(args),
+    )  # fmt: skip
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -140,6 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--chain-registration", action="store_true",
         help="register each follow-up to the previous timepoint (default: to the baseline)",
     )  # fmt: skip
+    add_selection_arguments(processing)
 
     run = sub.add_parser("run", parents=[common, processing], help="measure the target lesions of one patient's study folder")
     run.add_argument("study_dir", type=Path, help="folder with all DICOM files of one patient (any nesting)")

@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, field
 
 from measurement.response import RecistConfig
 from pipeline.register import RegistrationConfig
+from pipeline.series_selection import SelectionOptions
 from segmentation.ct_lesion import CtLesionConfig
 from segmentation.detect import DetectionConfig
 from segmentation.pet_lesion import PetSegmentationConfig
@@ -13,7 +14,7 @@ from segmentation.pet_lesion import PetSegmentationConfig
 
 @dataclass(frozen=True)
 class RunConfig:
-    min_ct_slices: int = 10
+    selection: SelectionOptions = field(default_factory=SelectionOptions)
     threads: int = 2
     chain_registration: bool = False  # register each follow-up to the previous timepoint instead of the baseline
     max_registration_residual_mm: float = 10.0

@@ -127,7 +127,7 @@ def run_study(
             say(f"discovering DICOM files in {study_dir}")
             index = discover(study_dir, ignore={targets_path} if targets_path else set())
         with prov.stage("select"):
-            timepoints = select_timepoints(index, config.min_ct_slices)
+            timepoints = select_timepoints(index, config.selection.min_ct_slices, config.selection)
         say(f"found {len(index.instances)} DICOM instances, {len(timepoints)} candidate timepoint(s)")
         with staged_output(out_dir) as staging:
             result, inputs, targets = _process(index, timepoints, targets, config, prov, staging, say)
