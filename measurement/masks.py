@@ -33,3 +33,16 @@ def inside(mask_zyx: np.ndarray) -> np.ndarray:
 def require_lesion(mask_zyx: np.ndarray) -> None:
     if not inside(mask_zyx).any():
         raise ValueError("empty mask: no voxel with lesion fraction >= 0.5")
+
+
+def crop_box(mask_zyx: np.ndarray, margin: int = 1) -> tuple[slice, slice, slice]:
+    """Index box of the voxels with a non-zero fraction, grown by ``margin`` voxels (clipped to the array)."""
+    nonzero = np.asarray(mask_zyx) > 0
+    if not nonzero.any():
+        raise ValueError("empty mask: no voxel with a non-zero lesion fraction")
+    box = []
+    for axis, n in enumerate(nonzero.shape):
+        other = tuple(a for a in range(3) if a != axis)
+        idx = np.flatnonzero(nonzero.any(axis=other))
+        box.append(slice(max(int(idx[0]) - margin, 0), min(int(idx[-1]) + margin + 1, n)))
+    return tuple(box)  # type: ignore[return-value]
