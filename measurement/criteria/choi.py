@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from measurement.criteria.targets import LesionStatus, Observation, Observations, TargetLesion
+from measurement.criteria.targets import LesionStatus, Observation, Observations, TargetLesion, value_of
 from measurement.criteria.thresholds import change_at_least, change_at_most, percent_change
 from measurement.response import Recist
 
@@ -51,16 +51,6 @@ class ChoiAssessment:
     category: Recist
 
 
-def _size_mm(obs: Observation | None, config: ChoiConfig) -> float | None:
-    if obs is None or obs.status is LesionStatus.NOT_EVALUATED:
-        return None
-    if obs.status is LesionStatus.DISAPPEARED:
-        return 0.0
-    if obs.status is LesionStatus.TOO_SMALL:
-        return config.too_small_mm
-    return obs.longest_mm
-
-
 def _density_hu(observations: list[Observation | None]) -> float | None:
     present = [o for o in observations if o is not None and o.status in (LesionStatus.MEASURED, LesionStatus.TOO_SMALL)]
     if not present or any(o.mean_hu is None for o in present):
@@ -85,7 +75,7 @@ def assess_choi(
     base_density: float | None = None
     for k, obs in enumerate(timepoints):
         per_target = [obs.get(t.lesion_id) for t in targets]
-        sizes = [_size_mm(o, config) for o in per_target]
+        sizes = [value_of(o, o.longest_mm if o else None, config.too_small_mm) for o in per_target]
         total = float(sum(s for s in sizes if s is not None))
         sums.append(total)
         evaluable.append(all(s is not None for s in sizes))

@@ -19,7 +19,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from measurement.criteria.targets import (
-    LesionStatus,
     Observation,
     Observations,
     SelectionRules,
@@ -27,6 +26,7 @@ from measurement.criteria.targets import (
     TargetSelection,
     select_targets,
     size_mm,
+    value_of,
 )
 from measurement.response import RecistAssessment, RecistConfig, assess_recist
 
@@ -51,13 +51,7 @@ def selection_rules(config: RecistConfig) -> SelectionRules:
 
 def target_value_mm(target: TargetLesion, obs: Observation | None, config: RecistConfig) -> float | None:
     """The target's contribution to the sum of diameters; ``None`` when not assessed."""
-    if obs is None or obs.status is LesionStatus.NOT_EVALUATED:
-        return None
-    if obs.status is LesionStatus.DISAPPEARED:
-        return 0.0
-    if obs.status is LesionStatus.TOO_SMALL:
-        return config.too_small_mm
-    return size_mm(target, obs)
+    return value_of(obs, size_mm(target, obs) if obs else None, config.too_small_mm)
 
 
 def targets_complete(targets: Sequence[TargetLesion], values_mm: Sequence[float], config: RecistConfig) -> bool:

@@ -73,6 +73,18 @@ class TargetSelection:
     excluded: tuple[tuple[str, str], ...] = ()  # (lesion_id, reason)
 
 
+def value_of(obs: Observation | None, measured: float | None, too_small: float) -> float | None:
+    """A target's value for a sum: ``measured`` when measured, ``too_small`` when too small to
+    measure, 0 when disappeared, ``None`` when not assessed."""
+    if obs is None or obs.status is LesionStatus.NOT_EVALUATED:
+        return None
+    if obs.status is LesionStatus.DISAPPEARED:
+        return 0.0
+    if obs.status is LesionStatus.TOO_SMALL:
+        return too_small
+    return measured
+
+
 def size_mm(target: TargetLesion, obs: Observation) -> float | None:
     """The RECIST size of a measured lesion: short axis for a lymph node, else longest diameter."""
     return obs.short_axis_mm if target.lymph_node else obs.longest_mm

@@ -19,7 +19,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from measurement.criteria.targets import LesionStatus, Observations, TargetLesion
+from measurement.criteria.targets import Observations, TargetLesion, value_of
 from measurement.criteria.thresholds import change_at_least, change_at_most, percent_change
 from measurement.response import Recist
 
@@ -41,16 +41,6 @@ class VolumetricAssessment:
     category: Recist
 
 
-def _value_ml(status: LesionStatus, volume_ml: float | None, config: VolumetricConfig) -> float | None:
-    if status is LesionStatus.DISAPPEARED:
-        return 0.0
-    if status is LesionStatus.TOO_SMALL:
-        return config.too_small_ml
-    if status is LesionStatus.MEASURED:
-        return volume_ml
-    return None
-
-
 def assess_volumetric(
     targets: Sequence[TargetLesion],
     timepoints: Sequence[Observations],
@@ -64,7 +54,7 @@ def assess_volumetric(
     evaluable: list[bool] = []
     out: list[VolumetricAssessment] = []
     for k, obs in enumerate(timepoints):
-        values = [_value_ml(o.status, o.volume_ml, config) if (o := obs.get(t.lesion_id)) else None for t in targets]
+        values = [value_of(o := obs.get(t.lesion_id), o.volume_ml if o else None, config.too_small_ml) for t in targets]
         total = float(sum(v for v in values if v is not None))
         totals.append(total)
         evaluable.append(all(v is not None for v in values))
