@@ -1,4 +1,4 @@
-"""Command line: ``lesion-pipeline run | batch | sample-data``.
+"""Command line: ``lesion-pipeline run | batch | measure | sample-data``.
 
 Exit status: 0 success; 2 bad input (one-line message on stderr, no
 traceback); 1 unexpected internal error, or a batch in which a study failed.
@@ -33,12 +33,20 @@ def _setup_logging(quiet: bool, verbose: bool) -> None:
         lg.propagate = False
 
 
-def _cmd_run(args: argparse.Namespace) -> int:
+def _run_config(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    """The run's configuration: ``--threads`` and the criteria options of ``--config FILE``."""
     from pipeline.config import RunConfig
+    from pipeline.config_file import load_config
+
+    config = RunConfig(threads=args.threads)
+    return load_config(args.config, config) if args.config else config
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
     from pipeline.run import run_study
     from pipeline.summary import summary_text
 
-    result = run_study(args.study_dir, args.output, args.targets, RunConfig(threads=args.threads))
+    result = run_study(args.study_dir, args.output, args.targets, _run_config(args))
     if not args.quiet:
         print(summary_text(result), end="")
         print(f"Results: {Path(args.output).resolve()} (measurements.csv, response.csv, summary.txt, run.json, masks/)")
@@ -47,15 +55,24 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _cmd_batch(args: argparse.Namespace) -> int:
     from pipeline.batch import run_batch
-    from pipeline.config import RunConfig
 
-    outcomes = run_batch(args.studies_root, args.output, RunConfig(threads=args.threads))
+    outcomes = run_batch(args.studies_root, args.output, _run_config(args))
     failed = [o for o in outcomes if o.status != "ok"]
     if not args.quiet:
         print(f"{len(outcomes) - len(failed)}/{len(outcomes)} studies succeeded; summary: {Path(args.output).resolve() / 'batch_summary.csv'}")
         for o in failed:
             print(f"  {o.study}: {o.status}: {o.error}")
     return EXIT_FAILURE if failed else EXIT_OK
+
+
+def _cmd_measure(args: argparse.Namespace) -> int:
+    import json
+
+    from pipeline.measure_command import measure_files, measures_text
+
+    result = measure_files(args.image, args.mask, args.label, args.series)
+    print(json.dumps(result, indent=2) if args.json else measures_text(result), end="\n" if args.json else "")
+    return EXIT_OK
 
 
 def _cmd_sample_data(args: argparse.Namespace) -> int:
@@ -84,13 +101,23 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("-o", "--output", type=Path, required=True, help="output folder")
     run.add_argument("--targets", type=Path, help="targets JSON (default: STUDY_DIR/targets.json)")
     run.add_argument("--threads", type=int, default=2, help="threads for ITK filters and registration (default 2)")
+    run.add_argument("--config", type=Path, help="TOML file of response-criteria options (default: the published values)")
     run.set_defaults(func=_cmd_run)
 
     batch = sub.add_parser("batch", parents=[common], help="run every sub-folder of STUDIES_ROOT as one study")
     batch.add_argument("studies_root", type=Path)
     batch.add_argument("-o", "--output", type=Path, required=True, help="output root; one sub-folder per study")
     batch.add_argument("--threads", type=int, default=2)
+    batch.add_argument("--config", type=Path, help="TOML file of response-criteria options (default: the published values)")
     batch.set_defaults(func=_cmd_batch)
+
+    measure = sub.add_parser("measure", parents=[common], help="measure a lesion mask (NIfTI, DICOM SEG) on an image (NIfTI, DICOM series)")
+    measure.add_argument("image", type=Path, help="image file (NIfTI, NRRD, MHA) or folder of one DICOM CT/PET series")
+    measure.add_argument("mask", type=Path, help="mask file (NIfTI, ...) or DICOM SEG file")
+    measure.add_argument("--label", type=int, help="label value (label map) or segment number (DICOM SEG) to measure")
+    measure.add_argument("--series", help="SeriesInstanceUID when the IMAGE folder holds several series")
+    measure.add_argument("--json", action="store_true", help="print the measures as JSON")
+    measure.set_defaults(func=_cmd_measure)
 
     sample = sub.add_parser("sample-data", parents=[common], help="generate a synthetic longitudinal PET/CT study")
     sample.add_argument("output", type=Path, help="folder to create (study/ and ground_truth.json inside)")

@@ -14,9 +14,11 @@ import numpy as np
 import SimpleITK as sitk
 from scipy import ndimage
 
-from measurement.diameters import axial_diameters, max_3d_diameter
-from measurement.intensity import ct_intensity, pet_intensity
+from measurement.diameters import axial_diameters
+from measurement.intensity import ct_intensity
 from measurement.masks import fractions
+from measurement.morphology import morphology
+from measurement.pet import pet_measures
 from measurement.volume import centroid_zyx, volume_ml
 from pipeline import spatial
 from pipeline.config import RunConfig
@@ -81,7 +83,7 @@ def _measure(
     mask = seg.mask_zyx
     offset = np.asarray(seg.offset_zyx, dtype=float)
     axial = axial_diameters(mask, spacing)
-    feret, _ = max_3d_diameter(mask, spacing)
+    shape = morphology(mask, spacing)
     z, y, x = (slice(int(o), int(o) + n) for o, n in zip(seg.offset_zyx, mask.shape, strict=True))
     hu = ct_intensity(ct_array[z, y, x], mask)
     record = dict(
@@ -90,7 +92,7 @@ def _measure(
         seed_lps_mm=_lps(ct.image, seg.seed_zyx),
         longest_diameter_mm=axial.longest_mm,
         short_axis_mm=axial.short_axis_mm,
-        max_3d_diameter_mm=feret,
+        max_3d_diameter_mm=shape.max_3d_diameter_mm,
         volume_ml=volume_ml(mask, spacing),
         mean_hu=hu.mean_hu,
         sd_hu=hu.sd_hu,
@@ -98,6 +100,12 @@ def _measure(
         long_axis_lps_mm=tuple(_lps(ct.image, np.asarray(p) + offset) for p in axial.long_axis_zyx),
         short_axis_lps_mm=tuple(_lps(ct.image, np.asarray(p) + offset) for p in axial.short_axis_zyx),
         confidence=seg.confidence,
+        mesh_volume_ml=shape.mesh_volume_ml,
+        surface_area_mm2=shape.surface_area_mm2,
+        sphericity=shape.sphericity,
+        major_axis_mm=shape.major_axis_mm,
+        minor_axis_mm=shape.minor_axis_mm,
+        least_axis_mm=shape.least_axis_mm,
     )
     if pet is not None and pet_array is not None and pet.suv is not None:
         voi = mask_on_grid(seg, ct.image, pet.image, config.pet_lesion.search_margin_mm)
@@ -105,8 +113,9 @@ def _measure(
         if pet_seg is None:
             log.warning("lesion %s: CT lesion lies outside the PET field of view; no SUV", request.lesion_id)
         else:
-            suv = pet_intensity(pet_array, pet_seg.mask_zyx, spatial.spacing_zyx(pet.image))
-            record.update(suv_max=suv.suv_max, suv_peak=suv.suv_peak, suv_mean=suv.suv_mean)
+            suv = pet_measures(pet_array, pet_seg.mask_zyx, spatial.spacing_zyx(pet.image))
+            record.update(suv_max=suv.suv_max, suv_peak=suv.suv_peak, suv_mean=suv.suv_mean, suv_peak_local=suv.suv_peak_local,
+                          mtv_ml=suv.mtv_ml, tlg_suv_ml=suv.tlg_suv_ml)  # fmt: skip
     return LesionRecord(**record)  # type: ignore[arg-type]
 
 
@@ -130,11 +139,11 @@ def process_timepoint(
     records = []
     for k, request in enumerate(requests):
         if request.seed_lps_mm is None:
-            records.append(LesionRecord(request.lesion_id, NOT_FOUND, request.reason_if_absent))
+            records.append(LesionRecord(request.lesion_id, NOT_FOUND, request.reason_if_absent, assessed=False))
             continue
         seed = spatial.lps_to_index_zyx(ct.image, np.asarray(request.seed_lps_mm))
         if not spatial.inside(ct.image, seed):
-            records.append(LesionRecord(request.lesion_id, NOT_FOUND, "seed lies outside this CT's field of view", request.seed_lps_mm))
+            records.append(LesionRecord(request.lesion_id, NOT_FOUND, "seed lies outside this CT's field of view", request.seed_lps_mm, assessed=False))
             continue
         if request.recentre:
             moved = recentre_seed(ct_array, spacing, tuple(seed), config.ct_lesion.recentre_radius_mm, config.ct_lesion.min_contrast_hu)

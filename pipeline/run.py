@@ -9,22 +9,24 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
 
-from measurement.response import assess_recist
 from pipeline import spatial
+from pipeline.annotations import Annotations, read_annotations
+from pipeline.assess import assess_study
 from pipeline.config import RunConfig
 from pipeline.discover import DicomIndex, discover
 from pipeline.errors import InputError, RegistrationError, TargetsError
 from pipeline.lesions import SeedRequest, process_timepoint
 from pipeline.load import LoadedSeries, load_ct, load_first_usable, load_pet
-from pipeline.outputs import measurements_csv, response_csv, staged_output, write_json, write_label_map
+from pipeline.outputs import measurements_csv, response_csv, staged_output, summary_json, write_json, write_label_map
+from pipeline.pet_reference import PetReference, pet_reference, series_instances, slice_thickness_mm
 from pipeline.provenance import Provenance, software_versions
-from pipeline.records import NOT_FOUND, LesionRecord, StudyResult, TimepointRecord
+from pipeline.records import LesionRecord, StudyResult, TimepointRecord
 from pipeline.register import register_followup
 from pipeline.series_selection import Timepoint, select_timepoints
 from pipeline.summary import summary_text
@@ -91,6 +93,25 @@ def _timepoint_record(
     )
 
 
+def _pet_reference(
+    tp: Timepoint, ct: LoadedSeries, pet: LoadedSeries | None, labels: np.ndarray, annotations: Annotations,
+    reg: object, is_baseline: bool, config: RunConfig,
+) -> PetReference | None:  # fmt: skip
+    """The timepoint's PERCIST reference; the reader's baseline points are mapped to follow-ups."""
+    if pet is None or pet.suv is None:
+        return None
+
+    def mapped(point: tuple[float, float, float] | None) -> tuple[float, float, float] | None:
+        if point is None or is_baseline:
+            return point
+        return reg.map_point(point) if reg is not None else None  # type: ignore[attr-defined]
+
+    instances = series_instances(tp.pet_candidates, pet.series_uid)
+    return pet_reference(
+        pet, instances, ct, labels, config.percist, mapped(annotations.liver_reference_lps_mm), mapped(annotations.blood_pool_lps_mm)
+    )
+
+
 def run_study(
     study_dir: Path | str,
     out_dir: Path | str,
@@ -109,6 +130,7 @@ def run_study(
             raise InputError(f"{study_dir}: study folder not found")
         targets_path = resolve_targets_path(study_dir, targets_file)
         targets = read_targets(targets_path)
+        annotations = read_annotations(targets_path, {t.lesion_id for t in targets})
         with prov.stage("discover"):
             say(f"discovering DICOM files in {study_dir}")
             index = discover(study_dir, ignore={targets_path})
@@ -116,11 +138,12 @@ def run_study(
             timepoints = select_timepoints(index, config.min_ct_slices)
         say(f"found {len(index.instances)} DICOM instances, {len(timepoints)} candidate timepoint(s)")
         with staged_output(out_dir) as staging:
-            result, inputs = _process(index, timepoints, targets, config, prov, staging, say)
+            result, inputs = _process(index, timepoints, targets, annotations, config, prov, staging, say)
             with prov.stage("write"):
                 (staging / "measurements.csv").write_text(measurements_csv(result), encoding="utf-8")
                 (staging / "response.csv").write_text(response_csv(result), encoding="utf-8")
                 (staging / "summary.txt").write_text(summary_text(result), encoding="utf-8")
+                write_json(staging / "summary.json", summary_json(result))
             manifest = {
                 "tool": {"name": "lesion-pipeline", "version": software_versions()["lesion-pipeline"]},
                 "started_at": prov.started.isoformat(timespec="seconds"),
@@ -133,16 +156,17 @@ def run_study(
                 "versions": software_versions(),
                 "timings_s": {k: round(v, 3) for k, v in prov.timings_s.items()},
                 "warnings": prov.warnings,
-                "outputs": ["measurements.csv", "response.csv", "summary.txt", "masks/", "run.json"],
+                "outputs": ["measurements.csv", "response.csv", "summary.txt", "summary.json", "masks/", "run.json"],
             }
             write_json(staging / "run.json", manifest)
-    return StudyResult(result.patient_id, result.timepoints, result.recist, result.total_volume_ml, tuple(prov.warnings))
+    return replace(result, warnings=tuple(prov.warnings))
 
 
 def _process(
     index: DicomIndex,
     timepoints: list[Timepoint],
     targets: tuple[Target, ...],
+    annotations: Annotations,
     config: RunConfig,
     prov: Provenance,
     staging: Path,
@@ -153,6 +177,7 @@ def _process(
     with prov.stage("load"):
         baseline_ct = load_first_usable(baseline_tp.ct_candidates, load_ct, root, f"{baseline_tp.label} CT")
     check_seeds(targets, baseline_ct)
+    baseline_thickness = slice_thickness_mm(baseline_tp.ct_candidates, baseline_ct)
     records: list[TimepointRecord] = []
     dropped: list[dict[str, str]] = []
     found_at_baseline: set[str] = set()
@@ -172,6 +197,7 @@ def _process(
         out_index = len(records)
         say(f"timepoint {out_index} ({tp.study_date}): CT {ct.image.GetSize()} {'+ PET' if pet else '(no PET)'}")
         registration = None
+        reg = None
         requests: list[SeedRequest]
         if is_baseline:
             requests = [SeedRequest(t.lesion_id, t.seed_lps_mm, recentre=False) for t in targets]
@@ -195,6 +221,11 @@ def _process(
                     requests.append(SeedRequest(t.lesion_id, reg.map_point(t.seed_lps_mm), recentre=True))
         with prov.stage("segment+measure"):
             lesions, labels = process_timepoint(requests, ct, pet, config)
+        with prov.stage("pet reference"):
+            reference = _pet_reference(tp, ct, pet, labels, annotations, reg, is_baseline, config)
+        if reference is not None and reference.sul_per_suvbw is not None:
+            f = reference.sul_per_suvbw
+            lesions = [replace(r, sul_peak=r.suv_peak * f) if r.suv_peak is not None else r for r in lesions]
         if is_baseline:
             found_at_baseline = {r.lesion_id for r in lesions if r.measured}
             if not found_at_baseline:
@@ -205,24 +236,14 @@ def _process(
         mask_file = f"masks/timepoint_{out_index}.nii.gz"
         with prov.stage("write"):
             write_label_map(staging / mask_file, labels, ct.image)
-        records.append(_timepoint_record(out_index, tp, baseline_tp.study_date, ct, pet, registration, lesions, mask_file))
+        record = _timepoint_record(out_index, tp, baseline_tp.study_date, ct, pet, registration, lesions, mask_file)
+        records.append(replace(record, pet_reference=reference.as_record() if reference else None))
         for r in lesions:
             if r.measured:
                 say(f"  {r.lesion_id}: {r.longest_diameter_mm:.1f} mm, {r.volume_ml:.2f} ml")
         del ct, pet, labels
     with prov.stage("assess"):
-        sums = []
-        for tp_record in records:
-            total = 0.0
-            for r in tp_record.lesions:
-                if r.lesion_id not in found_at_baseline:
-                    continue
-                if r.status == NOT_FOUND and tp_record.index > 0:
-                    log.warning("timepoint %d: lesion %s not found, counted as 0 mm (disappeared)", tp_record.index, r.lesion_id)
-                total += r.longest_diameter_mm or 0.0
-            sums.append(total)
-        recist = assess_recist(sums, config=config.recist)
-        volumes = [sum(r.volume_ml or 0.0 for r in tp_record.lesions if r.lesion_id in found_at_baseline) for tp_record in records]
+        assessment = assess_study(records, targets, found_at_baseline, annotations, baseline_thickness, config)
     patient_id = index.instances[0].patient_id
     inputs = {
         "files_scanned": index.files_scanned,
@@ -242,9 +263,12 @@ def _process(
                 "registration_to_baseline": r.registration,
                 "skipped_series": [{"series_instance_uid": u, "reason": why} for u, why in r.skipped_series],
                 "mask": r.mask_file,
+                "pet_reference": r.pet_reference,
                 "lesions": [asdict(lesion) for lesion in r.lesions],
             }
             for r in records
         ],
     }
-    return StudyResult(patient_id, tuple(records), tuple(recist), tuple(volumes)), inputs
+    inputs["baseline_ct_slice_thickness_mm"] = baseline_thickness
+    result = StudyResult(patient_id, tuple(records), assessment.recist, assessment.total_volume_ml, assessment=assessment)
+    return result, inputs
