@@ -38,7 +38,7 @@ $(DEMO_OUT)/run.json: $(DEMO_DATA)/ground_truth.json | $(STAMP)
 
 demo: $(DEMO_OUT)/run.json
 	@cat $(DEMO_OUT)/summary.txt
-	@echo "Results: $(abspath $(DEMO_OUT)) (measurements.csv, response.csv, summary.txt, run.json, masks/)"
+	@echo "Results: $(abspath $(DEMO_OUT)) (measurements.csv, response.csv, summary.txt, summary.json, run.json, masks/)"
 	@echo "Ground truth of the sample study: $(abspath $(DEMO_DATA))/ground_truth.json"
 
 test: $(STAMP)
@@ -51,6 +51,9 @@ run: $(STAMP)
 batch: $(STAMP)
 	@test -n "$(STUDIES)" -a -n "$(OUT)" || { echo "usage: make batch STUDIES=dir OUT=dir"; exit 2; }
 	$(BIN)/lesion-pipeline batch "$(STUDIES)" -o "$(OUT)"
+
+bench: $(STAMP)
+	@for f in tests/benchmarks/bench_*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
 
 clean:
 	rm -rf $(GENERATED) .pytest_cache

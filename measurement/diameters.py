@@ -87,14 +87,23 @@ def axial_diameters(mask_zyx: np.ndarray, spacing_zyx: tuple[float, float, float
     sz, sy, sx = spacing_zyx
     scale = np.array([sy, sx])
     best: tuple[float, int, np.ndarray, np.ndarray, list[np.ndarray]] | None = None
-    for z in np.flatnonzero(inside(mask).any(axis=(1, 2))):
+    # slices in decreasing order of an upper bound of their outline's extent: the outline runs within
+    # one pixel of the pixels >= 0.5, so it fits in their bounding box grown by one pixel on each side
+    lesion = inside(mask)
+    bounds = {}
+    for z in np.flatnonzero(lesion.any(axis=(1, 2))):
+        rows, cols = np.flatnonzero(lesion[z].any(axis=1)), np.flatnonzero(lesion[z].any(axis=0))
+        bounds[int(z)] = float(np.hypot((rows[-1] - rows[0] + 2) * sy, (cols[-1] - cols[0] + 2) * sx))
+    for z in sorted(bounds, key=lambda k: (-bounds[k], k)):
+        if best is not None and bounds[z] < best[0]:
+            break
         polygons = _slice_outline(mask[z])
         if not polygons:  # only voxels at exactly 0.5: no crossing of the level
             continue
         pts = np.concatenate(polygons) * scale
         i, j, d = farthest_pair(pts)
-        if best is None or d > best[0]:
-            best = (d, int(z), pts[i], pts[j], [poly * scale for poly in polygons])
+        if best is None or d > best[0] or (d == best[0] and z < best[1]):
+            best = (d, z, pts[i], pts[j], [poly * scale for poly in polygons])
     if best is None:
         raise ValueError("mask has no outline at level 0.5")
     longest, z, p, q, polygons_mm = best

@@ -36,13 +36,19 @@ def require_lesion(mask_zyx: np.ndarray) -> None:
 
 
 def crop_box(mask_zyx: np.ndarray, margin: int = 1) -> tuple[slice, slice, slice]:
-    """Index box of the voxels with a non-zero fraction, grown by ``margin`` voxels (clipped to the array)."""
-    nonzero = np.asarray(mask_zyx) > 0
-    if not nonzero.any():
+    """Index box of the voxels with a non-zero fraction, grown by ``margin`` voxels (clipped to the array).
+
+    One pass over the whole array (per-slice maxima), then only the slices
+    that hold the lesion are looked at.
+    """
+    mask = np.asarray(mask_zyx)
+    per_slice = mask.reshape(mask.shape[0], -1)
+    zs = np.flatnonzero(per_slice.any(axis=1) if mask.dtype == bool else per_slice.max(axis=1) > 0)
+    if not zs.size:
         raise ValueError("empty mask: no voxel with a non-zero lesion fraction")
+    sub = mask[zs[0] : zs[-1] + 1] > 0
+    ys, xs = np.flatnonzero(sub.any(axis=(0, 2))), np.flatnonzero(sub.any(axis=(0, 1)))
     box = []
-    for axis, n in enumerate(nonzero.shape):
-        other = tuple(a for a in range(3) if a != axis)
-        idx = np.flatnonzero(nonzero.any(axis=other))
-        box.append(slice(max(int(idx[0]) - margin, 0), min(int(idx[-1]) + margin + 1, n)))
+    for (lo, hi), n in zip(((zs[0], zs[-1]), (ys[0], ys[-1]), (xs[0], xs[-1])), mask.shape, strict=True):
+        box.append(slice(max(int(lo) - margin, 0), min(int(hi) + margin + 1, n)))
     return tuple(box)  # type: ignore[return-value]

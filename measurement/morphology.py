@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.spatial import ConvexHull, QhullError
-from scipy.spatial.distance import pdist, squareform
+from scipy.spatial.distance import cdist
 from skimage import measure
 
 from measurement.masks import crop_box, fractions, require_lesion
@@ -95,17 +95,36 @@ def _weighted_cov(pos: np.ndarray, w: np.ndarray) -> np.ndarray:
     return (d * w[:, None]).T @ d / (w.sum() - 1.0)
 
 
-def farthest_pair(points: np.ndarray) -> tuple[int, int, float]:
-    """Indices of the two points farthest apart (candidates: convex-hull vertices) and their distance."""
-    candidates = np.arange(len(points))
-    if len(points) > points.shape[1]:
+def farthest_pair(points: np.ndarray, block: int = 1024) -> tuple[int, int, float]:
+    """Indices of the two points farthest apart and their distance (exact).
+
+    With ``c`` the points' mean and ``R`` the largest distance to it, a pair is
+    at most ``|p - c| + R`` long, so points with ``|p - c| < d0 - R`` cannot
+    beat a known pair of length ``d0`` (the point farthest from ``c`` and its
+    farthest point) and are dropped; of the rest only the convex-hull vertices
+    can be ends of the longest pair. These are compared pairwise in blocks;
+    ties go to the first pair in index order.
+    """
+    r = np.linalg.norm(points - points.mean(axis=0), axis=1)
+    a = int(np.argmax(r))
+    d0 = float(np.linalg.norm(points - points[a], axis=1).max())
+    candidates = np.flatnonzero(r >= d0 - r[a] - 1e-9 * max(1.0, d0))
+    if len(candidates) > points.shape[1] + 1:
         try:
-            candidates = ConvexHull(points).vertices
+            candidates = candidates[np.sort(ConvexHull(points[candidates]).vertices)]
         except QhullError:  # degenerate (collinear / coplanar) point sets
             pass
-    d = squareform(pdist(points[candidates]))
-    i, j = np.unravel_index(int(np.argmax(d)), d.shape)
-    return int(candidates[i]), int(candidates[j]), float(d[i, j])
+    sub = points[candidates]
+    best = (-1.0, 0, 0)
+    for start in range(0, len(sub), block):
+        d = cdist(sub[start : start + block], sub)
+        k = int(np.argmax(d))
+        i, j = divmod(k, len(sub))
+        if d.flat[k] > best[0]:
+            best = (float(d.flat[k]), start + i, j)
+    dist, i, j = best
+    i, j = sorted((i, j))
+    return int(candidates[i]), int(candidates[j]), dist
 
 
 def morphology(mask_zyx: np.ndarray, spacing_zyx: tuple[float, float, float], mesh: Mesh | None = None) -> Morphology:

@@ -49,7 +49,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     result = run_study(args.study_dir, args.output, args.targets, _run_config(args))
     if not args.quiet:
         print(summary_text(result), end="")
-        print(f"Results: {Path(args.output).resolve()} (measurements.csv, response.csv, summary.txt, run.json, masks/)")
+        print(f"Results: {Path(args.output).resolve()} (measurements.csv, response.csv, summary.txt, summary.json, run.json, masks/)")
     return EXIT_OK
 
 

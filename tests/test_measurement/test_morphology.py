@@ -60,3 +60,18 @@ def test_ibsi_intensity_statistics_and_peaks():
     assert round(stats.suv_peak, 1) == 3.1
     assert stats.mtv_ml == pytest.approx(0.592)
     assert stats.tlg_suv_ml == pytest.approx(stats.suv_mean * 0.592)
+
+
+@pytest.mark.parametrize("dims, n, seed", [(2, 5, 0), (2, 300, 1), (3, 4, 2), (3, 2000, 3), (3, 500, 4)])
+def test_farthest_pair_is_exact(dims, n, seed):
+    from scipy.spatial.distance import pdist
+
+    from measurement.morphology import farthest_pair
+
+    rng = np.random.default_rng(seed)
+    points = rng.normal(size=(n, dims)) * rng.uniform(0.2, 3.0, dims)
+    i, j, d = farthest_pair(points, block=128)
+    assert d == pytest.approx(pdist(points).max())
+    assert np.linalg.norm(points[i] - points[j]) == pytest.approx(d)
+    line = np.outer(np.linspace(0, 1, 7), [1.0, 2.0, 0.5][:dims])  # collinear: no convex hull
+    assert farthest_pair(line)[2] == pytest.approx(np.linalg.norm(line[-1] - line[0]))
