@@ -105,6 +105,16 @@ def _outcome(categories: list[str], days: list[int | None], order, min_stable_da
     }  # fmt: skip
 
 
+def _warn_uptake_times(records: Sequence[TimepointRecord], config: RunConfig) -> None:
+    """PERCIST 1.0: a follow-up's uptake time should be within 15 minutes of the baseline's."""
+    base = (records[0].pet_reference or {}).get("uptake_min") if records else None
+    for tp in records[1:]:
+        uptake = (tp.pet_reference or {}).get("uptake_min")
+        if base is not None and uptake is not None and abs(uptake - base) > config.percist.max_uptake_difference_min:  # type: ignore[operator]
+            log.warning("timepoint %d: PET uptake time %.0f min differs from baseline's %.0f min by more than %g min (PERCIST)",
+                        tp.index, uptake, base, config.percist.max_uptake_difference_min)  # fmt: skip
+
+
 def assess_study(
     records: Sequence[TimepointRecord],
     targets: Sequence[Target],
@@ -138,6 +148,7 @@ def assess_study(
     choi_selection = select_targets(as_non_nodal, observations[0], slice_thickness_mm, choi_rules)
     choi = tuple(assess_choi(choi_selection.targets, observations, new, config.choi)) if choi_selection.targets else ()
     percist = tuple(assess_percist(lesions, observations, _references(records), new, config.percist)) if lesions else ()
+    _warn_uptake_times(records, config)
     for a in percist:
         for note in a.notes:
             if note != "new lesion" and not note.startswith("not assessable at baseline"):

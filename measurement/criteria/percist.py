@@ -26,8 +26,8 @@
 
 Not modelled: "visible increase in the extent of FDG uptake" (e.g. +75 % TLG),
 the exploratory sum of up to 5 lesions, non-target and unequivocal
-progression, and the uptake-time / glucose checks (the pipeline warns about
-uptake time).
+progression, glucose; the uptake time (injection to scan) only gives a
+warning when a follow-up's differs from baseline's by more than 15 minutes.
 """
 
 from __future__ import annotations
@@ -78,6 +78,7 @@ class PercistConfig:
     unstable_reference: str = "not_evaluable"  # or "warn"
     lbm_formula: str = "james"  # or "janmahasatian"
     reference: str = "auto"  # "auto" (liver, else blood pool), "liver" or "blood_pool"
+    max_uptake_difference_min: float = 15.0  # follow-up uptake time vs baseline (a warning)
 
 
 @dataclass(frozen=True)

@@ -79,7 +79,7 @@ def test_label_map_needs_a_label(nifti_lesion, tmp_path, capsys):
     assert code == 2 and "image not found" in err
 
 
-def _write_seg(ct_files: list[Path], labels_zyx: np.ndarray, path: Path) -> None:
+def _write_seg(ct_files: list[Path], labels_zyx: np.ndarray, path: Path, fractional: bool = False) -> None:
     import highdicom as hd
     from pydicom.sr.codedict import codes
 
@@ -88,8 +88,9 @@ def _write_seg(ct_files: list[Path], labels_zyx: np.ndarray, path: Path) -> None
         segment_number=1, segment_label="lesion", segmented_property_category=codes.SCT.MorphologicallyAbnormalStructure,
         segmented_property_type=codes.SCT.Lesion, algorithm_type=hd.seg.SegmentAlgorithmTypeValues.MANUAL,
     )  # fmt: skip
+    kind = hd.seg.SegmentationTypeValues.FRACTIONAL if fractional else hd.seg.SegmentationTypeValues.BINARY
     seg = hd.seg.Segmentation(
-        source_images=datasets, pixel_array=labels_zyx, segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
+        source_images=datasets, pixel_array=labels_zyx.astype(np.float32) if fractional else labels_zyx, segmentation_type=kind,
         segment_descriptions=[description], series_instance_uid=hd.UID(), series_number=99, sop_instance_uid=hd.UID(),
         instance_number=1, manufacturer="test", manufacturer_model_name="test", software_versions="0", device_serial_number="0",
     )  # fmt: skip
@@ -116,6 +117,27 @@ def test_dicom_seg_on_a_dicom_series_matches_the_nifti_mask(sample_root, ground_
     assert from_seg["longest_diameter_mm"] == pytest.approx(float(rows["L1"]["longest_diameter_mm"]), abs=0.01)
     code, _, err = run_measure(capsys, str(study), str(tmp_path / "seg.dcm"))
     assert code == 2 and "choose one with --series UID" in err
+    # a FRACTIONAL SEG of fractions 0/1 measures the same
+    _write_seg(ct_files, lesion_1, tmp_path / "fractional.dcm", fractional=True)
+    code, out, err = run_measure(capsys, str(study), str(tmp_path / "fractional.dcm"), "--series", uid, "--json")
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["mask_type"] == "fractions"
+    assert result["lesion"]["longest_diameter_mm"] == pytest.approx(from_nifti["longest_diameter_mm"], abs=1e-3)
+    assert result["lesion"]["voxel_volume_ml"] == pytest.approx(from_nifti["voxel_volume_ml"], rel=1e-4)
+
+
+def test_pet_series_with_a_ct_mask_is_resampled_and_reported_in_suv(sample_root, ground_truth, pipeline_output, capsys):
+    uid = ground_truth["timepoints"][0]["pet_series_instance_uid"]
+    label_map = pipeline_output / "masks" / "timepoint_0.nii.gz"
+    code, out, err = run_measure(capsys, str(sample_root / "study"), str(label_map), "--label", "2", "--series", uid, "--json")
+    assert code == 0, err
+    assert "resampled onto the image" in err
+    lesion = json.loads(out)["lesion"]
+    truth_l2 = next(t for t in ground_truth["timepoints"][0]["lesions"] if t["lesion_id"] == "L2")
+    assert lesion["intensity_units"] == "SUVbw"
+    assert lesion["max"] == pytest.approx(truth_l2["suv_max_noise_free"], rel=0.2)  # 8 % noise per voxel
+    assert lesion["sul_peak"] == pytest.approx(lesion["peak_global"] * ground_truth["timepoints"][0]["sul_per_suvbw"], rel=1e-6)
 
 
 def _measurements(out: Path) -> list[dict[str, str]]:
