@@ -22,7 +22,9 @@
   PERCIST 1.0's table says ">30 %" and ">0.8 SUL units" for PMD but "minimum
   of 30 %" and "at least 0.8" for PMR), or a new FDG-avid lesion.
 * SMD: none of the above; NE: a target without SULpeak (not assessed, no PET)
-  unless the assessed ones already show PMD, or no usable reference.
+  unless the assessed ones already show PMD, or no usable reference. Targets
+  without a SULpeak at baseline (e.g. outside the PET field of view) are not
+  used.
 
 Not modelled: "visible increase in the extent of FDG uptake" (e.g. +75 % TLG),
 the exploratory sum of up to 5 lesions, non-target and unequivocal
@@ -143,12 +145,11 @@ def assess_percist(
     n = len(timepoints)
     new_lesions = list(new_lesions) if new_lesions is not None else [False] * n
     base_id, base_sul, base_missing, _ = _hottest(targets, timepoints[0])
+    targets = [t for t in targets if t.lesion_id not in base_missing]  # only lesions with a baseline SULpeak
     base_ref = references[0]
     base_notes: list[str] = []
     if base_sul is None:
         base_notes.append("no target lesion with a SULpeak at baseline")
-    elif base_missing:
-        base_notes.append(f"no SULpeak at baseline for {', '.join(base_missing)}")
     if base_ref is None:
         base_notes.append("no reference region at baseline")
     elif base_sul is not None and base_sul < measurability_threshold(base_ref, config):
@@ -157,6 +158,8 @@ def assess_percist(
             f"{measurability_threshold(base_ref, config):.2f} ({base_ref.kind})"
         )
     assessable = not base_notes
+    if base_missing and base_sul is not None:
+        base_notes.append(f"not used (no SULpeak at baseline): {', '.join(base_missing)}")
     out = [PercistAssessment(0, base_id, base_sul, None, None, base_ref, Percist.BASELINE, tuple(base_notes))]
     for k in range(1, n):
         hot_id, sul, missing, gone = _hottest(targets, timepoints[k])

@@ -99,3 +99,11 @@ def test_hottest_lesion_may_change_and_special_values():
     assert last(TWO, [baseline, {"A": Observation(NE), "B": Observation(M, sul_peak=7.9)}]) == "PMD"
     # no reference at the follow-up: NE
     assert last(ONE, sul(4.0, 2.0), [LIVER, None]) == "NE"
+
+
+def test_a_lesion_without_baseline_sul_peak_is_not_used():
+    baseline = {"A": Observation(M, sul_peak=4.0), "B": Observation(NE)}
+    follow_up = {"A": Observation(M, sul_peak=2.0), "B": Observation(M, sul_peak=9.0)}
+    rows = assess_percist(TWO, [baseline, follow_up], [LIVER, LIVER])
+    assert rows[0].notes == ("not used (no SULpeak at baseline): B",)
+    assert rows[1].category.value == "PMR" and rows[1].hottest_lesion == "A"

@@ -82,3 +82,24 @@ def test_annotations_new_lesion_too_small_and_liver_point(annotated_run: Path, g
     reference = manifest["inputs"]["timepoints"][0]["pet_reference"]
     assert reference["method"] == "3 cm sphere at the given liver point" and reference["lbm_formula"] == "janmahasatian"
     assert np.linalg.norm(np.array(reference["centre_lps_mm"]) - _liver_point(ground_truth)) < 4.0  # within a PET voxel
+
+
+@pytest.mark.parametrize(
+    "record, override, not_found_as, expected",
+    [
+        ({"status": "measured", "longest_diameter_mm": 12.0}, None, "not_evaluated", "measured"),
+        ({"status": "not_found"}, None, "not_evaluated", "not_evaluated"),  # the default: a miss is not a disappearance
+        ({"status": "not_found"}, None, "disappeared", "disappeared"),
+        ({"status": "not_found", "assessed": False}, None, "disappeared", "not_evaluated"),  # never looked for
+        ({"status": "measured", "longest_diameter_mm": 3.0}, "too_small", "not_evaluated", "too_small"),  # the reader decides
+    ],
+)
+def test_what_the_criteria_see_of_a_lesion_record(record, override, not_found_as, expected):
+    from measurement.criteria.targets import LesionStatus
+    from pipeline.assess import observation
+    from pipeline.records import LesionRecord
+
+    obs = observation(LesionRecord("L1", **record), LesionStatus(override) if override else None, not_found_as)
+    assert obs.status.value == expected
+    if expected == "measured":
+        assert obs.longest_mm == record["longest_diameter_mm"]
