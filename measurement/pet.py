@@ -187,7 +187,7 @@ def liver_like_region(
     A stand-in for a liver segmentation when none is available: the
     parenchyma HU is the median CT value in a shell ``shell_mm`` around the
     (liver) target lesions; the region is the set of voxels of the
-    median-filtered (3x3x3) CT within ``tolerance_hu`` of it, connected to the
+    mean-filtered (3x3x3) CT within ``tolerance_hu`` of it, connected to the
     shell, minus the lesions grown by ``lesion_margin_mm``. It cannot tell a
     diffusely diseased liver from a normal one.
     """
@@ -195,7 +195,7 @@ def liver_like_region(
     if not lesions.any():
         raise ValueError("no lesion voxels to find the parenchyma around")
     outside = ndimage.distance_transform_edt(~lesions, sampling=spacing_zyx)
-    smooth = ndimage.median_filter(np.asarray(ct_zyx, dtype=np.float32), size=3, mode="nearest")
+    smooth = ndimage.uniform_filter(np.asarray(ct_zyx, dtype=np.float32), size=3, mode="nearest")
     shell = (outside >= shell_mm[0]) & (outside <= shell_mm[1])
     parenchyma_hu = float(np.median(smooth[shell]))
     similar = np.abs(smooth - parenchyma_hu) <= tolerance_hu

@@ -123,9 +123,10 @@ def _auto_liver(ct: LoadedSeries, pet: LoadedSeries, labels_zyx: np.ndarray, suv
     lesions = sitk.GetArrayFromImage(sitk.Resample(label_image, pet.image, sitk.Transform(), sitk.sitkNearestNeighbor, 0)) > 0
     if not lesions.any():
         return None
-    ct_on_pet = sitk.GetArrayFromImage(sitk.Resample(sitk.Cast(ct.image, sitk.sitkFloat32), pet.image, sitk.Transform(), sitk.sitkLinear, -1000.0))
     box = _crop_around(lesions, spacing, CROP_MARGIN_MM)
-    region = liver_like_region(ct_on_pet[box], spacing, lesions[box])
+    crop = pet.image[box[2], box[1], box[0]]  # SimpleITK indexes (x, y, z)
+    ct_on_pet = sitk.GetArrayFromImage(sitk.Resample(ct.image, crop, sitk.Transform(), sitk.sitkLinear, -1000.0, sitk.sitkFloat32))
+    region = liver_like_region(ct_on_pet, spacing, lesions[box])
     found = reference_in_mask(suv_zyx[box], spacing, region, _toward_right_zyx(pet.image))
     if found is None:
         return None
