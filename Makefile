@@ -39,7 +39,7 @@ $(DEMO_OUT)/run.json: $(DEMO_DATA)/ground_truth.json | $(STAMP)
 
 demo: $(DEMO_OUT)/run.json
 	@cat $(DEMO_OUT)/summary.txt
-	@echo "Results: $(abspath $(DEMO_OUT)) (measurements.csv, response.csv, summary.txt, run.json, masks/, qc/)"
+	@echo "Results: $(abspath $(DEMO_OUT)) (measurements.csv, response.csv, summary.txt, run.json, summary.json, masks/, qc/)"
 	@echo "Ground truth of the sample study: $(abspath $(DEMO_DATA))/ground_truth.json"
 
 test: $(STAMP)

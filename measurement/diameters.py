@@ -25,11 +25,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.spatial import ConvexHull, QhullError
-from scipy.spatial.distance import pdist, squareform
 from skimage import measure
 
 from measurement.masks import fractions, inside, require_lesion
+from measurement.morphology import Mesh, farthest_pair, surface_mesh
 
 Point = tuple[float, float, float]
 
@@ -47,19 +46,6 @@ def _slice_outline(mask_2d: np.ndarray) -> list[np.ndarray]:
     """Closed outline polygons (row, col index coordinates) of a 2D mask."""
     padded = np.pad(mask_2d.astype(np.float32), 1)
     return [c - 1.0 for c in measure.find_contours(padded, 0.5)]
-
-
-def _farthest_pair(points_mm: np.ndarray) -> tuple[int, int, float]:
-    """Indices of the two points farthest apart (via the convex hull) and their distance."""
-    candidates = np.arange(len(points_mm))
-    if len(points_mm) > 3:
-        try:
-            candidates = ConvexHull(points_mm).vertices
-        except QhullError:  # collinear points
-            pass
-    d = squareform(pdist(points_mm[candidates]))
-    i, j = np.unravel_index(int(np.argmax(d)), d.shape)
-    return int(candidates[i]), int(candidates[j]), float(d[i, j])
 
 
 def _perpendicular_extent(
@@ -101,14 +87,23 @@ def axial_diameters(mask_zyx: np.ndarray, spacing_zyx: tuple[float, float, float
     sz, sy, sx = spacing_zyx
     scale = np.array([sy, sx])
     best: tuple[float, int, np.ndarray, np.ndarray, list[np.ndarray]] | None = None
-    for z in np.flatnonzero(inside(mask).any(axis=(1, 2))):
+    # slices in decreasing order of an upper bound of their outline's extent: the outline runs within
+    # one pixel of the pixels >= 0.5, so it fits in their bounding box grown by one pixel on each side
+    lesion = inside(mask)
+    bounds = {}
+    for z in np.flatnonzero(lesion.any(axis=(1, 2))):
+        rows, cols = np.flatnonzero(lesion[z].any(axis=1)), np.flatnonzero(lesion[z].any(axis=0))
+        bounds[int(z)] = float(np.hypot((rows[-1] - rows[0] + 2) * sy, (cols[-1] - cols[0] + 2) * sx))
+    for z in sorted(bounds, key=lambda k: (-bounds[k], k)):
+        if best is not None and bounds[z] < best[0]:
+            break
         polygons = _slice_outline(mask[z])
         if not polygons:  # only voxels at exactly 0.5: no crossing of the level
             continue
         pts = np.concatenate(polygons) * scale
-        i, j, d = _farthest_pair(pts)
-        if best is None or d > best[0]:
-            best = (d, int(z), pts[i], pts[j], [poly * scale for poly in polygons])
+        i, j, d = farthest_pair(pts)
+        if best is None or d > best[0] or (d == best[0] and z < best[1]):
+            best = (d, z, pts[i], pts[j], [poly * scale for poly in polygons])
     if best is None:
         raise ValueError("mask has no outline at level 0.5")
     longest, z, p, q, polygons_mm = best
@@ -126,13 +121,13 @@ def axial_diameters(mask_zyx: np.ndarray, spacing_zyx: tuple[float, float, float
     )
 
 
-def max_3d_diameter(mask_zyx: np.ndarray, spacing_zyx: tuple[float, float, float]) -> tuple[float, tuple[Point, Point]]:
+def max_3d_diameter(
+    mask_zyx: np.ndarray, spacing_zyx: tuple[float, float, float], mesh: Mesh | None = None
+) -> tuple[float, tuple[Point, Point]]:
     """Maximum 3D (Feret) diameter in mm and its end points as (z, y, x) indices."""
-    require_lesion(mask_zyx)
-    padded = np.pad(fractions(mask_zyx), 1)
-    verts, _, _, _ = measure.marching_cubes(padded, 0.5, spacing=tuple(float(s) for s in spacing_zyx))
-    i, j, d = _farthest_pair(verts)
+    verts = (mesh or surface_mesh(mask_zyx, spacing_zyx)).vertices_zyx_mm
+    i, j, d = farthest_pair(verts)
     spacing = np.asarray(spacing_zyx, dtype=float)
-    a = tuple(float(v) for v in verts[i] / spacing - 1.0)
-    b = tuple(float(v) for v in verts[j] / spacing - 1.0)
+    a = tuple(float(v) for v in verts[i] / spacing)
+    b = tuple(float(v) for v in verts[j] / spacing)
     return d, (a, b)  # type: ignore[return-value]

@@ -4,7 +4,7 @@ Definitions:
 
 * ``mean_hu`` / ``sd_hu``: mean and standard deviation (N-1) of the CT values
   of the lesion voxels (fraction >= 0.5).
-* ``suv_max``: the highest voxel SUV in the lesion.
+* ``suv_max`` / ``suv_min``: the highest / lowest voxel SUV in the lesion.
 * ``suv_mean``: mean SUV of the lesion voxels.
 * ``suv_peak``: the highest mean SUV of a 1 cm^3 sphere (radius 6.2035 mm)
   whose centre is a lesion voxel; the sphere's mean is over the voxels whose
@@ -39,6 +39,7 @@ class PetIntensity:
     suv_peak: float
     suv_peak_local: float
     n_voxels: int
+    suv_min: float
 
 
 def ct_intensity(image_zyx: np.ndarray, mask_zyx: np.ndarray) -> CtIntensity:
@@ -87,4 +88,5 @@ def pet_intensity(suv_zyx: np.ndarray, mask_zyx: np.ndarray, spacing_zyx: tuple[
         suv_peak=float(means[local_mask].max()),
         suv_peak_local=float(means[at_max].max()),
         n_voxels=int(values.size),
+        suv_min=float(values.min()),
     )

@@ -1,20 +1,23 @@
-"""Response of target lesions over time: RECIST 1.1 and volume change.
+"""RECIST 1.1 categories of the target lesions from their sums of diameters over time.
 
 RECIST 1.1 (Eisenhauer et al., Eur J Cancer 2009) for target lesions:
 
 * sum of diameters: longest diameters of non-nodal targets plus short axes
-  of nodal targets; a target that disappeared counts 0 mm;
-* CR: every target has disappeared (sum 0);
+  of nodal targets; a target that disappeared counts 0 mm, one present but
+  too small to measure 5 mm (see :mod:`measurement.criteria.recist`);
+* CR: every non-nodal target has disappeared and every nodal target has a
+  short axis < 10 mm (so the sum may be > 0 with nodal targets);
 * PR: the sum decreased by at least 30 % from baseline (change <= -30 %);
-* PD: the sum increased by at least 20 % from the nadir (the smallest sum at
-  any earlier timepoint, baseline included) *and* by at least 5 mm in
-  absolute terms; a new lesion is PD whatever the sum;
-* SD: neither PR nor PD.
+* PD: the sum increased by at least 20 % from the nadir (the smallest sum of
+  the earlier evaluable timepoints, baseline included) *and* by at least
+  5 mm in absolute terms; a new lesion is PD whatever the sum;
+* NE (not evaluable): a target was not assessed, unless the assessed ones
+  already show PD (their partial sum can only underestimate the total);
+* SD: none of the above.
 
-PD is tested first, then CR, then PR. Thresholds are compared in the form
-``100 * (sum - reference) <= threshold * reference`` with a 1e-9 mm tolerance,
-so a change of exactly -30 % or +20 % (or exactly +5 mm) meets the threshold
-despite binary floating point.
+PD is tested first, then NE, CR, PR. Thresholds are compared exactly (see
+:mod:`measurement.criteria.thresholds`): a change of exactly -30 % or +20 %,
+or exactly +5 mm, meets the threshold.
 """
 
 from __future__ import annotations
@@ -23,13 +26,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 
+from measurement.criteria.thresholds import TOLERANCE, change_at_least, change_at_most, percent_change
+
+__all__ = ["Recist", "RecistConfig", "RecistAssessment", "assess_recist", "percent_change"]
+
 
 class Recist(str, Enum):
+    """Response categories of the anatomic criteria (RECIST 1.1, volumetric, Choi)."""
+
     BASELINE = "baseline"
     CR = "CR"
     PR = "PR"
     SD = "SD"
     PD = "PD"
+    NE = "NE"
 
     def __str__(self) -> str:
         return self.value
@@ -37,9 +47,25 @@ class Recist(str, Enum):
 
 @dataclass(frozen=True)
 class RecistConfig:
+    """RECIST 1.1 options; the defaults are the published values."""
+
     pr_change_pct: float = -30.0
     pd_change_pct: float = 20.0
     pd_absolute_mm: float = 5.0
+    max_targets_total: int = 5
+    max_targets_per_organ: int = 2
+    min_measurable_mm: float = 10.0
+    min_measurable_slice_factor: float = 2.0
+    min_node_short_axis_mm: float = 15.0
+    node_normal_short_axis_mm: float = 10.0
+    too_small_mm: float = 5.0
+    keep_non_measurable_targets: bool = False
+    # a target the software did not find: "auto" (disappeared when nothing hypodense is left at its place,
+    # else not evaluated), "not_evaluated" or "disappeared"
+    not_found_as: str = "auto"
+    confirm_response: bool = False
+    min_confirmation_days: int = 28
+    min_sd_days: int = 42
 
 
 @dataclass(frozen=True)
@@ -52,49 +78,46 @@ class RecistAssessment:
     category: Recist
 
 
-def percent_change(value: float, reference: float) -> float | None:
-    """100 * (value - reference) / reference; ``None`` when the reference is 0."""
-    if reference == 0:
-        return None
-    return 100.0 * (value - reference) / reference
-
-
-_TOLERANCE_MM = 1e-9
-
-
-def _change_at_most(value: float, reference: float, pct: float) -> bool:
-    return 100.0 * (value - reference) <= pct * reference + 100.0 * _TOLERANCE_MM
-
-
-def _change_at_least(value: float, reference: float, pct: float) -> bool:
-    return 100.0 * (value - reference) >= pct * reference - 100.0 * _TOLERANCE_MM
-
-
 def assess_recist(
-    sums_mm: Sequence[float], new_lesions: Sequence[bool] | None = None, config: RecistConfig | None = None
+    sums_mm: Sequence[float],
+    new_lesions: Sequence[bool] | None = None,
+    config: RecistConfig | None = None,
+    complete: Sequence[bool] | None = None,
+    evaluable: Sequence[bool] | None = None,
 ) -> list[RecistAssessment]:
-    """RECIST 1.1 target response per timepoint from the sums of diameters (timepoint 0 = baseline)."""
+    """RECIST 1.1 category per timepoint (timepoint 0 = baseline).
+
+    ``sums_mm[k]`` is the sum of the targets assessed at timepoint k;
+    ``complete[k]`` whether the CR condition on the targets holds (default:
+    the sum is 0); ``evaluable[k]`` whether every target was assessed
+    (default: yes); ``new_lesions[k]`` whether a new lesion appeared.
+    """
     config = config or RecistConfig()
-    if not sums_mm:
+    n = len(sums_mm)
+    if not n:
         return []
     if sums_mm[0] <= 0:
         raise ValueError("baseline sum of diameters must be positive")
-    new_lesions = new_lesions or [False] * len(sums_mm)
+    new_lesions = list(new_lesions) if new_lesions is not None else [False] * n
+    complete = list(complete) if complete is not None else [s == 0 for s in sums_mm]
+    evaluable = list(evaluable) if evaluable is not None else [True] * n
+    if not evaluable[0]:
+        raise ValueError("every target must be measured at baseline")
     baseline = sums_mm[0]
     out = [RecistAssessment(0, baseline, None, None, None, Recist.BASELINE)]
-    for k in range(1, len(sums_mm)):
+    for k in range(1, n):
         total = sums_mm[k]
-        nadir = min(sums_mm[:k])
-        from_baseline = percent_change(total, baseline)
-        from_nadir = percent_change(total, nadir)
-        grew = total - nadir >= config.pd_absolute_mm - _TOLERANCE_MM and _change_at_least(total, nadir, config.pd_change_pct)
+        nadir = min(sums_mm[j] for j in range(k) if evaluable[j])
+        grew = total - nadir >= config.pd_absolute_mm - TOLERANCE and change_at_least(total, nadir, config.pd_change_pct)
         if grew or new_lesions[k]:
             category = Recist.PD
-        elif total == 0:
+        elif not evaluable[k]:
+            category = Recist.NE
+        elif complete[k]:
             category = Recist.CR
-        elif _change_at_most(total, baseline, config.pr_change_pct):
+        elif change_at_most(total, baseline, config.pr_change_pct):
             category = Recist.PR
         else:
             category = Recist.SD
-        out.append(RecistAssessment(k, total, from_baseline, from_nadir, nadir, category))
+        out.append(RecistAssessment(k, total, percent_change(total, baseline), percent_change(total, nadir), nadir, category))
     return out

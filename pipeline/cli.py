@@ -1,4 +1,4 @@
-"""Command line: ``lesion-pipeline run | batch | sample-data | inspect | convert``.
+"""Command line: ``lesion-pipeline run | batch | measure | sample-data | inspect | convert``.
 
 Exit status: 0 success; 2 bad input (one-line message on stderr, no
 traceback); 1 unexpected internal error, or a batch in which a study failed.
@@ -35,13 +35,16 @@ def _setup_logging(quiet: bool, verbose: bool) -> None:
 
 
 def _run_config(args: argparse.Namespace) -> RunConfig:
+    """The run's configuration: command-line options, then the criteria options of ``--config FILE``."""
+    from pipeline.config_file import load_config
     from pipeline.register import RegistrationConfig
 
     registration = RegistrationConfig(deformable=args.registration == "deformable")
-    return RunConfig(
+    config = RunConfig(
         threads=args.threads, chain_registration=args.chain_registration, registration=registration,
         selection=selection_options(args),
     )  # fmt: skip
+    return load_config(args.config, config) if args.config else config
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -51,7 +54,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     result = run_study(args.study_dir, args.output, args.targets, _run_config(args))
     if not args.quiet:
         print(summary_text(result), end="")
-        print(f"Results: {Path(args.output).resolve()} (measurements.csv, response.csv, summary.txt, run.json, masks/, qc/)")
+        print(f"Results: {Path(args.output).resolve()} (measurements.csv, response.csv, summary.txt, summary.json, run.json, masks/, qc/)")
     return EXIT_OK
 
 
@@ -65,6 +68,16 @@ def _cmd_batch(args: argparse.Namespace) -> int:
         for o in failed:
             print(f"  {o.study}: {o.status}: {o.error}")
     return EXIT_FAILURE if failed else EXIT_OK
+
+
+def _cmd_measure(args: argparse.Namespace) -> int:
+    import json
+
+    from pipeline.measure_command import measure_files, measures_text
+
+    result = measure_files(args.image, args.mask, args.label, args.series)
+    print(json.dumps(result, indent=2) if args.json else measures_text(result), end="\n" if args.json else "")
+    return EXIT_OK
 
 
 def _cmd_sample_data(args: argparse.Namespace) -> int:
@@ -144,6 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="register each follow-up to the previous timepoint (default: to the baseline)",
     )  # fmt: skip
     add_selection_arguments(processing)
+    processing.add_argument("--config", type=Path, help="TOML file of response-criteria options (default: the published values)")
 
     run = sub.add_parser("run", parents=[common, processing], help="measure the target lesions of one patient's study folder")
     run.add_argument("study_dir", type=Path, help="folder with all DICOM files of one patient (any nesting)")
@@ -155,6 +169,14 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("studies_root", type=Path)
     batch.add_argument("-o", "--output", type=Path, required=True, help="output root; one sub-folder per study")
     batch.set_defaults(func=_cmd_batch)
+
+    measure = sub.add_parser("measure", parents=[common], help="measure a lesion mask (NIfTI, DICOM SEG) on an image (NIfTI, DICOM series)")
+    measure.add_argument("image", type=Path, help="image file (NIfTI, NRRD, MHA) or folder of one DICOM CT/PET series")
+    measure.add_argument("mask", type=Path, help="mask file (NIfTI, ...) or DICOM SEG file")
+    measure.add_argument("--label", type=int, help="label value (label map) or segment number (DICOM SEG) to measure")
+    measure.add_argument("--series", help="SeriesInstanceUID when the IMAGE folder holds several series")
+    measure.add_argument("--json", action="store_true", help="print the measures as JSON")
+    measure.set_defaults(func=_cmd_measure)
 
     sample = sub.add_parser("sample-data", parents=[common], help="generate a synthetic longitudinal PET/CT study")
     sample.add_argument("output", type=Path, help="folder to create (study/ and ground_truth.json inside)")

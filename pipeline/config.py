@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from measurement.criteria.choi import ChoiConfig
+from measurement.criteria.percist import PercistConfig
+from measurement.criteria.volumetric import VolumetricConfig
 from measurement.response import RecistConfig
 from pipeline.register import RegistrationConfig
 from pipeline.series_selection import SelectionOptions
@@ -23,6 +26,11 @@ class RunConfig:
     pet_lesion: PetSegmentationConfig = field(default_factory=PetSegmentationConfig)
     recist: RecistConfig = field(default_factory=RecistConfig)
     detection: DetectionConfig = field(default_factory=DetectionConfig)
+    volumetric: VolumetricConfig = field(default_factory=VolumetricConfig)
+    choi: ChoiConfig = field(default_factory=ChoiConfig)
+    percist: PercistConfig = field(default_factory=PercistConfig)
+    config_file: str | None = None  # the TOML file the criteria options came from
+    config_file_sha256: str | None = None
 
     def as_record(self) -> dict[str, object]:
         return asdict(self)

@@ -14,9 +14,11 @@ import numpy as np
 import SimpleITK as sitk
 from scipy import ndimage
 
-from measurement.diameters import axial_diameters, max_3d_diameter
-from measurement.intensity import ct_intensity, pet_intensity
+from measurement.diameters import axial_diameters
+from measurement.intensity import ct_intensity
 from measurement.masks import fractions
+from measurement.morphology import morphology
+from measurement.pet import pet_measures
 from measurement.volume import centroid_zyx, volume_ml
 from pipeline import spatial
 from pipeline.config import RunConfig
@@ -82,7 +84,7 @@ def _measure(
     mask = seg.mask_zyx
     offset = np.asarray(seg.offset_zyx, dtype=float)
     axial = axial_diameters(mask, spacing)
-    feret, _ = max_3d_diameter(mask, spacing)
+    shape = morphology(mask, spacing)
     z, y, x = (slice(int(o), int(o) + n) for o, n in zip(seg.offset_zyx, mask.shape, strict=True))
     hu = ct_intensity(ct_array[z, y, x], mask)
     record = dict(
@@ -92,7 +94,7 @@ def _measure(
         mapped_seed_lps_mm=request.seed_lps_mm,
         longest_diameter_mm=axial.longest_mm,
         short_axis_mm=axial.short_axis_mm,
-        max_3d_diameter_mm=feret,
+        max_3d_diameter_mm=shape.max_3d_diameter_mm,
         volume_ml=volume_ml(mask, spacing),
         mean_hu=hu.mean_hu,
         sd_hu=hu.sd_hu,
@@ -100,6 +102,12 @@ def _measure(
         long_axis_lps_mm=tuple(_lps(ct.image, np.asarray(p) + offset) for p in axial.long_axis_zyx),
         short_axis_lps_mm=tuple(_lps(ct.image, np.asarray(p) + offset) for p in axial.short_axis_zyx),
         confidence=seg.confidence,
+        mesh_volume_ml=shape.mesh_volume_ml,
+        surface_area_mm2=shape.surface_area_mm2,
+        sphericity=shape.sphericity,
+        major_axis_mm=shape.major_axis_mm,
+        minor_axis_mm=shape.minor_axis_mm,
+        least_axis_mm=shape.least_axis_mm,
     )
     if pet is not None and pet_array is not None and pet.suv is not None:
         voi = mask_on_grid(seg, ct.image, pet.image, config.pet_lesion.search_margin_mm)
@@ -107,8 +115,9 @@ def _measure(
         if pet_seg is None:
             log.warning("lesion %s: CT lesion lies outside the PET field of view; no SUV", request.lesion_id)
         else:
-            suv = pet_intensity(pet_array, pet_seg.mask_zyx, spatial.spacing_zyx(pet.image))
-            record.update(suv_max=suv.suv_max, suv_peak=suv.suv_peak, suv_mean=suv.suv_mean)
+            suv = pet_measures(pet_array, pet_seg.mask_zyx, spatial.spacing_zyx(pet.image))
+            record.update(suv_max=suv.suv_max, suv_peak=suv.suv_peak, suv_mean=suv.suv_mean, suv_peak_local=suv.suv_peak_local,
+                          mtv_ml=suv.mtv_ml, tlg_suv_ml=suv.tlg_suv_ml)  # fmt: skip
     return LesionRecord(**record)  # type: ignore[arg-type]
 
 
@@ -122,15 +131,17 @@ def _segment(
 ) -> LesionSegmentation | LesionRecord:
     """The lesion's segmentation, or a ``not_found`` record saying why there is none."""
     if request.seed_lps_mm is None:
-        return LesionRecord(request.lesion_id, NOT_FOUND, request.reason_if_absent)
+        return LesionRecord(request.lesion_id, NOT_FOUND, request.reason_if_absent, assessed=False)
     mapped = request.seed_lps_mm
     seed = spatial.lps_to_index_zyx(ct.image, np.asarray(mapped))
     if not spatial.inside(ct.image, seed):
-        return LesionRecord(request.lesion_id, NOT_FOUND, "seed lies outside this CT's field of view", mapped_seed_lps_mm=mapped)
+        return LesionRecord(
+            request.lesion_id, NOT_FOUND, "seed lies outside this CT's field of view", mapped_seed_lps_mm=mapped, assessed=False
+        )
     if request.recentre:
         moved = recentre_seed(ct_array, spacing, tuple(seed), config.ct_lesion.recentre_radius_mm, config.ct_lesion.min_contrast_hu)
         if moved.seed_zyx is None:
-            return LesionRecord(request.lesion_id, NOT_FOUND, moved.reason, mapped_seed_lps_mm=mapped)
+            return LesionRecord(request.lesion_id, NOT_FOUND, moved.reason, mapped_seed_lps_mm=mapped, absent=True)
         seed = np.asarray(moved.seed_zyx)
     seg = segmenter.segment(ct_array, spacing, tuple(float(v) for v in seed))
     if not seg.found:
@@ -171,7 +182,7 @@ def process_timepoint(
         a, b = requests[i].lesion_id, requests[j].lesion_id
         if isinstance(outcomes[j], LesionSegmentation):
             log.warning("lesions %s and %s have merged into one lesion; measured once, for %s", a, b, a)
-            outcomes[j] = LesionRecord(b, NOT_FOUND, f"merged with {a} (coalesced lesion counted once, RECIST 1.1)")
+            outcomes[j] = LesionRecord(b, NOT_FOUND, f"merged with {a} (coalesced lesion counted once, RECIST 1.1)", absent=True)
             masks[j] = None
         flags.setdefault(a, []).append(f"merged with {b}")
         flags.setdefault(b, []).append(f"merged with {a}")

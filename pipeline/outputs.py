@@ -29,8 +29,12 @@ MEASUREMENT_COLUMNS = (
 RESPONSE_COLUMNS = (
     "patient_id", "timepoint", "study_date", "days_from_baseline", "sum_diameters_mm",
     "change_from_baseline_pct", "change_from_nadir_pct", "recist", "total_volume_ml", "volume_change_pct",
+    "volumetric", "choi", "percist", "sul_peak", "liver_reference_sul",
 )  # fmt: skip
-OUTPUT_ENTRIES = ("measurements.csv", "response.csv", "summary.txt", "masks", "qc", "targets.json", "detected_lesions.csv", "run.json")
+OUTPUT_ENTRIES = (
+    "measurements.csv", "response.csv", "summary.txt", "summary.json", "masks", "qc",
+    "targets.json", "detected_lesions.csv", "run.json",
+)  # fmt: skip
 
 
 def fmt(value: object, digits: int = 2) -> str:
@@ -66,18 +70,47 @@ def measurements_csv(result: StudyResult) -> str:
     return _csv_text(MEASUREMENT_COLUMNS, rows)
 
 
+def _other_criteria(result: StudyResult, k: int) -> list[str]:
+    """volumetric, choi, percist, sul_peak, liver_reference_sul of timepoint ``k`` (see pipeline.assess)."""
+    a = result.assessment
+    if a is None:
+        return [""] * 5
+    percist = a.percist[k] if a.percist else None
+    reference = percist.reference if percist else None
+    return [
+        a.volumetric[k].category.value if a.volumetric else "",
+        a.choi[k].category.value if a.choi else "",
+        percist.category.value if percist else "",
+        fmt(percist.sul_peak if percist else None, 3),
+        fmt(reference.mean_sul if reference is not None and reference.kind == "liver" else None, 3),
+    ]
+
+
 def response_csv(result: StudyResult) -> str:
     rows = []
     base_volume = result.total_volume_ml[0] if result.total_volume_ml else None
-    for tp, assessment, volume in zip(result.timepoints, result.recist, result.total_volume_ml, strict=True):
+    for k, (tp, assessment, volume) in enumerate(zip(result.timepoints, result.recist, result.total_volume_ml, strict=True)):
         volume_change = 100.0 * (volume - base_volume) / base_volume if base_volume and tp.index > 0 else None
         rows.append([
             result.patient_id, str(tp.index), tp.study_date.isoformat() if tp.study_date else "",
             fmt(tp.days_from_baseline), fmt(assessment.sum_diameters_mm),
             fmt(assessment.change_from_baseline_pct, 1), fmt(assessment.change_from_nadir_pct, 1),
             assessment.category.value, fmt(volume, 3), fmt(volume_change, 1),
+            *_other_criteria(result, k),
         ])  # fmt: skip
     return _csv_text(RESPONSE_COLUMNS, rows)
+
+
+def summary_json(result: StudyResult) -> dict[str, object]:
+    """Per-patient summary: best overall response and time to progression per criterion, per-timepoint categories."""
+    baseline = result.timepoints[0] if result.timepoints else None
+    out: dict[str, object] = {
+        "patient_id": result.patient_id,
+        "baseline_study_date": baseline.study_date.isoformat() if baseline and baseline.study_date else None,
+    }
+    if result.assessment is not None:
+        out.update(result.assessment.summary)
+    return out
 
 
 def write_label_map(path: Path, labels_zyx: np.ndarray, reference: sitk.Image) -> None:

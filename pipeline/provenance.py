@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from importlib.metadata import PackageNotFoundError, version
 
 LOGGERS = ("pipeline", "segmentation", "measurement")
-_PACKAGES = ("lesion-pipeline", "numpy", "scipy", "SimpleITK", "pydicom", "scikit-image", "nibabel")
+_PACKAGES = ("lesion-pipeline", "numpy", "scipy", "SimpleITK", "pydicom", "scikit-image", "nibabel", "highdicom")
 
 
 def software_versions() -> dict[str, str]:

@@ -5,7 +5,12 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
+from typing import TYPE_CHECKING
+
 from measurement.response import RecistAssessment
+
+if TYPE_CHECKING:
+    from pipeline.assess import StudyAssessment
 
 Point = tuple[float, float, float]
 
@@ -35,6 +40,18 @@ class LesionRecord:
     long_axis_lps_mm: tuple[Point, Point] | None = None
     short_axis_lps_mm: tuple[Point, Point] | None = None
     confidence: float | None = None
+    absent: bool = False  # not found because nothing hypodense is left where it should be (or it coalesced)
+    assessed: bool = True  # False: not looked for (outside the field of view, no registration, not found at baseline)
+    sul_peak: float | None = None
+    suv_peak_local: float | None = None
+    mtv_ml: float | None = None
+    tlg_suv_ml: float | None = None
+    mesh_volume_ml: float | None = None
+    surface_area_mm2: float | None = None
+    sphericity: float | None = None
+    major_axis_mm: float | None = None
+    minor_axis_mm: float | None = None
+    least_axis_mm: float | None = None
 
     @property
     def measured(self) -> bool:
@@ -57,6 +74,8 @@ class TimepointRecord:
     skipped_series: tuple[tuple[str, str], ...] = ()
     mask_file: str | None = None
     tracking: dict[str, object] | None = None
+    pet_reference: dict[str, object] | None = None  # see pipeline.pet_reference.PetReference.as_record
+    new_lesions: tuple[str, ...] = ()  # new lesions found at this follow-up (by a detector or the reader)
 
 
 @dataclass(frozen=True)
@@ -66,3 +85,4 @@ class StudyResult:
     recist: tuple[RecistAssessment, ...]
     total_volume_ml: tuple[float, ...]
     warnings: tuple[str, ...] = field(default=())
+    assessment: StudyAssessment | None = None

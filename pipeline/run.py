@@ -9,23 +9,25 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
 
-from measurement.response import assess_recist
 from pipeline import spatial
+from pipeline.annotations import Annotations, read_annotations
+from pipeline.assess import assess_study
 from pipeline.config import RunConfig
 from pipeline.discover import DicomIndex, discover
 from pipeline.errors import InputError, RegistrationError, TargetsError
 from pipeline.lesions import SeedRequest, process_timepoint
 from pipeline.load import LoadedSeries, load_ct, load_first_usable, load_pet
-from pipeline.outputs import measurements_csv, response_csv, staged_output, write_json, write_label_map
+from pipeline.outputs import measurements_csv, response_csv, staged_output, summary_json, write_json, write_label_map
+from pipeline.pet_reference import PetReference, pet_reference, series_instances, slice_thickness_mm
 from pipeline.provenance import Provenance, software_versions
 from pipeline.qc import registration_png
-from pipeline.records import NOT_FOUND, LesionRecord, Point, StudyResult, TimepointRecord
+from pipeline.records import LesionRecord, Point, StudyResult, TimepointRecord
 from pipeline.register import RegistrationResult, register_followup
 from pipeline.series_selection import Timepoint, select_timepoints
 from pipeline.summary import summary_text
@@ -103,6 +105,25 @@ def _timepoint_record(
     )
 
 
+def _pet_reference(
+    tp: Timepoint, ct: LoadedSeries, pet: LoadedSeries | None, labels: np.ndarray, annotations: Annotations,
+    reg: RegistrationResult | None, is_baseline: bool, config: RunConfig,
+) -> PetReference | None:  # fmt: skip
+    """The timepoint's PERCIST reference; the reader's baseline points are mapped to follow-ups."""
+    if pet is None or pet.suv is None:
+        return None
+
+    def mapped(point: Point | None) -> Point | None:
+        if point is None or is_baseline:
+            return point
+        return reg.map_point(point) if reg is not None else None
+
+    instances = series_instances(tp.pet_candidates, pet.series_uid)
+    return pet_reference(
+        pet, instances, ct, labels, config.percist, mapped(annotations.liver_reference_lps_mm), mapped(annotations.blood_pool_lps_mm)
+    )
+
+
 def run_study(
     study_dir: Path | str,
     out_dir: Path | str,
@@ -121,6 +142,7 @@ def run_study(
             raise InputError(f"{study_dir}: study folder not found")
         targets_path = resolve_targets_path(study_dir, targets_file)
         targets = read_targets(targets_path) if targets_path else None
+        annotations = read_annotations(targets_path, {t.lesion_id for t in targets}) if targets_path and targets else Annotations()
         if targets is None:
             say("no targets given: automatic mode (targets chosen among the lesions detected at baseline)")
         with prov.stage("discover"):
@@ -130,11 +152,12 @@ def run_study(
             timepoints = select_timepoints(index, config.selection.min_ct_slices, config.selection)
         say(f"found {len(index.instances)} DICOM instances, {len(timepoints)} candidate timepoint(s)")
         with staged_output(out_dir) as staging:
-            result, inputs, targets = _process(index, timepoints, targets, config, prov, staging, say)
+            result, inputs, targets = _process(index, timepoints, targets, annotations, config, prov, staging, say)
             with prov.stage("write"):
                 (staging / "measurements.csv").write_text(measurements_csv(result), encoding="utf-8")
                 (staging / "response.csv").write_text(response_csv(result), encoding="utf-8")
                 (staging / "summary.txt").write_text(summary_text(result), encoding="utf-8")
+                write_json(staging / "summary.json", summary_json(result))
             manifest = {
                 "tool": {"name": "lesion-pipeline", "version": software_versions()["lesion-pipeline"]},
                 "started_at": prov.started.isoformat(timespec="seconds"),
@@ -148,10 +171,10 @@ def run_study(
                 "versions": software_versions(),
                 "timings_s": {k: round(v, 3) for k, v in prov.timings_s.items()},
                 "warnings": prov.warnings,
-                "outputs": ["measurements.csv", "response.csv", "summary.txt", "masks/", "qc/", "run.json"],
+                "outputs": ["measurements.csv", "response.csv", "summary.txt", "summary.json", "masks/", "qc/", "run.json"],
             }
             write_json(staging / "run.json", manifest)
-    return StudyResult(result.patient_id, result.timepoints, result.recist, result.total_volume_ml, tuple(prov.warnings))
+    return replace(result, warnings=tuple(prov.warnings))
 
 
 @dataclass
@@ -239,6 +262,7 @@ def _process(
     index: DicomIndex,
     timepoints: list[Timepoint],
     targets: tuple[Target, ...] | None,
+    annotations: Annotations,
     config: RunConfig,
     prov: Provenance,
     staging: Path,
@@ -256,7 +280,7 @@ def _process(
         say(f"  detected {len(detected_rows)} candidate(s); targets: {', '.join(t.lesion_id for t in targets)}")
         (staging / TARGETS_FILENAME).write_text(targets_to_json(targets), encoding="utf-8")
     check_seeds(targets, baseline_ct)
-    new_lesion_flags: list[bool] = []
+    baseline_thickness = slice_thickness_mm(baseline_tp.ct_candidates, baseline_ct)
     records: list[TimepointRecord] = []
     dropped: list[dict[str, str]] = []
     found_at_baseline: set[str] = set()
@@ -291,7 +315,12 @@ def _process(
                 say(f"  registered to the {ref.label} in {reg.elapsed_s:.1f} s (rotation {reg.rotation_deg:.1f} deg)")
         with prov.stage("segment+measure"):
             result = process_timepoint(requests, ct, pet, config)
+        with prov.stage("pet reference"):
+            reference = _pet_reference(tp, ct, pet, result.labels_zyx, annotations, reg, is_baseline, config)
         lesions = result.records
+        if reference is not None and reference.sul_per_suvbw is not None:
+            f = reference.sul_per_suvbw
+            lesions = [replace(r, sul_peak=r.suv_peak * f) if r.suv_peak is not None else r for r in lesions]
         if is_baseline:
             found_at_baseline = {r.lesion_id for r in lesions if r.measured}
             if not found_at_baseline:
@@ -319,13 +348,17 @@ def _process(
             with prov.stage("detect"):
                 new_here = _new_lesions(out_index, ct, pet, lesions, [d for d in detected_rows if d.timepoint == 0], reg, config)
             detected_rows += new_here
-        new_lesion_flags.append(any(d.unequivocal for d in new_here))
         tracking["new_lesion_candidates"] = [d.lesion_id for d in new_here]
         mask_file = f"masks/timepoint_{out_index}.nii.gz"
         with prov.stage("write"):
             write_label_map(staging / mask_file, result.labels_zyx, ct.image)
+        record = _timepoint_record(out_index, tp, baseline_tp.study_date, ct, pet, registration, lesions, mask_file, tracking)
         records.append(
-            _timepoint_record(out_index, tp, baseline_tp.study_date, ct, pet, registration, lesions, mask_file, tracking)
+            replace(
+                record,
+                pet_reference=reference.as_record() if reference else None,
+                new_lesions=tuple(d.lesion_id for d in new_here if d.unequivocal),
+            )
         )
         for r in lesions:
             if r.measured:
@@ -338,18 +371,7 @@ def _process(
         previous_ref = current
         del ct, pet, result
     with prov.stage("assess"):
-        sums = []
-        for tp_record in records:
-            total = 0.0
-            for r in tp_record.lesions:
-                if r.lesion_id not in found_at_baseline:
-                    continue
-                if r.status == NOT_FOUND and tp_record.index > 0:
-                    log.warning("timepoint %d: lesion %s not found, counted as 0 mm (disappeared)", tp_record.index, r.lesion_id)
-                total += r.longest_diameter_mm or 0.0
-            sums.append(total)
-        recist = assess_recist(sums, new_lesions=new_lesion_flags, config=config.recist)
-        volumes = [sum(r.volume_ml or 0.0 for r in tp_record.lesions if r.lesion_id in found_at_baseline) for tp_record in records]
+        assessment = assess_study(records, targets, found_at_baseline, annotations, baseline_thickness, config)
     patient_id = index.instances[0].patient_id
     inputs = {
         "files_scanned": index.files_scanned,
@@ -368,6 +390,7 @@ def _process(
                 "suv_factor": r.suv_factor,
                 "registration": r.registration,
                 "tracking": r.tracking,
+                "pet_reference": r.pet_reference,
                 "skipped_series": [{"series_instance_uid": u, "reason": why} for u, why in r.skipped_series],
                 "mask": r.mask_file,
                 "lesions": [asdict(lesion) for lesion in r.lesions],
@@ -375,6 +398,8 @@ def _process(
             for r in records
         ],
     }
+    inputs["baseline_ct_slice_thickness_mm"] = baseline_thickness
     if automatic:
         (staging / DETECTED_FILENAME).write_text(detected_csv(detected_rows), encoding="utf-8")
-    return StudyResult(patient_id, tuple(records), tuple(recist), tuple(volumes)), inputs, targets
+    result = StudyResult(patient_id, tuple(records), assessment.recist, assessment.total_volume_ml, assessment=assessment)
+    return result, inputs, targets

@@ -27,5 +27,8 @@ def summary_text(result: StudyResult) -> str:
     lines = [f"Patient {result.patient_id}: {len(result.timepoints)} timepoint(s), {len(lesion_ids)} target lesion(s)"]
     lines.append("  ".join(h.rjust(w) for h, w in zip(header, widths, strict=True)))
     lines += ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
-    lines.append("n/f = not found (counted as 0 mm for RECIST). RECIST 1.1 on target lesions only.")
+    lines.append(
+        "n/f = not found (RECIST: not evaluated, see README). Sum and volume over the RECIST targets "
+        "(at most 2 per organ); volumetric, Choi and PERCIST in response.csv and summary.json."
+    )
     return "\n".join(lines) + "\n"

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from sample_data import truth
-from sample_data.anatomy import organs
+from sample_data.anatomy import LIVER_SUV, organs
 from sample_data.dicom_write import SeriesInfo, StudyInfo, ct_datasets, pet_datasets, save_all, uid
 from sample_data.render import render_ct, render_pet_suv
 from sample_data.scenario import Scenario, Timepoint, make_scenario
@@ -34,7 +34,7 @@ GENERATOR_VERSION = "2"
 
 def _structures(scenario: Scenario, tp: Timepoint) -> list[Structure]:
     lesions = [
-        Structure(lesion.lesion_id, tp.lesion_shape(lesion), hu=lesion.hu, suv=lesion.suv, tags=frozenset({"lesion"}))
+        Structure(lesion.lesion_id, tp.lesion_shape(lesion), hu=lesion.hu, suv=lesion.suv_at(tp.index), tags=frozenset({"lesion"}))
         for lesion in (*scenario.lesions, *scenario.new_lesions)
         if lesion.present(tp.index)
     ]
@@ -75,6 +75,49 @@ def _suv_max_noise_free(clean_suv: np.ndarray, scenario: Scenario, tp: Timepoint
     return out
 
 
+def _suv_peak_noise_free(clean_suv: np.ndarray, scenario: Scenario, tp: Timepoint) -> dict[str, float]:
+    """Noise-free SUVpeak of each lesion: sphere centres on the PET voxels inside the lesion."""
+    grid = tp.pet_grid
+    spacing_zyx = tuple(float(s) for s in grid.spacing_xyz_mm[::-1])
+    out = {}
+    for lesion in scenario.lesions:
+        e = tp.lesion_shape(lesion)
+        centre = tp.pose.body_to_lps(np.asarray(e.centre_mm))
+        r = max(e.semi_axes_mm)
+        block = grid.index_range(centre - r, centre + r, margin=1)
+        inside = e.contains(tp.pose.lps_to_body(grid.points_lps(block)))
+        if not inside.any():  # smaller than a PET voxel: the voxel nearest the centre
+            inside = np.linalg.norm(grid.points_lps(block) - centre, axis=-1) == np.linalg.norm(grid.points_lps(block) - centre, axis=-1).min()
+        centres = np.argwhere(inside) + np.array([s.start for s in block])
+        out[lesion.lesion_id] = truth.suv_peak_noise_free(clean_suv, spacing_zyx, centres)  # type: ignore[arg-type]
+    return out
+
+
+def _expected_criteria(scenario: Scenario, truths: list[list[truth.LesionTruth]], suv_peaks: list[dict[str, float]]) -> list[dict[str, object]]:
+    """Expected volumetric, Choi and PERCIST category per timepoint, from the exact values (see sample_data.truth)."""
+    targets = truth.recist_target_ids(truths[0])
+    volumes = [sum(t.volume_ml for t in tp if t.lesion_id in targets) for tp in truths]
+    all_sums = [sum(t.longest_axial_diameter_on_slices_mm for t in tp) for tp in truths]  # Choi: RECIST 1.0, up to 5 per organ
+    density = [float(np.mean([lesion.hu for lesion in scenario.lesions]))] * len(truths)  # lesion attenuation never changes
+    patient = scenario.patient
+    factor = truth.sul_per_suv_james(patient.weight_kg, patient.height_m, patient.sex)
+    hottest = [max(peaks.values()) * factor for peaks in suv_peaks]
+    liver = LIVER_SUV * factor
+    columns = {
+        "volumetric": truth.volumetric_categories(volumes),
+        "choi": truth.choi_categories(all_sums, density),
+        "percist": truth.percist_categories(hottest, liver),
+    }
+    return [
+        {
+            "total_target_volume_ml": volumes[k], "sum_all_diameters_mm": all_sums[k],
+            "hottest_sul_peak_noise_free": hottest[k], "liver_reference_sul": liver, "sul_per_suvbw": factor,
+            **{name: values[k] for name, values in columns.items()},
+        }  # fmt: skip
+        for k in range(len(truths))
+    ]
+
+
 def _timepoint_series(scenario: Scenario, tp: Timepoint) -> tuple[StudyInfo, SeriesInfo, SeriesInfo]:
     seed = scenario.seed
     study = StudyInfo(
@@ -107,7 +150,9 @@ def generate_study(out_dir: Path | str, seed: int = 1, size: str = "small", forc
     namer = _FileNamer(study_dir, total, np.random.default_rng([seed, 99]))
     patient = scenario.patient
     timepoint_truth = []
-    sums = [sum(t.longest_axial_diameter_on_slices_mm for t in tp_truth) for tp_truth in truths]
+    suv_peaks: list[dict[str, float]] = []
+    recist_targets = truth.recist_target_ids(truths[0])
+    sums = [sum(t.longest_axial_diameter_on_slices_mm for t in tp_truth if t.lesion_id in recist_targets) for tp_truth in truths]
     categories = truth.recist_categories(sums)
     for tp in scenario.timepoints:
         structures = _structures(scenario, tp)
@@ -127,6 +172,7 @@ def generate_study(out_dir: Path | str, seed: int = 1, size: str = "small", forc
         datasets = pet_datasets(suv * bq_per_ml_per_suv, tp.pet_grid, patient, study, pet_series, tp.pet)
         save_all(datasets, namer.take(len(datasets)))
         suv_max = _suv_max_noise_free(clean_suv, scenario, tp)
+        suv_peaks.append(_suv_peak_noise_free(clean_suv, scenario, tp))
         cat, from_base, from_nadir = categories[tp.index]
         timepoint_truth.append(
             {
@@ -149,6 +195,7 @@ def generate_study(out_dir: Path | str, seed: int = 1, size: str = "small", forc
                     "half_life_s": tp.pet.half_life_s,
                     "suvbw_factor_ml_per_bq": patient.weight_kg * 1000.0 / (tp.pet.injected_dose_bq * tp.pet.decay_factor_to_series),
                 },
+                "recist_targets": recist_targets,
                 "sum_longest_diameters_mm": sums[tp.index],
                 "change_from_baseline_pct": from_base,
                 "change_from_nadir_pct": from_nadir,
@@ -157,6 +204,7 @@ def generate_study(out_dir: Path | str, seed: int = 1, size: str = "small", forc
                     {
                         **asdict(t),
                         "suv_max_noise_free": suv_max[t.lesion_id],
+                        "suv_peak_noise_free": suv_peaks[-1][t.lesion_id],
                         "nonrigid_shift_mm": float(
                             np.linalg.norm(np.subtract(tp.lesion_shape(lesion).centre_mm, lesion.baseline.centre_mm))
                         ),
@@ -166,6 +214,8 @@ def generate_study(out_dir: Path | str, seed: int = 1, size: str = "small", forc
                 "new_lesions": [{**asdict(t), "suv_max_noise_free": suv_max[t.lesion_id]} for t in new_truths[tp.index]],
             }
         )
+    for tp_truth, criteria in zip(timepoint_truth, _expected_criteria(scenario, truths, suv_peaks), strict=True):
+        tp_truth.update(criteria)
     rng = np.random.default_rng([seed, 7])
     targets = {"lesions": []}
     for lesion, t in zip(scenario.lesions, truths[0], strict=True):
@@ -180,6 +230,7 @@ def generate_study(out_dir: Path | str, seed: int = 1, size: str = "small", forc
         "patient_weight_kg": patient.weight_kg,
         "lesion_definitions": [
             {"id": l.lesion_id, "hu": l.hu, "suv": l.suv, "scale_per_timepoint": list(l.scale_per_timepoint),
+             "uptake_per_timepoint": list(l.uptake_per_timepoint),
              "baseline_ellipsoid_body_frame": asdict(l.baseline), "target": l in scenario.lesions}
             for l in (*scenario.lesions, *scenario.new_lesions)
         ],

@@ -7,7 +7,7 @@ the user's ``--seed``, so that the same seed gives the same study.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -15,6 +15,7 @@ from sample_data import truth
 from sample_data.anatomy import LIVER_HU, LIVER_SUV, is_liver_parenchyma, liver_shapes
 from sample_data.deformation import IDENTITY, Deformation
 from sample_data.grid import Grid
+from sample_data.render import PET_PSF_FWHM_MM
 from sample_data.shapes import Ellipsoid, Pose, as_matrix3, rotation_matrix
 
 SIZES = ("small", "full")
@@ -33,13 +34,14 @@ class Patient:
 
 @dataclass(frozen=True)
 class Lesion:
-    """A liver lesion: its baseline ellipsoid (body frame) and its size per timepoint."""
+    """A liver lesion: its baseline ellipsoid (body frame), its size and its FDG uptake per timepoint."""
 
     lesion_id: str
     baseline: Ellipsoid
     hu: float
-    suv: float
+    suv: float  # at baseline
     scale_per_timepoint: tuple[float, ...]
+    uptake_per_timepoint: tuple[float, ...] = (1.0, 1.0, 1.0)  # SUV relative to baseline
 
     def at(self, timepoint: int) -> Ellipsoid:
         return self.baseline.scaled(self.scale_per_timepoint[timepoint])
@@ -47,6 +49,9 @@ class Lesion:
     def present(self, timepoint: int) -> bool:
         """False where the lesion does not exist (scale 0: not yet appeared, or gone)."""
         return self.scale_per_timepoint[timepoint] > 0
+
+    def suv_at(self, timepoint: int) -> float:
+        return self.suv * self.uptake_per_timepoint[timepoint]
 
 
 @dataclass(frozen=True)
@@ -180,8 +185,40 @@ def _scales(rng: np.random.Generator, n: int) -> list[tuple[float, float, float]
     return [(1.0, float(response[i]), float(later[i])) for i in range(n)]
 
 
+def _uptakes(rng: np.random.Generator, scales: list[tuple[float, ...]]) -> list[tuple[float, float, float]]:
+    """Per-lesion uptake factors: a metabolic response of every lesion, then more uptake in the one that regrows."""
+    grower = int(np.argmax([s[2] / s[1] for s in scales]))
+    response = rng.uniform(0.4, 0.6, len(scales))
+    later = response * rng.uniform(0.95, 1.05, len(scales))
+    later[grower] = rng.uniform(1.3, 1.8)
+    return [(1.0, float(response[i]), float(later[i])) for i in range(len(scales))]
+
+
+def _with_clear_uptake(scenario: Scenario, seed: int) -> Scenario | None:
+    """The scenario with uptake factors (drawn from their own stream, so that the geometry of a seed
+    does not depend on them) whose expected PERCIST categories are clear; ``None`` if none is found."""
+    truths = truth.lesion_truth(scenario)
+    recovery = [
+        [truth.peak_recovery(tp.lesion_shape(lesion), tp.pose, tp.pet_grid, PET_PSF_FWHM_MM) for lesion in scenario.lesions]
+        for tp in scenario.timepoints
+    ]
+    patient = scenario.patient
+    sul_per_suv = truth.sul_per_suv_james(patient.weight_kg, patient.height_m, patient.sex)
+    rng = np.random.default_rng([seed, 11])
+    for _attempt in range(200):
+        uptakes = _uptakes(rng, [lesion.scale_per_timepoint for lesion in scenario.lesions])
+        hottest = [
+            max(LIVER_SUV + (lesion.suv * u[k] - LIVER_SUV) * recovery[k][i] for i, (lesion, u) in enumerate(zip(scenario.lesions, uptakes, strict=True)))
+            for k in range(len(scenario.timepoints))
+        ]  # fmt: skip
+        if truth.has_clear_criteria(truths, hottest, LIVER_SUV, sul_per_suv):
+            lesions = tuple(replace(lesion, uptake_per_timepoint=u) for lesion, u in zip(scenario.lesions, uptakes, strict=True))
+            return replace(scenario, lesions=lesions)
+    return None
+
+
 def make_scenario(seed: int, size: str = "small") -> Scenario:
-    """Draw a scenario; redraw until its RECIST categories are far from every threshold."""
+    """Draw a scenario; redraw until its response categories (RECIST, volumetric, Choi, PERCIST) are far from every threshold."""
     if size not in SIZES:
         raise ValueError(f"size must be one of {SIZES}, got {size!r}")
     rng = np.random.default_rng(seed)
@@ -241,5 +278,7 @@ def make_scenario(seed: int, size: str = "small") -> Scenario:
         )
         scenario = Scenario(seed, size, patient, lesions, tuple(timepoints), (new_lesion,))
         if truth.has_clear_recist(truth.lesion_truth(scenario)):
-            return scenario
-    raise RuntimeError("no scenario with clear RECIST categories")  # pragma: no cover
+            clear = _with_clear_uptake(scenario, seed)
+            if clear is not None:
+                return clear
+    raise RuntimeError("no scenario with clear response categories")  # pragma: no cover

@@ -87,3 +87,30 @@ def test_label_maps_mark_each_target_in_its_timepoint_space(pipeline_output: Pat
             ras = nib.affines.apply_affine(img.affine, ijk.mean(axis=0))
             lps = ras * np.array([-1.0, -1.0, 1.0])
             assert np.linalg.norm(lps - np.array(lesion["centre_lps_mm"])) < 2.0
+
+
+def test_every_criterion_per_timepoint(pipeline_output: Path, ground_truth: dict) -> None:
+    """RECIST, volumetric, Choi and PERCIST categories against the generator's exact values."""
+    rows = _rows(pipeline_output / "response.csv")
+    for criterion in ("recist", "volumetric", "choi", "percist"):
+        assert [r[criterion] for r in rows] == [tp[criterion] for tp in ground_truth["timepoints"]], criterion
+    for row, tp in zip(rows, ground_truth["timepoints"], strict=True):
+        assert float(row["sul_peak"]) == pytest.approx(tp["hottest_sul_peak_noise_free"], rel=0.1)
+        assert float(row["liver_reference_sul"]) == pytest.approx(tp["liver_reference_sul"], rel=0.05)
+        assert float(row["sum_diameters_mm"]) == pytest.approx(tp["sum_longest_diameters_mm"], abs=2 * DIAMETER_TOLERANCE_MM)
+
+
+def test_summary_best_response_and_time_to_progression(pipeline_output: Path, ground_truth: dict) -> None:
+    summary = json.loads((pipeline_output / "summary.json").read_text())
+    timepoints = ground_truth["timepoints"]
+    assert summary["patient_id"] == ground_truth["patient_id"]
+    assert summary["criteria"]["recist"]["targets"] == timepoints[0]["recist_targets"]
+    for criterion, progression in (("recist", "PD"), ("volumetric", "PD"), ("choi", "PD"), ("percist", "PMD")):
+        categories = [tp[criterion] for tp in timepoints]
+        first = categories.index(progression)  # every sample study progresses at its last timepoint
+        ttp = summary["criteria"][criterion]["time_to_progression"]
+        assert ttp["progressed"] and ttp["timepoint"] == first
+        assert ttp["days"] == timepoints[first]["days_from_baseline"]
+        assert ttp["months"] == pytest.approx(ttp["days"] / 30.4375, abs=0.005)
+        best = summary["criteria"][criterion]["best_overall_response"]
+        assert best == {"category": categories[1], "timepoint": 1}  # the response at the first follow-up

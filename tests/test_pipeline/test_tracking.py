@@ -76,9 +76,12 @@ def test_two_targets_on_one_lesion_are_merged(study_copy: Path, tmp_path: Path):
     assert any("merged" in w for w in result.warnings)
     flags = _manifest(tmp_path / "out")["inputs"]["timepoints"][0]["tracking"]["flags"]
     assert flags["L1"] == ["merged with L1bis"] and flags["L1bis"] == ["merged with L1"]
-    # counted once: the sums equal the run without the twin
-    baseline_rows = [r for r in _rows(tmp_path / "out") if r["timepoint"] == "0" and r["status"] == "measured"]
-    assert result.recist[0].sum_diameters_mm == pytest.approx(sum(float(r["longest_diameter_mm"]) for r in baseline_rows), abs=0.03)
+    # counted once: the twin is no RECIST target and the sum is over the measured targets only
+    recist_targets = json.loads((tmp_path / "out" / "summary.json").read_text())["criteria"]["recist"]["targets"]
+    assert "L1bis" not in recist_targets
+    baseline = {r["lesion_id"]: r for r in _rows(tmp_path / "out") if r["timepoint"] == "0"}
+    expected = sum(float(baseline[t]["longest_diameter_mm"]) for t in recist_targets)
+    assert result.recist[0].sum_diameters_mm == pytest.approx(expected, abs=0.03)
 
 
 def _erase_lesion(study: Path, series_uid: str, centre_lps: list[float], radius_mm: float, liver_hu: float = 105.0) -> None:
@@ -107,18 +110,21 @@ def test_a_lesion_that_disappears_is_not_found_and_counts_zero(study_copy: Path,
     from pipeline.run import run_study
 
     tp1 = ground_truth["timepoints"][1]
-    gone = tp1["lesions"][3]
+    gone = tp1["lesions"][1]  # L2: the second RECIST target (the two largest lesions)
     _erase_lesion(study_copy, tp1["ct_series_instance_uid"], gone["centre_lps_mm"], gone["max_3d_diameter_mm"] / 2 + 3.0)
     result = run_study(study_copy, tmp_path / "out", config=AFFINE_ONLY)
-    row = next(r for r in _rows(tmp_path / "out") if r["timepoint"] == "1" and r["lesion_id"] == gone["lesion_id"])
+    rows = [r for r in _rows(tmp_path / "out") if r["timepoint"] == "1"]
+    row = next(r for r in rows if r["lesion_id"] == gone["lesion_id"])
     assert row["status"] == "not_found" and row["longest_diameter_mm"] == ""
-    assert any(f"lesion {gone['lesion_id']} not found" in w for w in result.warnings)
-    assert any("counted as 0 mm" in w for w in result.warnings)
-    others = sum(float(r["longest_diameter_mm"]) for r in _rows(tmp_path / "out") if r["timepoint"] == "1" and r["status"] == "measured")
-    assert result.recist[1].sum_diameters_mm == pytest.approx(others, abs=0.02)
-    # the neighbour was not substituted: every other lesion keeps its own identity
-    for r in _rows(tmp_path / "out"):
-        if r["timepoint"] == "1" and r["status"] == "measured":
+    assert any(f"lesion {gone['lesion_id']} not found: no hypodense region" in w for w in result.warnings)
+    assert any(f"lesion {gone['lesion_id']} not found: counted as disappeared (0 mm)" in w for w in result.warnings)
+    targets = json.loads((tmp_path / "out" / "summary.json").read_text())["criteria"]["recist"]["targets"]
+    assert gone["lesion_id"] in targets
+    measured = sum(float(r["longest_diameter_mm"]) for r in rows if r["lesion_id"] in targets and r["status"] == "measured")
+    assert result.recist[1].sum_diameters_mm == pytest.approx(measured, abs=0.02)  # the gone target adds 0 mm
+    # no neighbour was substituted: every other lesion keeps its own identity
+    for r in rows:
+        if r["status"] == "measured":
             truth = next(l for l in tp1["lesions"] if l["lesion_id"] == r["lesion_id"])
             centroid = np.array([float(r[f"centroid_{a}_mm"]) for a in "xyz"])
             assert np.linalg.norm(centroid - np.array(truth["centre_lps_mm"])) < 1.5

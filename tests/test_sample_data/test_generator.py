@@ -109,3 +109,34 @@ def test_ct_is_darker_at_each_lesion_centre(sample_root: Path, ground_truth: dic
             x, y, z = image.TransformPhysicalPointToIndex(lesion["centre_lps_mm"])
             centre_mean = float(arr[z, y - 1 : y + 2, x - 1 : x + 2].mean())
             assert centre_mean < liver_hu - 0.5 * (liver_hu - lesion_hu[lesion["lesion_id"]]), (tp.index, lesion["lesion_id"])
+
+
+def test_ground_truth_categories_of_every_criterion(ground_truth: dict) -> None:
+    """The exact values from the rendered images agree with the scenario's design (clear categories)."""
+    tps = ground_truth["timepoints"]
+    for criterion in ("recist", "volumetric", "choi"):
+        assert [tp[criterion] for tp in tps] == ["baseline", "PR", "PD"], criterion
+    assert [tp["percist"] for tp in tps] == ["baseline", "PMR", "PMD"]
+    sul = [tp["hottest_sul_peak_noise_free"] for tp in tps]
+    assert sul[1] <= 0.62 * sul[0] and sul[2] >= 1.38 * sul[0]  # 30 % thresholds missed by 8 points
+    assert len(tps[0]["recist_targets"]) == 2  # RECIST 1.1: at most 2 targets in the liver
+
+
+@pytest.mark.parametrize(
+    "values, expected",
+    [
+        (truth.volumetric_categories([10.0, 3.5, 6.06]), ["baseline", "PR", "PD"]),
+        (truth.volumetric_categories([10.0, 3.51, 6.0]), ["baseline", "SD", "SD"]),
+        (truth.choi_categories([50.0, 45.0, 49.5], [60.0, 60.0, 60.0]), ["baseline", "PR", "PD"]),
+        (truth.choi_categories([50.0, 50.0], [60.0, 51.0]), ["baseline", "PR"]),
+        (truth.percist_categories([4.0, 2.8, 5.21], 1.0), ["baseline", "PMR", "PMD"]),
+        (truth.percist_categories([4.0, 2.81, 5.19, 0.9], 1.0), ["baseline", "SMD", "SMD", "CMR"]),
+    ],
+)
+def test_truth_criteria(values, expected):
+    assert values == expected
+
+
+def test_sul_factor_james():
+    # 70 kg, 1.75 m male: LBM = 1.10 x 70 - 128 x (70 / 175)^2 = 56.52 kg
+    assert truth.sul_per_suv_james(70.0, 1.75, "M") == pytest.approx(56.52 / 70.0)

@@ -1,0 +1,218 @@
+"""PET measures of a lesion (SUV and SUL), and PERCIST reference regions.
+
+Definitions:
+
+* **SUL**: SUV normalised by lean body mass instead of body weight,
+  ``SUL = SUVbw x LBM / weight``. LBM formulas (weight W in kg, height H in cm):
+  James 1976 (used by Sugawara et al. 1999, on which PERCIST's SUL rests):
+  male ``1.10 W - 128 (W/H)^2``, female ``1.07 W - 148 (W/H)^2``;
+  Janmahasatian 2005: male ``9270 W / (6680 + 216 BMI)``, female
+  ``9270 W / (8780 + 244 BMI)`` with ``BMI = W / (H/100)^2``.
+* **MTV** (metabolic tumour volume, ml): number of voxels of the PET lesion
+  mask x voxel volume. **TLG** (total lesion glycolysis): SUVmean x MTV
+  (SUV.ml); both depend on how the PET lesion was delineated.
+* **Reference regions** (PERCIST 1.0, Wahl et al., J Nucl Med 2009): mean and
+  SD (N - 1) of the voxels whose centres lie in a 3 cm diameter sphere in
+  normal right liver lobe, or, when the liver is abnormal, in a 1 cm
+  diameter cylinder 2 cm long along the body axis in the descending thoracic
+  aorta (blood pool).
+
+SUVmax, SUVmean, SUVpeak: see :mod:`measurement.intensity`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+from measurement.intensity import pet_intensity
+from measurement.masks import inside
+
+LBM_FORMULAS = ("james", "janmahasatian")
+LIVER_SPHERE_DIAMETER_MM = 30.0
+BLOOD_POOL_DIAMETER_MM = 10.0
+BLOOD_POOL_LENGTH_MM = 20.0
+
+
+def lean_body_mass_kg(weight_kg: float, height_m: float, sex: str, formula: str = "james") -> float:
+    """Lean body mass (kg) by ``formula`` (``"james"`` or ``"janmahasatian"``); sex ``"M"`` or ``"F"``."""
+    if formula not in LBM_FORMULAS:
+        raise ValueError(f"unknown LBM formula {formula!r} (one of {', '.join(LBM_FORMULAS)})")
+    if sex not in ("M", "F"):
+        raise ValueError(f"lean body mass needs PatientSex M or F, got {sex!r}")
+    if not (weight_kg > 0 and height_m > 0):
+        raise ValueError("lean body mass needs a positive weight and height")
+    height_cm = 100.0 * height_m
+    if formula == "james":
+        lbm = 1.10 * weight_kg - 128.0 * (weight_kg / height_cm) ** 2 if sex == "M" else 1.07 * weight_kg - 148.0 * (weight_kg / height_cm) ** 2
+    else:
+        bmi = weight_kg / height_m**2
+        lbm = 9270.0 * weight_kg / ((6680.0 + 216.0 * bmi) if sex == "M" else (8780.0 + 244.0 * bmi))
+    if lbm <= 0:  # the James formula turns negative for extreme obesity
+        raise ValueError(f"{formula} lean body mass is not positive for {weight_kg} kg, {height_m} m")
+    return float(lbm)
+
+
+def sul_per_suvbw(weight_kg: float, height_m: float, sex: str, formula: str = "james") -> float:
+    """Factor that turns SUVbw into SUL: LBM / body weight."""
+    return lean_body_mass_kg(weight_kg, height_m, sex, formula) / weight_kg
+
+
+@dataclass(frozen=True)
+class PetMeasures:
+    suv_max: float
+    suv_mean: float
+    suv_min: float
+    suv_peak: float
+    suv_peak_local: float
+    mtv_ml: float
+    tlg_suv_ml: float
+    n_voxels: int
+
+
+def pet_measures(suv_zyx: np.ndarray, mask_zyx: np.ndarray, spacing_zyx: tuple[float, float, float]) -> PetMeasures:
+    """SUV statistics, MTV and TLG of a PET lesion mask on the PET grid."""
+    stats = pet_intensity(suv_zyx, mask_zyx, spacing_zyx)
+    mtv_ml = stats.n_voxels * float(np.prod(spacing_zyx)) / 1000.0
+    return PetMeasures(
+        suv_max=stats.suv_max,
+        suv_mean=stats.suv_mean,
+        suv_min=stats.suv_min,
+        suv_peak=stats.suv_peak,
+        suv_peak_local=stats.suv_peak_local,
+        mtv_ml=mtv_ml,
+        tlg_suv_ml=stats.suv_mean * mtv_ml,
+        n_voxels=stats.n_voxels,
+    )
+
+
+@dataclass(frozen=True)
+class ReferenceRegion:
+    """Mean and SD (N - 1) of an image in a reference region; ``centre_zyx`` is a continuous index."""
+
+    kind: str  # "liver_sphere" or "blood_pool_cylinder"
+    mean: float
+    sd: float
+    n_voxels: int
+    centre_zyx: tuple[float, float, float]
+
+
+def _offsets_mm(shape: tuple[int, ...], spacing_zyx: tuple[float, float, float], centre_zyx: np.ndarray) -> list[np.ndarray]:
+    return [(np.arange(n) - c) * s for n, c, s in zip(shape, centre_zyx, spacing_zyx, strict=True)]
+
+
+def _region_stats(image_zyx: np.ndarray, region: np.ndarray, kind: str, centre: np.ndarray, what: str) -> ReferenceRegion:
+    values = np.asarray(image_zyx)[region].astype(np.float64)
+    if values.size < 2:
+        raise ValueError(f"{what} holds fewer than 2 voxels of the image")
+    return ReferenceRegion(kind, float(values.mean()), float(values.std(ddof=1)), int(values.size), tuple(float(v) for v in centre))  # type: ignore[arg-type]
+
+
+def sphere_region(shape: tuple[int, int, int], spacing_zyx: tuple[float, float, float], centre_zyx: np.ndarray, diameter_mm: float) -> np.ndarray:
+    """Voxels whose centres lie within ``diameter_mm / 2`` of ``centre_zyx``."""
+    dz, dy, dx = _offsets_mm(shape, spacing_zyx, np.asarray(centre_zyx, dtype=float))
+    return dz[:, None, None] ** 2 + dy[None, :, None] ** 2 + dx[None, None, :] ** 2 <= (diameter_mm / 2.0) ** 2 + 1e-9
+
+
+def sphere_reference(
+    image_zyx: np.ndarray, spacing_zyx: tuple[float, float, float], centre_zyx: np.ndarray, diameter_mm: float = LIVER_SPHERE_DIAMETER_MM
+) -> ReferenceRegion:
+    """PERCIST liver reference: mean and SD in a sphere of ``diameter_mm`` around ``centre_zyx``."""
+    region = sphere_region(np.shape(image_zyx), spacing_zyx, centre_zyx, diameter_mm)  # type: ignore[arg-type]
+    return _region_stats(image_zyx, region, "liver_sphere", np.asarray(centre_zyx, dtype=float), f"{diameter_mm:g} mm sphere")
+
+
+def cylinder_reference(
+    image_zyx: np.ndarray,
+    spacing_zyx: tuple[float, float, float],
+    centre_zyx: np.ndarray,
+    diameter_mm: float = BLOOD_POOL_DIAMETER_MM,
+    length_mm: float = BLOOD_POOL_LENGTH_MM,
+) -> ReferenceRegion:
+    """PERCIST blood pool: mean and SD in a cylinder along z (axis 0) of ``diameter_mm`` x ``length_mm``."""
+    centre = np.asarray(centre_zyx, dtype=float)
+    dz, dy, dx = _offsets_mm(np.shape(image_zyx), spacing_zyx, centre)
+    region = (np.abs(dz)[:, None, None] <= length_mm / 2.0 + 1e-9) & (
+        dy[None, :, None] ** 2 + dx[None, None, :] ** 2 <= (diameter_mm / 2.0) ** 2 + 1e-9
+    )
+    return _region_stats(image_zyx, region, "blood_pool_cylinder", centre, f"{diameter_mm:g} x {length_mm:g} mm cylinder")
+
+
+def fit_sphere_centre(
+    region_zyx: np.ndarray,
+    spacing_zyx: tuple[float, float, float],
+    diameter_mm: float = LIVER_SPHERE_DIAMETER_MM,
+    toward_zyx: np.ndarray | None = None,
+) -> tuple[int, int, int] | None:
+    """A voxel where a sphere of ``diameter_mm`` lies entirely inside ``region_zyx``; ``None`` if none.
+
+    Every voxel centre within the sphere is in the region when the centre's
+    distance to the nearest voxel outside the region exceeds the radius.
+    Among such centres, those in the half of the region farthest along
+    ``toward_zyx`` (a direction in mm, e.g. the patient's right) are preferred
+    when there are any; the deepest one (largest distance to the region's
+    border) is returned, the first in index order on ties.
+    """
+    region = np.asarray(region_zyx, dtype=bool)
+    if not region.any():
+        return None
+    depth = ndimage.distance_transform_edt(np.pad(region, 1), sampling=spacing_zyx)[1:-1, 1:-1, 1:-1]
+    fits = depth > diameter_mm / 2.0
+    if not fits.any():
+        return None
+    if toward_zyx is not None:
+        direction = np.asarray(toward_zyx, dtype=float) * np.asarray(spacing_zyx, dtype=float)
+        cut = float(np.median(np.argwhere(region) @ direction))
+        candidates = np.argwhere(fits)
+        preferred = candidates[candidates @ direction >= cut]
+        if len(preferred):
+            fits = np.zeros_like(fits)
+            fits[tuple(preferred.T)] = True
+    score = np.where(fits, depth, -1.0)
+    return tuple(int(v) for v in np.unravel_index(int(np.argmax(score)), score.shape))  # type: ignore[return-value]
+
+
+def liver_like_region(
+    ct_zyx: np.ndarray,
+    spacing_zyx: tuple[float, float, float],
+    lesions_zyx: np.ndarray,
+    tolerance_hu: float = 20.0,
+    shell_mm: tuple[float, float] = (5.0, 15.0),
+    lesion_margin_mm: float = 10.0,
+) -> np.ndarray:
+    """Tissue like that around the target lesions, connected to it, away from the lesions.
+
+    A stand-in for a liver segmentation when none is available: the
+    parenchyma HU is the median CT value in a shell ``shell_mm`` around the
+    (liver) target lesions; the region is the set of voxels of the
+    mean-filtered (3x3x3) CT within ``tolerance_hu`` of it, connected to the
+    shell, minus the lesions grown by ``lesion_margin_mm``. It cannot tell a
+    diffusely diseased liver from a normal one.
+    """
+    lesions = np.asarray(lesions_zyx, dtype=bool)
+    if not lesions.any():
+        raise ValueError("no lesion voxels to find the parenchyma around")
+    outside = ndimage.distance_transform_edt(~lesions, sampling=spacing_zyx)
+    smooth = ndimage.uniform_filter(np.asarray(ct_zyx, dtype=np.float32), size=3, mode="nearest")
+    shell = (outside >= shell_mm[0]) & (outside <= shell_mm[1])
+    parenchyma_hu = float(np.median(smooth[shell]))
+    similar = np.abs(smooth - parenchyma_hu) <= tolerance_hu
+    labels, _ = ndimage.label(similar & (outside > lesion_margin_mm))
+    touching = np.unique(labels[shell & similar & (outside > lesion_margin_mm)])
+    return np.isin(labels, touching[touching > 0])
+
+
+def reference_in_mask(
+    suv_zyx: np.ndarray,
+    spacing_zyx: tuple[float, float, float],
+    liver_zyx: np.ndarray,
+    toward_zyx: np.ndarray | None = None,
+    diameter_mm: float = LIVER_SPHERE_DIAMETER_MM,
+) -> ReferenceRegion | None:
+    """Liver reference sphere placed inside a liver mask (see :func:`fit_sphere_centre`); ``None`` if none fits."""
+    centre = fit_sphere_centre(inside(liver_zyx), spacing_zyx, diameter_mm, toward_zyx)
+    if centre is None:
+        return None
+    return sphere_reference(suv_zyx, spacing_zyx, np.asarray(centre, dtype=float), diameter_mm)

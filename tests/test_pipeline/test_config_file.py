@@ -1,0 +1,88 @@
+"""The TOML configuration file and the annotations of the targets file: accepted values and one-line refusals."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pipeline.annotations import parse_annotations
+from pipeline.cli import main
+from pipeline.config import RunConfig
+from pipeline.config_file import ConfigFileError, load_config
+from pipeline.errors import TargetsError
+
+
+def test_defaults_are_the_published_values():
+    c = RunConfig()
+    assert (c.recist.pr_change_pct, c.recist.pd_change_pct, c.recist.pd_absolute_mm) == (-30.0, 20.0, 5.0)
+    assert (c.recist.max_targets_total, c.recist.max_targets_per_organ, c.recist.too_small_mm) == (5, 2, 5.0)
+    assert (c.recist.min_measurable_mm, c.recist.min_node_short_axis_mm, c.recist.node_normal_short_axis_mm) == (10.0, 15.0, 10.0)
+    assert (c.volumetric.pr_change_pct, c.volumetric.pd_change_pct) == (-65.0, 73.0)
+    assert (c.choi.size_pr_change_pct, c.choi.size_pd_change_pct, c.choi.density_pr_change_pct) == (-10.0, 10.0, -15.0)
+    assert (c.percist.pmr_change_pct, c.percist.pmr_absolute_sul, c.percist.pmd_change_pct, c.percist.pmd_absolute_sul) == (-30.0, 0.8, 30.0, 0.8)
+    assert (c.percist.liver_measurable_factor, c.percist.blood_pool_measurable_factor, c.percist.measurable_sd_factor) == (1.5, 2.0, 2.0)
+
+
+def test_a_configuration_file(tmp_path: Path):
+    path = tmp_path / "c.toml"
+    path.write_text('[recist]\nmax_targets_per_organ = 5\npd_absolute_mm = 5\n[choi]\npd_reference = "baseline"\n')
+    config = load_config(path, RunConfig(threads=1))
+    assert config.recist.max_targets_per_organ == 5 and config.recist.pd_absolute_mm == 5.0 and config.threads == 1
+    assert config.choi.pd_reference == "baseline" and config.percist.lbm_formula == "james"
+    assert config.config_file == str(path.resolve()) and len(config.config_file_sha256 or "") == 64
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("[recist]\nmax_targets = 3\n", "[recist] max_targets: unknown option"),
+        ("[mrecist]\n", "unknown section [mrecist]"),
+        ("[recist]\nmax_targets_total = 2.5\n", "expected int"),
+        ("[recist]\nmax_targets_total = 0\n", "must be at least 1"),
+        ("[recist]\nconfirm_response = 1\n", "expected bool"),
+        ("[percist]\nlbm_formula = \"boer\"\n", "must be one of james, janmahasatian"),
+        ("[recist\n", "not valid TOML"),
+    ],
+)
+def test_bad_configuration_files(tmp_path: Path, text: str, message: str):
+    path = tmp_path / "c.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigFileError) as exc:
+        load_config(path)
+    assert message in str(exc.value) and str(path) in str(exc.value)
+
+
+def test_cli_refuses_a_bad_configuration_before_running(tmp_path: Path, capsys):
+    (tmp_path / "c.toml").write_text("[recist]\nfoo = 1\n")
+    out = tmp_path / "out"
+    assert main(["run", str(tmp_path), "-o", str(out), "--config", str(tmp_path / "c.toml")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "unknown option" in err[0] and not out.exists()
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        ({"new_lesions": [{"note": "x"}]}, "give \"timepoint\" or \"study_date\""),
+        ({"new_lesions": [{"timepoint": 0}]}, "follow-up index >= 1"),
+        ({"new_lesions": [{"study_date": "5 May"}]}, "YYYY-MM-DD"),
+        ({"lesion_status": [{"lesion_id": "L9", "timepoint": 1, "status": "too_small"}]}, "must name a target"),
+        ({"lesion_status": [{"lesion_id": "L1", "timepoint": 1, "status": "measured"}]}, "too_small, disappeared, not_evaluated"),
+        ({"liver_reference_lps_mm": [1, 2]}, "three finite numbers"),
+    ],
+)
+def test_bad_annotations(extra: dict, message: str):
+    with pytest.raises(TargetsError) as exc:
+        parse_annotations({"lesions": [], **extra}, "t.json", {"L1"})
+    assert message in str(exc.value) and "t.json" in str(exc.value)
+
+
+def test_annotations_match_timepoints_by_index_or_date():
+    data = json.loads('{"new_lesions": [{"study_date": "2026-05-04"}], "lesion_status": [{"lesion_id": "L1", "timepoint": 2, "status": "disappeared"}]}')
+    import datetime as dt
+
+    a = parse_annotations(data, "t.json", {"L1"})
+    assert a.new_lesion_at(1, dt.date(2026, 5, 4)) and not a.new_lesion_at(2, dt.date(2026, 6, 4))
+    assert a.status_of("L1", 2, None).value == "disappeared" and a.status_of("L1", 1, None) is None
