@@ -54,10 +54,13 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
-def list_studies(studies_root: Path) -> list[Path]:
+def list_studies(studies_root: Path, out_root: Path) -> list[Path]:
+    """The study folders: non-hidden sub-folders of ``studies_root`` other than ``out_root``, by name."""
     if not studies_root.is_dir():
         raise InputError(f"{studies_root}: not a directory")
-    studies = sorted(p for p in studies_root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    studies = sorted(
+        p for p in studies_root.iterdir() if p.is_dir() and not p.name.startswith(".") and p.resolve() != out_root
+    )
     if not studies:
         raise InputError(f"{studies_root}: no study sub-folders")
     return studies
@@ -88,10 +91,14 @@ def _summary_csv(outcomes: dict[str, StudyOutcome]) -> str:
 
 
 def _run_locally(tasks: Sequence[StudyTask], workers: int) -> Iterator[StudyOutcome]:
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="study") as pool:
+    """Each of ``workers`` threads starts one study's process at a time and waits for it."""
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="study")
+    try:
         futures = [pool.submit(run_isolated, task) for task in tasks]
         for future in as_completed(futures):
             yield future.result()
+    finally:  # interrupted: start no further study
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def run_batch(
@@ -116,7 +123,7 @@ def run_batch(
     studies_root, out_root = Path(studies_root).resolve(), Path(out_root).resolve()
     if workers < 1 or (threads is not None and threads < 1) or (timeout_s is not None and timeout_s <= 0):
         raise InputError("workers and threads must be at least 1 and the timeout positive")
-    studies = list_studies(studies_root)
+    studies = list_studies(studies_root, out_root)
     if threads is None:
         threads = 1 if scheduler else max(1, available_cores() // workers)
     out_root.mkdir(parents=True, exist_ok=True)
