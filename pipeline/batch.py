@@ -101,6 +101,25 @@ def _run_locally(tasks: Sequence[StudyTask], workers: int) -> Iterator[StudyOutc
         pool.shutdown(wait=True, cancel_futures=True)
 
 
+def _plan(
+    studies: list[Path], out_root: Path, config: RunConfig, resume: bool, threads: int, timeout_s: float | None
+) -> tuple[dict[str, StudyOutcome], list[StudyTask]]:
+    """Skip the up-to-date studies (when resuming); one task for each of the others."""
+    outcomes: dict[str, StudyOutcome] = {}
+    tasks: list[StudyTask] = []
+    for study in studies:
+        out_dir = out_root / study.name
+        done, why = up_to_date(out_dir, study_fingerprint(study, study / TARGETS_FILENAME, config))
+        if resume and done:
+            outcomes[study.name] = StudyOutcome(study.name, StudyStatus.SKIPPED)
+            continue
+        log.debug("%s: to run (%s)", study.name, why if resume else "--force")
+        outcomes[study.name] = StudyOutcome(study.name, StudyStatus.PENDING)
+        log_file = out_root / LOG_DIR / f"{study.name}.log"
+        tasks.append(StudyTask(study.name, str(study), str(out_dir), str(log_file), config, threads, timeout_s))
+    return outcomes, tasks
+
+
 def run_batch(
     studies_root: Path | str,
     out_root: Path | str,
@@ -126,22 +145,14 @@ def run_batch(
     studies = list_studies(studies_root, out_root)
     if threads is None:
         threads = 1 if scheduler else max(1, available_cores() // workers)
-    out_root.mkdir(parents=True, exist_ok=True)
-    with _exclusive(out_root):
-        outcomes: dict[str, StudyOutcome] = {}
-        tasks: list[StudyTask] = []
-        for study in studies:
-            out_dir = out_root / study.name
-            done, why = up_to_date(out_dir, study_fingerprint(study, study / TARGETS_FILENAME, config))
-            if resume and done:
-                outcomes[study.name] = StudyOutcome(study.name, StudyStatus.SKIPPED)
-                continue
-            log.debug("%s: to run (%s)", study.name, why if resume else "--force")
-            outcomes[study.name] = StudyOutcome(study.name, StudyStatus.PENDING)
-            tasks.append(StudyTask(
-                study.name, str(study), str(out_dir), str(out_root / LOG_DIR / f"{study.name}.log"),
-                config, threads, timeout_s,
-            ))  # fmt: skip
+    with contextlib.ExitStack() as stack:
+        if scheduler:
+            from pipeline.batch_dask import connect, run_on_dask
+
+            client = stack.enter_context(connect(scheduler))
+        out_root.mkdir(parents=True, exist_ok=True)
+        stack.enter_context(_exclusive(out_root))
+        outcomes, tasks = _plan(studies, out_root, config, resume, threads, timeout_s)
         log.info(
             "%d studies: %d up to date, %d to run (%s, %d thread(s) per study)",
             len(studies), len(studies) - len(tasks), len(tasks),
@@ -149,12 +160,7 @@ def run_batch(
         )  # fmt: skip
         atomic_write_text(out_root / "batch_summary.csv", _summary_csv(outcomes))
         if tasks:
-            if scheduler:
-                from pipeline.batch_dask import run_on_dask
-
-                finished = run_on_dask(tasks, scheduler)
-            else:
-                finished = _run_locally(tasks, workers)
+            finished = run_on_dask(tasks, client) if scheduler else _run_locally(tasks, workers)
             for k, outcome in enumerate(finished, start=1):
                 outcomes[outcome.study] = outcome
                 atomic_write_text(out_root / "batch_summary.csv", _summary_csv(outcomes))

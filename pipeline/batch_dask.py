@@ -20,11 +20,14 @@ from pipeline.errors import InputError
 CONNECT_TIMEOUT = "20s"
 
 
-def _connect(scheduler: str):  # noqa: ANN202 - distributed.Client, imported lazily
+def connect(scheduler: str):  # noqa: ANN202 - distributed.Client, imported lazily
+    """A client of the cluster behind ``scheduler`` (``tcp://host:port`` or a scheduler file); bad input if unreachable."""
     try:
         from distributed import Client
     except ImportError as exc:
         raise InputError("--scheduler needs dask.distributed: pip install 'dask[distributed]'") from exc
+    if "://" not in scheduler and not Path(scheduler).is_file():
+        raise InputError(f"{scheduler}: no such Dask scheduler file (or give an address tcp://host:port)")
     try:
         if Path(scheduler).is_file():
             return Client(scheduler_file=scheduler, timeout=CONNECT_TIMEOUT)
@@ -33,17 +36,17 @@ def _connect(scheduler: str):  # noqa: ANN202 - distributed.Client, imported laz
         raise InputError(f"cannot connect to the Dask scheduler {scheduler}: {exc}") from exc
 
 
-def run_on_dask(tasks: Sequence[StudyTask], scheduler: str) -> Iterator[StudyOutcome]:
-    """Submit every task to the cluster behind ``scheduler`` (address or scheduler file); yield outcomes as they finish."""
+def run_on_dask(tasks: Sequence[StudyTask], client) -> Iterator[StudyOutcome]:  # noqa: ANN001 - distributed.Client
+    """Submit every task through ``client``; yield the outcomes as they finish."""
     from distributed import as_completed
     from distributed.scheduler import KilledWorker
 
     batch_id = uuid.uuid4().hex[:8]
-    with _connect(scheduler) as client:
-        futures = {
-            client.submit(run_isolated, task, key=f"lesion-pipeline-{batch_id}-{task.study}", pure=False): task
-            for task in tasks
-        }
+    futures = {
+        client.submit(run_isolated, task, key=f"lesion-pipeline-{batch_id}-{task.study}", pure=False): task
+        for task in tasks
+    }
+    try:
         for future in as_completed(futures):
             task = futures[future]
             try:
@@ -52,3 +55,5 @@ def run_on_dask(tasks: Sequence[StudyTask], scheduler: str) -> Iterator[StudyOut
                 yield StudyOutcome(task.study, StudyStatus.KILLED, f"Dask workers died running it: {exc}")
             except Exception as exc:  # noqa: BLE001 - lost connection, cancelled task: the others go on
                 yield StudyOutcome(task.study, StudyStatus.ERROR, f"Dask: {type(exc).__name__}: {exc}")
+    finally:  # interrupted: start no further study
+        client.cancel(list(futures))
