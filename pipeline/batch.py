@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 
 SUMMARY_COLUMNS = ("study", "status", "error", "seconds", "peak_rss_mb")
 LOCK_FILE = ".batch.lock"
-LOG_DIR = "logs"
+LOG_DIR = "batch_logs"
 
 __all__ = ["SUMMARY_COLUMNS", "StudyOutcome", "StudyStatus", "available_cores", "run_batch"]
 
@@ -63,6 +63,8 @@ def list_studies(studies_root: Path, out_root: Path) -> list[Path]:
     )
     if not studies:
         raise InputError(f"{studies_root}: no study sub-folders")
+    if any(p.name == LOG_DIR for p in studies):
+        raise InputError(f"{studies_root / LOG_DIR}: a study may not be named {LOG_DIR} (the batch's log folder)")
     return studies
 
 

@@ -4,7 +4,7 @@
 executes: it starts ``python -m pipeline.batch_tasks``, sends it the pickled
 :class:`StudyTask` on stdin and reads a one-line JSON :class:`StudyOutcome`
 from its stdout. The study's log (stderr of the child) goes to
-``OUT_ROOT/logs/<study>.log``. Running each study in a child process isolates
+``OUT_ROOT/batch_logs/<study>.log``. Running each study in a child process isolates
 everything that can go wrong with it: an exception, a timeout (the child is
 killed), running out of memory or any other death by a signal. The child is
 a fresh interpreter (like the ``spawn`` start method), its ITK and BLAS thread

@@ -9,6 +9,7 @@ check against the generator's ground truth.
 from __future__ import annotations
 
 import csv
+import json
 import os
 import shutil
 import signal
@@ -20,6 +21,7 @@ from pathlib import Path
 import pydicom
 import pytest
 
+from pipeline.batch import available_cores
 from pipeline.resume import MARKER
 
 OUTPUTS = ("measurements.csv", "response.csv", "summary.txt", "masks/timepoint_0.nii.gz", "masks/timepoint_1.nii.gz", "masks/timepoint_2.nii.gz")
@@ -126,10 +128,12 @@ def test_good_studies_complete_and_failures_are_reported(local_batch, studies_an
     assert {name: row["status"] for name, row in first.items()} == {GOOD[0]: "ok", GOOD[1]: "ok", CORRUPT: "failed", NO_CT: "failed"}
     assert studies_and_victim[1] in first[CORRUPT]["error"]
     assert "no usable axial CT" in first[NO_CT]["error"]
-    assert first[CORRUPT]["error"] in (out / "logs" / f"{CORRUPT}.log").read_text()
+    assert first[CORRUPT]["error"] in (out / "batch_logs" / f"{CORRUPT}.log").read_text()
     for name in GOOD:
-        assert_reference_outputs(out / name, pipeline_output)
+        assert_reference_outputs(out / name, pipeline_output)  # the reference ran with 2 threads
         assert float(first[name]["peak_rss_mb"]) > 0
+        threads = json.loads((out / name / "run.json").read_text())["parameters"]["threads"]
+        assert threads == max(1, available_cores() // 2)  # 2 workers share the cores
     for name in (CORRUPT, NO_CT):
         assert not (out / name / MARKER).exists() and not (out / name / "run.json").exists()
     assert not [p.name for p in out.iterdir() if p.name.startswith(".") and p.name != ".batch.lock"]
@@ -140,7 +144,7 @@ def test_good_studies_complete_and_failures_are_reported(local_batch, studies_an
 
 def test_rerun_skips_finished_studies_and_retries_failed_ones(local_batch, studies: Path) -> None:
     out = local_batch[0]
-    finished = [p for name in GOOD for p in (out / name).rglob("*") if p.is_file()] + [out / "logs" / f"{name}.log" for name in GOOD]
+    finished = [p for name in GOOD for p in (out / name).rglob("*") if p.is_file()] + [out / "batch_logs" / f"{name}.log" for name in GOOD]
     before = {p: p.stat().st_mtime_ns for p in finished}
     result = batch_cli(studies, "-o", out, "--workers", "2")
     assert result.returncode == 1, result.stderr
