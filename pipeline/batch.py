@@ -169,5 +169,6 @@ def run_batch(
                 detail = f": {outcome.error}" if outcome.error else ""
                 level = logging.INFO if outcome.status.complete else logging.ERROR
                 log.log(level, "[%d/%d] %s: %s%s", k, len(tasks), outcome.study, outcome.status.value, detail)
-        write_cohort_outputs(out_root, [name for name, o in outcomes.items() if o.status.complete])
-    return [outcomes[name] for name in sorted(outcomes)]
+        in_order = [outcomes[name] for name in sorted(outcomes)]
+        write_cohort_outputs(out_root, in_order)
+    return in_order

@@ -13,12 +13,14 @@ import io
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from pipeline.batch_tasks import StudyOutcome
 from pipeline.outputs import MEASUREMENT_COLUMNS, RESPONSE_COLUMNS, atomic_write_text
 
 COHORT_TABLES = {"measurements.csv": MEASUREMENT_COLUMNS, "response.csv": RESPONSE_COLUMNS}
 
-CohortWriter = Callable[[Path, Sequence[str]], None]
-"""Writes one cohort output into ``OUT_ROOT`` from the complete studies ``OUT_ROOT/<study>/``."""
+CohortWriter = Callable[[Path, Sequence[StudyOutcome]], None]
+"""Writes one cohort output into ``OUT_ROOT`` given every study's outcome (name order); the
+outputs of a study whose ``status.complete`` is true are in ``OUT_ROOT/<study>/``."""
 
 
 def concatenate_csv(out_root: Path, studies: Sequence[str], name: str) -> str:
@@ -45,16 +47,17 @@ def concatenate_csv(out_root: Path, studies: Sequence[str], name: str) -> str:
     return buf.getvalue()
 
 
-def write_cohort_tables(out_root: Path, studies: Sequence[str]) -> None:
+def write_cohort_tables(out_root: Path, outcomes: Sequence[StudyOutcome]) -> None:
+    complete = [o.study for o in outcomes if o.status.complete]
     for name in COHORT_TABLES:
-        atomic_write_text(out_root / name, concatenate_csv(out_root, studies, name))
+        atomic_write_text(out_root / name, concatenate_csv(out_root, complete, name))
 
 
 # The cohort report plugs in here: append its CohortWriter (same arguments).
 COHORT_WRITERS: tuple[CohortWriter, ...] = (write_cohort_tables,)
 
 
-def write_cohort_outputs(out_root: Path, studies: Sequence[str]) -> None:
-    """Rebuild every cohort output of ``out_root`` from the complete ``studies``."""
+def write_cohort_outputs(out_root: Path, outcomes: Sequence[StudyOutcome]) -> None:
+    """Rebuild every cohort output of ``out_root`` from the per-study outputs."""
     for writer in COHORT_WRITERS:
-        writer(out_root, studies)
+        writer(out_root, outcomes)
