@@ -123,7 +123,7 @@ def execute(task: StudyTask) -> StudyOutcome:
     except Exception as exc:  # noqa: BLE001 - reported in the summary, traceback in the study's log
         log.error("internal error\n%s", traceback.format_exc())
         status, error = StudyStatus.ERROR, f"{type(exc).__name__}: {exc}"
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (1024.0**2 if sys.platform == "darwin" else 1024.0)
     return StudyOutcome(task.study, status, error, round(time.perf_counter() - t0, 2), round(peak_mb, 1))
 
 
@@ -151,16 +151,18 @@ def _child_main() -> int:
     return 0
 
 
-def _died(task: StudyTask, returncode: int, log_file: Path) -> StudyOutcome:
+def _died(task: StudyTask, returncode: int, seconds: float) -> StudyOutcome:
+    """Outcome of a child that ended without reporting one."""
+    remove_stale_staging(Path(task.out_dir))
     if returncode < 0:
         name = signal.Signals(-returncode).name
         hint = " (out of memory? the kernel's OOM killer sends SIGKILL)" if -returncode == signal.SIGKILL else ""
-        return StudyOutcome(task.study, StudyStatus.KILLED, f"worker process killed by {name}{hint}")
+        return StudyOutcome(task.study, StudyStatus.KILLED, f"worker process killed by {name}{hint}", seconds)
     tail = ""
     with contextlib.suppress(OSError):
-        lines = log_file.read_text(encoding="utf-8", errors="replace").strip().splitlines()
+        lines = Path(task.log_file).read_text(encoding="utf-8", errors="replace").strip().splitlines()
         tail = f": {lines[-1]}" if lines else ""
-    return StudyOutcome(task.study, StudyStatus.ERROR, f"worker process exited with status {returncode}{tail}")
+    return StudyOutcome(task.study, StudyStatus.ERROR, f"worker process exited with status {returncode}{tail}", seconds)
 
 
 def run_isolated(task: StudyTask) -> StudyOutcome:
@@ -187,9 +189,7 @@ def run_isolated(task: StudyTask) -> StudyOutcome:
                 )  # fmt: skip
         lines = stdout.decode("utf-8", errors="replace").strip().splitlines()
         if child.returncode != 0 or not lines:
-            remove_stale_staging(Path(task.out_dir))
-            died = _died(task, child.returncode, log_file)
-            return StudyOutcome(died.study, died.status, died.error, round(time.perf_counter() - t0, 2))
+            return _died(task, child.returncode, round(time.perf_counter() - t0, 2))
         record = json.loads(lines[-1])
         return StudyOutcome(**{**record, "status": StudyStatus(record["status"])})
     except Exception as exc:  # noqa: BLE001 - a worker must report, never crash the batch

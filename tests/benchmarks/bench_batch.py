@@ -60,16 +60,37 @@ def studies_root(n: int) -> Path:
     return root
 
 
-def timed(cmd: list[str]) -> tuple[float, float, float]:
-    """Run ``cmd``; return wall s, CPU s (user + system, with all its descendants) and peak RSS in MB of the largest process."""
+def _schedstat(pid: int) -> dict[str, tuple[int, int]]:
+    """Per thread of ``pid``: (ns on a CPU, ns ready to run but waiting for a CPU) from /proc (Linux)."""
+    out = {}
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            on_cpu, waiting, _ = (int(x) for x in (task / "schedstat").read_text().split())
+            out[task.name] = (on_cpu, waiting)
+        except (OSError, ValueError):
+            pass
+    return out
+
+
+def timed(cmd: list[str]) -> dict[str, float]:
+    """Run ``cmd``: wall s, CPU s (with all its descendants), peak RSS MB, and the main thread's CPU and run-queue wait s."""
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
-    _, status, usage = os.wait4(proc.pid, 0)
+    threads: dict[str, tuple[int, int]] = {}
+    while True:
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            break
+        threads.update(_schedstat(proc.pid))
+        time.sleep(0.1)
     wall = time.perf_counter() - t0
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode not in (0,):
-        raise SystemExit(f"{' '.join(cmd)} exited with {proc.returncode}")
-    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024.0
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{' '.join(cmd)} exited with {os.waitstatus_to_exitcode(status)}")
+    main_cpu, main_wait = threads.get(str(proc.pid), (0, 0))
+    return {
+        "wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "rss_mb": usage.ru_maxrss / 1024.0,
+        "main_cpu": main_cpu / 1e9, "main_wait": main_wait / 1e9,
+    }  # fmt: skip
 
 
 def stage_means(run_jsons: list[Path]) -> dict[str, float]:
@@ -92,7 +113,8 @@ def load() -> str:
 def batch(root: Path, out: Path, workers: int, n: int) -> dict[str, float]:
     shutil.rmtree(out, ignore_errors=True)
     print(f"  before: {load()}", flush=True)
-    wall, cpu, _ = timed([*CLI, "batch", str(root), "-o", str(out), "--workers", str(workers), "--force", "--quiet"])
+    run = timed([*CLI, "batch", str(root), "-o", str(out), "--workers", str(workers), "--force", "--quiet"])
+    wall, cpu = run["wall"], run["cpu"]
     with (out / "batch_summary.csv").open(newline="") as f:
         summary = list(csv.DictReader(f))
     assert all(row["status"] == "ok" for row in summary), summary
@@ -118,12 +140,17 @@ def main() -> int:
     print("one study end to end (lesion-pipeline run, 2 threads):", flush=True)
     single_out = out / "single"
     shutil.rmtree(single_out, ignore_errors=True)
-    wall, cpu, rss_mb = timed([*CLI, "run", str(root / "patient_001"), "-o", str(single_out), "--threads", "2", "--quiet"])
+    single = timed([*CLI, "run", str(root / "patient_001"), "-o", str(single_out), "--threads", "2", "--quiet"])
+    wall, rss_mb = single["wall"], single["rss_mb"]
     print(
         f"  wall {wall:.1f} s (target <= {TARGET_STUDY_S:.0f}: {'met' if wall <= TARGET_STUDY_S else 'MISSED'}), "
-        f"CPU {cpu:.1f} s, peak memory {rss_mb:.0f} MB (target < {TARGET_RSS_GB * 1024:.0f}: "
+        f"CPU {single['cpu']:.1f} s, peak memory {rss_mb:.0f} MB (target < {TARGET_RSS_GB * 1024:.0f}: "
         f"{'met' if rss_mb < TARGET_RSS_GB * 1024 else 'MISSED'})\n"
-        f"  stage timings (s): {fmt_stages(stage_means([single_out / 'run.json']))}",
+        f"  stage timings (s): {fmt_stages(stage_means([single_out / 'run.json']))}\n"
+        f"  main thread: {single['main_cpu']:.1f} s on a CPU ({100 * single['main_cpu'] / single['cpu']:.0f} % of the CPU time), "
+        f"{single['main_wait']:.1f} s ready to run but waiting for a CPU (held by other processes); "
+        f"wall without that wait ~{wall - single['main_wait']:.1f} s, "
+        f"i.e. {single['cpu'] / max(wall - single['main_wait'], 1e-9):.2f} cores busy on average",
         flush=True,
     )
 
