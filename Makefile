@@ -15,6 +15,10 @@ STUDY ?=
 STUDIES ?=
 OUT ?=
 TARGETS ?=
+WORKERS ?=
+SCHEDULER ?=
+TIMEOUT ?=
+FORCE ?=
 PYTEST_ARGS ?=
 
 .PHONY: install demo test sample-data run batch bench clean
@@ -50,8 +54,12 @@ run: $(STAMP)
 	$(BIN)/lesion-pipeline run "$(STUDY)" -o "$(OUT)" $(if $(TARGETS),--targets "$(TARGETS)")
 
 batch: $(STAMP)
-	@test -n "$(STUDIES)" -a -n "$(OUT)" || { echo "usage: make batch STUDIES=dir OUT=dir"; exit 2; }
-	$(BIN)/lesion-pipeline batch "$(STUDIES)" -o "$(OUT)"
+	@test -n "$(STUDIES)" -a -n "$(OUT)" || { echo "usage: make batch STUDIES=dir OUT=dir [WORKERS=n | SCHEDULER=tcp://host:port|file] [TIMEOUT=seconds] [FORCE=1]"; exit 2; }
+	$(BIN)/lesion-pipeline batch "$(STUDIES)" -o "$(OUT)" $(if $(WORKERS),--workers $(WORKERS)) $(if $(SCHEDULER),--scheduler "$(SCHEDULER)") $(if $(TIMEOUT),--timeout $(TIMEOUT)) $(if $(FORCE),--force)
+
+# every tests/benchmarks/bench_*.py, one after the other (not part of `make test`)
+bench: $(STAMP)
+	@set -e; for f in tests/benchmarks/bench_*.py; do [ -e "$$f" ] || continue; echo "== $$f"; $(BIN)/python "$$f"; done
 
 $(BENCH_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'

@@ -1,78 +1,174 @@
 """Batch: every immediate sub-folder of STUDIES_ROOT is one study, run into OUT_ROOT/<name>/.
 
-A study that fails is recorded in ``batch_summary.csv`` (study, status,
-error) and the batch goes on. Cohort tables concatenate the per-study CSVs of
-the studies that succeeded, with the study name as first column.
+* Parallel: ``workers`` studies at once on this machine, each in its own
+  process with ``threads`` ITK/BLAS threads (default: cores // workers), or on
+  a Dask cluster (``scheduler``); see :mod:`pipeline.batch_tasks`.
+* Isolated: a study that fails (bad input, exception, time limit, worker
+  killed) is recorded in ``batch_summary.csv`` and the others go on.
+* Resumable: a study whose outputs are complete and whose inputs, targets,
+  parameters and software are unchanged is skipped (:mod:`pipeline.resume`);
+  ``resume=False`` runs every study again.
+* Cohort outputs are rebuilt from the per-study outputs at the end
+  (:mod:`pipeline.batch_cohort`).
+
+``batch_summary.csv`` (``study,status,error,seconds,peak_rss_mb``, one row per
+study in name order) is rewritten each time a study finishes, so an
+interrupted batch leaves a summary with the unfinished studies ``pending``.
+Only one batch at a time may write into an OUT_ROOT (a lock file).
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import fcntl
 import io
 import logging
-import traceback
-from dataclasses import dataclass
+import os
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
+from pipeline.batch_cohort import write_cohort_outputs
+from pipeline.batch_tasks import StudyOutcome, StudyStatus, StudyTask, run_isolated
 from pipeline.config import RunConfig
 from pipeline.errors import InputError
 from pipeline.outputs import atomic_write_text
-from pipeline.run import run_study
+from pipeline.resume import study_fingerprint, up_to_date
+from pipeline.targets import TARGETS_FILENAME
 
 log = logging.getLogger(__name__)
 
-SUMMARY_COLUMNS = ("study", "status", "error")
+SUMMARY_COLUMNS = ("study", "status", "error", "seconds", "peak_rss_mb")
+LOCK_FILE = ".batch.lock"
+LOG_DIR = "batch_logs"
+
+__all__ = ["SUMMARY_COLUMNS", "StudyOutcome", "StudyStatus", "available_cores", "run_batch"]
 
 
-@dataclass(frozen=True)
-class StudyOutcome:
-    study: str
-    status: str  # "ok", "failed" (bad input) or "error" (unexpected)
-    error: str = ""
+def available_cores() -> int:
+    """Cores this process may run on (CPU affinity, else the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
 
 
-def _cohort_csv(out_root: Path, outcomes: list[StudyOutcome], name: str) -> str:
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    header_written = False
-    for outcome in outcomes:
-        if outcome.status != "ok":
-            continue
-        with (out_root / outcome.study / name).open(newline="", encoding="utf-8") as f:
-            rows = list(csv.reader(f))
-        if not header_written:
-            writer.writerow(["study", *rows[0]])
-            header_written = True
-        writer.writerows([outcome.study, *row] for row in rows[1:])
-    return buf.getvalue()
-
-
-def run_batch(studies_root: Path | str, out_root: Path | str, config: RunConfig | None = None) -> list[StudyOutcome]:
-    """Run every sub-folder of ``studies_root``; never stops on a failing study."""
-    studies_root, out_root = Path(studies_root), Path(out_root)
+def list_studies(studies_root: Path, out_root: Path) -> list[Path]:
+    """The study folders: non-hidden sub-folders of ``studies_root`` other than ``out_root``, by name."""
     if not studies_root.is_dir():
         raise InputError(f"{studies_root}: not a directory")
-    studies = sorted(p for p in studies_root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    studies = sorted(
+        p for p in studies_root.iterdir() if p.is_dir() and not p.name.startswith(".") and p.resolve() != out_root
+    )
     if not studies:
         raise InputError(f"{studies_root}: no study sub-folders")
-    out_root.mkdir(parents=True, exist_ok=True)
-    outcomes = []
-    for k, study in enumerate(studies, start=1):
-        log.info("[%d/%d] %s", k, len(studies), study.name)
+    if any(p.name == LOG_DIR for p in studies):
+        raise InputError(f"{studies_root / LOG_DIR}: a study may not be named {LOG_DIR} (the batch's log folder)")
+    return studies
+
+
+@contextlib.contextmanager
+def _exclusive(out_root: Path) -> Iterator[None]:
+    """Hold an exclusive lock on OUT_ROOT for the whole batch (released by the OS if the batch dies)."""
+    with (out_root / LOCK_FILE).open("a") as f:
         try:
-            run_study(study, out_root / study.name, config=config)
-            outcomes.append(StudyOutcome(study.name, "ok"))
-        except InputError as exc:
-            log.error("%s: %s", study.name, exc)
-            outcomes.append(StudyOutcome(study.name, "failed", str(exc)))
-        except Exception as exc:  # noqa: BLE001 - one study's crash must not stop the batch
-            log.error("%s: internal error: %s\n%s", study.name, exc, traceback.format_exc())
-            outcomes.append(StudyOutcome(study.name, "error", f"{type(exc).__name__}: {exc}"))
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise InputError(f"{out_root}: another batch is writing into this folder") from None
+        yield
+
+
+def _summary_csv(outcomes: dict[str, StudyOutcome]) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(SUMMARY_COLUMNS)
-    writer.writerows([o.study, o.status, o.error] for o in outcomes)
-    atomic_write_text(out_root / "batch_summary.csv", buf.getvalue())
-    for name in ("measurements.csv", "response.csv"):
-        atomic_write_text(out_root / name, _cohort_csv(out_root, outcomes, name))
-    return outcomes
+    for name in sorted(outcomes):
+        o = outcomes[name]
+        writer.writerow([
+            o.study, o.status.value, o.error,
+            "" if o.seconds is None else f"{o.seconds:.2f}", "" if o.peak_rss_mb is None else f"{o.peak_rss_mb:.1f}",
+        ])  # fmt: skip
+    return buf.getvalue()
+
+
+def _run_locally(tasks: Sequence[StudyTask], workers: int) -> Iterator[StudyOutcome]:
+    """Each of ``workers`` threads starts one study's process at a time and waits for it."""
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="study")
+    try:
+        futures = [pool.submit(run_isolated, task) for task in tasks]
+        for future in as_completed(futures):
+            yield future.result()
+    finally:  # interrupted: start no further study
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _plan(
+    studies: list[Path], out_root: Path, config: RunConfig, resume: bool, threads: int, timeout_s: float | None
+) -> tuple[dict[str, StudyOutcome], list[StudyTask]]:
+    """Skip the up-to-date studies (when resuming); one task for each of the others."""
+    outcomes: dict[str, StudyOutcome] = {}
+    tasks: list[StudyTask] = []
+    for study in studies:
+        out_dir = out_root / study.name
+        done, why = up_to_date(out_dir, study_fingerprint(study, study / TARGETS_FILENAME, config))
+        if resume and done:
+            outcomes[study.name] = StudyOutcome(study.name, StudyStatus.SKIPPED)
+            continue
+        log.debug("%s: to run (%s)", study.name, why if resume else "--force")
+        outcomes[study.name] = StudyOutcome(study.name, StudyStatus.PENDING)
+        log_file = out_root / LOG_DIR / f"{study.name}.log"
+        tasks.append(StudyTask(study.name, str(study), str(out_dir), str(log_file), config, threads, timeout_s))
+    return outcomes, tasks
+
+
+def run_batch(
+    studies_root: Path | str,
+    out_root: Path | str,
+    config: RunConfig | None = None,
+    *,
+    workers: int = 1,
+    threads: int | None = None,
+    scheduler: str | None = None,
+    resume: bool = True,
+    timeout_s: float | None = None,
+) -> list[StudyOutcome]:
+    """Run every sub-folder of ``studies_root`` into ``out_root``; never stops on a failing study.
+
+    ``threads`` (ITK and BLAS threads per study) defaults to
+    ``max(1, cores // workers)`` locally and to 1 on a Dask cluster.
+    ``timeout_s`` limits each study's wall time. Returns one outcome per
+    study, in name order.
+    """
+    config = config or RunConfig()
+    studies_root, out_root = Path(studies_root).resolve(), Path(out_root).resolve()
+    if workers < 1 or (threads is not None and threads < 1) or (timeout_s is not None and timeout_s <= 0):
+        raise InputError("workers and threads must be at least 1 and the timeout positive")
+    studies = list_studies(studies_root, out_root)
+    if threads is None:
+        threads = 1 if scheduler else max(1, available_cores() // workers)
+    with contextlib.ExitStack() as stack:
+        if scheduler:
+            from pipeline.batch_dask import connect, run_on_dask
+
+            client = stack.enter_context(connect(scheduler))
+        out_root.mkdir(parents=True, exist_ok=True)
+        stack.enter_context(_exclusive(out_root))
+        outcomes, tasks = _plan(studies, out_root, config, resume, threads, timeout_s)
+        log.info(
+            "%d studies: %d up to date, %d to run (%s, %d thread(s) per study)",
+            len(studies), len(studies) - len(tasks), len(tasks),
+            f"Dask scheduler {scheduler}" if scheduler else f"{workers} local worker(s)", threads,
+        )  # fmt: skip
+        atomic_write_text(out_root / "batch_summary.csv", _summary_csv(outcomes))
+        if tasks:
+            finished = run_on_dask(tasks, client) if scheduler else _run_locally(tasks, workers)
+            for k, outcome in enumerate(finished, start=1):
+                outcomes[outcome.study] = outcome
+                atomic_write_text(out_root / "batch_summary.csv", _summary_csv(outcomes))
+                detail = f": {outcome.error}" if outcome.error else ""
+                level = logging.INFO if outcome.status.complete else logging.ERROR
+                log.log(level, "[%d/%d] %s: %s%s", k, len(tasks), outcome.study, outcome.status.value, detail)
+        in_order = [outcomes[name] for name in sorted(outcomes)]
+        write_cohort_outputs(out_root, in_order)
+    return in_order

@@ -41,7 +41,7 @@ def _run_config(args: argparse.Namespace) -> RunConfig:
 
     registration = RegistrationConfig(deformable=args.registration == "deformable")
     config = RunConfig(
-        threads=args.threads, chain_registration=args.chain_registration, registration=registration,
+        threads=args.threads or 2, chain_registration=args.chain_registration, registration=registration,
         selection=selection_options(args),
     )  # fmt: skip
     return load_config(args.config, config) if args.config else config
@@ -59,14 +59,24 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_batch(args: argparse.Namespace) -> int:
-    from pipeline.batch import run_batch
+    from pipeline.batch import StudyStatus, run_batch
 
-    outcomes = run_batch(args.studies_root, args.output, _run_config(args))
-    failed = [o for o in outcomes if o.status != "ok"]
+    if args.scheduler and args.workers is not None:
+        raise InputError("--workers is for local runs; with --scheduler the Dask workers set the parallelism")
+    outcomes = run_batch(
+        args.studies_root, args.output, _run_config(args),
+        workers=args.workers or 1, threads=args.threads, scheduler=args.scheduler,
+        resume=not args.force, timeout_s=args.timeout,
+    )  # fmt: skip
+    failed = [o for o in outcomes if not o.status.complete]
     if not args.quiet:
-        print(f"{len(outcomes) - len(failed)}/{len(outcomes)} studies succeeded; summary: {Path(args.output).resolve() / 'batch_summary.csv'}")
+        skipped = sum(o.status is StudyStatus.SKIPPED for o in outcomes)
+        print(
+            f"{len(outcomes) - len(failed)}/{len(outcomes)} studies complete ({skipped} skipped as up to date); "
+            f"summary: {Path(args.output).resolve() / 'batch_summary.csv'}"
+        )
         for o in failed:
-            print(f"  {o.study}: {o.status}: {o.error}")
+            print(f"  {o.study}: {o.status.value}: {o.error}")
     return EXIT_FAILURE if failed else EXIT_OK
 
 
@@ -147,7 +157,6 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     processing = argparse.ArgumentParser(add_help=False)
-    processing.add_argument("--threads", type=int, default=2, help="threads for ITK filters (default 2)")
     processing.add_argument(
         "--registration", choices=("deformable", "affine"), default="deformable",
         help="follow-up to baseline: rigid+affine then a liver displacement field (default), or rigid+affine only",
@@ -163,11 +172,19 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("study_dir", type=Path, help="folder with all DICOM files of one patient (any nesting)")
     run.add_argument("-o", "--output", type=Path, required=True, help="output folder")
     run.add_argument("--targets", type=Path, help="targets JSON (default: STUDY_DIR/targets.json)")
+    run.add_argument("--threads", type=int, default=2, help="threads for ITK filters (default 2)")
     run.set_defaults(func=_cmd_run)
 
     batch = sub.add_parser("batch", parents=[common, processing], help="run every sub-folder of STUDIES_ROOT as one study")
     batch.add_argument("studies_root", type=Path)
     batch.add_argument("-o", "--output", type=Path, required=True, help="output root; one sub-folder per study")
+    batch.add_argument("--workers", type=int, help="studies run at once on this machine, each in its own process (default 1)")
+    batch.add_argument("--threads", type=int, help="ITK and BLAS threads per study (default: cores // workers; 1 on Dask)")
+    batch.add_argument("--scheduler", metavar="ADDRESS", help="run on a Dask cluster: tcp://host:port or a scheduler file")
+    batch.add_argument("--timeout", type=float, metavar="SECONDS", help="stop a study after this wall time (default: none)")
+    redo = batch.add_mutually_exclusive_group()
+    redo.add_argument("--resume", dest="force", action="store_false", default=False, help="skip studies whose outputs are up to date (default)")
+    redo.add_argument("--force", action="store_true", help="run every study again")
     batch.set_defaults(func=_cmd_batch)
 
     measure = sub.add_parser("measure", parents=[common], help="measure a lesion mask (NIfTI, DICOM SEG) on an image (NIfTI, DICOM series)")
