@@ -17,6 +17,7 @@ from pathlib import Path
 from pipeline.config import RunConfig
 from pipeline.errors import InputError
 from pipeline.outputs import atomic_write_text
+from pipeline.report import write_cohort_report
 from pipeline.run import run_study
 
 log = logging.getLogger(__name__)
@@ -75,4 +76,5 @@ def run_batch(studies_root: Path | str, out_root: Path | str, config: RunConfig 
     atomic_write_text(out_root / "batch_summary.csv", buf.getvalue())
     for name in ("measurements.csv", "response.csv"):
         atomic_write_text(out_root / name, _cohort_csv(out_root, outcomes, name))
+    write_cohort_report(out_root, [o.study for o in outcomes if o.status == "ok"])
     return outcomes

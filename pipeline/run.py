@@ -18,14 +18,18 @@ import SimpleITK as sitk
 from measurement.response import assess_recist
 from pipeline import spatial
 from pipeline.config import RunConfig
+from pipeline.dicom_out import series_instances, write_timepoint_dicom
 from pipeline.discover import DicomIndex, discover
 from pipeline.errors import InputError, RegistrationError, TargetsError
 from pipeline.lesions import SeedRequest, process_timepoint
 from pipeline.load import LoadedSeries, load_ct, load_first_usable, load_pet
 from pipeline.outputs import measurements_csv, response_csv, staged_output, write_json, write_label_map
+from pipeline.progress import Progress
 from pipeline.provenance import Provenance, software_versions
 from pipeline.qc import registration_png
+from pipeline.qc_lesion import lesion_qc
 from pipeline.records import NOT_FOUND, LesionRecord, Point, StudyResult, TimepointRecord
+from pipeline.report import write_patient_report
 from pipeline.register import RegistrationResult, register_followup
 from pipeline.series_selection import Timepoint, select_timepoints
 from pipeline.summary import summary_text
@@ -108,12 +112,18 @@ def run_study(
     out_dir: Path | str,
     targets_file: Path | str | None = None,
     config: RunConfig | None = None,
-    progress: Callable[[str], None] | None = None,
+    progress: Callable[..., None] | None = None,
+    dicom_out: bool = False,
 ) -> StudyResult:
-    """Run the whole chain on one patient's study folder and write the outputs to ``out_dir``."""
+    """Run the whole chain on one patient's study folder and write the outputs to ``out_dir``.
+
+    ``progress(message, stage=..., step=..., total=...)`` receives the progress
+    lines (default: :class:`pipeline.progress.Progress`); ``dicom_out`` adds
+    the DICOM SEG and SR of every timepoint (``dicom/``).
+    """
     config = config or RunConfig()
     study_dir, out_dir = Path(study_dir), Path(out_dir)
-    say = progress or (lambda message: log.info(message))
+    say = progress or Progress()
     prov = Provenance()
     sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(config.threads)
     with prov.capture_warnings():
@@ -122,13 +132,14 @@ def run_study(
         targets_path = resolve_targets_path(study_dir, targets_file)
         targets = read_targets(targets_path)
         with prov.stage("discover"):
-            say(f"discovering DICOM files in {study_dir}")
+            say("discovering DICOM files in the study folder", stage="discover")
             index = discover(study_dir, ignore={targets_path})
         with prov.stage("select"):
             timepoints = select_timepoints(index, config.min_ct_slices)
-        say(f"found {len(index.instances)} DICOM instances, {len(timepoints)} candidate timepoint(s)")
+        say(f"found {len(index.instances)} DICOM instances, {len(timepoints)} candidate timepoint(s)", stage="discover")
         with staged_output(out_dir) as staging:
-            result, inputs = _process(index, timepoints, targets, config, prov, staging, say)
+            dicom_written: list[dict[str, object]] | None = [] if dicom_out else None
+            result, inputs = _process(index, timepoints, targets, config, prov, staging, say, dicom_written)
             with prov.stage("write"):
                 (staging / "measurements.csv").write_text(measurements_csv(result), encoding="utf-8")
                 (staging / "response.csv").write_text(response_csv(result), encoding="utf-8")
@@ -145,9 +156,15 @@ def run_study(
                 "versions": software_versions(),
                 "timings_s": {k: round(v, 3) for k, v in prov.timings_s.items()},
                 "warnings": prov.warnings,
-                "outputs": ["measurements.csv", "response.csv", "summary.txt", "masks/", "qc/", "run.json"],
+                "outputs": ["measurements.csv", "response.csv", "summary.txt", "masks/", "qc/", "run.json", "report.html"]
+                + (["dicom/"] if dicom_written is not None else []),
             }
+            if dicom_written is not None:
+                manifest["dicom"] = dicom_written
             write_json(staging / "run.json", manifest)
+            with prov.stage("report"):
+                say("writing report.html", stage="report")
+                write_patient_report(staging)
     return StudyResult(result.patient_id, result.timepoints, result.recist, result.total_volume_ml, tuple(prov.warnings))
 
 
@@ -200,7 +217,8 @@ def _process(
     config: RunConfig,
     prov: Provenance,
     staging: Path,
-    say: Callable[[str], None],
+    say: Callable[..., None],
+    dicom_written: list[dict[str, object]] | None = None,
 ) -> tuple[StudyResult, dict[str, object]]:
     root = index.root
     baseline_tp = timepoints[0]
@@ -226,7 +244,10 @@ def _process(
                     continue
             pet = _load_pet(tp, root, ct)
         out_index = len(records)
-        say(f"timepoint {out_index} ({tp.study_date}): CT {ct.image.GetSize()} {'+ PET' if pet else '(no PET)'}")
+        say(
+            f"timepoint {out_index} ({tp.study_date}): CT {ct.image.GetSize()} {'+ PET' if pet else '(no PET)'}",
+            stage="load", step=tp.index + 1, total=len(timepoints),
+        )  # fmt: skip
         registration: dict[str, object] | None = None
         reg: RegistrationResult | None = None
         ref: _Reference | None = None
@@ -238,7 +259,10 @@ def _process(
             with prov.stage("register"):
                 requests, reg, registration = _track(ref, ct, targets, found_at_baseline, config)
             if reg is not None:
-                say(f"  registered to the {ref.label} in {reg.elapsed_s:.1f} s (rotation {reg.rotation_deg:.1f} deg)")
+                say(
+                    f"timepoint {out_index} registered to the {ref.label} in {reg.elapsed_s:.1f} s (rotation {reg.rotation_deg:.1f} deg)",
+                    stage="register", step=tp.index, total=len(timepoints) - 1,
+                )  # fmt: skip
         with prov.stage("segment+measure"):
             result = process_timepoint(requests, ct, pet, config)
         lesions = result.records
@@ -270,9 +294,21 @@ def _process(
         records.append(
             _timepoint_record(out_index, tp, baseline_tp.study_date, ct, pet, registration, lesions, mask_file, tracking)
         )
-        for r in lesions:
-            if r.measured:
-                say(f"  {r.lesion_id}: {r.longest_diameter_mm:.1f} mm, {r.volume_ml:.2f} ml")
+        for k, r in enumerate(lesions, start=1):
+            outcome = f"{r.longest_diameter_mm:.1f} mm, {r.volume_ml:.2f} ml" if r.measured else "not found"
+            say(f"timepoint {out_index}: {r.lesion_id}: {outcome}", stage="measure", step=k, total=len(lesions))
+        with prov.stage("qc"):
+            lesion_qc(staging / "qc", out_index, ct, pet, result.labels_zyx, lesions, f"timepoint {out_index} ({tp.study_date})")
+        if dicom_written is not None:
+            with prov.stage("dicom"):
+                say(f"timepoint {out_index}: writing DICOM SEG and SR", stage="dicom")
+                ct_instances = series_instances(tp.ct_candidates, ct.series_uid)
+                written = write_timepoint_dicom(
+                    staging / "dicom", out_index, ct_instances, result.labels_zyx, lesions, targets,
+                    baseline_tp.study_uid, pet is not None and pet.suv is not None,
+                )  # fmt: skip
+                if written is not None:
+                    dicom_written.append(written)
         with prov.stage("segment+measure"):
             label = "baseline" if is_baseline else f"timepoint {out_index}"
             current = _reference(ct, lesions, label) if (is_baseline or config.chain_registration) else None
