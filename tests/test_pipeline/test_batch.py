@@ -31,3 +31,5 @@ def test_batch_with_a_bad_study(sample_root: Path, tmp_path: Path):
     assert len(rows) == 12
     own = (out / "patient_a" / "measurements.csv").read_text().splitlines()
     assert len(own) == len(rows) + 1
+    cohort = (out / "cohort_report.html").read_text()
+    assert 'href="patient_a/report.html"' in cohort and "patient_b_empty" in cohort
