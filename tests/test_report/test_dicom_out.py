@@ -145,3 +145,25 @@ def test_dciodvfy_reports_no_errors(dicom_run) -> None:
         result = subprocess.run(["dciodvfy", str(path)], capture_output=True, text=True, timeout=120)
         errors = [line for line in (result.stdout + result.stderr).splitlines() if line.startswith("Error")]
         assert result.returncode == 0 and not errors, (path.name, errors)
+
+
+def test_seg_has_no_segment_for_a_lesion_absent_at_that_timepoint(sample_root: Path, manifest) -> None:
+    """Segments are numbered 1..m over the lesions present; label and tracking identity stay the lesion's."""
+    from pipeline.dicom_ids import tracking_uid
+    from pipeline.dicom_seg import build_seg
+
+    tp = _timepoints(manifest)[0]
+    files = [p for p in (sample_root / "study").rglob("*") if p.is_file() and p.name != "targets.json"]
+    ct = [pydicom.dcmread(p, stop_before_pixels=True) for p in files]
+    ct = sorted((ds for ds in ct if ds.SeriesInstanceUID == tp["ct_series_instance_uid"]), key=lambda ds: float(ds.ImagePositionPatient[2]))
+    labels = np.zeros((len(ct), int(ct[0].Rows), int(ct[0].Columns)), dtype=np.uint8)
+    labels[3, 10:14, 20:25] = 1  # L1
+    labels[5, 40:42, 50:53] = 3  # L3; L2 absent
+    ids = ["L1", "L2", "L3"]
+    seg, numbers = build_seg(ct, labels, ids, {i: "liver" for i in ids}, {i: tracking_uid("1.2.3", i) for i in ids})
+    assert numbers == {"L1": 1, "L3": 2}
+    assert [(s.SegmentNumber, s.SegmentLabel, s.TrackingID) for s in seg.SegmentSequence] == [(1, "L1", "L1"), (2, "L3", "L3")]
+    assert seg.SegmentSequence[1].TrackingUID == tracking_uid("1.2.3", "L3")
+    pixels = seg.get_pixels_by_source_instance([str(ds.SOPInstanceUID) for ds in ct], combine_segments=True,
+                                               assert_missing_frames_are_empty=True)  # fmt: skip
+    assert (pixels == 1).sum() == 20 and (pixels == 2).sum() == 6 and pixels[5, 40, 50] == 2

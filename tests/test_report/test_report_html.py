@@ -102,6 +102,27 @@ def test_patient_report_shows_every_criterion_column(pipeline_output: Path, tmp_
     assert header[-3:] == ["choi", "percist", "percist_sul_peak"]
 
 
+def test_patient_report_shows_a_lesion_not_found(pipeline_output: Path, tmp_path: Path) -> None:
+    out = _copy_outputs(pipeline_output, tmp_path / "out")
+    with (out / "measurements.csv").open(newline="") as f:
+        reader = csv.DictReader(f)
+        columns, rows = reader.fieldnames, list(reader)
+    victim = next(r for r in rows if r["timepoint"] == "2" and r["lesion_id"] == "L3")
+    for column in columns[columns.index("status") + 1 :]:
+        victim[column] = ""
+    victim["status"] = "not_found"
+    (out / "qc" / "lesion_L3_timepoint_2.png").unlink()
+    with (out / "measurements.csv").open("w", newline="") as f:
+        writer = csv.DictWriter(f, columns, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    page = _Page(write_patient_report(out).read_text(encoding="utf-8"))
+    l3 = next(r for r in page.rows if r and r[0] == "L3")
+    assert l3[3].startswith("not_found") and l3[1].startswith("LD ")
+    assert not [a for t, a in page.tags if t == "a" and a.get("href") == "#qc-L3-2"]
+    assert not [a for t, a in page.tags if t == "figure" and a.get("id") == "qc-L3-2"]
+
+
 def _cohort(pipeline_output: Path, root: Path) -> Path:
     """OUT_ROOT with the real study, a study with hand-written changes, one without follow-up, and one failure."""
     shutil.copytree(pipeline_output, root / "real")
