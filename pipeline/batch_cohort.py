@@ -53,8 +53,14 @@ def write_cohort_tables(out_root: Path, outcomes: Sequence[StudyOutcome]) -> Non
         atomic_write_text(out_root / name, concatenate_csv(out_root, complete, name))
 
 
-# The cohort report plugs in here: append its CohortWriter (same arguments).
-COHORT_WRITERS: tuple[CohortWriter, ...] = (write_cohort_tables,)
+def write_cohort_html(out_root: Path, outcomes: Sequence[StudyOutcome]) -> None:
+    """The cohort report (waterfall of best change) over the complete studies."""
+    from pipeline.report import write_cohort_report
+
+    write_cohort_report(out_root, [o.study for o in outcomes if o.status.complete])
+
+
+COHORT_WRITERS: tuple[CohortWriter, ...] = (write_cohort_tables, write_cohort_html)
 
 
 def write_cohort_outputs(out_root: Path, outcomes: Sequence[StudyOutcome]) -> None:

@@ -23,9 +23,11 @@ EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2
 log = logging.getLogger("pipeline")
 
 
-def _setup_logging(quiet: bool, verbose: bool) -> None:
+def _setup_logging(quiet: bool, verbose: bool, log_json: bool = False) -> None:
+    from pipeline.progress import HumanFormatter, JsonFormatter
+
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter(f"{PROG}: %(levelname)s: %(message)s"))
+    handler.setFormatter(JsonFormatter() if log_json else HumanFormatter(PROG))
     level = logging.WARNING if quiet else (logging.DEBUG if verbose else logging.INFO)
     for name in ("pipeline", "segmentation", "measurement", "sample_data"):
         lg = logging.getLogger(name)
@@ -51,10 +53,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from pipeline.run import run_study
     from pipeline.summary import summary_text
 
-    result = run_study(args.study_dir, args.output, args.targets, _run_config(args))
+    result = run_study(args.study_dir, args.output, args.targets, _run_config(args), dicom_out=args.dicom_out)
     if not args.quiet:
         print(summary_text(result), end="")
-        print(f"Results: {Path(args.output).resolve()} (measurements.csv, response.csv, summary.txt, summary.json, run.json, masks/, qc/)")
+        extra = ", dicom/" if args.dicom_out else ""
+        print(
+            f"Results: {Path(args.output).resolve()} (report.html, measurements.csv, response.csv, summary.txt, "
+            f"summary.json, run.json, masks/, qc/{extra})"
+        )
     return EXIT_OK
 
 
@@ -154,6 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
     common.add_argument("-v", "--verbose", action="store_true", help="debug messages")
     common.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
+    common.add_argument("--log-json", action="store_true", help="log lines on stderr as JSON objects (one per line)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     processing = argparse.ArgumentParser(add_help=False)
@@ -173,6 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("-o", "--output", type=Path, required=True, help="output folder")
     run.add_argument("--targets", type=Path, help="targets JSON (default: STUDY_DIR/targets.json)")
     run.add_argument("--threads", type=int, default=2, help="threads for ITK filters (default 2)")
+    run.add_argument("--dicom-out", action="store_true", help="also write a DICOM SEG and a DICOM SR (TID 1500) per timepoint into OUT_DIR/dicom/")
     run.set_defaults(func=_cmd_run)
 
     batch = sub.add_parser("batch", parents=[common, processing], help="run every sub-folder of STUDIES_ROOT as one study")
@@ -221,7 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    _setup_logging(args.quiet, args.verbose)
+    _setup_logging(args.quiet, args.verbose, args.log_json)
     try:
         return int(args.func(args))
     except InputError as exc:

@@ -44,6 +44,7 @@ class LoadedSeries:
     frame_of_reference_uid: str | None
     suv: SuvFactor | None = None
     suv_unavailable_reason: str | None = None
+    instances: tuple[InstanceHeader, ...] = ()  # the slices, sorted along the slice normal
 
 
 def _name(inst: InstanceHeader, root: Path | None) -> str:
@@ -154,7 +155,9 @@ def load_ct(instances: Sequence[InstanceHeader], root: Path | None = None) -> Lo
     first = stack.instances[0]
     image = to_image(array, stack)
     del array
-    return LoadedSeries(image, first.series_uid, "CT", "HU", stack.shape_zyx[0], first.frame_of_reference_uid)
+    return LoadedSeries(
+        image, first.series_uid, "CT", "HU", stack.shape_zyx[0], first.frame_of_reference_uid, instances=tuple(stack.instances)
+    )
 
 
 def load_pet(
@@ -190,7 +193,7 @@ def load_pet(
     del array
     return LoadedSeries(
         image, first.series_uid, "PT", factor.suv_type.label if factor else units, stack.shape_zyx[0],
-        first.frame_of_reference_uid, suv=factor, suv_unavailable_reason=reason,
+        first.frame_of_reference_uid, suv=factor, suv_unavailable_reason=reason, instances=tuple(stack.instances),
     )  # fmt: skip
 
 

@@ -33,7 +33,7 @@ RESPONSE_COLUMNS = (
 )  # fmt: skip
 OUTPUT_ENTRIES = (
     "measurements.csv", "response.csv", "summary.txt", "summary.json", "masks", "qc",
-    "targets.json", "detected_lesions.csv", "run.json",
+    "targets.json", "detected_lesions.csv", "run.json", "report.html", "dicom",
 )  # fmt: skip
 
 
@@ -138,7 +138,9 @@ def staged_output(out_dir: Path) -> Iterator[Path]:
 
     On any exception the staging folder is removed and ``out_dir`` is left as
     it was. Only the pipeline's own entries (:data:`OUTPUT_ENTRIES`) are
-    replaced in an existing ``out_dir``.
+    replaced in an existing ``out_dir``; an own entry that this run did not
+    write (e.g. ``dicom/`` of an earlier run with ``--dicom-out``) is removed,
+    so the folder never mixes two runs.
     """
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -156,6 +158,12 @@ def staged_output(out_dir: Path) -> Iterator[Path]:
     with contextlib.suppress(FileNotFoundError):
         (out_dir / "run.json").unlink()
     entries = sorted(p.name for p in staging.iterdir())
+    for name in sorted(set(OUTPUT_ENTRIES) - set(entries)):
+        stale = out_dir / name
+        if stale.is_dir() and not stale.is_symlink():
+            shutil.rmtree(stale, ignore_errors=True)
+        elif stale.exists() or stale.is_symlink():
+            stale.unlink()
     for name in sorted(entries, key=lambda n: n == "run.json"):
         target = out_dir / name
         source = staging / name

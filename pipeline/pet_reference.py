@@ -70,17 +70,9 @@ class PetReference:
         }  # fmt: skip
 
 
-def series_instances(candidates: Sequence[Sequence[InstanceHeader]], series_uid: str) -> Sequence[InstanceHeader]:
-    """The candidate series with ``series_uid`` (the one that was loaded)."""
-    for instances in candidates:
-        if instances and instances[0].series_uid == series_uid:
-            return instances
-    return ()
-
-
-def slice_thickness_mm(candidates: Sequence[Sequence[InstanceHeader]], ct: LoadedSeries) -> float:
+def slice_thickness_mm(ct: LoadedSeries) -> float:
     """The CT's SliceThickness (median over its slices), else its slice spacing."""
-    values = [i.slice_thickness for i in series_instances(candidates, ct.series_uid) if i.slice_thickness]
+    values = [i.slice_thickness for i in ct.instances if i.slice_thickness]
     return float(np.median(values)) if values else spatial.spacing_zyx(ct.image)[0]
 
 
@@ -136,7 +128,6 @@ def _auto_liver(ct: LoadedSeries, pet: LoadedSeries, labels_zyx: np.ndarray, suv
 
 def pet_reference(
     pet: LoadedSeries | None,
-    pet_instances: Sequence[InstanceHeader],
     ct: LoadedSeries,
     labels_zyx: np.ndarray,
     config: PercistConfig,
@@ -147,7 +138,7 @@ def pet_reference(
     """The timepoint's PET context (see module docstring); ``None`` without a PET in SUV."""
     if pet is None or pet.suv is None:
         return None
-    factor, why = _sul_factor(pet_instances, config.lbm_formula)
+    factor, why = _sul_factor(pet.instances, config.lbm_formula)
     base = dict(sul_per_suvbw=factor, lbm_formula=config.lbm_formula, uptake_min=_uptake_min(pet))
     suv = spatial.array_zyx(pet.image)
     spacing = spatial.spacing_zyx(pet.image)

@@ -19,15 +19,19 @@ from pipeline import spatial
 from pipeline.annotations import Annotations, read_annotations
 from pipeline.assess import assess_study
 from pipeline.config import RunConfig
+from pipeline.dicom_out import write_timepoint_dicom
 from pipeline.discover import DicomIndex, discover
 from pipeline.errors import InputError, RegistrationError, TargetsError
 from pipeline.lesions import SeedRequest, process_timepoint
 from pipeline.load import LoadedSeries, load_ct, load_first_usable, load_pet
 from pipeline.outputs import measurements_csv, response_csv, staged_output, summary_json, write_json, write_label_map
-from pipeline.pet_reference import PetReference, pet_reference, series_instances, slice_thickness_mm
+from pipeline.pet_reference import PetReference, pet_reference, slice_thickness_mm
+from pipeline.progress import Progress
 from pipeline.provenance import Provenance, software_versions
 from pipeline.qc import registration_png
+from pipeline.qc_lesion import lesion_qc
 from pipeline.records import LesionRecord, Point, StudyResult, TimepointRecord
+from pipeline.report import write_patient_report
 from pipeline.register import RegistrationResult, register_followup
 from pipeline.series_selection import Timepoint, select_timepoints
 from pipeline.summary import summary_text
@@ -118,9 +122,8 @@ def _pet_reference(
             return point
         return reg.map_point(point) if reg is not None else None
 
-    instances = series_instances(tp.pet_candidates, pet.series_uid)
     return pet_reference(
-        pet, instances, ct, labels, config.percist, mapped(annotations.liver_reference_lps_mm), mapped(annotations.blood_pool_lps_mm)
+        pet, ct, labels, config.percist, mapped(annotations.liver_reference_lps_mm), mapped(annotations.blood_pool_lps_mm)
     )
 
 
@@ -129,12 +132,18 @@ def run_study(
     out_dir: Path | str,
     targets_file: Path | str | None = None,
     config: RunConfig | None = None,
-    progress: Callable[[str], None] | None = None,
+    progress: Callable[..., None] | None = None,
+    dicom_out: bool = False,
 ) -> StudyResult:
-    """Run the whole chain on one patient's study folder and write the outputs to ``out_dir``."""
+    """Run the whole chain on one patient's study folder and write the outputs to ``out_dir``.
+
+    ``progress(message, stage=..., step=..., total=...)`` receives the progress
+    lines (default: :class:`pipeline.progress.Progress`); ``dicom_out`` adds
+    the DICOM SEG and SR of every timepoint (``dicom/``).
+    """
     config = config or RunConfig()
     study_dir, out_dir = Path(study_dir), Path(out_dir)
-    say = progress or (lambda message: log.info(message))
+    say = progress or Progress()
     prov = Provenance()
     sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(config.threads)
     with prov.capture_warnings():
@@ -146,13 +155,14 @@ def run_study(
         if targets is None:
             say("no targets given: automatic mode (targets chosen among the lesions detected at baseline)")
         with prov.stage("discover"):
-            say(f"discovering DICOM files in {study_dir}")
+            say("discovering DICOM files in the study folder", stage="discover")
             index = discover(study_dir, ignore={targets_path} if targets_path else set())
         with prov.stage("select"):
             timepoints = select_timepoints(index, config.selection.min_ct_slices, config.selection)
-        say(f"found {len(index.instances)} DICOM instances, {len(timepoints)} candidate timepoint(s)")
+        say(f"found {len(index.instances)} DICOM instances, {len(timepoints)} candidate timepoint(s)", stage="discover")
         with staged_output(out_dir) as staging:
-            result, inputs, targets = _process(index, timepoints, targets, annotations, config, prov, staging, say)
+            dicom_written: list[dict[str, object]] | None = [] if dicom_out else None
+            result, inputs, targets = _process(index, timepoints, targets, annotations, config, prov, staging, say, dicom_written)
             with prov.stage("write"):
                 (staging / "measurements.csv").write_text(measurements_csv(result), encoding="utf-8")
                 (staging / "response.csv").write_text(response_csv(result), encoding="utf-8")
@@ -171,9 +181,15 @@ def run_study(
                 "versions": software_versions(),
                 "timings_s": {k: round(v, 3) for k, v in prov.timings_s.items()},
                 "warnings": prov.warnings,
-                "outputs": ["measurements.csv", "response.csv", "summary.txt", "summary.json", "masks/", "qc/", "run.json"],
+                "outputs": ["measurements.csv", "response.csv", "summary.txt", "summary.json", "masks/", "qc/", "run.json", "report.html"]
+                + (["dicom/"] if dicom_written is not None else []),
             }
+            if dicom_written is not None:
+                manifest["dicom"] = dicom_written
             write_json(staging / "run.json", manifest)
+            with prov.stage("report"):
+                say("writing report.html", stage="report")
+                write_patient_report(staging)
     return replace(result, warnings=tuple(prov.warnings))
 
 
@@ -266,7 +282,8 @@ def _process(
     config: RunConfig,
     prov: Provenance,
     staging: Path,
-    say: Callable[[str], None],
+    say: Callable[..., None],
+    dicom_written: list[dict[str, object]] | None = None,
 ) -> tuple[StudyResult, dict[str, object], tuple[Target, ...]]:
     root = index.root
     baseline_tp = timepoints[0]
@@ -280,7 +297,7 @@ def _process(
         say(f"  detected {len(detected_rows)} candidate(s); targets: {', '.join(t.lesion_id for t in targets)}")
         (staging / TARGETS_FILENAME).write_text(targets_to_json(targets), encoding="utf-8")
     check_seeds(targets, baseline_ct)
-    baseline_thickness = slice_thickness_mm(baseline_tp.ct_candidates, baseline_ct)
+    baseline_thickness = slice_thickness_mm(baseline_ct)
     records: list[TimepointRecord] = []
     dropped: list[dict[str, str]] = []
     found_at_baseline: set[str] = set()
@@ -300,7 +317,10 @@ def _process(
                     continue
             pet = _load_pet(tp, root, ct)
         out_index = len(records)
-        say(f"timepoint {out_index} ({tp.study_date}): CT {ct.image.GetSize()} {'+ PET' if pet else '(no PET)'}")
+        say(
+            f"timepoint {out_index} ({tp.study_date}): CT {ct.image.GetSize()} {'+ PET' if pet else '(no PET)'}",
+            stage="load", step=tp.index + 1, total=len(timepoints),
+        )  # fmt: skip
         registration: dict[str, object] | None = None
         reg: RegistrationResult | None = None
         ref: _Reference | None = None
@@ -312,7 +332,10 @@ def _process(
             with prov.stage("register"):
                 requests, reg, registration = _track(ref, ct, targets, found_at_baseline, config)
             if reg is not None:
-                say(f"  registered to the {ref.label} in {reg.elapsed_s:.1f} s (rotation {reg.rotation_deg:.1f} deg)")
+                say(
+                    f"timepoint {out_index} registered to the {ref.label} in {reg.elapsed_s:.1f} s (rotation {reg.rotation_deg:.1f} deg)",
+                    stage="register", step=tp.index, total=len(timepoints) - 1,
+                )  # fmt: skip
         with prov.stage("segment+measure"):
             result = process_timepoint(requests, ct, pet, config)
         with prov.stage("pet reference"):
@@ -360,9 +383,20 @@ def _process(
                 new_lesions=tuple(d.lesion_id for d in new_here if d.unequivocal),
             )
         )
-        for r in lesions:
-            if r.measured:
-                say(f"  {r.lesion_id}: {r.longest_diameter_mm:.1f} mm, {r.volume_ml:.2f} ml")
+        for k, r in enumerate(lesions, start=1):
+            outcome = f"{r.longest_diameter_mm:.1f} mm, {r.volume_ml:.2f} ml" if r.measured else "not found"
+            say(f"timepoint {out_index}: {r.lesion_id}: {outcome}", stage="measure", step=k, total=len(lesions))
+        with prov.stage("qc"):
+            lesion_qc(staging / "qc", out_index, ct, pet, result.labels_zyx, lesions, f"timepoint {out_index} ({tp.study_date})")
+        if dicom_written is not None:
+            with prov.stage("dicom"):
+                say(f"timepoint {out_index}: writing DICOM SEG and SR", stage="dicom")
+                written = write_timepoint_dicom(
+                    staging / "dicom", out_index, ct.instances, result.labels_zyx, lesions, targets,
+                    baseline_tp.study_uid, pet is not None and pet.suv is not None,
+                )  # fmt: skip
+                if written is not None:
+                    dicom_written.append(written)
         with prov.stage("segment+measure"):
             label = "baseline" if is_baseline else f"timepoint {out_index}"
             current = _reference(ct, lesions, label) if (is_baseline or config.chain_registration) else None

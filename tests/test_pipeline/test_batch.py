@@ -140,6 +140,8 @@ def test_good_studies_complete_and_failures_are_reported(local_batch, studies_an
     for table in ("measurements.csv", "response.csv"):
         own = rows(pipeline_output / table)
         assert rows(out / table) == [["study", *own[0]]] + [[name, *row] for name in GOOD for row in own[1:]]
+    cohort = (out / "cohort_report.html").read_text()
+    assert all(f'href="{name}/report.html"' in cohort for name in GOOD)
 
 
 def test_rerun_skips_finished_studies_and_retries_failed_ones(local_batch, studies: Path) -> None:

@@ -1,0 +1,75 @@
+"""Progress lines of long work and the two formats of the log on stderr.
+
+Progress is logged at INFO on the ``pipeline.progress`` logger with the
+structured fields ``stage`` (discover, load, register, measure, qc, dicom,
+write, ...), and optionally ``step`` and ``total`` (``step`` of ``total``
+items of that stage, e.g. timepoint 2 of 3). ``--quiet`` shows warnings and
+errors only.
+
+* Human format (default): ``lesion-pipeline: [register 2/3] message`` for
+  progress, ``lesion-pipeline: WARNING: message`` for everything else.
+* ``--log-json``: one JSON object per line with ``time`` (UTC, ISO 8601),
+  ``level``, ``logger``, ``event`` (``progress`` or ``log``), ``message`` and,
+  for progress, ``stage``/``step``/``total``.
+
+Messages never contain patient names or other identifying header values:
+series are named by UID, files by their path relative to the study folder.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+
+PROGRESS_LOGGER = "pipeline.progress"
+_FIELDS = ("stage", "step", "total")
+
+
+class Progress:
+    """Callable that logs one progress line: ``progress(message, stage=..., step=..., total=...)``."""
+
+    def __init__(self, logger: logging.Logger | None = None) -> None:
+        self._log = logger or logging.getLogger(PROGRESS_LOGGER)
+
+    def __call__(self, message: str, stage: str = "run", step: int | None = None, total: int | None = None) -> None:
+        self._log.info(message, extra={"stage": stage, "step": step, "total": total})
+
+
+def _progress_fields(record: logging.LogRecord) -> dict[str, object] | None:
+    if not hasattr(record, "stage"):
+        return None
+    return {k: getattr(record, k) for k in _FIELDS if getattr(record, k, None) is not None}
+
+
+class HumanFormatter(logging.Formatter):
+    """``PROG: [stage k/n] message`` for progress lines, ``PROG: LEVEL: message`` otherwise."""
+
+    def __init__(self, prog: str) -> None:
+        super().__init__()
+        self.prog = prog
+
+    def format(self, record: logging.LogRecord) -> str:
+        fields = _progress_fields(record)
+        if fields is None:
+            return f"{self.prog}: {record.levelname}: {record.getMessage()}"
+        count = f" {fields['step']}/{fields['total']}" if "step" in fields and "total" in fields else ""
+        return f"{self.prog}: [{fields['stage']}{count}] {record.getMessage()}"
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record (see module docstring)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        fields = _progress_fields(record)
+        data: dict[str, object] = {
+            "time": dt.datetime.fromtimestamp(record.created, dt.timezone.utc).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "event": "log" if fields is None else "progress",
+            "message": record.getMessage(),
+            **(fields or {}),
+        }
+        if record.exc_info:
+            data["exception"] = self.formatException(record.exc_info)
+        return json.dumps(data, ensure_ascii=False)
