@@ -8,8 +8,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import traceback
+
+# One BLAS/OpenMP thread unless the user says otherwise: reproducible sums, and no oversubscription
+# of the cores next to ITK's own threads (set before numpy is first imported).
+for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_variable, "1")
 from collections.abc import Sequence
 from pathlib import Path
 

@@ -55,13 +55,3 @@ def inside(image: sitk.Image, index_zyx: np.ndarray, margin: float = 0.0) -> boo
     size_zyx = np.asarray(image.GetSize()[::-1], dtype=float)
     idx = np.asarray(index_zyx, dtype=float)
     return bool(np.all(idx >= -0.5 + margin) and np.all(idx <= size_zyx - 0.5 - margin))
-
-
-def crop_box(center_zyx: np.ndarray, half_size_mm: float, spacing: tuple[float, float, float], shape: tuple[int, ...]) -> tuple[slice, slice, slice]:
-    """Index slices of a box of half-size ``half_size_mm`` around a (z, y, x) index, clipped to ``shape``."""
-    out = []
-    for c, s, n in zip(center_zyx, spacing, shape, strict=True):
-        r = int(np.ceil(half_size_mm / s))
-        c = int(round(float(c)))
-        out.append(slice(max(c - r, 0), min(c + r + 1, n)))
-    return tuple(out)  # type: ignore[return-value]

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from segmentation.ct_lesion import histogram_mode
+from segmentation.levels import histogram_mode
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from segmentation.ct_lesion import histogram_mode, smooth
+from segmentation.levels import histogram_mode, smooth
 
 
 @dataclass(frozen=True)

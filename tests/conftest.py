@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-import json
+import os
+
+for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):  # as the command line does
+    os.environ.setdefault(_variable, "1")
+
+import json  # noqa: E402
 import shutil
 from pathlib import Path
 

@@ -60,7 +60,6 @@ def test_every_target_found_with_the_right_identity(pipeline_output: Path, groun
         assert np.linalg.norm(centres[row["lesion_id"]] - centroid) < 1.5, row
 
 
-@pytest.mark.xfail(strict=True, reason="interim segmenter: boundary noise; replaced by the partial-volume segmenter in progress")
 def test_diameters_and_volumes_within_tolerance(pipeline_output: Path, ground_truth: dict) -> None:
     for row in _rows(pipeline_output / "measurements.csv"):
         truth = _truth(ground_truth, int(row["timepoint"]), row["lesion_id"])

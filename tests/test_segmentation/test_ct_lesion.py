@@ -38,7 +38,6 @@ def test_sphere_is_found_with_its_volume():
     assert seg.background_hu == pytest.approx(105.0, abs=5)
 
 
-@pytest.mark.xfail(strict=True, reason="interim segmenter thresholds noise; replaced by the partial-volume segmenter in progress")
 def test_seed_in_normal_liver_is_not_found():
     image, _ = liver_patch(contrast=0.0)
     seg = CtLesionSegmenter().segment(image, SPACING, (20.0, 40.0, 40.0))
