@@ -43,11 +43,14 @@ $(DEMO_OUT)/run.json: $(DEMO_DATA)/ground_truth.json | $(STAMP)
 
 demo: $(DEMO_OUT)/run.json
 	@cat $(DEMO_OUT)/summary.txt
-	@echo "Results: $(abspath $(DEMO_OUT)) (measurements.csv, response.csv, summary.txt, run.json, summary.json, masks/, qc/)"
+	@echo "Results: $(abspath $(DEMO_OUT)) (report.html, measurements.csv, response.csv, summary.txt, summary.json, run.json, masks/, qc/)"
 	@echo "Ground truth of the sample study: $(abspath $(DEMO_DATA))/ground_truth.json"
 
+# the tests of one file share a worker (and its module fixtures); one worker per core on CI's 2 cores
+TEST_WORKERS ?= 2
+
 test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 run: $(STAMP)
 	@test -n "$(STUDY)" -a -n "$(OUT)" || { echo "usage: make run STUDY=dir OUT=dir [TARGETS=file]"; exit 2; }
