@@ -60,16 +60,14 @@ batch: $(STAMP)
 	@test -n "$(STUDIES)" -a -n "$(OUT)" || { echo "usage: make batch STUDIES=dir OUT=dir [WORKERS=n | SCHEDULER=tcp://host:port|file] [TIMEOUT=seconds] [FORCE=1]"; exit 2; }
 	$(BIN)/lesion-pipeline batch "$(STUDIES)" -o "$(OUT)" $(if $(WORKERS),--workers $(WORKERS)) $(if $(SCHEDULER),--scheduler "$(SCHEDULER)") $(if $(TIMEOUT),--timeout $(TIMEOUT)) $(if $(FORCE),--force)
 
-# every tests/benchmarks/bench_*.py, one after the other (not part of `make test`)
-bench: $(STAMP)
-	@set -e; for f in tests/benchmarks/bench_*.py; do [ -e "$$f" ] || continue; echo "== $$f"; $(BIN)/python "$$f"; done
-
 $(BENCH_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	@touch $(BENCH_STAMP)
 
+# every tests/benchmarks/bench_*.py, one after the other (not part of `make test`); reference tools
+# (itk-elastix) come with the "bench" extra
 bench: $(BENCH_STAMP)
-	@set -e; for script in tests/benchmarks/bench_*.py; do echo "== $$script"; $(BIN)/python $$script; done
+	@set -e; for f in tests/benchmarks/bench_*.py; do [ -e "$$f" ] || continue; echo "== $$f"; $(BIN)/python "$$f"; done
 
 clean:
 	rm -rf $(GENERATED) .pytest_cache

@@ -28,7 +28,7 @@ def summary_text(result: StudyResult) -> str:
     lines.append("  ".join(h.rjust(w) for h, w in zip(header, widths, strict=True)))
     lines += ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
     lines.append(
-        "n/f = not found (RECIST: not evaluated, see README). Sum and volume over the RECIST targets "
+        "n/f = not found (RECIST: 0 mm if nothing is left at its place, else not evaluated; see README). Sum and volume over the RECIST targets "
         "(at most 2 per organ); volumetric, Choi and PERCIST in response.csv and summary.json."
     )
     return "\n".join(lines) + "\n"
