@@ -32,7 +32,7 @@ def ct_series_300(out: Path, n_slices: int = 300) -> Path:
     tp = scenario.timepoints[0]
     centre = tuple(float(v) for v in _centre(tp.ct_grid))
     grid = Grid.centred((n_slices, 512, 512), (0.78, 0.78, 1.0), centre)  # type: ignore[arg-type]
-    ct = render_ct(_structures(scenario, 0), tp.pose, grid, 12.0, np.random.default_rng(5))
+    ct = render_ct(_structures(scenario, tp), tp.pose, grid, 12.0, np.random.default_rng(5))
     study = StudyInfo(uid("bench", "study"), uid("bench", "for"), tp.study_datetime, "1", "BENCH")
     series = SeriesInfo(uid("bench", "ct"), 2, "CT BENCH 300", tp.study_datetime)
     datasets = ct_datasets(ct, grid, scenario.patient, study, series, signed=False, descending=False)

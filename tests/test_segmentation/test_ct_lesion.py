@@ -56,3 +56,40 @@ def test_recentre_reports_a_missing_lesion():
     image, _ = liver_patch(contrast=0.0)
     moved = recentre_seed(image, SPACING, (20.0, 40.0, 40.0))
     assert moved.seed_zyx is None and "no hypodense region" in moved.reason
+
+
+def test_seeds_outside_any_lesion_in_the_sample_study_are_not_found(sample_root, ground_truth):
+    """Normal liver, vessels, spleen, kidney, bone and fat of the generated baseline: never a 'lesion'."""
+    from pipeline import spatial
+    from pipeline.discover import discover
+    from pipeline.load import load_ct
+    from pipeline.series_selection import select_timepoints
+    from sample_data.anatomy import is_liver_parenchyma
+    from sample_data.scenario import make_scenario
+
+    scenario = make_scenario(ground_truth["generator"]["seed"], ground_truth["generator"]["size"])
+    pose = scenario.timepoints[0].pose  # the baseline is not deformed
+    lesions = [np.array(l["centre_lps_mm"]) for l in ground_truth["timepoints"][0]["lesions"]]
+    rng = np.random.default_rng(0)
+    normal_liver = []
+    while len(normal_liver) < 3:  # liver parenchyma at least 25 mm from every lesion centre
+        body = rng.uniform((-130, -80, -40), (0, 70, 40))
+        lps = pose.body_to_lps(body)
+        if is_liver_parenchyma(body[None], margin_mm=8.0)[0] and min(np.linalg.norm(lps - c) for c in lesions) > 25:
+            normal_liver.append(("normal liver", body))
+    places = normal_liver + [
+        ("aorta", np.array([20.0, 50.0, 0.0])),
+        ("inferior vena cava", np.array([-28.0, 48.0, -10.0])),
+        ("spleen", np.array([98.0, 42.0, 25.0])),
+        ("vertebra", np.array([0.0, 78.0, 0.0])),
+        ("subcutaneous fat", np.array([-152.0, 0.0, 0.0])),
+    ]
+    timepoint = select_timepoints(discover(sample_root / "study", ignore={sample_root / "study" / "targets.json"}))[0]
+    ct = load_ct(timepoint.ct_candidates[0]).image
+    image, spacing = spatial.array_zyx(ct), spatial.spacing_zyx(ct)
+    segmenter = CtLesionSegmenter()
+    for name, body in places:
+        seed = spatial.lps_to_index_zyx(ct, pose.body_to_lps(body))
+        result = segmenter.segment(image, spacing, tuple(seed))
+        assert not result.found, name
+        assert result.reason, name
