@@ -102,6 +102,7 @@ def _measure(
         long_axis_lps_mm=tuple(_lps(ct.image, np.asarray(p) + offset) for p in axial.long_axis_zyx),
         short_axis_lps_mm=tuple(_lps(ct.image, np.asarray(p) + offset) for p in axial.short_axis_zyx),
         confidence=seg.confidence,
+        volume_sd_pct=seg.volume_sd_pct,
         mesh_volume_ml=shape.mesh_volume_ml,
         surface_area_mm2=shape.surface_area_mm2,
         sphericity=shape.sphericity,

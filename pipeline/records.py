@@ -39,7 +39,8 @@ class LesionRecord:
     centroid_lps_mm: Point | None = None
     long_axis_lps_mm: tuple[Point, Point] | None = None
     short_axis_lps_mm: tuple[Point, Point] | None = None
-    confidence: float | None = None
+    confidence: float | None = None  # the segmenter's, in [0, 1]
+    volume_sd_pct: float | None = None  # the segmenter's predicted volume standard deviation from noise, % of the volume
     absent: bool = False  # not found because nothing hypodense is left where it should be (or it coalesced)
     assessed: bool = True  # False: not looked for (outside the field of view, no registration, not found at baseline)
     sul_peak: float | None = None

@@ -475,6 +475,7 @@ class CtLesionSegmenter:
             background_hu=background,
             threshold_hu=(lesion + background) / 2.0,
             confidence=conf,
+            volume_sd_pct=100.0 * float(info["rel_vol_se"]),
         )
 
     def _chi2_common(

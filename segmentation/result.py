@@ -32,15 +32,21 @@ class LesionSegmentation:
     background_hu: float | None = None
     threshold_hu: float | None = None
     confidence: float = 0.0
+    #: predicted standard deviation of the volume from noise, in % of the volume (None: not estimated)
+    volume_sd_pct: float | None = None
 
-    def full_mask(self, shape_zyx: tuple[int, int, int]) -> np.ndarray:
-        """Boolean lesion voxels (fraction >= 0.5) pasted into an array of the full image shape."""
-        full = np.zeros(shape_zyx, dtype=bool)
+    def full_fractions(self, shape_zyx: tuple[int, int, int]) -> np.ndarray:
+        """Lesion fractions (float32) pasted into a zero array of the full image shape."""
+        full = np.zeros(shape_zyx, dtype=np.float32)
         if self.mask_zyx is not None:
             z, y, x = self.offset_zyx
             dz, dy, dx = self.mask_zyx.shape
-            full[z : z + dz, y : y + dy, x : x + dx] = inside(self.mask_zyx)
+            full[z : z + dz, y : y + dy, x : x + dx] = self.mask_zyx
         return full
+
+    def full_mask(self, shape_zyx: tuple[int, int, int]) -> np.ndarray:
+        """Boolean lesion voxels (fraction >= 0.5) pasted into an array of the full image shape."""
+        return inside(self.full_fractions(shape_zyx))
 
 
 def not_found(reason: str, seed_zyx: tuple[float, float, float]) -> LesionSegmentation:
