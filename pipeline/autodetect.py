@@ -127,11 +127,12 @@ def detect(
     return [DetectedLesion(timepoint, name(k + 1), c, s, d, v, src, m) for k, (c, s, d, v, src, m) in enumerate(rows)]
 
 
-def targets_from(detected: list[DetectedLesion], config: DetectionConfig) -> tuple[list[DetectedLesion], tuple[Target, ...]]:
-    """Mark the RECIST targets among the baseline candidates; return them as targets too."""
-    chosen = set(
-        choose_targets([d.longest_diameter_mm or 0.0 for d in detected], [d.measurable for d in detected], ["liver"] * len(detected), config)
-    )
+def targets_from(
+    detected: list[DetectedLesion], max_per_organ: int = 2, max_total: int = 5
+) -> tuple[list[DetectedLesion], tuple[Target, ...]]:
+    """Mark the RECIST targets among the baseline candidates (limits as in :func:`choose_targets`); return them as targets too."""
+    lengths = [d.longest_diameter_mm or 0.0 for d in detected]
+    chosen = set(choose_targets(lengths, [d.measurable for d in detected], ["liver"] * len(detected), max_per_organ, max_total))
     marked = [DetectedLesion(**{**d.__dict__, "chosen_as_target": k in chosen}) for k, d in enumerate(detected)]
     targets = tuple(Target(d.lesion_id, d.seed_lps_mm) for d in marked if d.chosen_as_target)
     return marked, targets

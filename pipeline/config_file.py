@@ -16,6 +16,15 @@ Sections and keys are the fields of the criteria configurations, e.g.::
     lbm_formula = "janmahasatian"
     unstable_reference = "warn"
 
+    [pet_lesion]
+    method = "percist"             # "41pct" (default, EANM), "fixed", "percist"
+
+    [detection]                    # automatic mode
+    min_contrast_hu = 20.0
+
+The targets chosen in automatic mode follow ``[recist] max_targets_per_organ``
+and ``max_targets_total``.
+
 Absent keys keep the published defaults. The file's path and SHA-256 are
 recorded with every parameter in ``run.json``. An unknown section or key, a
 value of the wrong type or outside its choices is bad input.
@@ -36,9 +45,15 @@ from measurement.pet import LBM_FORMULAS
 from measurement.response import RecistConfig
 from pipeline.config import RunConfig
 from pipeline.errors import InputError
+from segmentation.detect import DetectionConfig
+from segmentation.pet_lesion import PET_METHODS, PetSegmentationConfig
 
-SECTIONS: dict[str, type] = {"recist": RecistConfig, "volumetric": VolumetricConfig, "choi": ChoiConfig, "percist": PercistConfig}
+SECTIONS: dict[str, type] = {
+    "recist": RecistConfig, "volumetric": VolumetricConfig, "choi": ChoiConfig, "percist": PercistConfig,
+    "pet_lesion": PetSegmentationConfig, "detection": DetectionConfig,
+}  # fmt: skip
 CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
+    ("pet_lesion", "method"): PET_METHODS,
     ("recist", "not_found_as"): ("auto", "not_evaluated", "disappeared"),
     ("choi", "pd_reference"): ("nadir", "baseline"),
     ("percist", "unstable_reference"): ("not_evaluable", "warn"),
@@ -61,7 +76,8 @@ def _section(name: str, cls: type, values: object, source: str) -> Any:
         where = f"{source}: [{name}] {key}"
         if key not in fields:
             raise ConfigFileError(f"{where}: unknown option (known: {', '.join(fields)})")
-        kind = str(fields[key].type)
+        declared = fields[key].type
+        kind = declared if isinstance(declared, str) else declared.__name__
         if isinstance(value, bool) and kind != "bool" or not isinstance(value, _TYPES[kind]):
             raise ConfigFileError(f"{where}: expected {kind}, got {value!r}")
         choices = CHOICES.get((name, key))

@@ -7,8 +7,8 @@ Thin orchestration over the pure functions of ``segmentation`` and
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 import SimpleITK as sitk
@@ -23,6 +23,7 @@ from measurement.volume import centroid_zyx, volume_ml
 from pipeline import spatial
 from pipeline.config import RunConfig
 from pipeline.load import LoadedSeries
+from pipeline.pet_reference import PetReference
 from pipeline.records import MEASURED, NOT_FOUND, LesionRecord, Point
 from pipeline.tracking import fragments, merged_pairs
 from segmentation.ct_lesion import CtLesionSegmenter
@@ -79,6 +80,7 @@ def _measure(
     pet: LoadedSeries | None,
     pet_array: np.ndarray | None,
     config: RunConfig,
+    reference: PetReference | None = None,
 ) -> LesionRecord:
     assert seg.mask_zyx is not None
     mask = seg.mask_zyx
@@ -112,7 +114,7 @@ def _measure(
     )
     if pet is not None and pet_array is not None and pet.suv is not None:
         voi = mask_on_grid(seg, ct.image, pet.image, config.pet_lesion.search_margin_mm)
-        pet_seg = segment_pet_lesion(pet_array, voi, config.pet_lesion)
+        pet_seg = segment_pet_lesion(pet_array, voi, *_pet_method(config, reference))
         if pet_seg is None:
             log.warning("lesion %s: CT lesion lies outside the PET field of view; no SUV", request.lesion_id)
         else:
@@ -120,6 +122,16 @@ def _measure(
             record.update(suv_max=suv.suv_max, suv_peak=suv.suv_peak, suv_mean=suv.suv_mean, suv_peak_local=suv.suv_peak_local,
                           mtv_ml=suv.mtv_ml, tlg_suv_ml=suv.tlg_suv_ml)  # fmt: skip
     return LesionRecord(**record)  # type: ignore[arg-type]
+
+
+def _pet_method(config: RunConfig, reference: PetReference | None) -> tuple:
+    """Arguments of :func:`segment_pet_lesion` after the config: the PERCIST reference when the method needs it."""
+    if config.pet_lesion.method != "percist":
+        return (config.pet_lesion,)
+    if reference is None or reference.mean_suv is None or reference.sd_suv is None:
+        return (replace(config.pet_lesion, method="41pct"),)
+    factor = config.percist.blood_pool_measurable_factor if reference.kind == "blood_pool" else config.percist.liver_measurable_factor
+    return config.pet_lesion, reference.mean_suv, reference.sd_suv, factor
 
 
 def _segment(
@@ -152,11 +164,12 @@ def _segment(
 
 @dataclass(frozen=True, eq=False)
 class TimepointLesions:
-    """Records (request order), the label map (z, y, x) and tracking flags of one timepoint."""
+    """Records (request order), the label map (z, y, x), tracking flags and PET reference of one timepoint."""
 
     records: list[LesionRecord]
     labels_zyx: np.ndarray
     flags: dict[str, list[str]]
+    pet_reference: PetReference | None = None
 
 
 def process_timepoint(
@@ -165,12 +178,15 @@ def process_timepoint(
     pet: LoadedSeries | None,
     config: RunConfig,
     segmenter: LesionSegmenter | None = None,
+    pet_reference: Callable[[np.ndarray], PetReference | None] | None = None,
 ) -> TimepointLesions:
     """Segment and measure every requested target at one timepoint.
 
     Label ``k + 1`` marks the k-th request's lesion. Coalesced targets
     (:func:`pipeline.tracking.merged_pairs`) are measured once, for the earlier
-    target; fragmented ones are flagged.
+    target; fragmented ones are flagged. ``pet_reference`` computes the
+    timepoint's PET reference from the CT lesion labels (which it must avoid),
+    before the PET measures, which need it for the PERCIST threshold.
     """
     segmenter = segmenter or CtLesionSegmenter(config.ct_lesion)
     ct_array = spatial.array_zyx(ct.image)
@@ -188,18 +204,22 @@ def process_timepoint(
         flags.setdefault(a, []).append(f"merged with {b}")
         flags.setdefault(b, []).append(f"merged with {a}")
     labels = np.zeros(ct_array.shape, dtype=np.uint8 if len(requests) < 256 else np.uint16)
-    records = []
     for k, (request, outcome, mask) in enumerate(zip(requests, outcomes, masks, strict=True)):
         if isinstance(outcome, LesionRecord):
-            records.append(outcome)
             continue
         parts = fragments(mask)
         if parts > 1:
             log.warning("lesion %s appears split into %d parts; measured as one lesion", request.lesion_id, parts)
             flags.setdefault(request.lesion_id, []).append(f"split into {parts} parts")
         labels[mask & (labels == 0)] = k + 1
-        records.append(_measure(outcome, request, ct, ct_array, spacing, pet, pet_array, config))
+    reference = pet_reference(labels) if pet_reference is not None else None
+    if pet_array is not None and config.pet_lesion.method == "percist" and _pet_method(config, reference)[0].method != "percist":
+        log.warning("no PET reference region for the PERCIST threshold: lesion PET volumes use 41 %% of SUVmax")
+    records = [
+        outcome if isinstance(outcome, LesionRecord) else _measure(outcome, request, ct, ct_array, spacing, pet, pet_array, config, reference)
+        for request, outcome in zip(requests, outcomes, strict=True)
+    ]
     for r in records:
         if not r.measured:
             log.warning("lesion %s not found: %s", r.lesion_id, r.reason)
-    return TimepointLesions(records, labels, flags)
+    return TimepointLesions(records, labels, flags, reference)

@@ -244,7 +244,7 @@ def _automatic_targets(
     except ValueError as exc:
         raise InputError(f"automatic mode: cannot find the liver in the baseline CT ({exc})") from None
     detected = detect(0, ct, pet, liver, CtLesionSegmenter(config.ct_lesion), config.detection, lambda k: f"L{k}")
-    marked, targets = targets_from(detected, config.detection)
+    marked, targets = targets_from(detected, config.recist.max_targets_per_organ, config.recist.max_targets_total)
     if not targets:
         raise InputError("automatic mode: no measurable liver lesion (>= 10 mm) detected at baseline; give targets with --targets")
     return marked, targets
@@ -337,9 +337,11 @@ def _process(
                     stage="register", step=tp.index, total=len(timepoints) - 1,
                 )  # fmt: skip
         with prov.stage("segment+measure"):
-            result = process_timepoint(requests, ct, pet, config)
-        with prov.stage("pet reference"):
-            reference = _pet_reference(tp, ct, pet, result.labels_zyx, annotations, reg, is_baseline, config)
+            result = process_timepoint(
+                requests, ct, pet, config,
+                pet_reference=lambda labels: _pet_reference(tp, ct, pet, labels, annotations, reg, is_baseline, config),
+            )  # fmt: skip
+        reference = result.pet_reference
         lesions = result.records
         if reference is not None and reference.sul_per_suvbw is not None:
             f = reference.sul_per_suvbw

@@ -31,8 +31,6 @@ class DetectionConfig:
     min_volume_ml: float = 0.05
     pet_margin_mm: float = 10.0
     match_distance_mm: float = 12.0
-    max_targets_per_organ: int = 2
-    max_targets_total: int = 5
 
 
 @dataclass(frozen=True)
@@ -113,16 +111,16 @@ def pet_hotspots(
 
 
 def choose_targets(
-    longest_mm: list[float], measurable: list[bool], organs: list[str], config: DetectionConfig | None = None
+    longest_mm: list[float], measurable: list[bool], organs: list[str], max_per_organ: int = 2, max_total: int = 5
 ) -> list[int]:
-    """Indices of the RECIST 1.1 targets: measurable lesions, largest first, per-organ and total limits."""
-    config = config or DetectionConfig()
+    """Indices of the RECIST 1.1 targets: measurable lesions, largest first, at most ``max_per_organ``
+    per organ and ``max_total`` in all (the RECIST 1.1 defaults)."""
     chosen: list[int] = []
     per_organ: dict[str, int] = {}
     for k in sorted(range(len(longest_mm)), key=lambda i: -longest_mm[i]):
-        if not measurable[k] or len(chosen) >= config.max_targets_total:
+        if not measurable[k] or len(chosen) >= max_total:
             continue
-        if per_organ.get(organs[k], 0) >= config.max_targets_per_organ:
+        if per_organ.get(organs[k], 0) >= max_per_organ:
             continue
         chosen.append(k)
         per_organ[organs[k]] = per_organ.get(organs[k], 0) + 1

@@ -17,6 +17,9 @@ import numpy as np
 from scipy import ndimage
 
 
+PET_METHODS = ("41pct", "fixed", "percist")
+
+
 @dataclass(frozen=True)
 class PetSegmentationConfig:
     method: str = "41pct"
@@ -34,8 +37,20 @@ class PetSegmentation:
     method: str
 
 
-def pet_threshold(suv_max: float, config: PetSegmentationConfig, liver_mean: float | None = None, liver_sd: float | None = None) -> float:
-    """Threshold SUV of the configured method."""
+def pet_threshold(
+    suv_max: float,
+    config: PetSegmentationConfig,
+    liver_mean: float | None = None,
+    liver_sd: float | None = None,
+    reference_factor: float = 1.5,
+) -> float:
+    """Threshold SUV of the configured method.
+
+    ``percist``: ``reference_factor x mean + 2 SD`` of the reference region
+    (PERCIST 1.0: 1.5 for the liver, 2.0 for the blood pool), in the units of
+    the image (SUVbw here: the threshold is linear, so SUL or SUVbw give the
+    same voxels).
+    """
     if config.method == "41pct":
         return config.fraction_of_max * suv_max
     if config.method == "fixed":
@@ -43,7 +58,7 @@ def pet_threshold(suv_max: float, config: PetSegmentationConfig, liver_mean: flo
     if config.method == "percist":
         if liver_mean is None or liver_sd is None:
             raise ValueError("the PERCIST threshold needs the liver reference mean and SD")
-        return 1.5 * liver_mean + 2.0 * liver_sd
+        return reference_factor * liver_mean + 2.0 * liver_sd
     raise ValueError(f"unknown PET segmentation method {config.method!r} (41pct, fixed, percist)")
 
 
@@ -53,6 +68,7 @@ def segment_pet_lesion(
     config: PetSegmentationConfig | None = None,
     liver_mean: float | None = None,
     liver_sd: float | None = None,
+    reference_factor: float = 1.5,
 ) -> PetSegmentation | None:
     """Hot region of the VOI's maximum above the method's threshold; ``None`` for an empty VOI."""
     config = config or PetSegmentationConfig()
@@ -61,7 +77,7 @@ def segment_pet_lesion(
     values = np.where(voi_zyx, suv_zyx, -np.inf)
     peak = np.unravel_index(int(np.argmax(values)), values.shape)
     suv_max = float(suv_zyx[peak])
-    threshold = pet_threshold(suv_max, config, liver_mean, liver_sd)
+    threshold = pet_threshold(suv_max, config, liver_mean, liver_sd, reference_factor)
     labels, _ = ndimage.label((suv_zyx >= threshold) & voi_zyx)
     mask = labels == labels[peak] if labels[peak] else np.zeros_like(voi_zyx)
     mask[peak] = True

@@ -9,7 +9,10 @@ seeds 1..N, generated once into ``sample_data/generated/bench/``):
   ITK/BLAS threads each) and with 2 workers (1 thread each): wall time,
   studies per hour, mean per-stage timings, peak memory per worker, CPU time;
 * the speed-up of 2 workers over 1 (target >= 1.7 on 2 cores), and whether
-  both batches gave byte-identical cohort CSVs.
+  both batches gave byte-identical cohort CSVs. The reference is the best a
+  single worker does (2 threads: ITK's multi-threaded filters already use
+  part of the second core). For the scaling of workers alone, a third batch
+  runs 1 worker x 1 thread, and its ratio is printed too.
 
 The machine may be shared: the load average and the CPU share the benchmark
 obtained are printed next to the figures; ``BENCH_REPEATS=R`` runs each batch
@@ -110,17 +113,18 @@ def load() -> str:
     return f"load average {one:.1f} (1 min) / {five:.1f} (5 min) on {os.cpu_count()} cores"
 
 
-def batch(root: Path, out: Path, workers: int, n: int) -> dict[str, float]:
+def batch(root: Path, out: Path, workers: int, n: int, threads: int | None = None) -> dict[str, float]:
     shutil.rmtree(out, ignore_errors=True)
     print(f"  before: {load()}", flush=True)
-    run = timed([*CLI, "batch", str(root), "-o", str(out), "--workers", str(workers), "--force", "--quiet"])
+    threads = threads or max(1, available_cores() // workers)
+    cmd = [*CLI, "batch", str(root), "-o", str(out), "--workers", str(workers), "--threads", str(threads), "--force", "--quiet"]
+    run = timed(cmd)
     wall, cpu = run["wall"], run["cpu"]
     with (out / "batch_summary.csv").open(newline="") as f:
         summary = list(csv.DictReader(f))
     assert all(row["status"] == "ok" for row in summary), summary
     peak_mb = max(float(row["peak_rss_mb"]) for row in summary)
     stages = stage_means(sorted(out.glob("patient_*/run.json")))
-    threads = max(1, available_cores() // workers)
     print(
         f"  {workers} worker(s) x {threads} thread(s): {n} studies in {wall:.1f} s = {3600 * n / wall:.0f} studies/hour; "
         f"peak memory per worker {peak_mb:.0f} MB; CPU {cpu:.1f} s "
@@ -160,6 +164,8 @@ def main() -> int:
         runs[1].append(batch(root, out / "workers_1", 1, n))
         print("batch, 2 workers:", flush=True)
         runs[2].append(batch(root, out / "workers_2", 2, n))
+    print("batch, 1 worker x 1 thread (for the scaling of workers alone):", flush=True)
+    one_thread = batch(root, out / "workers_1_thread_1", 1, n, threads=1)
     one, two = (min(runs[w], key=lambda r: r["wall"]) for w in (1, 2))
     speedup = one["wall"] / two["wall"]
     identical = all(
@@ -171,6 +177,7 @@ def main() -> int:
         f"fastest of {len(runs[1])} run(s) each: {one['wall']:.1f} s (1 worker), {two['wall']:.1f} s (2 workers)\n"
         f"speed-up of 2 workers over 1: {speedup:.2f}x (target >= {TARGET_SPEEDUP}: {'met' if speedup >= TARGET_SPEEDUP else 'MISSED'}); "
         f"CPU seconds per study {one['cpu'] / n:.1f} (1 worker) vs {two['cpu'] / n:.1f} (2 workers)\n"
+        f"2 workers x 1 thread over 1 worker x 1 thread: {one_thread['wall'] / two['wall']:.2f}x\n"
         f"peak memory per worker {peak:.0f} MB (target < {TARGET_RSS_GB * 1024:.0f}: {'met' if peak < TARGET_RSS_GB * 1024 else 'MISSED'}); "
         f"cohort CSVs identical between 1 and 2 workers: {identical}\n"
         f"after: {load()}",

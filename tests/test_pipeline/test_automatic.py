@@ -11,7 +11,7 @@ import pytest
 from pipeline.config import RunConfig
 from pipeline.register import RegistrationConfig
 from pipeline.targets import read_targets
-from segmentation.detect import DetectionConfig, choose_targets
+from segmentation.detect import choose_targets
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +75,6 @@ def test_new_lesion_at_follow_up_is_found_and_makes_progression(automatic_run, g
 
 
 def test_target_choice_rules():
-    config = DetectionConfig(max_targets_per_organ=2, max_targets_total=5)
-    assert choose_targets([12.0, 30.0, 8.0, 20.0], [True, True, False, True], ["liver"] * 4, config) == [1, 3]
-    liver5 = DetectionConfig(max_targets_per_organ=5)
-    assert choose_targets([12.0, 30.0, 8.0, 20.0], [True, True, False, True], ["liver"] * 4, liver5) == [0, 1, 3]
+    assert choose_targets([12.0, 30.0, 8.0, 20.0], [True, True, False, True], ["liver"] * 4) == [1, 3]
+    assert choose_targets([12.0, 30.0, 8.0, 20.0], [True, True, False, True], ["liver"] * 4, max_per_organ=5) == [0, 1, 3]
+    assert choose_targets([12.0, 30.0, 8.0, 20.0], [True, True, True, True], ["liver"] * 4, 5, max_total=2) == [1, 3]

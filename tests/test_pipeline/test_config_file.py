@@ -34,9 +34,51 @@ def test_a_configuration_file(tmp_path: Path):
     assert config.config_file == str(path.resolve()) and len(config.config_file_sha256 or "") == 64
 
 
+def test_segmentation_sections(tmp_path: Path):
+    path = tmp_path / "c.toml"
+    path.write_text('[pet_lesion]\nmethod = "percist"\n[detection]\nmin_contrast_hu = 20\n')
+    config = load_config(path)
+    assert config.pet_lesion.method == "percist" and config.detection.min_contrast_hu == 20.0
+
+
+def test_pet_volumes_follow_the_percist_threshold(sample_root: Path, tmp_path: Path):
+    """With [pet_lesion] method = "percist", each lesion's PET region (MTV) is the connected voxels at or above
+    1.5 x liver mean + 2 SD of the reported liver reference around its SUVmax (here all inside the search VOI)."""
+    import numpy as np
+    from scipy import ndimage
+
+    from pipeline import spatial
+    from pipeline.discover import discover
+    from pipeline.load import load_pet
+    from pipeline.series_selection import select_timepoints
+
+    (tmp_path / "c.toml").write_text('[pet_lesion]\nmethod = "percist"\n')
+    out = tmp_path / "out"
+    assert main(["run", str(sample_root / "study"), "-o", str(out), "--config", str(tmp_path / "c.toml"), "-q"]) == 0
+    run = json.loads((out / "run.json").read_text())
+    assert run["parameters"]["pet_lesion"]["method"] == "percist"
+    baseline = run["inputs"]["timepoints"][0]
+    reference = baseline["pet_reference"]
+    assert reference["reference"] == "liver"
+    threshold = 1.5 * reference["mean_suv"] + 2.0 * reference["sd_suv"]
+    timepoint = select_timepoints(discover(sample_root / "study", ignore={sample_root / "study" / "targets.json"}))[0]
+    pet = load_pet(timepoint.pet_candidates[0])
+    suv = spatial.array_zyx(pet.image)
+    voxel_ml = float(np.prod(spatial.spacing_zyx(pet.image))) / 1000.0
+    for lesion in baseline["lesions"]:
+        centre = np.round(spatial.lps_to_index_zyx(pet.image, np.asarray(lesion["centroid_lps_mm"]))).astype(int)
+        near = tuple(slice(c - 3, c + 4) for c in centre)  # within ~12 mm of the CT centroid
+        top = np.unravel_index(int(np.argmax(suv[near])), suv[near].shape) + centre - 3
+        assert suv[tuple(top)] == pytest.approx(lesion["suv_max"], rel=1e-5)
+        labels, _ = ndimage.label(suv >= threshold)
+        assert lesion["mtv_ml"] == pytest.approx(np.count_nonzero(labels == labels[tuple(top)]) * voxel_ml, rel=1e-6)
+
+
 @pytest.mark.parametrize(
     "text, message",
     [
+        ("[pet_lesion]\nmethod = \"otsu\"\n", "must be one of 41pct, fixed, percist"),
+        ("[detection]\nmax_targets_per_organ = 5\n", "[detection] max_targets_per_organ: unknown option"),
         ("[recist]\nmax_targets = 3\n", "[recist] max_targets: unknown option"),
         ("[mrecist]\n", "unknown section [mrecist]"),
         ("[recist]\nmax_targets_total = 2.5\n", "expected int"),

@@ -42,5 +42,15 @@ def test_fixed_and_percist_thresholds():
         pet_threshold(10.0, PetSegmentationConfig(method="otsu"))
 
 
+def test_percist_threshold_with_a_blood_pool_reference():
+    suv = hot_sphere()
+    voi = np.ones_like(suv, bool)
+    liver = segment_pet_lesion(suv, voi, PetSegmentationConfig(method="percist"), 2.0, 0.2)
+    blood = segment_pet_lesion(suv, voi, PetSegmentationConfig(method="percist"), 2.0, 0.2, reference_factor=2.0)
+    assert liver.threshold_suv == pytest.approx(1.5 * 2.0 + 2 * 0.2) and blood.threshold_suv == pytest.approx(2.0 * 2.0 + 2 * 0.2)
+    # the sphere's profile is monotonic, so each region is every voxel at or above its threshold
+    assert liver.mask_zyx.sum() == (suv >= 3.4).sum() and blood.mask_zyx.sum() == (suv >= 4.4).sum()
+
+
 def test_empty_voi():
     assert segment_pet_lesion(hot_sphere(), np.zeros((21, 21, 21), bool)) is None
