@@ -57,8 +57,8 @@ run: $(STAMP)
 	$(BIN)/lesion-pipeline run "$(STUDY)" -o "$(OUT)" $(if $(TARGETS),--targets "$(TARGETS)")
 
 batch: $(STAMP)
-	@test -n "$(STUDIES)" -a -n "$(OUT)" || { echo "usage: make batch STUDIES=dir OUT=dir [WORKERS=n | SCHEDULER=tcp://host:port|file] [TIMEOUT=seconds] [FORCE=1]"; exit 2; }
-	$(BIN)/lesion-pipeline batch "$(STUDIES)" -o "$(OUT)" $(if $(WORKERS),--workers $(WORKERS)) $(if $(SCHEDULER),--scheduler "$(SCHEDULER)") $(if $(TIMEOUT),--timeout $(TIMEOUT)) $(if $(FORCE),--force)
+	@test -n "$(STUDIES)" -a -n "$(OUT)" || { echo "usage: make batch STUDIES=dir OUT=dir [WORKERS=n | SCHEDULER=tcp://host:port|file] [TIMEOUT=seconds] [MEMORY_LIMIT=MB] [FORCE=1]"; exit 2; }
+	$(BIN)/lesion-pipeline batch "$(STUDIES)" -o "$(OUT)" $(if $(WORKERS),--workers $(WORKERS)) $(if $(SCHEDULER),--scheduler "$(SCHEDULER)") $(if $(TIMEOUT),--timeout $(TIMEOUT)) $(if $(MEMORY_LIMIT),--memory-limit $(MEMORY_LIMIT)) $(if $(FORCE),--force)
 
 $(BENCH_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'

@@ -104,21 +104,23 @@ def _run_locally(tasks: Sequence[StudyTask], workers: int) -> Iterator[StudyOutc
 
 
 def _plan(
-    studies: list[Path], out_root: Path, config: RunConfig, resume: bool, threads: int, timeout_s: float | None
+    studies: list[Path], out_root: Path, config: RunConfig, resume: bool, options: dict[str, object]
 ) -> tuple[dict[str, StudyOutcome], list[StudyTask]]:
-    """Skip the up-to-date studies (when resuming); one task for each of the others."""
+    """Skip the up-to-date studies (when resuming); one task for each of the others (``options``:
+    the :class:`StudyTask` fields common to all: threads, time and memory limits, dicom_out)."""
     outcomes: dict[str, StudyOutcome] = {}
     tasks: list[StudyTask] = []
     for study in studies:
         out_dir = out_root / study.name
-        done, why = up_to_date(out_dir, study_fingerprint(study, study / TARGETS_FILENAME, config))
+        fingerprint = study_fingerprint(study, study / TARGETS_FILENAME, config, bool(options.get("dicom_out")))
+        done, why = up_to_date(out_dir, fingerprint)
         if resume and done:
             outcomes[study.name] = StudyOutcome(study.name, StudyStatus.SKIPPED)
             continue
         log.debug("%s: to run (%s)", study.name, why if resume else "--force")
         outcomes[study.name] = StudyOutcome(study.name, StudyStatus.PENDING)
         log_file = out_root / LOG_DIR / f"{study.name}.log"
-        tasks.append(StudyTask(study.name, str(study), str(out_dir), str(log_file), config, threads, timeout_s))
+        tasks.append(StudyTask(study.name, str(study), str(out_dir), str(log_file), config, **options))  # type: ignore[arg-type]
     return outcomes, tasks
 
 
@@ -132,18 +134,24 @@ def run_batch(
     scheduler: str | None = None,
     resume: bool = True,
     timeout_s: float | None = None,
+    memory_limit_mb: float | None = None,
+    dicom_out: bool = False,
 ) -> list[StudyOutcome]:
     """Run every sub-folder of ``studies_root`` into ``out_root``; never stops on a failing study.
 
     ``threads`` (ITK and BLAS threads per study) defaults to
     ``max(1, cores // workers)`` locally and to 1 on a Dask cluster.
-    ``timeout_s`` limits each study's wall time. Returns one outcome per
-    study, in name order.
+    ``timeout_s`` limits each study's wall time, ``memory_limit_mb`` its
+    process's data memory (a study that needs more fails as out of memory);
+    ``dicom_out`` also writes each study's DICOM SEG and SR. Returns one
+    outcome per study, in name order.
     """
     config = config or RunConfig()
     studies_root, out_root = Path(studies_root).resolve(), Path(out_root).resolve()
     if workers < 1 or (threads is not None and threads < 1) or (timeout_s is not None and timeout_s <= 0):
         raise InputError("workers and threads must be at least 1 and the timeout positive")
+    if memory_limit_mb is not None and memory_limit_mb <= 0:
+        raise InputError("the memory limit must be positive")
     studies = list_studies(studies_root, out_root)
     if threads is None:
         threads = 1 if scheduler else max(1, available_cores() // workers)
@@ -154,7 +162,8 @@ def run_batch(
             client = stack.enter_context(connect(scheduler))
         out_root.mkdir(parents=True, exist_ok=True)
         stack.enter_context(_exclusive(out_root))
-        outcomes, tasks = _plan(studies, out_root, config, resume, threads, timeout_s)
+        options = dict(threads=threads, timeout_s=timeout_s, memory_limit_mb=memory_limit_mb, dicom_out=dicom_out)
+        outcomes, tasks = _plan(studies, out_root, config, resume, options)
         log.info(
             "%d studies: %d up to date, %d to run (%s, %d thread(s) per study)",
             len(studies), len(studies) - len(tasks), len(tasks),

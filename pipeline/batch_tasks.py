@@ -78,6 +78,8 @@ class StudyTask:
     config: RunConfig
     threads: int
     timeout_s: float | None = None
+    memory_limit_mb: float | None = None  # data memory of the study's process (RLIMIT_DATA, Linux)
+    dicom_out: bool = False  # also write the DICOM SEG and SR
 
 
 @dataclass(frozen=True)
@@ -109,20 +111,22 @@ def execute(task: StudyTask) -> StudyOutcome:
     status, error = StudyStatus.OK, ""
     try:
         targets = resolve_targets_path(study_dir, None)
-        before = study_fingerprint(study_dir, targets, config)
-        run_study(study_dir, out_dir, None, config)
-        if study_fingerprint(study_dir, targets, config) != before:
+        before = study_fingerprint(study_dir, targets, config, task.dicom_out)
+        run_study(study_dir, out_dir, None, config, dicom_out=task.dicom_out)
+        if study_fingerprint(study_dir, targets, config, task.dicom_out) != before:
             raise InputError(f"{study_dir}: files changed while the study was running; run the batch again")
         write_marker(out_dir, before)
     except InputError as exc:
         log.error("%s", exc)
         status, error = StudyStatus.FAILED, str(exc)
-    except MemoryError:
-        log.error("out of memory\n%s", traceback.format_exc())
-        status, error = StudyStatus.ERROR, "MemoryError: out of memory"
     except Exception as exc:  # noqa: BLE001 - reported in the summary, traceback in the study's log
-        log.error("internal error\n%s", traceback.format_exc())
-        status, error = StudyStatus.ERROR, f"{type(exc).__name__}: {exc}"
+        if isinstance(exc, MemoryError) or "Failed to allocate memory" in str(exc):  # numpy / ITK
+            limit = f" (limit {task.memory_limit_mb:g} MB)" if task.memory_limit_mb else ""
+            log.error("out of memory%s\n%s", limit, traceback.format_exc())
+            status, error = StudyStatus.ERROR, f"out of memory{limit}"
+        else:
+            log.error("internal error\n%s", traceback.format_exc())
+            status, error = StudyStatus.ERROR, f"{type(exc).__name__}: {exc}"
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (1024.0**2 if sys.platform == "darwin" else 1024.0)
     return StudyOutcome(task.study, status, error, round(time.perf_counter() - t0, 2), round(peak_mb, 1))
 
@@ -137,9 +141,20 @@ def _die_with_parent() -> None:
         os._exit(3)
 
 
+def limit_memory(megabytes: float) -> None:
+    """Cap this process's data memory (heap and anonymous mappings: numpy and ITK buffers), Linux only."""
+    if not sys.platform.startswith("linux"):
+        log.warning("the memory limit is only applied on Linux; running without it")
+        return
+    limit = int(megabytes * 2**20)
+    resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
+
+
 def _child_main() -> int:
     _die_with_parent()
     task: StudyTask = pickle.load(sys.stdin.buffer)
+    if task.memory_limit_mb:
+        limit_memory(task.memory_limit_mb)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     for name in ("pipeline", "segmentation", "measurement"):

@@ -78,7 +78,7 @@ def _cmd_batch(args: argparse.Namespace) -> int:
     outcomes = run_batch(
         args.studies_root, args.output, _run_config(args),
         workers=args.workers or 1, threads=args.threads, scheduler=args.scheduler,
-        resume=not args.force, timeout_s=args.timeout,
+        resume=not args.force, timeout_s=args.timeout, memory_limit_mb=args.memory_limit, dicom_out=args.dicom_out,
     )  # fmt: skip
     failed = [o for o in outcomes if not o.status.complete]
     if not args.quiet:
@@ -196,6 +196,8 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--threads", type=int, help="ITK and BLAS threads per study (default: cores // workers; 1 on Dask)")
     batch.add_argument("--scheduler", metavar="ADDRESS", help="run on a Dask cluster: tcp://host:port or a scheduler file")
     batch.add_argument("--timeout", type=float, metavar="SECONDS", help="stop a study after this wall time (default: none)")
+    batch.add_argument("--memory-limit", type=float, metavar="MB", help="data memory per study process (Linux); a study that needs more fails as out of memory (default: none)")
+    batch.add_argument("--dicom-out", action="store_true", help="also write each study's DICOM SEG and SR into OUT_ROOT/<study>/dicom/")
     redo = batch.add_mutually_exclusive_group()
     redo.add_argument("--resume", dest="force", action="store_false", default=False, help="skip studies whose outputs are up to date (default)")
     redo.add_argument("--force", action="store_true", help="run every study again")

@@ -4,24 +4,46 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
+import hashlib
+import importlib
 import logging
 import platform
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 
 LOGGERS = ("pipeline", "segmentation", "measurement")
 _PACKAGES = ("lesion-pipeline", "numpy", "scipy", "SimpleITK", "pydicom", "scikit-image", "nibabel", "highdicom")
 
 
+def tree_digest(package_dirs: Iterable[Path]) -> str:
+    """SHA-256 (hex) of every ``*.py`` file below the given package folders: relative path and content, sorted."""
+    h = hashlib.sha256()
+    for root in package_dirs:
+        for path in sorted(Path(root).rglob("*.py")):
+            h.update(path.relative_to(Path(root).parent).as_posix().encode() + b"\0")
+            h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+@functools.lru_cache(maxsize=1)
+def source_digest() -> str:
+    """:func:`tree_digest` of this project's packages as imported: any code change changes it, version bump or not."""
+    return tree_digest(Path(importlib.import_module(name).__file__).parent for name in LOGGERS)  # type: ignore[arg-type]
+
+
 def software_versions() -> dict[str, str]:
+    """Versions of Python, this project and its libraries, and the SHA-256 of this project's source code."""
     out = {"python": platform.python_version()}
     for name in _PACKAGES:
         try:
             out[name] = version(name)
         except PackageNotFoundError:
             out[name] = "not installed"
+    out["lesion-pipeline-source-sha256"] = source_digest()
     return out
 
 

@@ -10,7 +10,9 @@ SHA-256 of:
 * the content of the targets file;
 * the run parameters (:meth:`RunConfig.as_record`) except ``threads``, which
   does not change results;
-* the software versions (:func:`pipeline.provenance.software_versions`).
+* the software versions (:func:`pipeline.provenance.software_versions`),
+  including the SHA-256 of this project's source code, so that a code change
+  reruns the study even without a version bump.
 
 The marker is deleted before a study is run and written only after the run's
 outputs are in place, so a killed or failed run never leaves a study that looks
@@ -56,8 +58,9 @@ def _sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def study_fingerprint(study_dir: Path, targets_file: Path, config: RunConfig) -> Fingerprint:
-    """Fingerprint of one study's inputs, targets, parameters and software (see module doc)."""
+def study_fingerprint(study_dir: Path, targets_file: Path, config: RunConfig, dicom_out: bool = False) -> Fingerprint:
+    """Fingerprint of one study's inputs, targets, parameters and software (see module doc);
+    ``dicom_out`` (DICOM SEG and SR written too) counts as a parameter."""
     h = hashlib.sha256()
     n_files = n_bytes = 0
     for dirpath, dirnames, filenames in os.walk(study_dir, followlinks=True):
@@ -72,6 +75,8 @@ def study_fingerprint(study_dir: Path, targets_file: Path, config: RunConfig) ->
     h.update(targets_file.read_bytes() if targets_file.is_file() else b"<missing>")
     parameters = {k: v for k, v in config.as_record().items() if k not in _NOT_FINGERPRINTED}
     h.update(json.dumps(parameters, sort_keys=True, default=str).encode())
+    if dicom_out:
+        h.update(b"dicom_out\0")
     h.update(json.dumps(software_versions(), sort_keys=True).encode())
     return Fingerprint(h.hexdigest(), n_files, n_bytes)
 

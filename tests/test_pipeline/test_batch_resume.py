@@ -72,3 +72,21 @@ def test_fingerprint_follows_inputs_targets_and_parameters(study_copy: Path) -> 
 
     (study_copy / "DICOM" / "extra.dcm").write_bytes(b"new file")
     assert fingerprint(study_copy).files == base.files + 1
+
+
+def test_fingerprint_follows_the_source_code(study_copy: Path, tmp_path: Path, monkeypatch) -> None:
+    """A code change reruns a study even without a version bump: the source digest is in the fingerprint."""
+    import segmentation
+    from pipeline import provenance
+
+    copy = tmp_path / "segmentation"
+    shutil.copytree(Path(segmentation.__file__).parent, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    before = provenance.tree_digest([copy])
+    assert before == provenance.tree_digest([Path(segmentation.__file__).parent])  # content and relative paths only
+    ct_lesion = copy / "ct_lesion.py"
+    ct_lesion.write_text(ct_lesion.read_text().replace("min_confidence: float = 0.3", "min_confidence: float = 0.31"))
+    assert provenance.tree_digest([copy]) != before
+
+    base = fingerprint(study_copy)
+    monkeypatch.setattr(provenance, "source_digest", lambda: "edited")
+    assert fingerprint(study_copy).digest != base.digest
