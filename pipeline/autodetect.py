@@ -85,7 +85,7 @@ def detect(
         if taken[tuple(int(round(v)) for v in candidate.seed_zyx)]:
             continue
         seg = segmenter.segment(image, spacing, candidate.seed_zyx)
-        if not seg.found or seg.mask_zyx is None:
+        if not seg.found or seg.mask_zyx is None or seg.confidence < config.min_confidence:
             continue
         full = seg.full_mask(image.shape)
         if (full & taken).sum() > 0.5 * full.sum():

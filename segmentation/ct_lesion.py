@@ -458,7 +458,7 @@ class CtLesionSegmenter:
             * float(np.clip(1.0 - info["rel_vol_se"] / cfg.max_rel_volume_se, 0.0, 1.0)) ** 0.5
         )
         self.debug.update(shape=shape, info=info, vol=vol, ratio=ratio, l_max=shape.l_max, conf=conf)
-        if conf < cfg.min_confidence:
+        if not conf >= cfg.min_confidence:  # (also refuses a NaN confidence from a degenerate fit)
             return not_found(
                 f"measurement unreliable (confidence {conf:.2f} < {cfg.min_confidence:.2f}: contrast {contrast:.0f} HU, "
                 f"noise {sigma:.0f} HU, predicted volume sd {100 * info['rel_vol_se']:.0f}%, "
@@ -620,7 +620,8 @@ class CtLesionSegmenter:
             mu = max(mu / 5, 1e-6)
             sel = np.abs(stage.signed(coef)) <= cfg.band_mm
             f_all, jac_all, dsel, bsel, res, w, e, amp, obj = terms(coef, params, sel, True, sigma)
-            sigma = max(float(1.4826 * np.median(np.abs(res))), cfg.min_noise_hu)
+            if res.size:  # (an empty band keeps the previous noise level; the checks below refuse such a fit)
+                sigma = max(float(1.4826 * np.median(np.abs(res))), cfg.min_noise_hu)
             f_all, jac_all, dsel, bsel, res, w, e, amp, obj = terms(coef, params, sel, True, sigma, (f_all, jac_all))
             trace.append((shape.l_max, it, float(params[0]), float(params[1]), sigma, dr_try, float(sel.sum())))
             if stage.moved_too_far(coef, sel):

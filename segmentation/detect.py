@@ -1,17 +1,21 @@
 """Automatic detection of candidate liver lesions: hypodense regions on CT, hot spots on PET.
 
-CT: inside the liver, the CT is smoothed (``smoothing_mm``); the liver level
-and its noise are the median and robust SD (1.4826 x MAD) of the smoothed
-liver. Candidates are the connected regions darker than the level by
+CT: inside the liver, the CT is smoothed in-plane (Gaussian ``smoothing_mm``,
+normalised to the liver so that fat or air outside does not darken its edge);
+the liver level and its noise are the median and robust SD (1.4826 x MAD) of
+the smoothed liver. Candidates are the connected regions darker than the level by
 ``max(min_contrast_hu, noise_factor x noise)`` that reach at least
 ``edge_margin_mm`` inside the liver (partial volume with fat along the liver
 edge is not a lesion) and hold ``min_volume_ml``. Each candidate's seed is its
-deepest point; the seeded segmenter then delineates and measures it.
+deepest point; the seeded segmenter then delineates and measures it, and the
+candidate is kept when the segmenter finds a lesion with a confidence of at
+least ``min_confidence`` (higher than for a reader's seed: nobody vouches for
+a candidate).
 
 PET: inside the liver (grown by ``pet_margin_mm``, as PET blurs hot lesions
 outward), hot spots are connected regions above the PERCIST threshold
 ``1.5 x liver mean + 2 x liver SD`` (liver statistics robust: median and
-1.4826 x MAD), and at least ``liver + noise_factor x SD``.
+1.4826 x MAD), and at least ``liver + pet_noise_factor x SD``.
 """
 
 from __future__ import annotations
@@ -24,12 +28,14 @@ from scipy import ndimage
 
 @dataclass(frozen=True)
 class DetectionConfig:
-    smoothing_mm: float = 1.5
+    smoothing_mm: float = 2.5
     min_contrast_hu: float = 15.0
-    noise_factor: float = 4.0
+    noise_factor: float = 3.0
+    min_confidence: float = 0.4  # of the segmenter, for a candidate to count as a lesion (no reader's seed vouches for it)
     edge_margin_mm: float = 5.0
     min_volume_ml: float = 0.05
     pet_margin_mm: float = 10.0
+    pet_noise_factor: float = 4.0
     match_distance_mm: float = 12.0
 
 
@@ -63,7 +69,9 @@ def ct_candidates(
     box = tuple(slice(int(a), int(b) + 1) for a, b in zip(idx.min(axis=0), idx.max(axis=0), strict=True))
     liver = liver_zyx[box]
     sigma = [0.0] + [config.smoothing_mm / s for s in spacing_zyx[1:]]
-    smooth = ndimage.gaussian_filter(image_zyx[box].astype(np.float32), sigma)
+    # smoothing restricted to the liver (normalised convolution): fat or air outside does not darken its edge
+    weight = ndimage.gaussian_filter(liver.astype(np.float32), sigma)
+    smooth = ndimage.gaussian_filter(np.where(liver, image_zyx[box], 0).astype(np.float32), sigma) / np.maximum(weight, 1e-3)
     level, noise = _robust(smooth[liver])
     threshold = level - max(config.min_contrast_hu, config.noise_factor * noise)
     dark = (smooth < threshold) & liver
@@ -96,7 +104,7 @@ def pet_hotspots(
     eroded = ndimage.distance_transform_edt(liver_zyx, sampling=spacing_zyx) >= 8.0
     reference = suv_zyx[eroded] if eroded.any() else suv_zyx[liver_zyx]
     mean, sd = _robust(reference)
-    threshold = max(1.5 * mean + 2.0 * sd, mean + config.noise_factor * sd)
+    threshold = max(1.5 * mean + 2.0 * sd, mean + config.pet_noise_factor * sd)
     search = ndimage.distance_transform_edt(~liver_zyx, sampling=spacing_zyx) <= config.pet_margin_mm
     labels, n = ndimage.label((suv_zyx >= threshold) & search)
     out = []

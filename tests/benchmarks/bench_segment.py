@@ -16,6 +16,9 @@ filling. Both run on one thread.
    necrotic, at the liver edge, beside a vessel. Targets for every lesion
    >= 10 mm: Dice >= 0.85, |volume error| <= 10 %, |diameter error| <= 1.5 mm.
    Printed per role, with the refusals (``not_found`` with a reason).
+4. **Automatic detection, hard variant** (target: >= 90 % of lesions >= 10 mm,
+   at most one false positive per study), every timepoint, on seeds 101-108
+   (where the detection parameters were chosen) and 109-116 (held out).
 
 Run: ``make bench`` or ``.venv/bin/python tests/benchmarks/bench_segment.py``.
 """
@@ -156,10 +159,44 @@ def hard_variant() -> None:
     print("\n".join(refusals))
 
 
+def _detect_case(seed: int, timepoint: int) -> tuple[int, int, int]:
+    """(lesions >= 10 mm found, lesions >= 10 mm, false positives) of automatic CT detection on one hard case."""
+    from pipeline.autodetect import detect
+    from pipeline.load import LoadedSeries
+    from segmentation.detect import DetectionConfig
+    from segmentation.liver import locate_liver, segment_liver
+
+    case = render_hard_case(seed, timepoint)
+    image = sitk.GetImageFromArray(case.ct_hu_zyx)
+    image.SetSpacing(case.spacing_zyx[::-1])  # LPS mm = index x spacing
+    ct = LoadedSeries(image, "bench", "CT", "HU", image.GetDepth(), None)
+    liver = segment_liver(case.ct_hu_zyx, case.spacing_zyx, locate_liver(case.ct_hu_zyx, case.spacing_zyx)).mask_zyx
+    detected = detect(timepoint, ct, None, liver, CtLesionSegmenter(), DetectionConfig(), lambda k: f"D{k}")
+    centres = {t.lesion_id: np.asarray(t.centroid_index_zyx)[::-1] * np.asarray(case.spacing_zyx[::-1]) for t in case.lesions}
+    measurable = {t.lesion_id for t in case.lesions if t.longest_axial_diameter_on_slices_mm >= 10.0}
+    matched: set[str] = set()
+    false_positives = 0
+    for lesion in detected:
+        near = {lid for lid, c in centres.items() if np.linalg.norm(np.asarray(lesion.centroid_lps_mm) - c) <= 5.0}
+        matched |= near
+        false_positives += not near
+    return len(matched & measurable), len(measurable), false_positives
+
+
+def detection_on_hard() -> None:
+    print("\n4. automatic detection (CT), hard variant, every timepoint: lesions >= 10 mm found, false positives")
+    for label, seeds in (("101-108 (parameters chosen here)", range(101, 109)), ("109-116 (held out)", range(109, 117))):
+        rows = [_detect_case(seed, k) for seed in seeds for k in range(3)]
+        found, total = sum(r[0] for r in rows), sum(r[1] for r in rows)
+        print(f"   seeds {label}: {found}/{total} = {100 * found / total:.0f} % found; false positives {sum(r[2] for r in rows)} "
+              f"in {len(rows)} timepoints, at most {max(r[2] for r in rows)} in one")  # fmt: skip
+
+
 def main() -> None:
     sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)
     standard_full_size()
     hard_variant()
+    detection_on_hard()
 
 
 if __name__ == "__main__":

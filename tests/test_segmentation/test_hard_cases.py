@@ -83,3 +83,30 @@ def test_liver_dice_on_the_hard_variant(cases):
         liver = segment_liver(case.ct_hu_zyx, case.spacing_zyx, seeds).mask_zyx
         dice = 2 * np.count_nonzero(liver & case.liver_zyx) / (np.count_nonzero(liver) + np.count_nonzero(case.liver_zyx))
         assert dice >= 0.93
+
+
+def test_automatic_detection_on_the_hard_variant():
+    """Baselines of two hard studies (10 lesions of 13-34 mm, two at 25-28 HU): at least 9 found, no false positive."""
+    import SimpleITK as sitk
+
+    from pipeline.autodetect import detect
+    from pipeline.load import LoadedSeries
+    from segmentation.detect import DetectionConfig
+    from segmentation.liver import locate_liver
+
+    found = false_positives = 0
+    for seed in (102, 106):
+        case = render_hard_case(seed, 0)
+        image = sitk.GetImageFromArray(case.ct_hu_zyx)
+        image.SetSpacing(case.spacing_zyx[::-1])  # origin 0, identity direction: LPS mm = index x spacing
+        ct = LoadedSeries(image, "1.2.3", "CT", "HU", image.GetDepth(), None)
+        liver = segment_liver(case.ct_hu_zyx, case.spacing_zyx, locate_liver(case.ct_hu_zyx, case.spacing_zyx)).mask_zyx
+        detected = detect(0, ct, None, liver, CtLesionSegmenter(), DetectionConfig(), lambda k: f"D{k}")
+        truths = {t.lesion_id: np.asarray(t.centroid_index_zyx)[::-1] * np.asarray(case.spacing_zyx[::-1]) for t in case.lesions}
+        matched = set()
+        for lesion in detected:
+            near = [lid for lid, c in truths.items() if np.linalg.norm(np.asarray(lesion.centroid_lps_mm) - c) <= 5.0]
+            matched.update(near)
+            false_positives += not near
+        found += len(matched)
+    assert found >= 9 and false_positives == 0
