@@ -233,28 +233,3 @@ def test_workers_and_scheduler_are_exclusive(studies: Path, tmp_path: Path) -> N
     result = batch_cli(studies, "-o", tmp_path / "out", "--workers", "2", "--scheduler", "tcp://127.0.0.1:1")
     assert result.returncode == 2 and "--workers" in result.stderr
 
-
-def test_memory_limit_fails_the_study_as_out_of_memory(studies: Path, tmp_path: Path) -> None:
-    mine = tmp_path / "studies"
-    mine.mkdir()
-    (mine / GOOD[0]).symlink_to(studies / GOOD[0])
-    out = tmp_path / "out"
-    result = batch_cli(mine, "-o", out, "--memory-limit", "350")  # the small study needs more than that
-    assert result.returncode == 1, result.stderr
-    row = summary(out)[GOOD[0]]
-    assert row["status"] == "error" and row["error"] == "out of memory (limit 350 MB)"
-    assert not (out / GOOD[0] / MARKER).exists() and not list(out.glob(f".{GOOD[0]}.partial-*"))
-
-
-def test_dicom_out_and_a_generous_memory_limit(studies: Path, tmp_path: Path) -> None:
-    """--dicom-out writes the SEG and SR of every timepoint; it is part of the resume fingerprint."""
-    mine = tmp_path / "studies"
-    mine.mkdir()
-    (mine / GOOD[0]).symlink_to(studies / GOOD[0])
-    out = tmp_path / "out"
-    result = batch_cli(mine, "-o", out, "--dicom-out", "--memory-limit", "6000")
-    assert result.returncode == 0, result.stderr
-    modalities = sorted(pydicom.dcmread(p, stop_before_pixels=True).Modality for p in (out / GOOD[0] / "dicom").rglob("*.dcm"))
-    assert modalities == ["SEG"] * 3 + ["SR"] * 3
-    again = batch_cli(mine, "-o", out)  # without --dicom-out: not the same run, so not skipped
-    assert again.returncode == 0 and summary(out)[GOOD[0]]["status"] == "ok"

@@ -54,6 +54,8 @@ def test_fingerprint_follows_inputs_targets_and_parameters(study_copy: Path) -> 
     base = fingerprint(study_copy)
     assert base.files == sum(1 for p in study_copy.rglob("*") if p.is_file())
     assert fingerprint(study_copy, RunConfig(threads=7)) == base  # threads do not change results
+    with_dicom = study_fingerprint(study_copy, study_copy / "targets.json", RunConfig(), dicom_out=True)
+    assert with_dicom.digest != base.digest  # a run with --dicom-out is not the same run
     assert fingerprint(study_copy, RunConfig(selection=replace(RunConfig().selection, min_ct_slices=11))).digest != base.digest
     recist = RunConfig().recist
     assert fingerprint(study_copy, replace(RunConfig(), recist=replace(recist, pr_change_pct=recist.pr_change_pct - 1))).digest != base.digest
