@@ -53,7 +53,9 @@ def agreement(
 
     ``reference_volume_ml`` / ``reference_longest_diameter_mm`` replace the
     values measured on the reference mask when exact ones are known (an
-    analytic phantom).
+    analytic phantom). Raises ``ValueError`` when either mask is empty (no
+    diameter exists; a missed lesion is a detection failure, not an error of
+    size).
     """
     ref_volume = volume_ml(reference_zyx, spacing_zyx) if reference_volume_ml is None else reference_volume_ml
     ref_diameter = (

@@ -105,11 +105,11 @@ def execute(task: StudyTask) -> StudyOutcome:
 
     t0 = time.perf_counter()
     study_dir, out_dir = Path(task.study_dir), Path(task.out_dir)
-    clear_marker(out_dir)
-    remove_stale_staging(out_dir)
     config = replace(task.config, threads=task.threads)
     status, error = StudyStatus.OK, ""
     try:
+        clear_marker(out_dir)
+        remove_stale_staging(out_dir)
         targets = resolve_targets_path(study_dir, None)
         before = study_fingerprint(study_dir, targets, config, task.dicom_out)
         run_study(study_dir, out_dir, None, config, dicom_out=task.dicom_out)
@@ -120,7 +120,7 @@ def execute(task: StudyTask) -> StudyOutcome:
         log.error("%s", exc)
         status, error = StudyStatus.FAILED, str(exc)
     except Exception as exc:  # noqa: BLE001 - reported in the summary, traceback in the study's log
-        if isinstance(exc, MemoryError) or "Failed to allocate memory" in str(exc):  # numpy / ITK
+        if isinstance(exc, MemoryError) or any(s in str(exc) for s in ("Failed to allocate memory", "bad_alloc")):  # numpy / ITK
             limit = f" (limit {task.memory_limit_mb:g} MB)" if task.memory_limit_mb else ""
             log.error("out of memory%s\n%s", limit, traceback.format_exc())
             status, error = StudyStatus.ERROR, f"out of memory{limit}"
@@ -154,6 +154,8 @@ def _child_main() -> int:
     _die_with_parent()
     task: StudyTask = pickle.load(sys.stdin.buffer)
     if task.memory_limit_mb:
+        import pipeline.run  # noqa: F401 - imported before the limit: the limit is for the study's data
+
         limit_memory(task.memory_limit_mb)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))

@@ -60,6 +60,9 @@ CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("percist", "lbm_formula"): LBM_FORMULAS,
     ("percist", "reference"): ("auto", "liver", "blood_pool"),
 }
+# segmentation options are lengths, levels, volumes and fractions: never negative; these also have an upper bound
+NON_NEGATIVE_SECTIONS = ("pet_lesion", "detection")
+UPPER_BOUNDS: dict[tuple[str, str], float] = {("pet_lesion", "fraction_of_max"): 1.0, ("detection", "min_confidence"): 1.0}
 _TYPES: dict[str, tuple[type, ...]] = {"float": (int, float), "int": (int,), "bool": (bool,), "str": (str,)}
 
 
@@ -85,6 +88,11 @@ def _section(name: str, cls: type, values: object, source: str) -> Any:
             raise ConfigFileError(f"{where}: must be one of {', '.join(choices)}")
         if kind == "int" and value < (1 if key.startswith("max_targets") else 0):
             raise ConfigFileError(f"{where}: must be {'at least 1' if key.startswith('max_targets') else 'zero or more'}")
+        if kind == "float" and name in NON_NEGATIVE_SECTIONS:
+            upper = UPPER_BOUNDS.get((name, key))
+            if value < 0 or (upper is not None and value > upper) or (key == "fraction_of_max" and value == 0):
+                bounds = f"in (0, {upper:g}]" if key == "fraction_of_max" else f"in [0, {upper:g}]" if upper else "zero or more"
+                raise ConfigFileError(f"{where}: must be {bounds}")
         out[key] = float(value) if kind == "float" else value
     return cls(**out)
 

@@ -119,8 +119,12 @@ def _measure(
             log.warning("lesion %s: CT lesion lies outside the PET field of view; no SUV", request.lesion_id)
         else:
             suv = pet_measures(pet_array, pet_seg.mask_zyx, spatial.spacing_zyx(pet.image))
-            record.update(suv_max=suv.suv_max, suv_peak=suv.suv_peak, suv_mean=suv.suv_mean, suv_peak_local=suv.suv_peak_local,
-                          mtv_ml=suv.mtv_ml, tlg_suv_ml=suv.tlg_suv_ml)  # fmt: skip
+            record.update(suv_max=suv.suv_max, suv_peak=suv.suv_peak, suv_peak_local=suv.suv_peak_local,
+                          pet_method=pet_seg.method, pet_threshold_suv=pet_seg.threshold_suv)  # fmt: skip
+            if pet_seg.above_threshold:
+                record.update(suv_mean=suv.suv_mean, mtv_ml=suv.mtv_ml, tlg_suv_ml=suv.tlg_suv_ml)
+            else:  # not above the method's threshold: no metabolic volume
+                record.update(mtv_ml=0.0, tlg_suv_ml=0.0)
     return LesionRecord(**record)  # type: ignore[arg-type]
 
 
@@ -131,7 +135,7 @@ def _pet_method(config: RunConfig, reference: PetReference | None) -> tuple:
     if reference is None or reference.mean_suv is None or reference.sd_suv is None:
         return (replace(config.pet_lesion, method="41pct"),)
     factor = config.percist.blood_pool_measurable_factor if reference.kind == "blood_pool" else config.percist.liver_measurable_factor
-    return config.pet_lesion, reference.mean_suv, reference.sd_suv, factor
+    return config.pet_lesion, reference.mean_suv, reference.sd_suv, factor, config.percist.measurable_sd_factor
 
 
 def _segment(
@@ -214,7 +218,10 @@ def process_timepoint(
         labels[mask & (labels == 0)] = k + 1
     reference = pet_reference(labels) if pet_reference is not None else None
     if pet_array is not None and config.pet_lesion.method == "percist" and _pet_method(config, reference)[0].method != "percist":
-        log.warning("no PET reference region for the PERCIST threshold: lesion PET volumes use 41 %% of SUVmax")
+        log.warning(
+            "no PET reference region for the PERCIST threshold: lesion PET volumes use %.0f %% of SUVmax (pet_method in run.json)",
+            100.0 * config.pet_lesion.fraction_of_max,
+        )
     records = [
         outcome if isinstance(outcome, LesionRecord) else _measure(outcome, request, ct, ct_array, spacing, pet, pet_array, config, reference)
         for request, outcome in zip(requests, outcomes, strict=True)

@@ -47,6 +47,8 @@ class LesionRecord:
     suv_peak_local: float | None = None
     mtv_ml: float | None = None
     tlg_suv_ml: float | None = None
+    pet_method: str | None = None  # the PET region's method actually used ("41pct", "fixed", "percist")
+    pet_threshold_suv: float | None = None  # its threshold (SUVbw); MTV and TLG are 0 when SUVmax is below it
     mesh_volume_ml: float | None = None
     surface_area_mm2: float | None = None
     sphericity: float | None = None

@@ -1,6 +1,7 @@
 """The hard variant of the phantom: the lesions that make CT segmentation difficult.
 
-Same abdomen, grids and poses as :mod:`sample_data.scenario`, with
+The abdomen of :mod:`sample_data.scenario`, grids and poses drawn like its
+own (from a separate random stream; no non-rigid deformation), with
 
 * CT noise sd 15 HU (instead of 11-13), same in-plane correlation;
 * lesion contrast 25-60 HU below the liver (instead of 35-60); L5 always 25-28 HU;
@@ -16,8 +17,8 @@ Same abdomen, grids and poses as :mod:`sample_data.scenario`, with
   180 HU) 1 mm from the lesion at baseline, scaled about the nearest point;
   ``L5`` irregular and low contrast: union of 2 ellipsoids at 25-28 HU.
 
-Lesions shrink at the first follow-up (x0.55-0.70) and one regrows at the
-second, as in the standard scenario. Only the CT is rendered, as arrays (no
+Lesions shrink at the first follow-up (x0.55-0.70) and one of L1-L4 regrows
+at the second, as in the standard scenario. Only the CT is rendered, as arrays (no
 DICOM): these cases test the segmenters, not the loaders. Truth per lesion
 (see :mod:`sample_data.union`) is the volume, the centroid and the longest
 axial diameter over the acquired slice planes; the lesion's partial-volume

@@ -35,6 +35,7 @@ class PetSegmentation:
     suv_max: float
     threshold_suv: float
     method: str
+    above_threshold: bool = True  # False: SUVmax below the threshold, no metabolic volume
 
 
 def pet_threshold(
@@ -43,13 +44,14 @@ def pet_threshold(
     liver_mean: float | None = None,
     liver_sd: float | None = None,
     reference_factor: float = 1.5,
+    sd_factor: float = 2.0,
 ) -> float:
     """Threshold SUV of the configured method.
 
-    ``percist``: ``reference_factor x mean + 2 SD`` of the reference region
-    (PERCIST 1.0: 1.5 for the liver, 2.0 for the blood pool), in the units of
-    the image (SUVbw here: the threshold is linear, so SUL or SUVbw give the
-    same voxels).
+    ``percist``: ``reference_factor x mean + sd_factor x SD`` of the reference
+    region (PERCIST 1.0: 1.5 for the liver, 2.0 for the blood pool; 2 SD), in
+    the units of the image (SUVbw here: the threshold is linear, so SUL or
+    SUVbw give the same voxels).
     """
     if config.method == "41pct":
         return config.fraction_of_max * suv_max
@@ -58,7 +60,7 @@ def pet_threshold(
     if config.method == "percist":
         if liver_mean is None or liver_sd is None:
             raise ValueError("the PERCIST threshold needs the liver reference mean and SD")
-        return reference_factor * liver_mean + 2.0 * liver_sd
+        return reference_factor * liver_mean + sd_factor * liver_sd
     raise ValueError(f"unknown PET segmentation method {config.method!r} (41pct, fixed, percist)")
 
 
@@ -69,16 +71,22 @@ def segment_pet_lesion(
     liver_mean: float | None = None,
     liver_sd: float | None = None,
     reference_factor: float = 1.5,
+    sd_factor: float = 2.0,
 ) -> PetSegmentation | None:
-    """Hot region of the VOI's maximum above the method's threshold; ``None`` for an empty VOI."""
+    """Hot region of the VOI's maximum above the method's threshold; ``None`` for an empty VOI.
+
+    When the maximum itself is below the threshold (``above_threshold`` False)
+    the mask is the maximum's voxel only: SUVmax and SUVpeak are defined, a
+    metabolic volume is not.
+    """
     config = config or PetSegmentationConfig()
     if not voi_zyx.any():
         return None
     values = np.where(voi_zyx, suv_zyx, -np.inf)
     peak = np.unravel_index(int(np.argmax(values)), values.shape)
     suv_max = float(suv_zyx[peak])
-    threshold = pet_threshold(suv_max, config, liver_mean, liver_sd, reference_factor)
+    threshold = pet_threshold(suv_max, config, liver_mean, liver_sd, reference_factor, sd_factor)
     labels, _ = ndimage.label((suv_zyx >= threshold) & voi_zyx)
     mask = labels == labels[peak] if labels[peak] else np.zeros_like(voi_zyx)
     mask[peak] = True
-    return PetSegmentation(mask, tuple(int(v) for v in peak), suv_max, threshold, config.method)  # type: ignore[arg-type]
+    return PetSegmentation(mask, tuple(int(v) for v in peak), suv_max, threshold, config.method, suv_max >= threshold)  # type: ignore[arg-type]

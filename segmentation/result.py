@@ -46,7 +46,12 @@ class LesionSegmentation:
 
     def full_mask(self, shape_zyx: tuple[int, int, int]) -> np.ndarray:
         """Boolean lesion voxels (fraction >= 0.5) pasted into an array of the full image shape."""
-        return inside(self.full_fractions(shape_zyx))
+        full = np.zeros(shape_zyx, dtype=bool)
+        if self.mask_zyx is not None:
+            z, y, x = self.offset_zyx
+            dz, dy, dx = self.mask_zyx.shape
+            full[z : z + dz, y : y + dy, x : x + dx] = inside(self.mask_zyx)
+        return full
 
 
 def not_found(reason: str, seed_zyx: tuple[float, float, float]) -> LesionSegmentation:

@@ -152,8 +152,12 @@ def hard_variant() -> None:
         ours = [o for o, _ in items if o is not None]
         refs = [r for _, r in items]
         ref_dice = min((r.dice if r is not None else 0.0) for r in refs)
-        print(f"{role:>26} {len(items):3d} | {len(ours):5d} {sum(map(_meets, ours)):9d} {min(a.dice for a in ours):8.3f} "
-              f"{max(abs(a.volume_error_pct) for a in ours):8.1f}% {max(abs(a.longest_diameter_error_mm) for a in ours):8.2f}mm | "
+        worst = (
+            f"{min(a.dice for a in ours):8.3f} {max(abs(a.volume_error_pct) for a in ours):8.1f}% "
+            f"{max(abs(a.longest_diameter_error_mm) for a in ours):8.2f}mm"
+            if ours else f"{'(all refused)':>29}"
+        )  # fmt: skip
+        print(f"{role:>26} {len(items):3d} | {len(ours):5d} {sum(map(_meets, ours)):9d} {worst} | "
               f"{sum(map(_meets, refs)):9d} {ref_dice:8.3f}")  # fmt: skip
     print(f"refused ({len(refusals)}):")
     print("\n".join(refusals))

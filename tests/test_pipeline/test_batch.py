@@ -232,4 +232,3 @@ def test_timeout_stops_the_study(studies: Path, tmp_path: Path) -> None:
 def test_workers_and_scheduler_are_exclusive(studies: Path, tmp_path: Path) -> None:
     result = batch_cli(studies, "-o", tmp_path / "out", "--workers", "2", "--scheduler", "tcp://127.0.0.1:1")
     assert result.returncode == 2 and "--workers" in result.stderr
-

@@ -78,6 +78,10 @@ def test_pet_volumes_follow_the_percist_threshold(sample_root: Path, tmp_path: P
     "text, message",
     [
         ("[pet_lesion]\nmethod = \"otsu\"\n", "must be one of 41pct, fixed, percist"),
+        ("[pet_lesion]\nfraction_of_max = 1.5\n", "[pet_lesion] fraction_of_max: must be in (0, 1]"),
+        ("[pet_lesion]\nfraction_of_max = 0\n", "must be in (0, 1]"),
+        ("[detection]\nsmoothing_mm = -1\n", "[detection] smoothing_mm: must be zero or more"),
+        ("[detection]\nmin_confidence = 2\n", "must be in [0, 1]"),
         ("[detection]\nmax_targets_per_organ = 5\n", "[detection] max_targets_per_organ: unknown option"),
         ("[recist]\nmax_targets = 3\n", "[recist] max_targets: unknown option"),
         ("[mrecist]\n", "unknown section [mrecist]"),

@@ -52,5 +52,14 @@ def test_percist_threshold_with_a_blood_pool_reference():
     assert liver.mask_zyx.sum() == (suv >= 3.4).sum() and blood.mask_zyx.sum() == (suv >= 4.4).sum()
 
 
+def test_percist_sd_factor_and_a_lesion_below_the_threshold():
+    suv = hot_sphere(peak=1.0)  # maximum 3.0
+    voi = np.ones_like(suv, bool)
+    seg = segment_pet_lesion(suv, voi, PetSegmentationConfig(method="percist"), 2.0, 0.2, sd_factor=3.0)
+    assert seg.threshold_suv == pytest.approx(1.5 * 2.0 + 3 * 0.2)  # 3.6 > 3.0
+    assert not seg.above_threshold and seg.mask_zyx.sum() == 1 and seg.mask_zyx[seg.max_index_zyx]
+    assert segment_pet_lesion(suv, voi).above_threshold  # 41 % of the maximum always includes it
+
+
 def test_empty_voi():
     assert segment_pet_lesion(hot_sphere(), np.zeros((21, 21, 21), bool)) is None
