@@ -114,7 +114,7 @@ def _measure(
     )
     if pet is not None and pet_array is not None and pet.suv is not None:
         voi = mask_on_grid(seg, ct.image, pet.image, config.pet_lesion.search_margin_mm)
-        pet_seg = segment_pet_lesion(pet_array, voi, *_pet_method(config, reference))
+        pet_seg = segment_pet_lesion(pet_array, voi, **_pet_arguments(config, reference))
         if pet_seg is None:
             log.warning("lesion %s: CT lesion lies outside the PET field of view; no SUV", request.lesion_id)
         else:
@@ -128,14 +128,19 @@ def _measure(
     return LesionRecord(**record)  # type: ignore[arg-type]
 
 
-def _pet_method(config: RunConfig, reference: PetReference | None) -> tuple:
-    """Arguments of :func:`segment_pet_lesion` after the config: the PERCIST reference when the method needs it."""
+def _pet_arguments(config: RunConfig, reference: PetReference | None) -> dict[str, object]:
+    """Keyword arguments of :func:`segment_pet_lesion`: the configured method, with the PERCIST reference when
+    the method needs it (41 % of SUVmax when there is no reference)."""
     if config.pet_lesion.method != "percist":
-        return (config.pet_lesion,)
+        return {"config": config.pet_lesion}
     if reference is None or reference.mean_suv is None or reference.sd_suv is None:
-        return (replace(config.pet_lesion, method="41pct"),)
-    factor = config.percist.blood_pool_measurable_factor if reference.kind == "blood_pool" else config.percist.liver_measurable_factor
-    return config.pet_lesion, reference.mean_suv, reference.sd_suv, factor, config.percist.measurable_sd_factor
+        return {"config": replace(config.pet_lesion, method="41pct")}
+    blood_pool = reference.kind == "blood_pool"
+    return {
+        "config": config.pet_lesion, "liver_mean": reference.mean_suv, "liver_sd": reference.sd_suv,
+        "reference_factor": config.percist.blood_pool_measurable_factor if blood_pool else config.percist.liver_measurable_factor,
+        "sd_factor": config.percist.measurable_sd_factor,
+    }  # fmt: skip
 
 
 def _segment(
@@ -217,7 +222,7 @@ def process_timepoint(
             flags.setdefault(request.lesion_id, []).append(f"split into {parts} parts")
         labels[mask & (labels == 0)] = k + 1
     reference = pet_reference(labels) if pet_reference is not None else None
-    if pet_array is not None and config.pet_lesion.method == "percist" and _pet_method(config, reference)[0].method != "percist":
+    if pet_array is not None and config.pet_lesion.method == "percist" and _pet_arguments(config, reference)["config"].method != "percist":
         log.warning(
             "no PET reference region for the PERCIST threshold: lesion PET volumes use %.0f %% of SUVmax (pet_method in run.json)",
             100.0 * config.pet_lesion.fraction_of_max,

@@ -36,7 +36,7 @@ from sample_data.anatomy import LIVER_HU, is_liver_parenchyma, liver_shapes, org
 from sample_data.grid import Grid
 from sample_data.render import AIR_HU, correlated_noise, paint
 from sample_data.scenario import _grids, _pose
-from sample_data.shapes import Cylinder, Ellipsoid, Pose, Structure, as_matrix3, rotation_matrix
+from sample_data.shapes import Cylinder, Ellipsoid, Pose, Structure, as_matrix3, box_corners, rotation_matrix
 from sample_data.union import Union
 
 NOISE_HU = 15.0
@@ -255,7 +255,7 @@ def _truth(lesion: HardLesion, timepoint: int, pose: Pose, grid: Grid) -> HardLe
     shape = lesion.at(timepoint)
     centroid = pose.body_to_lps(shape.centroid_mm())
     lo, hi = shape.bounds()
-    corners = pose.body_to_lps(np.array([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])]))
+    corners = pose.body_to_lps(box_corners(lo, hi))
     z = grid.slice_z_mm()
     z = z[(z > corners[:, 2].min()) & (z < corners[:, 2].max())]
     longest = max((shape.section_longest_mm(pose, float(v)) for v in z), default=0.0)

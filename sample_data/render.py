@@ -9,7 +9,7 @@ from scipy import ndimage
 
 from sample_data.deformation import IDENTITY, Deformation
 from sample_data.grid import Grid
-from sample_data.shapes import Pose, Structure, partial_volume
+from sample_data.shapes import Pose, Structure, box_corners, partial_volume
 
 AIR_HU = -1000.0
 PET_PSF_FWHM_MM = 6.5
@@ -20,7 +20,7 @@ def _box_lps(structure: Structure, pose: Pose, margin_mm: float) -> tuple[np.nda
     lo, hi = structure.shape.bounds()
     lo = np.maximum(lo - margin_mm, -2000.0)
     hi = np.minimum(hi + margin_mm, 2000.0)
-    corners = np.array([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])])
+    corners = box_corners(lo, hi)
     mapped = pose.body_to_lps(corners)
     return mapped.min(axis=0), mapped.max(axis=0)
 

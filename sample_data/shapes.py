@@ -31,6 +31,11 @@ def rotation_matrix(angles_deg: tuple[float, float, float]) -> np.ndarray:
     return rz @ ry @ rx
 
 
+def box_corners(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """The 8 corners ``(8, 3)`` of the axis-aligned box ``[lo, hi]``."""
+    return np.array([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])])
+
+
 def as_matrix3(m: np.ndarray) -> Matrix3:
     return tuple(tuple(float(v) for v in row) for row in np.asarray(m))  # type: ignore[return-value]
 

@@ -19,7 +19,7 @@ import numpy as np
 from scipy.spatial import ConvexHull
 from skimage import measure
 
-from sample_data.shapes import Ellipsoid, Pose
+from sample_data.shapes import Ellipsoid, Pose, box_corners
 
 
 @dataclass(frozen=True)
@@ -96,7 +96,7 @@ class Union:
     def section_longest_mm(self, pose: Pose, z_lps_mm: float, step_mm: float = 0.1) -> float:
         """Longest chord (mm) of the section of the union by the axial plane ``z = z_lps_mm``."""
         lo, hi = self.bounds()
-        corners = pose.body_to_lps(np.array([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])]))
+        corners = pose.body_to_lps(box_corners(lo, hi))
         xs = np.arange(corners[:, 0].min() - 1.0, corners[:, 0].max() + 1.0, step_mm)
         ys = np.arange(corners[:, 1].min() - 1.0, corners[:, 1].max() + 1.0, step_mm)
         yy, xx = np.meshgrid(ys, xs, indexing="ij")

@@ -35,23 +35,21 @@ class LesionSegmentation:
     #: predicted standard deviation of the volume from noise, in % of the volume (None: not estimated)
     volume_sd_pct: float | None = None
 
+    def _pasted(self, shape_zyx: tuple[int, int, int], values: np.ndarray | None, dtype: type) -> np.ndarray:
+        full = np.zeros(shape_zyx, dtype=dtype)
+        if values is not None:
+            z, y, x = self.offset_zyx
+            dz, dy, dx = values.shape
+            full[z : z + dz, y : y + dy, x : x + dx] = values
+        return full
+
     def full_fractions(self, shape_zyx: tuple[int, int, int]) -> np.ndarray:
         """Lesion fractions (float32) pasted into a zero array of the full image shape."""
-        full = np.zeros(shape_zyx, dtype=np.float32)
-        if self.mask_zyx is not None:
-            z, y, x = self.offset_zyx
-            dz, dy, dx = self.mask_zyx.shape
-            full[z : z + dz, y : y + dy, x : x + dx] = self.mask_zyx
-        return full
+        return self._pasted(shape_zyx, self.mask_zyx, np.float32)
 
     def full_mask(self, shape_zyx: tuple[int, int, int]) -> np.ndarray:
         """Boolean lesion voxels (fraction >= 0.5) pasted into an array of the full image shape."""
-        full = np.zeros(shape_zyx, dtype=bool)
-        if self.mask_zyx is not None:
-            z, y, x = self.offset_zyx
-            dz, dy, dx = self.mask_zyx.shape
-            full[z : z + dz, y : y + dy, x : x + dx] = inside(self.mask_zyx)
-        return full
+        return self._pasted(shape_zyx, None if self.mask_zyx is None else inside(self.mask_zyx), bool)
 
 
 def not_found(reason: str, seed_zyx: tuple[float, float, float]) -> LesionSegmentation:
