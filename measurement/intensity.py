@@ -58,7 +58,9 @@ def sphere_kernel(spacing_zyx: tuple[float, float, float], radius_mm: float = PE
     return (zz * dz) ** 2 + (yy * dy) ** 2 + (xx * dx) ** 2 <= radius_mm**2 + 1e-9
 
 
-def sphere_means(image_zyx: np.ndarray, spacing_zyx: tuple[float, float, float], radius_mm: float = PEAK_SPHERE_RADIUS_MM) -> np.ndarray:
+def sphere_means(
+    image_zyx: np.ndarray, spacing_zyx: tuple[float, float, float], radius_mm: float = PEAK_SPHERE_RADIUS_MM
+) -> np.ndarray:
     """Mean of the image in a sphere around every voxel (voxels outside the image do not count)."""
     kernel = sphere_kernel(spacing_zyx, radius_mm).astype(np.float64)
     image = np.asarray(image_zyx, dtype=np.float64)

@@ -44,15 +44,19 @@ def measure_lesion(
     """Diameters, shape, centroid, and CT (HU) or PET (SUV) statistics of the lesion in ``mask_zyx``."""
     reach = [int(np.ceil(PEAK_SPHERE_RADIUS_MM / s)) + 1 for s in spacing_zyx]
     tight = crop_box(mask_zyx, margin=0)
-    box = tuple(slice(max(s.start - r, 0), min(s.stop + r, n)) for s, r, n in zip(tight, reach, np.shape(mask_zyx), strict=True))
+    box = tuple(
+        slice(max(s.start - r, 0), min(s.stop + r, n)) for s, r, n in zip(tight, reach, np.shape(mask_zyx), strict=True)
+    )
     offset = np.array([s.start for s in box], dtype=float)
     mask = np.asarray(mask_zyx)[box]
     axial = axial_diameters(mask, spacing_zyx)
     axial = AxialDiameters(
-        axial.longest_mm, axial.short_axis_mm, axial.slice_index + int(offset[0]),
+        axial.longest_mm,
+        axial.short_axis_mm,
+        axial.slice_index + int(offset[0]),
         (_shift(axial.long_axis_zyx[0], offset), _shift(axial.long_axis_zyx[1], offset)),
         (_shift(axial.short_axis_zyx[0], offset), _shift(axial.short_axis_zyx[1], offset)),
-    )  # fmt: skip
+    )
     return LesionMeasures(
         axial=axial,
         shape=morphology(mask, spacing_zyx),

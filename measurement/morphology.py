@@ -22,6 +22,7 @@ Definitions (IBSI, Zwanenburg et al., Radiology 2020, "Morphological features"):
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -110,10 +111,8 @@ def farthest_pair(points: np.ndarray, block: int = 1024) -> tuple[int, int, floa
     d0 = float(np.linalg.norm(points - points[a], axis=1).max())
     candidates = np.flatnonzero(r >= d0 - r[a] - 1e-9 * max(1.0, d0))
     if len(candidates) > points.shape[1] + 1:
-        try:
+        with contextlib.suppress(QhullError):  # degenerate (collinear / coplanar) point sets keep every candidate
             candidates = candidates[np.sort(ConvexHull(points[candidates]).vertices)]
-        except QhullError:  # degenerate (collinear / coplanar) point sets
-            pass
     sub = points[candidates]
     best = (-1.0, 0, 0)
     for start in range(0, len(sub), block):

@@ -46,7 +46,11 @@ def lean_body_mass_kg(weight_kg: float, height_m: float, sex: str, formula: str 
         raise ValueError("lean body mass needs a positive weight and height")
     height_cm = 100.0 * height_m
     if formula == "james":
-        lbm = 1.10 * weight_kg - 128.0 * (weight_kg / height_cm) ** 2 if sex == "M" else 1.07 * weight_kg - 148.0 * (weight_kg / height_cm) ** 2
+        lbm = (
+            1.10 * weight_kg - 128.0 * (weight_kg / height_cm) ** 2
+            if sex == "M"
+            else 1.07 * weight_kg - 148.0 * (weight_kg / height_cm) ** 2
+        )
     else:
         bmi = weight_kg / height_m**2
         lbm = 9270.0 * weight_kg / ((6680.0 + 216.0 * bmi) if sex == "M" else (8780.0 + 244.0 * bmi))
@@ -99,29 +103,42 @@ class ReferenceRegion:
     centre_zyx: tuple[float, float, float]
 
 
-def _offsets_mm(shape: tuple[int, ...], spacing_zyx: tuple[float, float, float], centre_zyx: np.ndarray) -> list[np.ndarray]:
+def _offsets_mm(
+    shape: tuple[int, ...], spacing_zyx: tuple[float, float, float], centre_zyx: np.ndarray
+) -> list[np.ndarray]:
     return [(np.arange(n) - c) * s for n, c, s in zip(shape, centre_zyx, spacing_zyx, strict=True)]
 
 
-def _region_stats(image_zyx: np.ndarray, region: np.ndarray, kind: str, centre: np.ndarray, what: str) -> ReferenceRegion:
+def _region_stats(
+    image_zyx: np.ndarray, region: np.ndarray, kind: str, centre: np.ndarray, what: str
+) -> ReferenceRegion:
     values = np.asarray(image_zyx)[region].astype(np.float64)
     if values.size < 2:
         raise ValueError(f"{what} holds fewer than 2 voxels of the image")
-    return ReferenceRegion(kind, float(values.mean()), float(values.std(ddof=1)), int(values.size), tuple(float(v) for v in centre))  # type: ignore[arg-type]
+    return ReferenceRegion(
+        kind, float(values.mean()), float(values.std(ddof=1)), int(values.size), tuple(float(v) for v in centre)
+    )  # type: ignore[arg-type]
 
 
-def sphere_region(shape: tuple[int, int, int], spacing_zyx: tuple[float, float, float], centre_zyx: np.ndarray, diameter_mm: float) -> np.ndarray:
+def sphere_region(
+    shape: tuple[int, int, int], spacing_zyx: tuple[float, float, float], centre_zyx: np.ndarray, diameter_mm: float
+) -> np.ndarray:
     """Voxels whose centres lie within ``diameter_mm / 2`` of ``centre_zyx``."""
     dz, dy, dx = _offsets_mm(shape, spacing_zyx, np.asarray(centre_zyx, dtype=float))
     return dz[:, None, None] ** 2 + dy[None, :, None] ** 2 + dx[None, None, :] ** 2 <= (diameter_mm / 2.0) ** 2 + 1e-9
 
 
 def sphere_reference(
-    image_zyx: np.ndarray, spacing_zyx: tuple[float, float, float], centre_zyx: np.ndarray, diameter_mm: float = LIVER_SPHERE_DIAMETER_MM
+    image_zyx: np.ndarray,
+    spacing_zyx: tuple[float, float, float],
+    centre_zyx: np.ndarray,
+    diameter_mm: float = LIVER_SPHERE_DIAMETER_MM,
 ) -> ReferenceRegion:
     """PERCIST liver reference: mean and SD in a sphere of ``diameter_mm`` around ``centre_zyx``."""
     region = sphere_region(np.shape(image_zyx), spacing_zyx, centre_zyx, diameter_mm)  # type: ignore[arg-type]
-    return _region_stats(image_zyx, region, "liver_sphere", np.asarray(centre_zyx, dtype=float), f"{diameter_mm:g} mm sphere")
+    return _region_stats(
+        image_zyx, region, "liver_sphere", np.asarray(centre_zyx, dtype=float), f"{diameter_mm:g} mm sphere"
+    )
 
 
 def cylinder_reference(
@@ -137,7 +154,9 @@ def cylinder_reference(
     region = (np.abs(dz)[:, None, None] <= length_mm / 2.0 + 1e-9) & (
         dy[None, :, None] ** 2 + dx[None, None, :] ** 2 <= (diameter_mm / 2.0) ** 2 + 1e-9
     )
-    return _region_stats(image_zyx, region, "blood_pool_cylinder", centre, f"{diameter_mm:g} x {length_mm:g} mm cylinder")
+    return _region_stats(
+        image_zyx, region, "blood_pool_cylinder", centre, f"{diameter_mm:g} x {length_mm:g} mm cylinder"
+    )
 
 
 def fit_sphere_centre(

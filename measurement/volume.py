@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import numpy as np
+
 from measurement.masks import fractions, require_lesion
 from measurement.morphology import mesh_volume_mm3, surface_mesh
 

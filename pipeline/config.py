@@ -6,13 +6,34 @@ from dataclasses import asdict, dataclass, field
 
 from measurement.criteria.choi import ChoiConfig
 from measurement.criteria.percist import PercistConfig
+from measurement.criteria.recist import RecistConfig
 from measurement.criteria.volumetric import VolumetricConfig
-from measurement.response import RecistConfig
-from pipeline.register import RegistrationConfig
-from pipeline.series_selection import SelectionOptions
+from pipeline.dicom.selection import SelectionOptions
 from segmentation.ct_lesion import CtLesionConfig
 from segmentation.detect import DetectionConfig
 from segmentation.pet_lesion import PetSegmentationConfig
+
+
+@dataclass(frozen=True)
+class RegistrationConfig:
+    """Registration of a follow-up CT to the baseline (see :mod:`pipeline.longitudinal.register`)."""
+
+    working_spacing_mm: float = 4.0
+    window_hu: tuple[float, float] = (-300.0, 300.0)
+    histogram_bins: int = 48
+    sampling_fraction: float = 0.25
+    random_seed: int = 20260101
+    rigid_iterations: int = 200
+    affine_iterations: int = 100
+    z_search_mm: float = 80.0
+    max_translation_mm: float = 150.0
+    max_rotation_deg: float = 30.0
+    deformable: bool = True
+    deformable_spacing_mm: float = 3.0
+    demons_iterations: tuple[int, int] = (80, 80)
+    demons_sd_voxels: float = 1.0
+    roi_margin_mm: float = 15.0
+    max_deformation_mm: float = 25.0
 
 
 @dataclass(frozen=True)

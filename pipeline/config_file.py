@@ -40,18 +40,22 @@ from typing import Any
 
 from measurement.criteria.choi import ChoiConfig
 from measurement.criteria.percist import PercistConfig
+from measurement.criteria.recist import RecistConfig
 from measurement.criteria.volumetric import VolumetricConfig
 from measurement.pet import LBM_FORMULAS
-from measurement.response import RecistConfig
 from pipeline.config import RunConfig
 from pipeline.errors import InputError
 from segmentation.detect import DetectionConfig
 from segmentation.pet_lesion import PET_METHODS, PetSegmentationConfig
 
 SECTIONS: dict[str, type] = {
-    "recist": RecistConfig, "volumetric": VolumetricConfig, "choi": ChoiConfig, "percist": PercistConfig,
-    "pet_lesion": PetSegmentationConfig, "detection": DetectionConfig,
-}  # fmt: skip
+    "recist": RecistConfig,
+    "volumetric": VolumetricConfig,
+    "choi": ChoiConfig,
+    "percist": PercistConfig,
+    "pet_lesion": PetSegmentationConfig,
+    "detection": DetectionConfig,
+}
 CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("pet_lesion", "method"): PET_METHODS,
     ("recist", "not_found_as"): ("auto", "not_evaluated", "disappeared"),
@@ -62,7 +66,10 @@ CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
 }
 # segmentation options are lengths, levels, volumes and fractions: never negative; these also have an upper bound
 NON_NEGATIVE_SECTIONS = ("pet_lesion", "detection")
-UPPER_BOUNDS: dict[tuple[str, str], float] = {("pet_lesion", "fraction_of_max"): 1.0, ("detection", "min_confidence"): 1.0}
+UPPER_BOUNDS: dict[tuple[str, str], float] = {
+    ("pet_lesion", "fraction_of_max"): 1.0,
+    ("detection", "min_confidence"): 1.0,
+}
 _TYPES: dict[str, tuple[type, ...]] = {"float": (int, float), "int": (int,), "bool": (bool,), "str": (str,)}
 
 
@@ -87,11 +94,19 @@ def _section(name: str, cls: type, values: object, source: str) -> Any:
         if choices and value not in choices:
             raise ConfigFileError(f"{where}: must be one of {', '.join(choices)}")
         if kind == "int" and value < (1 if key.startswith("max_targets") else 0):
-            raise ConfigFileError(f"{where}: must be {'at least 1' if key.startswith('max_targets') else 'zero or more'}")
+            raise ConfigFileError(
+                f"{where}: must be {'at least 1' if key.startswith('max_targets') else 'zero or more'}"
+            )
         if kind == "float" and name in NON_NEGATIVE_SECTIONS:
             upper = UPPER_BOUNDS.get((name, key))
             if value < 0 or (upper is not None and value > upper) or (key == "fraction_of_max" and value == 0):
-                bounds = f"in (0, {upper:g}]" if key == "fraction_of_max" else f"in [0, {upper:g}]" if upper else "zero or more"
+                bounds = (
+                    f"in (0, {upper:g}]"
+                    if key == "fraction_of_max"
+                    else f"in [0, {upper:g}]"
+                    if upper
+                    else "zero or more"
+                )
                 raise ConfigFileError(f"{where}: must be {bounds}")
         out[key] = float(value) if kind == "float" else value
     return cls(**out)
@@ -119,4 +134,6 @@ def load_config(path: Path | str, base: RunConfig | None = None) -> RunConfig:
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigFileError(f"{path}: not valid TOML ({exc})") from None
     config = parse_config(data, str(path), base)
-    return dataclasses.replace(config, config_file=str(path.resolve()), config_file_sha256=hashlib.sha256(raw).hexdigest())
+    return dataclasses.replace(
+        config, config_file=str(path.resolve()), config_file_sha256=hashlib.sha256(raw).hexdigest()
+    )

@@ -62,7 +62,7 @@ class Provenance:
     """Collects stage timings and warnings during one study's run."""
 
     def __init__(self) -> None:
-        self.started = dt.datetime.now(dt.timezone.utc)
+        self.started = dt.datetime.now(dt.UTC)
         self.timings_s: dict[str, float] = {}
         self._collector = _Collector(threading.get_ident())
 

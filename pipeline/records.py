@@ -5,12 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from typing import TYPE_CHECKING
-
-from measurement.response import RecistAssessment
-
-if TYPE_CHECKING:
-    from pipeline.assess import StudyAssessment
+from measurement.criteria.choi import ChoiAssessment
+from measurement.criteria.percist import PercistAssessment
+from measurement.criteria.recist import RecistAssessment
+from measurement.criteria.volumetric import VolumetricAssessment
 
 Point = tuple[float, float, float]
 
@@ -40,7 +38,9 @@ class LesionRecord:
     long_axis_lps_mm: tuple[Point, Point] | None = None
     short_axis_lps_mm: tuple[Point, Point] | None = None
     confidence: float | None = None  # the segmenter's, in [0, 1]
-    volume_sd_pct: float | None = None  # the segmenter's predicted volume standard deviation from noise, % of the volume
+    volume_sd_pct: float | None = (
+        None  # the segmenter's predicted volume standard deviation from noise, % of the volume
+    )
     absent: bool = False  # not found because nothing hypodense is left where it should be (or it coalesced)
     assessed: bool = True  # False: not looked for (outside the field of view, no registration, not found at baseline)
     sul_peak: float | None = None
@@ -77,8 +77,18 @@ class TimepointRecord:
     skipped_series: tuple[tuple[str, str], ...] = ()
     mask_file: str | None = None
     tracking: dict[str, object] | None = None
-    pet_reference: dict[str, object] | None = None  # see pipeline.pet_reference.PetReference.as_record
+    pet_reference: dict[str, object] | None = None  # see pipeline.longitudinal.pet_reference.PetReference.as_record
     new_lesions: tuple[str, ...] = ()  # new lesions found at this follow-up (by a detector or the reader)
+
+
+@dataclass(frozen=True)
+class StudyAssessment:
+    recist: tuple[RecistAssessment, ...]
+    total_volume_ml: tuple[float, ...]
+    volumetric: tuple[VolumetricAssessment, ...]
+    choi: tuple[ChoiAssessment, ...]
+    percist: tuple[PercistAssessment, ...]
+    summary: dict[str, object]
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence as DicomSequence
-from pydicom.uid import ExplicitVRLittleEndian, PYDICOM_IMPLEMENTATION_UID, generate_uid
+from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, ExplicitVRLittleEndian, generate_uid
 
 from sample_data.grid import Grid
 from sample_data.scenario import Patient, PetAcquisition
@@ -48,7 +48,9 @@ def _tm(t: dt.datetime) -> str:
     return t.strftime("%H%M%S.%f")
 
 
-def _common(sop_class: str, sop_uid: str, patient: Patient, study: StudyInfo, series: SeriesInfo, modality: str) -> Dataset:
+def _common(
+    sop_class: str, sop_uid: str, patient: Patient, study: StudyInfo, series: SeriesInfo, modality: str
+) -> Dataset:
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = sop_class
     meta.MediaStorageSOPInstanceUID = sop_uid
@@ -103,7 +105,14 @@ def _plane(ds: Dataset, grid: Grid, k: int) -> None:
 
 
 def ct_datasets(
-    hu_zyx: np.ndarray, grid: Grid, patient: Patient, study: StudyInfo, series: SeriesInfo, *, signed: bool, descending: bool
+    hu_zyx: np.ndarray,
+    grid: Grid,
+    patient: Patient,
+    study: StudyInfo,
+    series: SeriesInfo,
+    *,
+    signed: bool,
+    descending: bool,
 ) -> list[Dataset]:
     """One CT Image Storage dataset per slice.
 

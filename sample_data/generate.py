@@ -26,7 +26,7 @@ from sample_data import truth
 from sample_data.anatomy import LIVER_SUV, organs
 from sample_data.dicom_write import SeriesInfo, StudyInfo, ct_datasets, pet_datasets, save_all, uid
 from sample_data.render import render_ct, render_pet_suv
-from sample_data.scenario import Scenario, Timepoint, make_scenario
+from sample_data.scenario import Scenario, Timepoint, lesion_truth, make_scenario
 from sample_data.shapes import Structure
 
 GENERATOR_VERSION = "2"
@@ -34,7 +34,13 @@ GENERATOR_VERSION = "2"
 
 def _structures(scenario: Scenario, tp: Timepoint) -> list[Structure]:
     lesions = [
-        Structure(lesion.lesion_id, tp.lesion_shape(lesion), hu=lesion.hu, suv=lesion.suv_at(tp.index), tags=frozenset({"lesion"}))
+        Structure(
+            lesion.lesion_id,
+            tp.lesion_shape(lesion),
+            hu=lesion.hu,
+            suv=lesion.suv_at(tp.index),
+            tags=frozenset({"lesion"}),
+        )
         for lesion in (*scenario.lesions, *scenario.new_lesions)
         if lesion.present(tp.index)
     ]
@@ -87,18 +93,27 @@ def _suv_peak_noise_free(clean_suv: np.ndarray, scenario: Scenario, tp: Timepoin
         block = grid.index_range(centre - r, centre + r, margin=1)
         inside = e.contains(tp.pose.lps_to_body(grid.points_lps(block)))
         if not inside.any():  # smaller than a PET voxel: the voxel nearest the centre
-            inside = np.linalg.norm(grid.points_lps(block) - centre, axis=-1) == np.linalg.norm(grid.points_lps(block) - centre, axis=-1).min()
+            inside = (
+                np.linalg.norm(grid.points_lps(block) - centre, axis=-1)
+                == np.linalg.norm(grid.points_lps(block) - centre, axis=-1).min()
+            )
         centres = np.argwhere(inside) + np.array([s.start for s in block])
         out[lesion.lesion_id] = truth.suv_peak_noise_free(clean_suv, spacing_zyx, centres)  # type: ignore[arg-type]
     return out
 
 
-def _expected_criteria(scenario: Scenario, truths: list[list[truth.LesionTruth]], suv_peaks: list[dict[str, float]]) -> list[dict[str, object]]:
+def _expected_criteria(
+    scenario: Scenario, truths: list[list[truth.LesionTruth]], suv_peaks: list[dict[str, float]]
+) -> list[dict[str, object]]:
     """Expected volumetric, Choi and PERCIST category per timepoint, from the exact values (see sample_data.truth)."""
     targets = truth.recist_target_ids(truths[0])
     volumes = [sum(t.volume_ml for t in tp if t.lesion_id in targets) for tp in truths]
-    all_sums = [sum(t.longest_axial_diameter_on_slices_mm for t in tp) for tp in truths]  # Choi: RECIST 1.0, up to 5 per organ
-    density = [float(np.mean([lesion.hu for lesion in scenario.lesions]))] * len(truths)  # lesion attenuation never changes
+    all_sums = [
+        sum(t.longest_axial_diameter_on_slices_mm for t in tp) for tp in truths
+    ]  # Choi: RECIST 1.0, up to 5 per organ
+    density = [float(np.mean([lesion.hu for lesion in scenario.lesions]))] * len(
+        truths
+    )  # lesion attenuation never changes
     patient = scenario.patient
     factor = truth.sul_per_suv_james(patient.weight_kg, patient.height_m, patient.sex)
     hottest = [max(peaks.values()) * factor for peaks in suv_peaks]
@@ -110,10 +125,13 @@ def _expected_criteria(scenario: Scenario, truths: list[list[truth.LesionTruth]]
     }
     return [
         {
-            "total_target_volume_ml": volumes[k], "sum_all_diameters_mm": all_sums[k],
-            "hottest_sul_peak_noise_free": hottest[k], "liver_reference_sul": liver, "sul_per_suvbw": factor,
+            "total_target_volume_ml": volumes[k],
+            "sum_all_diameters_mm": all_sums[k],
+            "hottest_sul_peak_noise_free": hottest[k],
+            "liver_reference_sul": liver,
+            "sul_per_suvbw": factor,
             **{name: values[k] for name, values in columns.items()},
-        }  # fmt: skip
+        }
         for k in range(len(truths))
     ]
 
@@ -136,12 +154,11 @@ def _timepoint_series(scenario: Scenario, tp: Timepoint) -> tuple[StudyInfo, Ser
 def generate_study(out_dir: Path | str, seed: int = 1, size: str = "small", force: bool = False) -> Path:
     """Write the study for ``seed`` and ``size`` into ``out_dir``; return ``out_dir``."""
     out_dir = Path(out_dir)
-    if out_dir.exists():
-        if not force:
-            raise FileExistsError(f"{out_dir} exists; pass force=True (--force) to replace it")
+    if out_dir.exists() and not force:
+        raise FileExistsError(f"{out_dir} exists; pass force=True (--force) to replace it")
     scenario = make_scenario(seed, size)
-    truths = truth.lesion_truth(scenario)
-    new_truths = truth.lesion_truth(scenario, new_lesions=True)
+    truths = lesion_truth(scenario)
+    new_truths = lesion_truth(scenario, new_lesions=True)
     tmp = out_dir.with_name(f".{out_dir.name}.tmp-{os.getpid()}")
     if tmp.exists():
         shutil.rmtree(tmp)
@@ -152,7 +169,10 @@ def generate_study(out_dir: Path | str, seed: int = 1, size: str = "small", forc
     timepoint_truth = []
     suv_peaks: list[dict[str, float]] = []
     recist_targets = truth.recist_target_ids(truths[0])
-    sums = [sum(t.longest_axial_diameter_on_slices_mm for t in tp_truth if t.lesion_id in recist_targets) for tp_truth in truths]
+    sums = [
+        sum(t.longest_axial_diameter_on_slices_mm for t in tp_truth if t.lesion_id in recist_targets)
+        for tp_truth in truths
+    ]
     categories = truth.recist_categories(sums)
     for tp in scenario.timepoints:
         structures = _structures(scenario, tp)
@@ -193,7 +213,9 @@ def generate_study(out_dir: Path | str, seed: int = 1, size: str = "small", forc
                     "injection_datetime": tp.pet.injection_time.isoformat(),
                     "series_datetime": tp.pet.series_time.isoformat(),
                     "half_life_s": tp.pet.half_life_s,
-                    "suvbw_factor_ml_per_bq": patient.weight_kg * 1000.0 / (tp.pet.injected_dose_bq * tp.pet.decay_factor_to_series),
+                    "suvbw_factor_ml_per_bq": patient.weight_kg
+                    * 1000.0
+                    / (tp.pet.injected_dose_bq * tp.pet.decay_factor_to_series),
                 },
                 "recist_targets": recist_targets,
                 "sum_longest_diameters_mm": sums[tp.index],
@@ -211,7 +233,9 @@ def generate_study(out_dir: Path | str, seed: int = 1, size: str = "small", forc
                     }
                     for t, lesion in zip(truths[tp.index], scenario.lesions, strict=True)
                 ],
-                "new_lesions": [{**asdict(t), "suv_max_noise_free": suv_max[t.lesion_id]} for t in new_truths[tp.index]],
+                "new_lesions": [
+                    {**asdict(t), "suv_max_noise_free": suv_max[t.lesion_id]} for t in new_truths[tp.index]
+                ],
             }
         )
     for tp_truth, criteria in zip(timepoint_truth, _expected_criteria(scenario, truths, suv_peaks), strict=True):
@@ -222,16 +246,24 @@ def generate_study(out_dir: Path | str, seed: int = 1, size: str = "small", forc
         offset = rng.normal(size=3)
         offset *= 0.25 * min(lesion.baseline.semi_axes_mm) * rng.uniform() / np.linalg.norm(offset)
         seed_lps = np.asarray(t.centre_lps_mm) + offset
-        targets["lesions"].append({"id": lesion.lesion_id, "seed_lps_mm": [round(float(v), 2) for v in seed_lps], "organ": "liver"})
+        targets["lesions"].append(
+            {"id": lesion.lesion_id, "seed_lps_mm": [round(float(v), 2) for v in seed_lps], "organ": "liver"}
+        )
     (study_dir / "targets.json").write_text(json.dumps(targets, indent=2) + "\n")
     ground_truth = {
         "generator": {"name": "lesion-pipeline sample-data", "version": GENERATOR_VERSION, "seed": seed, "size": size},
         "patient_id": patient.patient_id,
         "patient_weight_kg": patient.weight_kg,
         "lesion_definitions": [
-            {"id": l.lesion_id, "hu": l.hu, "suv": l.suv, "scale_per_timepoint": list(l.scale_per_timepoint),
-             "uptake_per_timepoint": list(l.uptake_per_timepoint),
-             "baseline_ellipsoid_body_frame": asdict(l.baseline), "target": l in scenario.lesions}
+            {
+                "id": l.lesion_id,
+                "hu": l.hu,
+                "suv": l.suv,
+                "scale_per_timepoint": list(l.scale_per_timepoint),
+                "uptake_per_timepoint": list(l.uptake_per_timepoint),
+                "baseline_ellipsoid_body_frame": asdict(l.baseline),
+                "target": l in scenario.lesions,
+            }
             for l in (*scenario.lesions, *scenario.new_lesions)
         ],
         "timepoints": timepoint_truth,

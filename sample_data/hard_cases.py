@@ -193,9 +193,12 @@ def _vessel_beside(u: Union, placed: list[Union], rng: np.random.Generator) -> t
     z0, z1 = centre[2] - 30.0, centre[2] + 30.0
     vessel = Cylinder((float(axis[0]), float(axis[1])), (VESSEL_RADIUS_MM, VESSEL_RADIUS_MM), (z0, z1))
     wall = np.array(
-        [[axis[0] + VESSEL_RADIUS_MM * np.cos(t), axis[1] + VESSEL_RADIUS_MM * np.sin(t), z]
-         for t in np.linspace(0, 2 * np.pi, 12, endpoint=False) for z in np.linspace(z0, z1, 9)]
-    )  # fmt: skip
+        [
+            [axis[0] + VESSEL_RADIUS_MM * np.cos(t), axis[1] + VESSEL_RADIUS_MM * np.sin(t), z]
+            for t in np.linspace(0, 2 * np.pi, 12, endpoint=False)
+            for z in np.linspace(z0, z1, 9)
+        ]
+    )
     if not is_liver_parenchyma(wall, margin_mm=3.0).all():
         return None
     for other in placed:
@@ -213,7 +216,12 @@ def make_hard_scenario(seed: int, size: str = "small") -> HardScenario:
     edge, contact = _edge_lesion(rng)
     placed, anchors = {"L3": edge}, {"L3": contact}
     vessel: Cylinder | None = None
-    for lid, d_lo, d_hi, n in (("L1", 26.0, 34.0, 1), ("L2", 22.0, 30.0, 3), ("L4", 16.0, 22.0, 1), ("L5", 14.0, 20.0, 2)):
+    for lid, d_lo, d_hi, n in (
+        ("L1", 26.0, 34.0, 1),
+        ("L2", 22.0, 30.0, 3),
+        ("L4", 16.0, 22.0, 1),
+        ("L5", 14.0, 20.0, 2),
+    ):
         for _ in range(20000):
             centre = rng.uniform(lo, hi)
             centre[2] = rng.uniform(-30.0, 30.0)
@@ -241,7 +249,13 @@ def make_hard_scenario(seed: int, size: str = "small") -> HardScenario:
     for i, lid in enumerate(ids):
         contrast = rng.uniform(25.0, 28.0) if lid == "L5" else rng.uniform(25.0, 60.0)
         lesions.append(
-            HardLesion(lid, placed[lid], tuple(float(v) for v in anchors[lid]), LIVER_HU - float(contrast), (1.0, float(response[i]), float(later[i])))  # type: ignore[arg-type]
+            HardLesion(
+                lid,
+                placed[lid],
+                tuple(float(v) for v in anchors[lid]),
+                LIVER_HU - float(contrast),
+                (1.0, float(response[i]), float(later[i])),
+            )  # type: ignore[arg-type]
         )
     pose_rng = np.random.default_rng(seed)
     grids, poses = [], []

@@ -56,7 +56,9 @@ def paint(
     return image
 
 
-def correlated_noise(shape: tuple[int, int, int], sd: float, rng: np.random.Generator, sigma_px: float = 0.7) -> np.ndarray:
+def correlated_noise(
+    shape: tuple[int, int, int], sd: float, rng: np.random.Generator, sigma_px: float = 0.7
+) -> np.ndarray:
     """Gaussian noise with in-plane correlation (like reconstructed CT), standard deviation ``sd``."""
     noise = rng.standard_normal(shape, dtype=np.float32)
     noise = ndimage.gaussian_filter(noise, sigma=(0.0, sigma_px, sigma_px))

@@ -197,9 +197,12 @@ def _uptakes(rng: np.random.Generator, scales: list[tuple[float, ...]]) -> list[
 def _with_clear_uptake(scenario: Scenario, seed: int) -> Scenario | None:
     """The scenario with uptake factors (drawn from their own stream, so that the geometry of a seed
     does not depend on them) whose expected PERCIST categories are clear; ``None`` if none is found."""
-    truths = truth.lesion_truth(scenario)
+    truths = lesion_truth(scenario)
     recovery = [
-        [truth.peak_recovery(tp.lesion_shape(lesion), tp.pose, tp.pet_grid, PET_PSF_FWHM_MM) for lesion in scenario.lesions]
+        [
+            truth.peak_recovery(tp.lesion_shape(lesion), tp.pose, tp.pet_grid, PET_PSF_FWHM_MM)
+            for lesion in scenario.lesions
+        ]
         for tp in scenario.timepoints
     ]
     patient = scenario.patient
@@ -208,11 +211,16 @@ def _with_clear_uptake(scenario: Scenario, seed: int) -> Scenario | None:
     for _attempt in range(200):
         uptakes = _uptakes(rng, [lesion.scale_per_timepoint for lesion in scenario.lesions])
         hottest = [
-            max(LIVER_SUV + (lesion.suv * u[k] - LIVER_SUV) * recovery[k][i] for i, (lesion, u) in enumerate(zip(scenario.lesions, uptakes, strict=True)))
+            max(
+                LIVER_SUV + (lesion.suv * u[k] - LIVER_SUV) * recovery[k][i]
+                for i, (lesion, u) in enumerate(zip(scenario.lesions, uptakes, strict=True))
+            )
             for k in range(len(scenario.timepoints))
-        ]  # fmt: skip
+        ]
         if truth.has_clear_criteria(truths, hottest, LIVER_SUV, sul_per_suv):
-            lesions = tuple(replace(lesion, uptake_per_timepoint=u) for lesion, u in zip(scenario.lesions, uptakes, strict=True))
+            lesions = tuple(
+                replace(lesion, uptake_per_timepoint=u) for lesion, u in zip(scenario.lesions, uptakes, strict=True)
+            )
             return replace(scenario, lesions=lesions)
     return None
 
@@ -277,8 +285,39 @@ def make_scenario(seed: int, size: str = "small") -> Scenario:
             scale_per_timepoint=(0.0, 0.0, 1.0),
         )
         scenario = Scenario(seed, size, patient, lesions, tuple(timepoints), (new_lesion,))
-        if truth.has_clear_recist(truth.lesion_truth(scenario)):
+        if truth.has_clear_recist(lesion_truth(scenario)):
             clear = _with_clear_uptake(scenario, seed)
             if clear is not None:
                 return clear
     raise RuntimeError("no scenario with clear response categories")  # pragma: no cover
+
+
+def lesion_truth(scenario: Scenario, new_lesions: bool = False) -> list[list[truth.LesionTruth]]:
+    """Truth per timepoint, per lesion (in lesion order): the targets, or the new lesions present."""
+    out = []
+    for tp in scenario.timepoints:
+        z_slices = tp.ct_grid.slice_z_mm()
+        rows = []
+        for lesion in scenario.new_lesions if new_lesions else scenario.lesions:
+            if not lesion.present(tp.index):
+                continue
+            e = tp.lesion_shape(lesion)
+            centre = tp.pose.body_to_lps(np.asarray(e.centre_mm))
+            long_c, short_c = truth.axial_diameters(e, tp.pose)
+            dz = float(np.min(np.abs(z_slices - centre[2])))
+            long_s, short_s = truth.axial_diameters(e, tp.pose, dz)
+            rows.append(
+                truth.LesionTruth(
+                    lesion_id=lesion.lesion_id,
+                    timepoint=tp.index,
+                    centre_lps_mm=tuple(float(v) for v in centre),  # type: ignore[arg-type]
+                    longest_axial_diameter_mm=long_c,
+                    short_axis_mm=short_c,
+                    longest_axial_diameter_on_slices_mm=long_s,
+                    short_axis_on_slices_mm=short_s,
+                    max_3d_diameter_mm=2.0 * max(e.semi_axes_mm),
+                    volume_ml=e.volume_ml,
+                )
+            )
+        out.append(rows)
+    return out

@@ -165,7 +165,9 @@ def partial_volume(
     if band.any():
         n = SUPERSAMPLING
         steps = (np.arange(n) + 0.5) / n - 0.5
-        offsets_lps = np.stack(np.meshgrid(steps, steps, steps, indexing="ij"), -1).reshape(-1, 3) * np.asarray(voxel_size_xyz_mm)
+        offsets_lps = np.stack(np.meshgrid(steps, steps, steps, indexing="ij"), -1).reshape(-1, 3) * np.asarray(
+            voxel_size_xyz_mm
+        )
         offsets_body = offsets_lps @ pose.matrix  # rows: R^T applied to each LPS offset
         centres = points_body[band]
         inside = np.zeros(len(centres))

@@ -19,14 +19,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
-
 from scipy import ndimage
 
 from sample_data.shapes import partial_volume
 
 if TYPE_CHECKING:
     from sample_data.grid import Grid
-    from sample_data.scenario import Scenario
     from sample_data.shapes import Ellipsoid, Pose
 
 
@@ -56,37 +54,6 @@ def axial_diameters(ellipsoid: Ellipsoid, pose: Pose, dz_mm: float = 0.0) -> tup
         return 0.0, 0.0
     eig = np.linalg.eigvalsh(m[:2, :2])
     return float(2 * np.sqrt(level / eig[0])), float(2 * np.sqrt(level / eig[1]))
-
-
-def lesion_truth(scenario: Scenario, new_lesions: bool = False) -> list[list[LesionTruth]]:
-    """Truth per timepoint, per lesion (in lesion order): the targets, or the new lesions present."""
-    out = []
-    for tp in scenario.timepoints:
-        z_slices = tp.ct_grid.slice_z_mm()
-        rows = []
-        for lesion in scenario.new_lesions if new_lesions else scenario.lesions:
-            if not lesion.present(tp.index):
-                continue
-            e = tp.lesion_shape(lesion)
-            centre = tp.pose.body_to_lps(np.asarray(e.centre_mm))
-            long_c, short_c = axial_diameters(e, tp.pose)
-            dz = float(np.min(np.abs(z_slices - centre[2])))
-            long_s, short_s = axial_diameters(e, tp.pose, dz)
-            rows.append(
-                LesionTruth(
-                    lesion_id=lesion.lesion_id,
-                    timepoint=tp.index,
-                    centre_lps_mm=tuple(float(v) for v in centre),  # type: ignore[arg-type]
-                    longest_axial_diameter_mm=long_c,
-                    short_axis_mm=short_c,
-                    longest_axial_diameter_on_slices_mm=long_s,
-                    short_axis_on_slices_mm=short_s,
-                    max_3d_diameter_mm=2.0 * max(e.semi_axes_mm),
-                    volume_ml=e.volume_ml,
-                )
-            )
-        out.append(rows)
-    return out
 
 
 def recist_categories(sums_mm: list[float]) -> list[tuple[str, float | None, float | None]]:
@@ -213,13 +180,21 @@ def percist_categories(hottest_sul: list[float], liver_sul: float) -> list[str]:
     return out
 
 
-def suv_peak_noise_free(clean_suv: np.ndarray, spacing_zyx: tuple[float, float, float], centres_zyx: np.ndarray) -> float:
+def suv_peak_noise_free(
+    clean_suv: np.ndarray, spacing_zyx: tuple[float, float, float], centres_zyx: np.ndarray
+) -> float:
     """Highest mean of ``clean_suv`` over the voxels within 6.2 mm (1 cm^3) of one of ``centres_zyx``."""
     reach = [int(PEAK_SPHERE_RADIUS_MM // s) for s in spacing_zyx]
     offsets = np.array(
-        [(dz, dy, dx) for dz in range(-reach[0], reach[0] + 1) for dy in range(-reach[1], reach[1] + 1) for dx in range(-reach[2], reach[2] + 1)
-         if (dz * spacing_zyx[0]) ** 2 + (dy * spacing_zyx[1]) ** 2 + (dx * spacing_zyx[2]) ** 2 <= PEAK_SPHERE_RADIUS_MM**2]
-    )  # fmt: skip
+        [
+            (dz, dy, dx)
+            for dz in range(-reach[0], reach[0] + 1)
+            for dy in range(-reach[1], reach[1] + 1)
+            for dx in range(-reach[2], reach[2] + 1)
+            if (dz * spacing_zyx[0]) ** 2 + (dy * spacing_zyx[1]) ** 2 + (dx * spacing_zyx[2]) ** 2
+            <= PEAK_SPHERE_RADIUS_MM**2
+        ]
+    )
     best = -np.inf
     shape = np.asarray(clean_suv.shape)
     for centre in np.asarray(centres_zyx, dtype=int):
@@ -272,7 +247,9 @@ def has_clear_criteria(
     for values, pr, pd in ((sums, -30.0, 20.0), (volumes, -65.0, 73.0), (all_sums, -10.0, 10.0)):
         from_base, _, _ = _changes(values, 1)
         _, from_nadir, nadir = _changes(values, 2)
-        if not (_margin_ok(from_base, pr, margin_pct, below=True) and _margin_ok(from_nadir, pd, margin_pct, below=False)):
+        if not (
+            _margin_ok(from_base, pr, margin_pct, below=True) and _margin_ok(from_nadir, pd, margin_pct, below=False)
+        ):
             return False
     if sums[2] - min(sums[:2]) < 5.0 + 3.0:
         return False
@@ -282,6 +259,8 @@ def has_clear_criteria(
         return False
     down, up = 100.0 * (sul[1] - sul[0]) / sul[0], 100.0 * (sul[2] - sul[0]) / sul[0]
     return (
-        _margin_ok(down, -30.0, margin_pct, below=True) and sul[0] - sul[1] >= 0.8 + margin_sul
-        and _margin_ok(up, 30.0, margin_pct, below=False) and sul[2] - sul[0] >= 0.8 + margin_sul
-    )  # fmt: skip
+        _margin_ok(down, -30.0, margin_pct, below=True)
+        and sul[0] - sul[1] >= 0.8 + margin_sul
+        and _margin_ok(up, 30.0, margin_pct, below=False)
+        and sul[2] - sul[0] >= 0.8 + margin_sul
+    )

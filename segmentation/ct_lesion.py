@@ -98,8 +98,6 @@ from segmentation.surface import (
     sh_degrees,
 )
 
-
-
 Vec3 = tuple[float, float, float]
 
 
@@ -205,7 +203,9 @@ class CtLesionSegmenter:
         if level0 < cfg.min_tissue_hu:
             return not_found(f"seed in fat or air ({level0:.0f} HU), not in a soft-tissue lesion", seed_t)
         if level0 > cfg.max_lesion_hu:
-            return not_found(f"seed too bright for a hypodense lesion ({level0:.0f} HU: vessel, bone or contrast)", seed_t)
+            return not_found(
+                f"seed too bright for a hypodense lesion ({level0:.0f} HU: vessel, bone or contrast)", seed_t
+            )
         back0 = histogram_mode(sm[(sm > level0 + 8.0) & (sm < level0 + 300.0)])
         if back0 is None:
             return not_found(f"no tissue brighter than the seed region ({level0:.0f} HU) around it", seed_t)
@@ -223,7 +223,8 @@ class CtLesionSegmenter:
             contrast = background - lesion
             if contrast < cfg.min_seed_contrast_hu:
                 return not_found(
-                    f"no hypodense lesion at the seed (contrast {contrast:.0f} HU < {cfg.min_seed_contrast_hu:.0f} HU)", seed_t
+                    f"no hypodense lesion at the seed (contrast {contrast:.0f} HU < {cfg.min_seed_contrast_hu:.0f} HU)",
+                    seed_t,
                 )
             thr = lesion + contrast / 2.0
             margin = max(0.5 * contrast, 4.0 * sm_noise, 15.0)
@@ -301,7 +302,9 @@ class CtLesionSegmenter:
         p = (seed_mm[None, None, :] + t[None, :, None] * dirs[:, None, :]) / spacing
         coords = p.reshape(-1, 3).T
         vals = ndimage.map_coordinates(sm, coords, order=1, mode="nearest").reshape(len(dirs), len(t))
-        fg = ndimage.map_coordinates(dark.astype(np.float32), coords, order=0, mode="nearest").reshape(len(dirs), len(t))
+        fg = ndimage.map_coordinates(dark.astype(np.float32), coords, order=0, mode="nearest").reshape(
+            len(dirs), len(t)
+        )
         inside_img = np.all((p >= -0.5) & (p <= np.asarray(sm.shape) - 0.5), axis=2)
         stop = (vals > thr) | (fg > 0.5)
         stop[:, 0] = False
@@ -311,14 +314,24 @@ class CtLesionSegmenter:
             return None
         k = np.argmax(stop, axis=1)[has]
         v0, v1 = vals[has, k - 1], vals[has, k]
-        frac = np.where((vals[has, k] > thr) & (v1 > v0), np.clip((thr - v0) / np.maximum(v1 - v0, 1e-6), 0.0, 1.0), 0.5)
+        frac = np.where(
+            (vals[has, k] > thr) & (v1 > v0), np.clip((thr - v0) / np.maximum(v1 - v0, 1e-6), 0.0, 1.0), 0.5
+        )
         r = np.maximum(t[k - 1] + frac * step, 0.5)
         u = dirs[has]
         keep = r <= 2.0 * float(np.median(r))  # rays escaping along thin channels (capsule partial volume)
         r, u = r[keep], u[keep]
         pts = r[:, None] * u  # relative to the seed
         design = np.column_stack(
-            [pts[:, 0] ** 2, pts[:, 1] ** 2, pts[:, 2] ** 2, 2 * pts[:, 0] * pts[:, 1], 2 * pts[:, 0] * pts[:, 2], 2 * pts[:, 1] * pts[:, 2], pts]
+            [
+                pts[:, 0] ** 2,
+                pts[:, 1] ** 2,
+                pts[:, 2] ** 2,
+                2 * pts[:, 0] * pts[:, 1],
+                2 * pts[:, 0] * pts[:, 2],
+                2 * pts[:, 1] * pts[:, 2],
+                pts,
+            ]
         )
         w = np.ones(len(r))
         a_m = np.eye(3)
@@ -330,7 +343,9 @@ class CtLesionSegmenter:
             uau = np.einsum("ni,ij,nj->n", u, a_m, u)
             bu = u @ b_v
             disc = bu**2 + 4.0 * uau
-            tfit = np.where((uau > 0) & (disc > 0), (-bu + np.sqrt(np.maximum(disc, 0.0))) / (2.0 * np.maximum(uau, 1e-12)), np.inf)
+            tfit = np.where(
+                (uau > 0) & (disc > 0), (-bu + np.sqrt(np.maximum(disc, 0.0))) / (2.0 * np.maximum(uau, 1e-12)), np.inf
+            )
             res = r - tfit
             scale = max(1.4826 * float(np.median(np.abs(res[np.isfinite(res)]))), 0.3)
             z = res / (4.0 * scale)
@@ -421,7 +436,9 @@ class CtLesionSegmenter:
         if contrast < cfg.min_contrast_hu:
             return not_found(f"fitted contrast {contrast:.0f} HU below {cfg.min_contrast_hu:.0f} HU", seed_t)
         if contrast < cfg.min_contrast_z * info["contrast_se"]:
-            return not_found(f"fitted contrast {contrast:.0f} HU not significant (se {info['contrast_se']:.1f} HU)", seed_t)
+            return not_found(
+                f"fitted contrast {contrast:.0f} HU not significant (se {info['contrast_se']:.1f} HU)", seed_t
+            )
         seed_mm = (seed - off) * spacing
         dseed = seed_mm - shape.centre
         rs = float(np.linalg.norm(dseed))
@@ -505,13 +522,17 @@ class CtLesionSegmenter:
             d = pts - sh.centre
             rho = np.linalg.norm(d, axis=1)
             rr = sh.radius(dirs)
-            cand = np.flatnonzero((rho >= float(rr.min()) - cfg.band_mm - 1.0) & (rho <= float(rr.max()) + cfg.band_mm + 1.0))
+            cand = np.flatnonzero(
+                (rho >= float(rr.min()) - cfg.band_mm - 1.0) & (rho <= float(rr.max()) + cfg.band_mm + 1.0)
+            )
             keep[cand] |= np.abs(sh.radius(d[cand] / np.maximum(rho[cand], 1e-9)[:, None]) - rho[cand]) <= cfg.band_mm
         idx, pts = idx[keep], pts[keep]
         vals = raw[idx[:, 0], idx[:, 1], idx[:, 2]].astype(float)
         out = []
         for sh, pr in ((sh_a, pr_a), (sh_b, pr_b)):
-            f = PartialVolumeBand(sh, np.arange(len(pts)), pts, spacing, cfg.sub_voxel_mm, 0.0).fraction(sh.coef, False)[0]
+            f = PartialVolumeBand(sh, np.arange(len(pts)), pts, spacing, cfg.sub_voxel_mm, 0.0).fraction(
+                sh.coef, False
+            )[0]
             z = (vals - (pr[1] + (pr[0] - pr[1]) * f)) / sigma
             out.append(float(np.sum(np.minimum(z**2, cfg.tukey_c**2))))
         return out[0], out[1]
@@ -546,7 +567,9 @@ class CtLesionSegmenter:
         d = pts - shape.centre
         rho = np.linalg.norm(d, axis=1)
         rr = shape.radius(dirs)
-        shell = (rho >= float(rr.min()) - cfg.band_mm - reach - 1.0) & (rho <= float(rr.max()) + cfg.band_mm + reach + 1.0)
+        shell = (rho >= float(rr.min()) - cfg.band_mm - reach - 1.0) & (
+            rho <= float(rr.max()) + cfg.band_mm + reach + 1.0
+        )
         idx, pts, d, rho = idx[shell], pts[shell], d[shell], rho[shell]
         s0 = shape.radius(d / np.maximum(rho, 1e-9)[:, None]) - rho
         near = np.abs(s0) <= cfg.band_mm + reach
@@ -574,7 +597,9 @@ class CtLesionSegmenter:
             obj = float(np.where(inl, (c**2 / 6) * (1 - (1 - (z / c) ** 2) ** 3), c**2 / 6).sum())
             # barrier on foreign voxels
             amp = np.abs(pr[0] - xl[bsel]) / sig
-            allow = np.clip((vals[bsel] - xl[bsel]) / (pr[0] - xl[bsel]), 0.0, 1.0) + cfg.barrier_tolerance / np.maximum(amp, 1e-6)
+            allow = np.clip(
+                (vals[bsel] - xl[bsel]) / (pr[0] - xl[bsel]), 0.0, 1.0
+            ) + cfg.barrier_tolerance / np.maximum(amp, 1e-6)
             e = amp * np.maximum(f_all[bsel] - allow, 0.0)
             obj += 0.5 * float(np.sum(e**2)) + 0.5 * float(np.sum(pen * (cf / cf[0]) ** 2))
             return f_all, jac_all, dsel, bsel, res, w, e, amp, obj
@@ -606,7 +631,9 @@ class CtLesionSegmenter:
                 if new_coef[0] <= 0:
                     mu *= 10
                     continue
-                dr_try = float(np.abs(stage._radius(stage.basis[sel], new_coef) - stage._radius(stage.basis[sel], coef)).max())
+                dr_try = float(
+                    np.abs(stage._radius(stage.basis[sel], new_coef) - stage._radius(stage.basis[sel], coef)).max()
+                )
                 if dr_try > cfg.max_step_mm:
                     mu *= 10
                     continue

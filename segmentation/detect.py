@@ -31,7 +31,9 @@ class DetectionConfig:
     smoothing_mm: float = 2.5
     min_contrast_hu: float = 15.0
     noise_factor: float = 3.0
-    min_confidence: float = 0.4  # of the segmenter, for a candidate to count as a lesion (no reader's seed vouches for it)
+    min_confidence: float = (
+        0.4  # of the segmenter, for a candidate to count as a lesion (no reader's seed vouches for it)
+    )
     edge_margin_mm: float = 5.0
     min_volume_ml: float = 0.05
     pet_margin_mm: float = 10.0
@@ -59,7 +61,10 @@ def _robust(values: np.ndarray) -> tuple[float, float]:
 
 
 def ct_candidates(
-    image_zyx: np.ndarray, spacing_zyx: tuple[float, float, float], liver_zyx: np.ndarray, config: DetectionConfig | None = None
+    image_zyx: np.ndarray,
+    spacing_zyx: tuple[float, float, float],
+    liver_zyx: np.ndarray,
+    config: DetectionConfig | None = None,
 ) -> list[CtCandidate]:
     """Hypodense candidate regions inside the liver, largest first (see module docstring)."""
     config = config or DetectionConfig()
@@ -71,7 +76,9 @@ def ct_candidates(
     sigma = [0.0] + [config.smoothing_mm / s for s in spacing_zyx[1:]]
     # smoothing restricted to the liver (normalised convolution): fat or air outside does not darken its edge
     weight = ndimage.gaussian_filter(liver.astype(np.float32), sigma)
-    smooth = ndimage.gaussian_filter(np.where(liver, image_zyx[box], 0).astype(np.float32), sigma) / np.maximum(weight, 1e-3)
+    smooth = ndimage.gaussian_filter(np.where(liver, image_zyx[box], 0).astype(np.float32), sigma) / np.maximum(
+        weight, 1e-3
+    )
     level, noise = _robust(smooth[liver])
     threshold = level - max(config.min_contrast_hu, config.noise_factor * noise)
     dark = (smooth < threshold) & liver
@@ -95,7 +102,10 @@ def ct_candidates(
 
 
 def pet_hotspots(
-    suv_zyx: np.ndarray, spacing_zyx: tuple[float, float, float], liver_zyx: np.ndarray, config: DetectionConfig | None = None
+    suv_zyx: np.ndarray,
+    spacing_zyx: tuple[float, float, float],
+    liver_zyx: np.ndarray,
+    config: DetectionConfig | None = None,
 ) -> list[PetHotspot]:
     """Hot spots in and around the liver on the PET grid, hottest first (see module docstring)."""
     config = config or DetectionConfig()

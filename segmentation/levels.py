@@ -8,7 +8,9 @@ import numpy as np
 from scipy import ndimage
 
 
-def smooth(image_zyx: np.ndarray, spacing_zyx: Sequence[float], sigma_mm: float, in_plane_only: bool = True) -> np.ndarray:
+def smooth(
+    image_zyx: np.ndarray, spacing_zyx: Sequence[float], sigma_mm: float, in_plane_only: bool = True
+) -> np.ndarray:
     """Gaussian smoothing with a physical sigma (float32); ``in_plane_only`` leaves z alone (thick slices)."""
     sigma = [0.0 if (in_plane_only and k == 0) else sigma_mm / s for k, s in enumerate(spacing_zyx)]
     return ndimage.gaussian_filter(np.asarray(image_zyx, dtype=np.float32), sigma=sigma, mode="nearest")

@@ -60,7 +60,12 @@ def _block_mean(image_zyx: np.ndarray, spacing_zyx: tuple[float, float, float], 
     crop = tuple(slice(0, (n // f) * f) for n, f in zip(image_zyx.shape, factors, strict=True))
     work = image_zyx[crop].astype(np.float32)
     small = work.reshape(
-        work.shape[0] // factors[0], factors[0], work.shape[1] // factors[1], factors[1], work.shape[2] // factors[2], factors[2]
+        work.shape[0] // factors[0],
+        factors[0],
+        work.shape[1] // factors[1],
+        factors[1],
+        work.shape[2] // factors[2],
+        factors[2],
     ).mean(axis=(1, 3, 5))
     spacing = tuple(s * f for s, f in zip(spacing_zyx, factors, strict=True))
     return small, spacing, factors, crop
@@ -82,7 +87,9 @@ def locate_liver(
     level = histogram_mode(smooth[(smooth > 60.0) & (smooth < 200.0)])
     if level is None:
         raise ValueError("no enhanced soft tissue in the CT: cannot locate the liver")
-    organ = _dilate(_erode(np.abs(smooth - level) <= config.half_width_hu, config.opening_mm, spacing), config.opening_mm, spacing)
+    organ = _dilate(
+        _erode(np.abs(smooth - level) <= config.half_width_hu, config.opening_mm, spacing), config.opening_mm, spacing
+    )
     labels, n = ndimage.label(organ)
     if n == 0:
         raise ValueError("no organ at the liver attenuation found")

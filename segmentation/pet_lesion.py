@@ -16,7 +16,6 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-
 PET_METHODS = ("41pct", "fixed", "percist")
 
 

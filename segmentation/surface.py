@@ -120,7 +120,9 @@ class PartialVolumeBand:
     ``clip(0.5 + (r(u) - rho) / w, 0, 1)``.
     """
 
-    def __init__(self, shape: StarSurface, flat: np.ndarray, pts: np.ndarray, spacing: np.ndarray, sub_mm: float, reach: float) -> None:
+    def __init__(
+        self, shape: StarSurface, flat: np.ndarray, pts: np.ndarray, spacing: np.ndarray, sub_mm: float, reach: float
+    ) -> None:
         self.l_max = shape.l_max
         self.flat = flat
         d = pts - shape.centre
@@ -187,7 +189,9 @@ def moment_ellipsoid(region: np.ndarray, spacing: np.ndarray, vol_ml: float) -> 
     return StarSurface(centre, np.linalg.lstsq(real_sh(dirs, 2), qd, rcond=None)[0], 2)
 
 
-def rasterise(shape: StarSurface, spacing: np.ndarray, dims: tuple[int, ...], sub_mm: float, dirs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def rasterise(
+    shape: StarSurface, spacing: np.ndarray, dims: tuple[int, ...], sub_mm: float, dirs: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Partial-volume fractions of the voxels around the shape (cropped) and the crop start."""
     rmax = float(shape.radius(dirs).max()) * 1.05 + spacing.max()
     lo = np.maximum(np.floor((shape.centre - rmax) / spacing).astype(int) - 1, 0)

@@ -7,7 +7,7 @@ import os
 for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):  # as the command line does
     os.environ.setdefault(_variable, "1")
 
-import json  # noqa: E402
+import json
 import shutil
 from pathlib import Path
 
@@ -32,7 +32,7 @@ def ground_truth(sample_root: Path) -> dict:
 @pytest.fixture(scope="session")
 def pipeline_output(sample_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Output folder of one in-process run on the sample study."""
-    from pipeline.run import run_study
+    from pipeline.longitudinal.run import run_study
 
     out = tmp_path_factory.mktemp("run") / "out"
     run_study(sample_root / "study", out)

@@ -10,7 +10,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from pipeline.outputs import MEASUREMENT_COLUMNS, RESPONSE_COLUMNS
+from pipeline.outputs.tables import MEASUREMENT_COLUMNS, RESPONSE_COLUMNS
 
 DIAMETER_TOLERANCE_MM = 1.5
 VOLUME_TOLERANCE = 0.10  # lesions whose true longest diameter is >= 10 mm
@@ -96,7 +96,9 @@ def test_every_criterion_per_timepoint(pipeline_output: Path, ground_truth: dict
     for row, tp in zip(rows, ground_truth["timepoints"], strict=True):
         assert float(row["sul_peak"]) == pytest.approx(tp["hottest_sul_peak_noise_free"], rel=0.1)
         assert float(row["liver_reference_sul"]) == pytest.approx(tp["liver_reference_sul"], rel=0.05)
-        assert float(row["sum_diameters_mm"]) == pytest.approx(tp["sum_longest_diameters_mm"], abs=2 * DIAMETER_TOLERANCE_MM)
+        assert float(row["sum_diameters_mm"]) == pytest.approx(
+            tp["sum_longest_diameters_mm"], abs=2 * DIAMETER_TOLERANCE_MM
+        )
 
 
 def test_summary_best_response_and_time_to_progression(pipeline_output: Path, ground_truth: dict) -> None:

@@ -83,7 +83,10 @@ def best_overall_response(
     def confirmed(k: int) -> bool:
         accept = {order.complete} if categories[k] == order.complete else {order.complete, order.partial}
         return any(
-            categories[j] in accept and days[j] is not None and days[k] is not None and days[j] - days[k] >= confirmation_days  # type: ignore[operator]
+            categories[j] in accept
+            and days[j] is not None
+            and days[k] is not None
+            and days[j] - days[k] >= confirmation_days  # type: ignore[operator]
             for j in considered
             if j > k
         )
@@ -98,7 +101,9 @@ def best_overall_response(
         hits = [k for k in considered if effective[k] == wanted]
         if hits:
             return BestResponse(wanted, hits[0])
-    stable = [k for k in considered if effective[k] == order.stable and days[k] is not None and days[k] >= min_stable_days]  # type: ignore[operator]
+    stable = [
+        k for k in considered if effective[k] == order.stable and days[k] is not None and days[k] >= min_stable_days
+    ]  # type: ignore[operator]
     if stable:
         return BestResponse(order.stable, stable[0])
     progressed = [k for k in considered if effective[k] == order.progression]
@@ -107,7 +112,9 @@ def best_overall_response(
     return BestResponse(order.not_evaluable, None)
 
 
-def time_to_progression(categories: Sequence[str], days: Sequence[int | None], order: CategoryOrder = ANATOMIC) -> TimeToProgression:
+def time_to_progression(
+    categories: Sequence[str], days: Sequence[int | None], order: CategoryOrder = ANATOMIC
+) -> TimeToProgression:
     """Days (and months) from baseline to the first progression, or censored at the last evaluable assessment."""
     for k in range(1, len(categories)):
         if categories[k] == order.progression:

@@ -24,9 +24,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from measurement.criteria.targets import LesionStatus, Observation, Observations, TargetLesion, value_of
+from measurement.criteria.observations import LesionStatus, Observation, Observations, TargetLesion, value_of
+from measurement.criteria.recist import Recist
 from measurement.criteria.thresholds import change_at_least, change_at_most, percent_change
-from measurement.response import Recist
 
 
 @dataclass(frozen=True)
@@ -101,6 +101,14 @@ def assess_choi(
         else:
             category = Recist.SD
         out.append(
-            ChoiAssessment(k, total, percent_change(total, sums[0]), percent_change(total, reference), density, density_change, category)
+            ChoiAssessment(
+                k,
+                total,
+                percent_change(total, sums[0]),
+                percent_change(total, reference),
+                density,
+                density_change,
+                category,
+            )
         )
     return out

@@ -38,7 +38,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 
-from measurement.criteria.targets import LesionStatus, Observations, TargetLesion
+from measurement.criteria.observations import LesionStatus, Observations, TargetLesion
 from measurement.criteria.thresholds import above, at_least, change_above, change_at_most, percent_change
 
 
@@ -107,7 +107,9 @@ def reference_change_note(baseline: ReferenceValue, followup: ReferenceValue, co
         return f"reference region changed from {baseline.kind} to {followup.kind}"
     delta = followup.mean_sul - baseline.mean_sul
     pct = percent_change(followup.mean_sul, baseline.mean_sul)
-    if (pct is not None and abs(pct) > config.reference_max_change_pct) or at_least(abs(delta), config.reference_max_change_sul):
+    if (pct is not None and abs(pct) > config.reference_max_change_pct) or at_least(
+        abs(delta), config.reference_max_change_sul
+    ):
         return (
             f"{baseline.kind} reference SULmean changed from {baseline.mean_sul:.2f} to {followup.mean_sul:.2f} "
             f"({pct:+.1f} %, {delta:+.2f} SUL; must stay within {config.reference_max_change_pct:g} % and under "
@@ -116,7 +118,9 @@ def reference_change_note(baseline: ReferenceValue, followup: ReferenceValue, co
     return None
 
 
-def _hottest(targets: Sequence[TargetLesion], obs: Observations) -> tuple[str | None, float | None, list[str], list[str]]:
+def _hottest(
+    targets: Sequence[TargetLesion], obs: Observations
+) -> tuple[str | None, float | None, list[str], list[str]]:
     """Hottest target with a SULpeak, the targets without one, and those that disappeared."""
     best_id, best = None, None
     missing, gone = [], []
@@ -175,7 +179,9 @@ def assess_percist(
                 notes.append(note)
         unstable = bool(notes) and config.unstable_reference == "not_evaluable"
         progressed = (
-            assessable and sul is not None and change_above(sul, base_sul, config.pmd_change_pct)  # type: ignore[arg-type]
+            assessable
+            and sul is not None
+            and change_above(sul, base_sul, config.pmd_change_pct)  # type: ignore[arg-type]
             and above(sul - base_sul, config.pmd_absolute_sul)  # type: ignore[operator]
         )
         if new_lesions[k]:

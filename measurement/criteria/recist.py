@@ -1,12 +1,33 @@
-"""RECIST 1.1 from lesion observations: target selection, sums, categories.
+"""RECIST 1.1 categories of the target lesions from their sums of diameters over time.
+
+RECIST 1.1 (Eisenhauer et al., Eur J Cancer 2009) for target lesions:
+
+* sum of diameters: longest diameters of non-nodal targets plus short axes
+  of nodal targets; a target that disappeared counts 0 mm, one present but
+  too small to measure 5 mm (see :func:`target_value_mm`);
+* CR: every non-nodal target has disappeared and every nodal target has a
+  short axis < 10 mm (so the sum may be > 0 with nodal targets);
+* PR: the sum decreased by at least 30 % from baseline (change <= -30 %);
+* PD: the sum increased by at least 20 % from the nadir (the smallest sum of
+  the earlier evaluable timepoints, baseline included) *and* by at least
+  5 mm in absolute terms; a new lesion is PD whatever the sum;
+* NE (not evaluable): a target was not assessed, unless the assessed ones
+  already show PD (their partial sum can only underestimate the total);
+* SD: none of the above.
+
+PD is tested first, then NE, CR, PR. Thresholds are compared exactly (see
+:mod:`measurement.criteria.thresholds`): a change of exactly -30 % or +20 %,
+or exactly +5 mm, meets the threshold.
+
+From lesion observations (:func:`assess_recist_lesions`):
 
 * Targets: measurable at baseline, at most 2 per organ and 5 in all, the
-  largest first (:mod:`.targets`); lymph nodes of any site count as one organ.
+  largest first (:mod:`.observations`); lymph nodes of any site count as one organ.
 * Value of a target: its longest diameter, or its short axis for a lymph node;
   ``too_small`` counts ``too_small_mm`` (5 mm), ``disappeared`` 0 mm,
   ``not_evaluated`` leaves the timepoint NE unless the others show PD.
 * CR: every non-nodal target has disappeared and every nodal target has a
-  short axis < 10 mm. Categories from the sums: :func:`measurement.response.assess_recist`.
+  short axis < 10 mm. Categories from the sums: :func:`assess_recist`.
 
 Only target lesions and new lesions are assessed: the pipeline has no
 non-target lesions, so the category is the target response combined with new
@@ -17,8 +38,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import Enum
 
-from measurement.criteria.targets import (
+from measurement.criteria.observations import (
     Observation,
     Observations,
     SelectionRules,
@@ -28,7 +50,103 @@ from measurement.criteria.targets import (
     size_mm,
     value_of,
 )
-from measurement.response import RecistAssessment, RecistConfig, assess_recist
+from measurement.criteria.thresholds import TOLERANCE, change_at_least, change_at_most, percent_change
+
+
+class Recist(str, Enum):
+    """Response categories of the anatomic criteria (RECIST 1.1, volumetric, Choi)."""
+
+    BASELINE = "baseline"
+    CR = "CR"
+    PR = "PR"
+    SD = "SD"
+    PD = "PD"
+    NE = "NE"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True)
+class RecistConfig:
+    """RECIST 1.1 options; the defaults are the published values."""
+
+    pr_change_pct: float = -30.0
+    pd_change_pct: float = 20.0
+    pd_absolute_mm: float = 5.0
+    max_targets_total: int = 5
+    max_targets_per_organ: int = 2
+    min_measurable_mm: float = 10.0
+    min_measurable_slice_factor: float = 2.0
+    min_node_short_axis_mm: float = 15.0
+    node_normal_short_axis_mm: float = 10.0
+    too_small_mm: float = 5.0
+    keep_non_measurable_targets: bool = False
+    # a target the software did not find: "auto" (disappeared when nothing hypodense is left at its place,
+    # else not evaluated), "not_evaluated" or "disappeared"
+    not_found_as: str = "auto"
+    confirm_response: bool = False
+    min_confirmation_days: int = 28
+    min_sd_days: int = 42
+
+
+@dataclass(frozen=True)
+class RecistAssessment:
+    timepoint: int
+    sum_diameters_mm: float
+    change_from_baseline_pct: float | None
+    change_from_nadir_pct: float | None
+    nadir_mm: float | None
+    category: Recist
+
+
+def assess_recist(
+    sums_mm: Sequence[float],
+    new_lesions: Sequence[bool] | None = None,
+    config: RecistConfig | None = None,
+    complete: Sequence[bool] | None = None,
+    evaluable: Sequence[bool] | None = None,
+) -> list[RecistAssessment]:
+    """RECIST 1.1 category per timepoint (timepoint 0 = baseline).
+
+    ``sums_mm[k]`` is the sum of the targets assessed at timepoint k;
+    ``complete[k]`` whether the CR condition on the targets holds (default:
+    the sum is 0); ``evaluable[k]`` whether every target was assessed
+    (default: yes); ``new_lesions[k]`` whether a new lesion appeared.
+    """
+    config = config or RecistConfig()
+    n = len(sums_mm)
+    if not n:
+        return []
+    if sums_mm[0] <= 0:
+        raise ValueError("baseline sum of diameters must be positive")
+    new_lesions = list(new_lesions) if new_lesions is not None else [False] * n
+    complete = list(complete) if complete is not None else [s == 0 for s in sums_mm]
+    evaluable = list(evaluable) if evaluable is not None else [True] * n
+    if not evaluable[0]:
+        raise ValueError("every target must be measured at baseline")
+    baseline = sums_mm[0]
+    out = [RecistAssessment(0, baseline, None, None, None, Recist.BASELINE)]
+    for k in range(1, n):
+        total = sums_mm[k]
+        nadir = min(sums_mm[j] for j in range(k) if evaluable[j])
+        grew = total - nadir >= config.pd_absolute_mm - TOLERANCE and change_at_least(
+            total, nadir, config.pd_change_pct
+        )
+        if grew or new_lesions[k]:
+            category = Recist.PD
+        elif not evaluable[k]:
+            category = Recist.NE
+        elif complete[k]:
+            category = Recist.CR
+        elif change_at_most(total, baseline, config.pr_change_pct):
+            category = Recist.PR
+        else:
+            category = Recist.SD
+        out.append(
+            RecistAssessment(k, total, percent_change(total, baseline), percent_change(total, nadir), nadir, category)
+        )
+    return out
 
 
 @dataclass(frozen=True)
@@ -57,7 +175,8 @@ def target_value_mm(target: TargetLesion, obs: Observation | None, config: Recis
 def targets_complete(targets: Sequence[TargetLesion], values_mm: Sequence[float], config: RecistConfig) -> bool:
     """CR condition: non-nodal targets at 0 mm, nodal targets with a short axis < 10 mm."""
     return all(
-        (v < config.node_normal_short_axis_mm if t.lymph_node else v == 0.0) for t, v in zip(targets, values_mm, strict=True)
+        (v < config.node_normal_short_axis_mm if t.lymph_node else v == 0.0)
+        for t, v in zip(targets, values_mm, strict=True)
     )
 
 
@@ -72,7 +191,9 @@ def assess_recist_lesions(
     config = config or RecistConfig()
     selection = select_targets(lesions, timepoints[0], slice_thickness_mm, selection_rules(config))
     if not selection.targets:
-        raise ValueError("no measurable target lesion at baseline: " + "; ".join(f"{i}: {r}" for i, r in selection.excluded))
+        raise ValueError(
+            "no measurable target lesion at baseline: " + "; ".join(f"{i}: {r}" for i, r in selection.excluded)
+        )
     sums, complete, evaluable, missing = [], [], [], []
     for obs in timepoints:
         values = {t.lesion_id: target_value_mm(t, obs.get(t.lesion_id), config) for t in selection.targets}

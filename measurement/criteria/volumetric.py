@@ -19,9 +19,9 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from measurement.criteria.targets import Observations, TargetLesion, value_of
+from measurement.criteria.observations import Observations, TargetLesion, value_of
+from measurement.criteria.recist import Recist
 from measurement.criteria.thresholds import change_at_least, change_at_most, percent_change
-from measurement.response import Recist
 
 
 @dataclass(frozen=True)
@@ -74,5 +74,9 @@ def assess_volumetric(
             category = Recist.PR
         else:
             category = Recist.SD
-        out.append(VolumetricAssessment(k, total, percent_change(total, totals[0]), percent_change(total, nadir), nadir, category))
+        out.append(
+            VolumetricAssessment(
+                k, total, percent_change(total, totals[0]), percent_change(total, nadir), nadir, category
+            )
+        )
     return out

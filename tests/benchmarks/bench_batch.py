@@ -32,12 +32,12 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from pipeline.batch import available_cores
+from pipeline.batch.runner import available_cores
 from sample_data.generate import generate_study
 
 ROOT = Path(__file__).resolve().parents[2] / "sample_data" / "generated" / "bench"
 TARGET_STUDY_S, TARGET_RSS_GB, TARGET_SPEEDUP = 60.0, 3.0, 1.7
-CLI = [sys.executable, "-m", "pipeline.cli"]
+CLI = [sys.executable, "-m", "pipeline.cli.main"]
 
 
 def _generate(seed: int) -> Path:
@@ -91,9 +91,12 @@ def timed(cmd: list[str]) -> dict[str, float]:
         raise SystemExit(f"{' '.join(cmd)} exited with {os.waitstatus_to_exitcode(status)}")
     main_cpu, main_wait = threads.get(str(proc.pid), (0, 0))
     return {
-        "wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "rss_mb": usage.ru_maxrss / 1024.0,
-        "main_cpu": main_cpu / 1e9, "main_wait": main_wait / 1e9,
-    }  # fmt: skip
+        "wall": wall,
+        "cpu": usage.ru_utime + usage.ru_stime,
+        "rss_mb": usage.ru_maxrss / 1024.0,
+        "main_cpu": main_cpu / 1e9,
+        "main_wait": main_wait / 1e9,
+    }
 
 
 def stage_means(run_jsons: list[Path]) -> dict[str, float]:
@@ -117,7 +120,19 @@ def batch(root: Path, out: Path, workers: int, n: int, threads: int | None = Non
     shutil.rmtree(out, ignore_errors=True)
     print(f"  before: {load()}", flush=True)
     threads = threads or max(1, available_cores() // workers)
-    cmd = [*CLI, "batch", str(root), "-o", str(out), "--workers", str(workers), "--threads", str(threads), "--force", "--quiet"]
+    cmd = [
+        *CLI,
+        "batch",
+        str(root),
+        "-o",
+        str(out),
+        "--workers",
+        str(workers),
+        "--threads",
+        str(threads),
+        "--force",
+        "--quiet",
+    ]
     run = timed(cmd)
     wall, cpu = run["wall"], run["cpu"]
     with (out / "batch_summary.csv").open(newline="") as f:

@@ -36,9 +36,9 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).parent))
 
-from inputs import big_tree, ct_series_300  # noqa: E402
+from inputs import big_tree, ct_series_300
 
-from sample_data.generate import generate_study  # noqa: E402
+from sample_data.generate import generate_study
 
 BENCH = ROOT / "sample_data" / "generated" / "bench"
 VOLUME_BYTES = 300 * 512 * 512 * 2
@@ -46,9 +46,9 @@ RUNS = 9
 
 LOAD_SCRIPT = """
 import json, sys, time
-from pipeline.discover import discover
-from pipeline.load import load_ct
-from pipeline.series_selection import select_timepoints
+from pipeline.dicom.discover import discover
+from pipeline.dicom.load import load_ct
+from pipeline.dicom.selection import select_timepoints
 
 def kb(field):
     for line in open("/proc/self/status"):
@@ -87,7 +87,9 @@ def _dcm2niix(series: Path, out: Path) -> tuple[float, int]:
 
 
 def _ours(series: Path) -> dict:
-    result = subprocess.run([sys.executable, "-c", LOAD_SCRIPT, str(series)], capture_output=True, text=True, check=True, cwd=ROOT)
+    result = subprocess.run(
+        [sys.executable, "-c", LOAD_SCRIPT, str(series)], capture_output=True, text=True, check=True, cwd=ROOT
+    )
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
@@ -109,16 +111,24 @@ def bench_ct_load() -> None:
     load_min = min(o["seconds"] for o in ours)
     load_mem = max(o["peak_above_base_bytes"] for o in ours)
     conv_s = statistics.median(c[0] for c in conv)
-    print(f"CT 512x512x300 ({ours[0]['size']}), median (minimum) of {RUNS}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs:")
+    print(
+        f"CT 512x512x300 ({ours[0]['size']}), median (minimum) of {RUNS}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs:"
+    )
     print(f"  dcm2niix -z n             {ref_s:6.2f} s ({ref_min:.2f})   peak RSS {ref_mem / 2**20:6.0f} MB")
-    print(f"  discover+select+load      {load_s:6.2f} s ({load_min:.2f})   ratio {load_s / ref_s:4.2f}x ({load_min / ref_min:.2f}x)  (target <= 1.3x)")
-    print(f"  convert CLI end to end    {conv_s:6.2f} s          ratio {conv_s / ref_s:4.2f}x  (interpreter start, imports and NIfTI write included)")
-    print(f"  load peak memory above the process after imports: {load_mem / 2**20:.0f} MB = "
-          f"{load_mem / VOLUME_BYTES:.2f}x the int16 volume ({VOLUME_BYTES / 2**20:.0f} MB; target <= 2.5x)")  # fmt: skip
+    print(
+        f"  discover+select+load      {load_s:6.2f} s ({load_min:.2f})   ratio {load_s / ref_s:4.2f}x ({load_min / ref_min:.2f}x)  (target <= 1.3x)"
+    )
+    print(
+        f"  convert CLI end to end    {conv_s:6.2f} s          ratio {conv_s / ref_s:4.2f}x  (interpreter start, imports and NIfTI write included)"
+    )
+    print(
+        f"  load peak memory above the process after imports: {load_mem / 2**20:.0f} MB = "
+        f"{load_mem / VOLUME_BYTES:.2f}x the int16 volume ({VOLUME_BYTES / 2**20:.0f} MB; target <= 2.5x)"
+    )
 
 
 def bench_header_scan() -> None:
-    from pipeline.discover import default_workers, discover
+    from pipeline.dicom.discover import default_workers, discover
 
     sample = BENCH / "sample"
     if not (sample / "ground_truth.json").exists():
@@ -131,10 +141,14 @@ def bench_header_scan() -> None:
         index = discover(tree, workers=workers)
         elapsed = time.perf_counter() - t0
         cpu = _cpu_seconds() - cpu0
-        print(f"header scan of {index.files_scanned} files, {workers} process(es): {elapsed:.2f} s = "
-              f"{index.files_scanned / elapsed:.0f} files/s ({cpu:.1f} CPU s in all processes)")  # fmt: skip
-    print(f"  calibration: pure-Python work in 2 processes runs {_two_process_speedup():.2f}x as fast as in 1 "
-          f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs); the pool can gain at most that")  # fmt: skip
+        print(
+            f"header scan of {index.files_scanned} files, {workers} process(es): {elapsed:.2f} s = "
+            f"{index.files_scanned / elapsed:.0f} files/s ({cpu:.1f} CPU s in all processes)"
+        )
+    print(
+        f"  calibration: pure-Python work in 2 processes runs {_two_process_speedup():.2f}x as fast as in 1 "
+        f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs); the pool can gain at most that"
+    )
 
 
 def _spin(n: int) -> int:

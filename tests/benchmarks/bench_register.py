@@ -17,13 +17,13 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import full_size_study, in_fresh_process  # noqa: E402
+from common import full_size_study, in_fresh_process
 
 
 def _load(root: Path, k: int):
-    from pipeline.discover import discover
-    from pipeline.load import load_ct
-    from pipeline.series_selection import select_timepoints
+    from pipeline.dicom.discover import discover
+    from pipeline.dicom.load import load_ct
+    from pipeline.dicom.selection import select_timepoints
 
     timepoints = select_timepoints(discover(root / "study", ignore={root / "study" / "targets.json"}))
     return load_ct(timepoints[0].ct_candidates[0]).image, load_ct(timepoints[k].ct_candidates[0]).image
@@ -34,7 +34,7 @@ def ours(root: Path, k: int) -> list[list[float]]:
     import SimpleITK as sitk
 
     from pipeline import spatial
-    from pipeline.register import register_followup
+    from pipeline.longitudinal.register import register_followup
     from segmentation.liver import segment_liver
 
     sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(2)
@@ -42,7 +42,9 @@ def ours(root: Path, k: int) -> list[list[float]]:
     fixed, moving = _load(root, k)
     centres = [l["centre_lps_mm"] for l in truth["timepoints"][0]["lesions"]]
     seeds = [spatial.lps_to_index_zyx(fixed, np.array(c)) for c in centres]
-    roi = sitk.GetImageFromArray(segment_liver(spatial.array_zyx(fixed), spatial.spacing_zyx(fixed), seeds).mask_zyx.astype(np.uint8))
+    roi = sitk.GetImageFromArray(
+        segment_liver(spatial.array_zyx(fixed), spatial.spacing_zyx(fixed), seeds).mask_zyx.astype(np.uint8)
+    )
     roi.CopyInformation(fixed)
     result = register_followup(fixed, moving, roi=roi)
     return [list(result.map_point(c)) for c in centres]
@@ -72,12 +74,16 @@ def elastix(root: Path, k: int) -> list[list[float]]:
     parameters = itk.ParameterObject.New()
     parameters.AddParameterMap(parameters.GetDefaultParameterMap("affine"))
     parameters.AddParameterMap(parameters.GetDefaultParameterMap("bspline"))
-    _, transform_parameters = itk.elastix_registration_method(fixed, moving, parameter_object=parameters, log_to_console=False)
+    _, transform_parameters = itk.elastix_registration_method(
+        fixed, moving, parameter_object=parameters, log_to_console=False
+    )
     centres = [l["centre_lps_mm"] for l in truth["timepoints"][0]["lesions"]]
     with tempfile.TemporaryDirectory() as tmp:
         points = Path(tmp) / "points.txt"
-        points.write_text("point\n%d\n" % len(centres) + "".join(" ".join(f"{v:.4f}" for v in c) + "\n" for c in centres))
-        itk.transformix_pointset(moving, transform_parameters, fixed_point_set_file_name=str(points), output_directory=tmp)
+        points.write_text(f"point\n{len(centres)}\n" + "".join(" ".join(f"{v:.4f}" for v in c) + "\n" for c in centres))
+        itk.transformix_pointset(
+            moving, transform_parameters, fixed_point_set_file_name=str(points), output_directory=tmp
+        )
         lines = (Path(tmp) / "outputpoints.txt").read_text().splitlines()
     mapped = []
     for line in lines:
@@ -88,7 +94,12 @@ def elastix(root: Path, k: int) -> list[list[float]]:
 
 def errors(mapped: list[list[float]], root: Path, k: int) -> np.ndarray:
     truth = json.loads((root / "ground_truth.json").read_text())
-    return np.array([np.linalg.norm(np.subtract(m, l["centre_lps_mm"])) for m, l in zip(mapped, truth["timepoints"][k]["lesions"], strict=True)])
+    return np.array(
+        [
+            np.linalg.norm(np.subtract(m, l["centre_lps_mm"]))
+            for m, l in zip(mapped, truth["timepoints"][k]["lesions"], strict=True)
+        ]
+    )
 
 
 def main() -> None:
@@ -104,11 +115,15 @@ def main() -> None:
             continue
         err = errors(mapped, root, k)
         rows.append((name, wall, peak, err))
-        print(f"  {name:28s} wall {wall:7.1f} s  peak RSS {peak:7.0f} MB  lesion-centre error mean {err.mean():.2f} max {err.max():.2f} mm")
+        print(
+            f"  {name:28s} wall {wall:7.1f} s  peak RSS {peak:7.0f} MB  lesion-centre error mean {err.mean():.2f} max {err.max():.2f} mm"
+        )
     if len(rows) == 2:
         print(f"  time ratio lesion-pipeline / itk-elastix: {rows[0][1] / rows[1][1]:.3f}")
     ours_row = rows[0]
-    print(f"  target <= 10 s: {'met' if ours_row[1] <= 10 else 'MISSED'}; target < 2048 MB: {'met' if ours_row[2] < 2048 else 'MISSED'}")
+    print(
+        f"  target <= 10 s: {'met' if ours_row[1] <= 10 else 'MISSED'}; target < 2048 MB: {'met' if ours_row[2] < 2048 else 'MISSED'}"
+    )
 
 
 if __name__ == "__main__":

@@ -45,7 +45,9 @@ def ct_series_300(out: Path, n_slices: int = 300) -> Path:
 
 def _centre(grid: Grid) -> np.ndarray:
     nz, ny, nx = grid.shape_zyx
-    return np.asarray(grid.origin_lps_mm) + 0.5 * np.array([(nx - 1), (ny - 1), (nz - 1)]) * np.asarray(grid.spacing_xyz_mm)
+    return np.asarray(grid.origin_lps_mm) + 0.5 * np.array([(nx - 1), (ny - 1), (nz - 1)]) * np.asarray(
+        grid.spacing_xyz_mm
+    )
 
 
 def big_tree(sample_study: Path, out: Path, n_files: int = 10_000) -> Path:

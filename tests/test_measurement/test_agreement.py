@@ -28,6 +28,7 @@ def test_volume_and_diameter_errors():
     result = agreement(mask, reference, SPACING)
     assert result.volume_ml == pytest.approx(4 * 10 * 12 * 2e-3)
     assert result.volume_error_pct == pytest.approx(20.0)
+
     # the outline of a binary W x H mm rectangle (1 mm pixels) cuts each corner at half a pixel, so its
     # longest chord joins opposite cut corners: max(hypot(W - 1, H), hypot(W, H - 1))
     def longest(w: float, h: float) -> float:

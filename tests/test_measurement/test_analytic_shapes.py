@@ -32,7 +32,9 @@ SHAPES_MM = [(10.0, 10.0, 10.0), (15.0, 10.0, 12.0), (13.0, 8.0, 9.0), (20.0, 12
 GRID_OFFSET_MM = (0.31, 0.17, 0.23)  # the shape's centre is off the voxel centres
 
 
-def render(ellipsoid: Ellipsoid, spacing_xyz: tuple[float, float, float], binary: bool = False) -> tuple[np.ndarray, Grid]:
+def render(
+    ellipsoid: Ellipsoid, spacing_xyz: tuple[float, float, float], binary: bool = False
+) -> tuple[np.ndarray, Grid]:
     """The ellipsoid on a grid whose centre is offset from the ellipsoid's.
 
     Partial-volume fractions, or (``binary``) the voxels whose centres lie inside.

@@ -24,7 +24,9 @@ def ellipsoid_mask(semi_mm, spacing_zyx, angle_deg=0.0, tilt_deg=0.0, offset=(0.
     for dz in sub:
         for dy in sub:
             for dx in sub:
-                zz, yy, xx = [(np.arange(k) - (k - 1) / 2 + o + d) * s for k, o, d, s in zip(n, offset, (dz, dy, dx), spacing)]
+                zz, yy, xx = [
+                    (np.arange(k) - (k - 1) / 2 + o + d) * s for k, o, d, s in zip(n, offset, (dz, dy, dx), spacing)
+                ]
                 z, y, x = np.meshgrid(zz, yy, xx, indexing="ij")
                 # rotate about z by t, then about x by p (tilt out of the axial plane)
                 x1, y1 = np.cos(t) * x + np.sin(t) * y, -np.sin(t) * x + np.cos(t) * y

@@ -59,7 +59,9 @@ def test_sphere_placement_in_a_region():
     assert toward_low_x is not None and toward_low_x[2] < 20  # in the half of the box nearer x = 0
     # the sphere lies entirely in the region
     zz, yy, xx = np.indices(region.shape)
-    sphere = ((zz - toward_low_x[0]) * 4) ** 2 + ((yy - toward_low_x[1]) * 4) ** 2 + ((xx - toward_low_x[2]) * 4) ** 2 <= 15.0**2
+    sphere = ((zz - toward_low_x[0]) * 4) ** 2 + ((yy - toward_low_x[1]) * 4) ** 2 + (
+        (xx - toward_low_x[2]) * 4
+    ) ** 2 <= 15.0**2
     assert region[sphere].all()
     assert fit_sphere_centre(region[:, :, :7], spacing, 30.0) is None  # 28 mm thick: no 3 cm sphere fits
 

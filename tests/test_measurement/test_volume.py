@@ -37,7 +37,9 @@ def test_partial_volume_sphere(radius, spacing):
     for dz in sub:
         for dy in sub:
             for dx in sub:
-                z, y, x = np.meshgrid(*[(np.arange(k) - k / 2 + 0.17 + d) * s for k, d, s in zip(n, (dz, dy, dx), spacing)], indexing="ij")
+                z, y, x = np.meshgrid(
+                    *[(np.arange(k) - k / 2 + 0.17 + d) * s for k, d, s in zip(n, (dz, dy, dx), spacing)], indexing="ij"
+                )
                 frac += x**2 + y**2 + z**2 <= radius**2
     frac /= 64
     truth_ml = 4 / 3 * np.pi * radius**3 / 1000

@@ -1,10 +1,14 @@
-"""Small DICOM series written by the sample-data writer, for loader, geometry and bad-input tests."""
+"""Small DICOM series written by the sample-data writer (loader, geometry and bad-input tests), and one extra
+pipeline run through the CLI with ``--dicom-out`` and ``--log-json`` (output and progress tests)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import random
+import subprocess
+import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +44,9 @@ def write_series() -> Callable[..., list[Path]]:
     The files are named in shuffled order; ``tag`` makes distinct study/series UIDs.
     """
 
-    def write(folder: Path, modality: str = "CT", n: int = 12, rows: int = 24, seed: int = 0, tag: str = "a") -> list[Path]:
+    def write(
+        folder: Path, modality: str = "CT", n: int = 12, rows: int = 24, seed: int = 0, tag: str = "a"
+    ) -> list[Path]:
         grid = Grid.centred((n, rows, rows + 4), (1.5, 1.25, 2.5), (10.0, -20.0, 30.0))
         study = StudyInfo(uid("test", tag, "study"), uid("test", tag, "for"), WHEN, "1", "ACC1")
         series = SeriesInfo(uid("test", tag, modality), 2 if modality == "CT" else 3, f"{modality} TEST", WHEN)
@@ -59,8 +65,19 @@ def write_series() -> Callable[..., list[Path]]:
 
 ENHANCED_CT = "1.2.840.10008.5.1.4.1.1.2.1"
 ENHANCED_PET = "1.2.840.10008.5.1.4.1.1.130"
-PER_FILE = ("ImagePositionPatient", "ImageOrientationPatient", "PixelSpacing", "SliceThickness", "RescaleSlope",
-            "RescaleIntercept", "RescaleType", "InstanceNumber", "SliceLocation", "AcquisitionTime", "ContentTime")  # fmt: skip
+PER_FILE = (
+    "ImagePositionPatient",
+    "ImageOrientationPatient",
+    "PixelSpacing",
+    "SliceThickness",
+    "RescaleSlope",
+    "RescaleIntercept",
+    "RescaleType",
+    "InstanceNumber",
+    "SliceLocation",
+    "AcquisitionTime",
+    "ContentTime",
+)
 
 
 def _item(**values: object) -> Dataset:
@@ -86,28 +103,75 @@ def to_enhanced(files: list[Path], out: Path, sop_class: str, seed: int = 0) -> 
     ds.SeriesInstanceUID = generate_uid()
     ds.NumberOfFrames = len(slices)
     ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL", "NONE"]
-    ds.SharedFunctionalGroupsSequence = Sequence([_item(
-        PixelMeasuresSequence=Sequence([_item(PixelSpacing=first.PixelSpacing, SliceThickness=first.SliceThickness)]),
-        PlaneOrientationSequence=Sequence([_item(ImageOrientationPatient=first.ImageOrientationPatient)]),
-    )])  # fmt: skip
+    ds.SharedFunctionalGroupsSequence = Sequence(
+        [
+            _item(
+                PixelMeasuresSequence=Sequence(
+                    [_item(PixelSpacing=first.PixelSpacing, SliceThickness=first.SliceThickness)]
+                ),
+                PlaneOrientationSequence=Sequence([_item(ImageOrientationPatient=first.ImageOrientationPatient)]),
+            )
+        ]
+    )
     frames = []
     for s in slices:
         acquired = f"{s.AcquisitionDate}{s.AcquisitionTime}"
-        frames.append(_item(
-            PlanePositionSequence=Sequence([_item(ImagePositionPatient=s.ImagePositionPatient)]),
-            PixelValueTransformationSequence=Sequence([_item(
-                RescaleSlope=s.RescaleSlope, RescaleIntercept=s.RescaleIntercept, RescaleType=s.get("RescaleType", "US"))]),
-            FrameContentSequence=Sequence([_item(FrameAcquisitionDateTime=acquired, FrameAcquisitionDuration=120000)]),
-        ))  # fmt: skip
+        frames.append(
+            _item(
+                PlanePositionSequence=Sequence([_item(ImagePositionPatient=s.ImagePositionPatient)]),
+                PixelValueTransformationSequence=Sequence(
+                    [
+                        _item(
+                            RescaleSlope=s.RescaleSlope,
+                            RescaleIntercept=s.RescaleIntercept,
+                            RescaleType=s.get("RescaleType", "US"),
+                        )
+                    ]
+                ),
+                FrameContentSequence=Sequence(
+                    [_item(FrameAcquisitionDateTime=acquired, FrameAcquisitionDuration=120000)]
+                ),
+            )
+        )
     ds.PerFrameFunctionalGroupsSequence = Sequence(frames)
     ds.PixelData = b"".join(s.PixelData for s in slices)
     ds.save_as(out, enforce_file_format=True)
     return out
 
 
-
-
 @pytest.fixture
 def make_enhanced() -> Callable[..., Path]:
     """``make_enhanced(files, out, sop_class)``: one multi-frame file holding the slices of ``files``."""
     return to_enhanced
+
+
+@dataclass(frozen=True)
+class CliRun:
+    out: Path
+    stderr: str
+
+
+@pytest.fixture(scope="session")
+def dicom_run(sample_root: Path, tmp_path_factory: pytest.TempPathFactory) -> CliRun:
+    """``lesion-pipeline run --dicom-out --log-json`` on the sample study (affine registration: faster)."""
+    out = tmp_path_factory.mktemp("dicom_run") / "out"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pipeline.cli.main",
+            "run",
+            str(sample_root / "study"),
+            "-o",
+            str(out),
+            "--dicom-out",
+            "--log-json",
+            "--registration",
+            "affine",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    return CliRun(out, result.stderr)

@@ -7,22 +7,35 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.annotations import parse_annotations
-from pipeline.cli import main
+from pipeline.cli.main import main
 from pipeline.config import RunConfig
 from pipeline.config_file import ConfigFileError, load_config
 from pipeline.errors import TargetsError
+from pipeline.targets.annotations import parse_annotations
 
 
 def test_defaults_are_the_published_values():
     c = RunConfig()
     assert (c.recist.pr_change_pct, c.recist.pd_change_pct, c.recist.pd_absolute_mm) == (-30.0, 20.0, 5.0)
     assert (c.recist.max_targets_total, c.recist.max_targets_per_organ, c.recist.too_small_mm) == (5, 2, 5.0)
-    assert (c.recist.min_measurable_mm, c.recist.min_node_short_axis_mm, c.recist.node_normal_short_axis_mm) == (10.0, 15.0, 10.0)
+    assert (c.recist.min_measurable_mm, c.recist.min_node_short_axis_mm, c.recist.node_normal_short_axis_mm) == (
+        10.0,
+        15.0,
+        10.0,
+    )
     assert (c.volumetric.pr_change_pct, c.volumetric.pd_change_pct) == (-65.0, 73.0)
     assert (c.choi.size_pr_change_pct, c.choi.size_pd_change_pct, c.choi.density_pr_change_pct) == (-10.0, 10.0, -15.0)
-    assert (c.percist.pmr_change_pct, c.percist.pmr_absolute_sul, c.percist.pmd_change_pct, c.percist.pmd_absolute_sul) == (-30.0, 0.8, 30.0, 0.8)
-    assert (c.percist.liver_measurable_factor, c.percist.blood_pool_measurable_factor, c.percist.measurable_sd_factor) == (1.5, 2.0, 2.0)
+    assert (
+        c.percist.pmr_change_pct,
+        c.percist.pmr_absolute_sul,
+        c.percist.pmd_change_pct,
+        c.percist.pmd_absolute_sul,
+    ) == (-30.0, 0.8, 30.0, 0.8)
+    assert (
+        c.percist.liver_measurable_factor,
+        c.percist.blood_pool_measurable_factor,
+        c.percist.measurable_sd_factor,
+    ) == (1.5, 2.0, 2.0)
 
 
 def test_a_configuration_file(tmp_path: Path):
@@ -48,9 +61,9 @@ def test_pet_volumes_follow_the_percist_threshold(sample_root: Path, tmp_path: P
     from scipy import ndimage
 
     from pipeline import spatial
-    from pipeline.discover import discover
-    from pipeline.load import load_pet
-    from pipeline.series_selection import select_timepoints
+    from pipeline.dicom.discover import discover
+    from pipeline.dicom.load import load_pet
+    from pipeline.dicom.selection import select_timepoints
 
     (tmp_path / "c.toml").write_text('[pet_lesion]\nmethod = "percist"\n')
     out = tmp_path / "out"
@@ -77,7 +90,7 @@ def test_pet_volumes_follow_the_percist_threshold(sample_root: Path, tmp_path: P
 @pytest.mark.parametrize(
     "text, message",
     [
-        ("[pet_lesion]\nmethod = \"otsu\"\n", "must be one of 41pct, fixed, percist"),
+        ('[pet_lesion]\nmethod = "otsu"\n', "must be one of 41pct, fixed, percist"),
         ("[pet_lesion]\nfraction_of_max = 1.5\n", "[pet_lesion] fraction_of_max: must be in (0, 1]"),
         ("[pet_lesion]\nfraction_of_max = 0\n", "must be in (0, 1]"),
         ("[detection]\nsmoothing_mm = -1\n", "[detection] smoothing_mm: must be zero or more"),
@@ -88,7 +101,7 @@ def test_pet_volumes_follow_the_percist_threshold(sample_root: Path, tmp_path: P
         ("[recist]\nmax_targets_total = 2.5\n", "expected int"),
         ("[recist]\nmax_targets_total = 0\n", "must be at least 1"),
         ("[recist]\nconfirm_response = 1\n", "expected bool"),
-        ("[percist]\nlbm_formula = \"boer\"\n", "must be one of james, janmahasatian"),
+        ('[percist]\nlbm_formula = "boer"\n', "must be one of james, janmahasatian"),
         ("[recist\n", "not valid TOML"),
     ],
 )
@@ -111,11 +124,14 @@ def test_cli_refuses_a_bad_configuration_before_running(tmp_path: Path, capsys):
 @pytest.mark.parametrize(
     "extra, message",
     [
-        ({"new_lesions": [{"note": "x"}]}, "give \"timepoint\" or \"study_date\""),
+        ({"new_lesions": [{"note": "x"}]}, 'give "timepoint" or "study_date"'),
         ({"new_lesions": [{"timepoint": 0}]}, "follow-up index >= 1"),
         ({"new_lesions": [{"study_date": "5 May"}]}, "YYYY-MM-DD"),
         ({"lesion_status": [{"lesion_id": "L9", "timepoint": 1, "status": "too_small"}]}, "must name a target"),
-        ({"lesion_status": [{"lesion_id": "L1", "timepoint": 1, "status": "measured"}]}, "too_small, disappeared, not_evaluated"),
+        (
+            {"lesion_status": [{"lesion_id": "L1", "timepoint": 1, "status": "measured"}]},
+            "too_small, disappeared, not_evaluated",
+        ),
         ({"liver_reference_lps_mm": [1, 2]}, "three finite numbers"),
     ],
 )
@@ -126,7 +142,9 @@ def test_bad_annotations(extra: dict, message: str):
 
 
 def test_annotations_match_timepoints_by_index_or_date():
-    data = json.loads('{"new_lesions": [{"study_date": "2026-05-04"}], "lesion_status": [{"lesion_id": "L1", "timepoint": 2, "status": "disappeared"}]}')
+    data = json.loads(
+        '{"new_lesions": [{"study_date": "2026-05-04"}], "lesion_status": [{"lesion_id": "L1", "timepoint": 2, "status": "disappeared"}]}'
+    )
     import datetime as dt
 
     a = parse_annotations(data, "t.json", {"L1"})

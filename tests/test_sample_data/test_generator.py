@@ -12,7 +12,7 @@ import pytest
 
 from sample_data import truth
 from sample_data.render import paint
-from sample_data.scenario import make_scenario
+from sample_data.scenario import lesion_truth, make_scenario
 from sample_data.shapes import Ellipsoid, Pose, Structure, as_matrix3, rotation_matrix
 
 
@@ -25,7 +25,7 @@ def test_scenario_is_deterministic_and_seed_dependent():
 @pytest.mark.parametrize("seed", range(1, 6))
 def test_scenarios_have_clear_recist_and_sizes(seed):
     scenario = make_scenario(seed)
-    truths = truth.lesion_truth(scenario)
+    truths = lesion_truth(scenario)
     sums = [sum(t.longest_axial_diameter_on_slices_mm for t in tp) for tp in truths]
     assert [c for c, _, _ in truth.recist_categories(sums)] == ["baseline", "PR", "PD"]
     assert len(scenario.timepoints) >= 3 and len(scenario.lesions) >= 4
@@ -95,9 +95,9 @@ def test_ct_is_darker_at_each_lesion_centre(sample_root: Path, ground_truth: dic
     """At least half of each lesion's contrast to the liver shows at its centre on the CT."""
     import SimpleITK as sitk
 
-    from pipeline.discover import discover
-    from pipeline.load import load_ct
-    from pipeline.series_selection import select_timepoints
+    from pipeline.dicom.discover import discover
+    from pipeline.dicom.load import load_ct
+    from pipeline.dicom.selection import select_timepoints
 
     liver_hu = 105.0
     lesion_hu = {d["id"]: d["hu"] for d in ground_truth["lesion_definitions"]}
@@ -108,7 +108,10 @@ def test_ct_is_darker_at_each_lesion_centre(sample_root: Path, ground_truth: dic
         for lesion in gt["lesions"]:
             x, y, z = image.TransformPhysicalPointToIndex(lesion["centre_lps_mm"])
             centre_mean = float(arr[z, y - 1 : y + 2, x - 1 : x + 2].mean())
-            assert centre_mean < liver_hu - 0.5 * (liver_hu - lesion_hu[lesion["lesion_id"]]), (tp.index, lesion["lesion_id"])
+            assert centre_mean < liver_hu - 0.5 * (liver_hu - lesion_hu[lesion["lesion_id"]]), (
+                tp.index,
+                lesion["lesion_id"],
+            )
 
 
 def test_ground_truth_categories_of_every_criterion(ground_truth: dict) -> None:

@@ -52,7 +52,9 @@ def test_lesions_have_their_roles(seed):
         assert outside.any() and fat.contains(surface[outside]).all()
         assert right_lobe.contains(np.asarray(edge.parts[0].centre_mm)[None])[0]
     vessel = scenario.vessel
-    gap = np.min(np.linalg.norm(lesions["L4"].shape.surface_points(8000)[:, :2] - np.asarray(vessel.centre_xy_mm), axis=1))
+    gap = np.min(
+        np.linalg.norm(lesions["L4"].shape.surface_points(8000)[:, :2] - np.asarray(vessel.centre_xy_mm), axis=1)
+    )
     assert gap - VESSEL_RADIUS_MM == pytest.approx(1.0, abs=0.1)
 
 

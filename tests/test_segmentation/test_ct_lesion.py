@@ -11,7 +11,9 @@ from segmentation.recentre import recentre_seed
 SPACING = (2.5, 1.0, 1.0)
 
 
-def liver_patch(radius_mm: float = 8.0, contrast: float = 50.0, noise: float = 10.0, seed: int = 0, centre=(20, 40, 40)):
+def liver_patch(
+    radius_mm: float = 8.0, contrast: float = 50.0, noise: float = 10.0, seed: int = 0, centre=(20, 40, 40)
+):
     """Liver (105 HU) with a spherical hypodense lesion, partial volume by supersampling, Gaussian noise."""
     rng = np.random.default_rng(seed)
     shape = (40, 80, 80)
@@ -61,9 +63,9 @@ def test_recentre_reports_a_missing_lesion():
 def test_seeds_outside_any_lesion_in_the_sample_study_are_not_found(sample_root, ground_truth):
     """Normal liver, vessels, spleen, kidney, bone and fat of the generated baseline: never a 'lesion'."""
     from pipeline import spatial
-    from pipeline.discover import discover
-    from pipeline.load import load_ct
-    from pipeline.series_selection import select_timepoints
+    from pipeline.dicom.discover import discover
+    from pipeline.dicom.load import load_ct
+    from pipeline.dicom.selection import select_timepoints
     from sample_data.anatomy import is_liver_parenchyma
     from sample_data.scenario import make_scenario
 

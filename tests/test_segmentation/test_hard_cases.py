@@ -38,9 +38,12 @@ def _segment_all(cases: list[HardCase], noisy: bool):
             result = None
             if seg.found:
                 result = agreement(
-                    seg.full_fractions(image.shape), truth.fraction_zyx, case.spacing_zyx,
-                    truth.volume_ml, truth.longest_axial_diameter_on_slices_mm,
-                )  # fmt: skip
+                    seg.full_fractions(image.shape),
+                    truth.fraction_zyx,
+                    case.spacing_zyx,
+                    truth.volume_ml,
+                    truth.longest_axial_diameter_on_slices_mm,
+                )
             yield truth, seg, result
 
 
@@ -81,7 +84,9 @@ def test_liver_dice_on_the_hard_variant(cases):
     for case in cases:
         seeds = [t.centroid_index_zyx for t in case.lesions]
         liver = segment_liver(case.ct_hu_zyx, case.spacing_zyx, seeds).mask_zyx
-        dice = 2 * np.count_nonzero(liver & case.liver_zyx) / (np.count_nonzero(liver) + np.count_nonzero(case.liver_zyx))
+        dice = (
+            2 * np.count_nonzero(liver & case.liver_zyx) / (np.count_nonzero(liver) + np.count_nonzero(case.liver_zyx))
+        )
         assert dice >= 0.93
 
 
@@ -89,8 +94,8 @@ def test_automatic_detection_on_the_hard_variant():
     """Baselines of two hard studies (10 lesions of 13-34 mm, two at 25-28 HU): at least 9 found, no false positive."""
     import SimpleITK as sitk
 
-    from pipeline.autodetect import detect
-    from pipeline.load import LoadedSeries
+    from pipeline.dicom.load import LoadedSeries
+    from pipeline.longitudinal.autodetect import detect
     from segmentation.detect import DetectionConfig
     from segmentation.liver import locate_liver
 
@@ -102,7 +107,10 @@ def test_automatic_detection_on_the_hard_variant():
         ct = LoadedSeries(image, "1.2.3", "CT", "HU", image.GetDepth(), None)
         liver = segment_liver(case.ct_hu_zyx, case.spacing_zyx, locate_liver(case.ct_hu_zyx, case.spacing_zyx)).mask_zyx
         detected = detect(0, ct, None, liver, CtLesionSegmenter(), DetectionConfig(), lambda k: f"D{k}")
-        truths = {t.lesion_id: np.asarray(t.centroid_index_zyx)[::-1] * np.asarray(case.spacing_zyx[::-1]) for t in case.lesions}
+        truths = {
+            t.lesion_id: np.asarray(t.centroid_index_zyx)[::-1] * np.asarray(case.spacing_zyx[::-1])
+            for t in case.lesions
+        }
         matched = set()
         for lesion in detected:
             near = [lid for lid, c in truths.items() if np.linalg.norm(np.asarray(lesion.centroid_lps_mm) - c) <= 5.0]

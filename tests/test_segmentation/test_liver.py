@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from pipeline import spatial
-from pipeline.discover import discover
-from pipeline.load import load_ct
-from pipeline.series_selection import select_timepoints
+from pipeline.dicom.discover import discover
+from pipeline.dicom.load import load_ct
+from pipeline.dicom.selection import select_timepoints
 from sample_data.anatomy import organs
 from sample_data.render import paint
 from sample_data.scenario import make_scenario
@@ -33,7 +33,9 @@ def test_liver_dice(sample_root: Path, ground_truth: dict, k: int):
     scenario = make_scenario(ground_truth["generator"]["seed"], ground_truth["generator"]["size"])
     timepoint = select_timepoints(discover(sample_root / "study", ignore={sample_root / "study" / "targets.json"}))[k]
     ct = load_ct(timepoint.ct_candidates[0]).image
-    seeds = [spatial.lps_to_index_zyx(ct, np.array(l["centre_lps_mm"])) for l in ground_truth["timepoints"][k]["lesions"]]
+    seeds = [
+        spatial.lps_to_index_zyx(ct, np.array(l["centre_lps_mm"])) for l in ground_truth["timepoints"][k]["lesions"]
+    ]
     liver = segment_liver(spatial.array_zyx(ct), spatial.spacing_zyx(ct), seeds)
     truth = true_liver(scenario.timepoints[k])
     dice = 2 * np.count_nonzero(liver.mask_zyx & truth) / (np.count_nonzero(liver.mask_zyx) + np.count_nonzero(truth))

@@ -20,7 +20,7 @@ def test_41_percent_of_max():
     seg = segment_pet_lesion(suv, voi)
     assert seg.suv_max == pytest.approx(12.0)
     assert seg.threshold_suv == pytest.approx(0.41 * 12.0)
-    assert seg.mask_zyx.sum() == ((suv >= 0.41 * 12.0)).sum()
+    assert seg.mask_zyx.sum() == (suv >= 0.41 * 12.0).sum()
 
 
 def test_region_stays_in_the_search_volume():
@@ -35,7 +35,9 @@ def test_region_stays_in_the_search_volume():
 
 def test_fixed_and_percist_thresholds():
     assert pet_threshold(10.0, PetSegmentationConfig(method="fixed", fixed_suv=3.0)) == 3.0
-    assert pet_threshold(10.0, PetSegmentationConfig(method="percist"), liver_mean=2.0, liver_sd=0.3) == pytest.approx(3.6)
+    assert pet_threshold(10.0, PetSegmentationConfig(method="percist"), liver_mean=2.0, liver_sd=0.3) == pytest.approx(
+        3.6
+    )
     with pytest.raises(ValueError, match="liver reference"):
         pet_threshold(10.0, PetSegmentationConfig(method="percist"))
     with pytest.raises(ValueError, match="unknown"):
@@ -47,7 +49,9 @@ def test_percist_threshold_with_a_blood_pool_reference():
     voi = np.ones_like(suv, bool)
     liver = segment_pet_lesion(suv, voi, PetSegmentationConfig(method="percist"), 2.0, 0.2)
     blood = segment_pet_lesion(suv, voi, PetSegmentationConfig(method="percist"), 2.0, 0.2, reference_factor=2.0)
-    assert liver.threshold_suv == pytest.approx(1.5 * 2.0 + 2 * 0.2) and blood.threshold_suv == pytest.approx(2.0 * 2.0 + 2 * 0.2)
+    assert liver.threshold_suv == pytest.approx(1.5 * 2.0 + 2 * 0.2) and blood.threshold_suv == pytest.approx(
+        2.0 * 2.0 + 2 * 0.2
+    )
     # the sphere's profile is monotonic, so each region is every voxel at or above its threshold
     assert liver.mask_zyx.sum() == (suv >= 3.4).sum() and blood.mask_zyx.sum() == (suv >= 4.4).sum()
 

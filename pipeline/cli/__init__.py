@@ -1,0 +1,1 @@
+"""The ``lesion-pipeline`` command line (:func:`pipeline.cli.main.main`)."""

@@ -1,0 +1,324 @@
+"""Command line: ``lesion-pipeline run | batch | measure | sample-data | inspect | convert``.
+
+Exit status: 0 success; 2 bad input (one-line message on stderr, no
+traceback); 1 unexpected internal error, or a batch in which a study failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import traceback
+
+# One BLAS/OpenMP thread unless the user says otherwise: reproducible sums, and no oversubscription
+# of the cores next to ITK's own threads (set before numpy is first imported).
+for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_variable, "1")
+from collections.abc import Sequence
+from pathlib import Path
+
+from pipeline import __version__
+from pipeline.config import RunConfig
+from pipeline.errors import InputError
+
+PROG = "lesion-pipeline"
+EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2
+
+log = logging.getLogger("pipeline")
+
+
+def _setup_logging(quiet: bool, verbose: bool, log_json: bool = False) -> None:
+    from pipeline.progress import HumanFormatter, JsonFormatter
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if log_json else HumanFormatter(PROG))
+    level = logging.WARNING if quiet else (logging.DEBUG if verbose else logging.INFO)
+    for name in ("pipeline", "segmentation", "measurement", "sample_data"):
+        lg = logging.getLogger(name)
+        lg.handlers[:] = [handler]
+        lg.setLevel(level)
+        lg.propagate = False
+
+
+def _run_config(args: argparse.Namespace) -> RunConfig:
+    """The run's configuration: command-line options, then the criteria options of ``--config FILE``."""
+    from pipeline.config import RegistrationConfig
+    from pipeline.config_file import load_config
+
+    registration = RegistrationConfig(deformable=args.registration == "deformable")
+    config = RunConfig(
+        threads=args.threads or 2,
+        chain_registration=args.chain_registration,
+        registration=registration,
+        selection=selection_options(args),
+    )
+    return load_config(args.config, config) if args.config else config
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from pipeline.longitudinal.run import run_study
+    from pipeline.outputs.summary import summary_text
+
+    result = run_study(args.study_dir, args.output, args.targets, _run_config(args), dicom_out=args.dicom_out)
+    if not args.quiet:
+        print(summary_text(result), end="")
+        extra = ", dicom/" if args.dicom_out else ""
+        print(
+            f"Results: {Path(args.output).resolve()} (report.html, measurements.csv, response.csv, summary.txt, "
+            f"summary.json, run.json, masks/, qc/{extra})"
+        )
+    return EXIT_OK
+
+
+def _cmd_batch(args: argparse.Namespace) -> int:
+    from pipeline.batch.runner import StudyStatus, run_batch
+
+    if args.scheduler and args.workers is not None:
+        raise InputError("--workers is for local runs; with --scheduler the Dask workers set the parallelism")
+    outcomes = run_batch(
+        args.studies_root,
+        args.output,
+        _run_config(args),
+        workers=args.workers or 1,
+        threads=args.threads,
+        scheduler=args.scheduler,
+        resume=not args.force,
+        timeout_s=args.timeout,
+        memory_limit_mb=args.memory_limit,
+        dicom_out=args.dicom_out,
+    )
+    failed = [o for o in outcomes if not o.status.complete]
+    if not args.quiet:
+        skipped = sum(o.status is StudyStatus.SKIPPED for o in outcomes)
+        print(
+            f"{len(outcomes) - len(failed)}/{len(outcomes)} studies complete ({skipped} skipped as up to date); "
+            f"summary: {Path(args.output).resolve() / 'batch_summary.csv'}"
+        )
+        for o in failed:
+            print(f"  {o.study}: {o.status.value}: {o.error}")
+    return EXIT_FAILURE if failed else EXIT_OK
+
+
+def _cmd_measure(args: argparse.Namespace) -> int:
+    import json
+
+    from pipeline.cli.measure import measure_files, measures_text
+
+    result = measure_files(args.image, args.mask, args.label, args.series)
+    print(json.dumps(result, indent=2) if args.json else measures_text(result), end="\n" if args.json else "")
+    return EXIT_OK
+
+
+def _cmd_sample_data(args: argparse.Namespace) -> int:
+    from sample_data.generate import generate_study
+
+    out = Path(args.output)
+    if out.exists() and not args.force:
+        raise InputError(f"{out} exists; use --force to replace it")
+    generate_study(out, seed=args.seed, size=args.size, force=args.force)
+    if not args.quiet:
+        print(f"Sample study: {out / 'study'} (targets.json inside); ground truth: {out / 'ground_truth.json'}")
+    return EXIT_OK
+
+
+def add_selection_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options choosing the CT and PET series of each study (see SelectionOptions)."""
+    parser.add_argument("--ct-series", metavar="UID", help="measure this CT series (SeriesInstanceUID)")
+    parser.add_argument(
+        "--ct-description", metavar="REGEX", help="only CT series whose description matches (case-insensitive)"
+    )
+    parser.add_argument("--pet-series", metavar="UID", help="use this PET series")
+    parser.add_argument("--pet-description", metavar="REGEX", help="only PET series whose description matches")
+
+
+def selection_options(args: argparse.Namespace):
+    import re
+
+    from pipeline.dicom.selection import SelectionOptions
+
+    for pattern in (args.ct_description, args.pet_description):
+        if pattern is not None:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise InputError(f"invalid regular expression {pattern!r}: {exc}") from exc
+    return SelectionOptions(
+        ct_series_uid=args.ct_series,
+        ct_description=args.ct_description,
+        pet_series_uid=args.pet_series,
+        pet_description=args.pet_description,
+    )
+
+
+def _cmd_inspect(args: argparse.Namespace) -> int:
+    import json
+
+    from pipeline.dicom.discover import discover
+    from pipeline.dicom.inspection import format_report, inspect_index
+
+    report = inspect_index(discover(args.folder), selection_options(args))
+    print(
+        json.dumps(report, indent=2, default=str) if args.json else format_report(report), end="\n" if args.json else ""
+    )
+    return EXIT_OK
+
+
+def _cmd_convert(args: argparse.Namespace) -> int:
+    from pipeline.dicom.convert import convert
+
+    loaded = convert(args.folder, args.output, args.series, args.suv)
+    if not args.quiet:
+        print(
+            f"{loaded.modality} series {loaded.series_uid} ({loaded.n_slices} slices, {loaded.units}) -> {args.output}"
+        )
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="Longitudinal liver lesion measurement from CT and PET/CT DICOM."
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    common.add_argument("-v", "--verbose", action="store_true", help="debug messages")
+    common.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
+    common.add_argument("--log-json", action="store_true", help="log lines on stderr as JSON objects (one per line)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    processing = argparse.ArgumentParser(add_help=False)
+    processing.add_argument(
+        "--registration",
+        choices=("deformable", "affine"),
+        default="deformable",
+        help="follow-up to baseline: rigid+affine then a liver displacement field (default), or rigid+affine only",
+    )
+    processing.add_argument(
+        "--chain-registration",
+        action="store_true",
+        help="register each follow-up to the previous timepoint (default: to the baseline)",
+    )
+    add_selection_arguments(processing)
+    processing.add_argument(
+        "--config", type=Path, help="TOML file of response-criteria options (default: the published values)"
+    )
+
+    run = sub.add_parser(
+        "run", parents=[common, processing], help="measure the target lesions of one patient's study folder"
+    )
+    run.add_argument("study_dir", type=Path, help="folder with all DICOM files of one patient (any nesting)")
+    run.add_argument("-o", "--output", type=Path, required=True, help="output folder")
+    run.add_argument("--targets", type=Path, help="targets JSON (default: STUDY_DIR/targets.json)")
+    run.add_argument("--threads", type=int, default=2, help="threads for ITK filters (default 2)")
+    run.add_argument(
+        "--dicom-out",
+        action="store_true",
+        help="also write a DICOM SEG and a DICOM SR (TID 1500) per timepoint into OUT_DIR/dicom/",
+    )
+    run.set_defaults(func=_cmd_run)
+
+    batch = sub.add_parser(
+        "batch", parents=[common, processing], help="run every sub-folder of STUDIES_ROOT as one study"
+    )
+    batch.add_argument("studies_root", type=Path)
+    batch.add_argument("-o", "--output", type=Path, required=True, help="output root; one sub-folder per study")
+    batch.add_argument(
+        "--workers", type=int, help="studies run at once on this machine, each in its own process (default 1)"
+    )
+    batch.add_argument(
+        "--threads", type=int, help="ITK and BLAS threads per study (default: cores // workers; 1 on Dask)"
+    )
+    batch.add_argument(
+        "--scheduler", metavar="ADDRESS", help="run on a Dask cluster: tcp://host:port or a scheduler file"
+    )
+    batch.add_argument(
+        "--timeout", type=float, metavar="SECONDS", help="stop a study after this wall time (default: none)"
+    )
+    batch.add_argument(
+        "--memory-limit",
+        type=float,
+        metavar="MB",
+        help="data memory per study process (Linux); a study that needs more fails as out of memory (default: none)",
+    )
+    batch.add_argument(
+        "--dicom-out", action="store_true", help="also write each study's DICOM SEG and SR into OUT_ROOT/<study>/dicom/"
+    )
+    redo = batch.add_mutually_exclusive_group()
+    redo.add_argument(
+        "--resume",
+        dest="force",
+        action="store_false",
+        default=False,
+        help="skip studies whose outputs are up to date (default)",
+    )
+    redo.add_argument("--force", action="store_true", help="run every study again")
+    batch.set_defaults(func=_cmd_batch)
+
+    measure = sub.add_parser(
+        "measure", parents=[common], help="measure a lesion mask (NIfTI, DICOM SEG) on an image (NIfTI, DICOM series)"
+    )
+    measure.add_argument("image", type=Path, help="image file (NIfTI, NRRD, MHA) or folder of one DICOM CT/PET series")
+    measure.add_argument("mask", type=Path, help="mask file (NIfTI, ...) or DICOM SEG file")
+    measure.add_argument("--label", type=int, help="label value (label map) or segment number (DICOM SEG) to measure")
+    measure.add_argument("--series", help="SeriesInstanceUID when the IMAGE folder holds several series")
+    measure.add_argument("--json", action="store_true", help="print the measures as JSON")
+    measure.set_defaults(func=_cmd_measure)
+
+    sample = sub.add_parser("sample-data", parents=[common], help="generate a synthetic longitudinal PET/CT study")
+    sample.add_argument("output", type=Path, help="folder to create (study/ and ground_truth.json inside)")
+    sample.add_argument("--seed", type=int, default=1)
+    sample.add_argument("--size", choices=("small", "full"), default="small")
+    sample.add_argument("--force", action="store_true", help="replace an existing folder")
+    sample.set_defaults(func=_cmd_sample_data)
+
+    inspect = sub.add_parser(
+        "inspect",
+        parents=[common],
+        help="list patients, timepoints and series (chosen or skipped, why) from the headers",
+    )
+    inspect.add_argument("folder", type=Path, help="folder with DICOM files (any nesting)")
+    inspect.add_argument("--json", action="store_true", help="machine-readable output")
+    add_selection_arguments(inspect)
+    inspect.set_defaults(func=_cmd_inspect)
+
+    conv = sub.add_parser(
+        "convert", parents=[common], help="write one series as NIfTI (CT in HU, PET in SUV) with the RAS affine"
+    )
+    conv.add_argument("folder", type=Path, help="folder holding the series (or a whole study with --series)")
+    conv.add_argument("-o", "--output", type=Path, required=True, help="output .nii or .nii.gz")
+    conv.add_argument("--series", help="SeriesInstanceUID to convert (needed when the folder holds several)")
+    conv.add_argument(
+        "--suv",
+        choices=("bw", "lbm", "lbm-james", "ibw", "bsa", "none"),
+        default="bw",
+        help="PET SUV type (lbm: Janmahasatian; none: stored units, e.g. Bq/ml); default bw",
+    )
+    conv.set_defaults(func=_cmd_convert)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _setup_logging(args.quiet, args.verbose, args.log_json)
+    try:
+        return int(args.func(args))
+    except InputError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if args.debug:
+            traceback.print_exc()
+        print(
+            f"{PROG}: internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", file=sys.stderr
+        )
+        return EXIT_FAILURE
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,180 @@
+"""Automatic mode: detect liver lesions, choose RECIST targets, find new lesions at follow-ups.
+
+Used when no targets are given. At baseline every candidate (CT and/or PET) is
+listed in ``detected_lesions.csv`` and the measurable ones are ranked to choose
+the targets (written to ``targets.json`` for the user to edit and feed back).
+At each follow-up, candidates that match neither a tracked target nor a
+baseline candidate (mapped through the registration) are *new-lesion
+candidates*: listed with their timepoint and reported as warnings. A new
+lesion seen on both CT and PET is unequivocal (RECIST 1.1, section 4.3.2 for
+FDG-PET) and makes the timepoint PD; a CT-only or PET-only one is equivocal
+and only reported.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import SimpleITK as sitk
+
+from measurement.diameters import axial_diameters
+from measurement.volume import centroid_zyx, volume_ml
+from pipeline import spatial
+from pipeline.dicom.load import LoadedSeries
+from pipeline.records import Point
+from pipeline.targets.json_file import Target
+from segmentation.detect import DetectionConfig, choose_targets, ct_candidates, pet_hotspots
+from segmentation.result import LesionSegmenter
+
+log = logging.getLogger(__name__)
+
+DETECTED_COLUMNS = (
+    "timepoint",
+    "lesion_id",
+    "centroid_x_mm",
+    "centroid_y_mm",
+    "centroid_z_mm",
+    "longest_diameter_mm",
+    "volume_ml",
+    "source",
+    "chosen_as_target",
+)
+MEASURABLE_MM = 10.0
+
+
+@dataclass(frozen=True)
+class DetectedLesion:
+    timepoint: int
+    lesion_id: str
+    centroid_lps_mm: Point
+    seed_lps_mm: Point
+    longest_diameter_mm: float | None
+    volume_ml: float | None
+    source: str  # "ct", "pet" or "ct+pet"
+    measurable: bool
+    chosen_as_target: bool = False
+
+    @property
+    def unequivocal(self) -> bool:
+        return self.source == "ct+pet"
+
+
+def _lps(image: sitk.Image, index_zyx: np.ndarray) -> Point:
+    return tuple(float(v) for v in spatial.index_zyx_to_lps(image, np.asarray(index_zyx, dtype=float)))  # type: ignore[return-value]
+
+
+def _liver_on(grid: sitk.Image, liver_zyx: np.ndarray, reference: sitk.Image) -> np.ndarray:
+    liver = sitk.GetImageFromArray(liver_zyx.astype(np.uint8))
+    liver.CopyInformation(reference)
+    return sitk.GetArrayViewFromImage(sitk.Resample(liver, grid, sitk.Transform(), sitk.sitkNearestNeighbor, 0)) > 0
+
+
+def detect(
+    timepoint: int,
+    ct: LoadedSeries,
+    pet: LoadedSeries | None,
+    liver_zyx: np.ndarray,
+    segmenter: LesionSegmenter,
+    config: DetectionConfig,
+    name: Callable[[int], str],
+) -> list[DetectedLesion]:
+    """Candidates of one timepoint, largest first, named ``name(k)``."""
+    image = spatial.array_zyx(ct.image)
+    spacing = spatial.spacing_zyx(ct.image)
+    found: list[tuple[Point, Point, float, float, np.ndarray]] = []  # centroid, seed, D, V, lesion voxels (LPS)
+    taken = np.zeros(image.shape, bool)
+    for candidate in ct_candidates(image, spacing, liver_zyx, config):
+        if taken[tuple(int(round(v)) for v in candidate.seed_zyx)]:
+            continue
+        seg = segmenter.segment(image, spacing, candidate.seed_zyx)
+        if not seg.found or seg.mask_zyx is None or seg.confidence < config.min_confidence:
+            continue
+        full = seg.full_mask(image.shape)
+        if (full & taken).sum() > 0.5 * full.sum():
+            continue
+        taken |= full
+        offset = np.asarray(seg.offset_zyx, dtype=float)
+        centroid = _lps(ct.image, np.asarray(centroid_zyx(seg.mask_zyx)) + offset)
+        d = axial_diameters(seg.mask_zyx, spacing).longest_mm
+        voxels = spatial.index_zyx_to_lps(ct.image, np.argwhere(full).astype(float))
+        found.append(
+            (centroid, _lps(ct.image, np.asarray(candidate.seed_zyx)), d, volume_ml(seg.mask_zyx, spacing), voxels)
+        )
+    sources = ["ct"] * len(found)
+    pet_only: list[tuple[Point, float, float]] = []
+    if pet is not None and pet.suv is not None:
+        suv = spatial.array_zyx(pet.image)
+        pet_spacing = spatial.spacing_zyx(pet.image)
+        for hot in pet_hotspots(suv, pet_spacing, _liver_on(pet.image, liver_zyx, ct.image), config):
+            peak = np.asarray(_lps(pet.image, np.asarray(hot.peak_zyx)))
+            match = next(
+                (
+                    k
+                    for k, (centroid, _, _, _, voxels) in enumerate(found)
+                    if np.linalg.norm(np.subtract(centroid, peak)) <= config.match_distance_mm
+                    or np.min(np.linalg.norm(voxels - peak, axis=1)) <= 5.0
+                ),
+                None,
+            )
+            if match is not None:
+                sources[match] = "ct+pet"
+                continue
+            d = axial_diameters(hot.mask_zyx, pet_spacing).longest_mm
+            centroid = _lps(pet.image, np.asarray(centroid_zyx(hot.mask_zyx)))
+            pet_only.append((centroid, d, volume_ml(hot.mask_zyx, pet_spacing)))
+    slice_mm = spacing[0]
+    rows = [
+        (centroid, seed, d, v, source, d >= MEASURABLE_MM and d >= 2 * slice_mm)
+        for (centroid, seed, d, v, _), source in zip(found, sources, strict=True)
+    ]
+    rows += [(c, c, d, v, "pet", False) for c, d, v in pet_only]
+    rows.sort(key=lambda r: -r[2])
+    return [DetectedLesion(timepoint, name(k + 1), c, s, d, v, src, m) for k, (c, s, d, v, src, m) in enumerate(rows)]
+
+
+def targets_from(
+    detected: list[DetectedLesion], max_per_organ: int = 2, max_total: int = 5
+) -> tuple[list[DetectedLesion], tuple[Target, ...]]:
+    """Mark the RECIST targets among the baseline candidates (limits as in :func:`choose_targets`); return them as targets too."""
+    lengths = [d.longest_diameter_mm or 0.0 for d in detected]
+    chosen = set(
+        choose_targets(lengths, [d.measurable for d in detected], ["liver"] * len(detected), max_per_organ, max_total)
+    )
+    marked = [DetectedLesion(**{**d.__dict__, "chosen_as_target": k in chosen}) for k, d in enumerate(detected)]
+    targets = tuple(Target(d.lesion_id, d.seed_lps_mm) for d in marked if d.chosen_as_target)
+    return marked, targets
+
+
+def new_lesion_candidates(
+    detected: list[DetectedLesion], known_lps: list[Point], match_distance_mm: float
+) -> list[DetectedLesion]:
+    """Follow-up candidates farther than ``match_distance_mm`` from every known lesion position."""
+    return [
+        d
+        for d in detected
+        if all(np.linalg.norm(np.subtract(d.centroid_lps_mm, k)) > match_distance_mm for k in known_lps)
+    ]
+
+
+def detected_csv(rows: list[DetectedLesion]) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(DETECTED_COLUMNS)
+    for d in rows:
+        writer.writerow(
+            [
+                d.timepoint,
+                d.lesion_id,
+                *(f"{v:.2f}" for v in d.centroid_lps_mm),
+                "" if d.longest_diameter_mm is None else f"{d.longest_diameter_mm:.2f}",
+                "" if d.volume_ml is None else f"{d.volume_ml:.3f}",
+                d.source,
+                "true" if d.chosen_as_target else "false",
+            ]
+        )
+    return buf.getvalue()

@@ -1,0 +1,260 @@
+"""Per-timepoint lesion work: seeds -> segmentation -> measurements, for every target.
+
+Thin orchestration over the pure functions of ``segmentation`` and
+``measurement``; geometry conversions (voxel index <-> LPS) happen here.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+import SimpleITK as sitk
+from scipy import ndimage
+
+from measurement.diameters import axial_diameters
+from measurement.intensity import ct_intensity
+from measurement.masks import fractions
+from measurement.morphology import morphology
+from measurement.pet import pet_measures
+from measurement.volume import centroid_zyx, volume_ml
+from pipeline import spatial
+from pipeline.config import RunConfig
+from pipeline.dicom.load import LoadedSeries
+from pipeline.longitudinal.pet_reference import PetReference
+from pipeline.longitudinal.tracking import fragments, merged_pairs
+from pipeline.records import MEASURED, NOT_FOUND, LesionRecord, Point
+from segmentation.ct_lesion import CtLesionSegmenter
+from segmentation.pet_lesion import segment_pet_lesion
+from segmentation.recentre import recentre_seed
+from segmentation.result import LesionSegmentation, LesionSegmenter
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SeedRequest:
+    """Where to look for a target at this timepoint (``seed_lps_mm`` ``None``: do not look)."""
+
+    lesion_id: str
+    seed_lps_mm: Point | None
+    recentre: bool
+    reason_if_absent: str = ""
+
+
+def _lps(image: sitk.Image, index_zyx: Sequence[float]) -> Point:
+    return tuple(float(v) for v in spatial.index_zyx_to_lps(image, np.asarray(index_zyx, dtype=float)))  # type: ignore[return-value]
+
+
+def mask_on_grid(seg: LesionSegmentation, source: sitk.Image, target: sitk.Image, margin_mm: float) -> np.ndarray:
+    """The lesion mask (on ``source``'s grid) resampled onto ``target``'s grid and dilated by ``margin_mm``.
+
+    A target voxel is in the result when the lesion fraction interpolated
+    (linearly) at its centre is > 0, i.e. it lies within one source voxel of
+    the lesion; then the margin is added.
+    """
+    assert seg.mask_zyx is not None
+    crop = sitk.GetImageFromArray(np.pad(fractions(seg.mask_zyx), 1))
+    crop.SetSpacing(source.GetSpacing())
+    crop.SetDirection(source.GetDirection())
+    crop.SetOrigin(tuple(spatial.index_zyx_to_lps(source, np.asarray(seg.offset_zyx, dtype=float) - 1.0)))
+    resampled = sitk.Resample(crop, target, sitk.Transform(), sitk.sitkLinear, 0.0, sitk.sitkFloat32)
+    mask = sitk.GetArrayViewFromImage(resampled) > 0.0
+    if margin_mm > 0 and mask.any():
+        spacing = spatial.spacing_zyx(target)
+        r = [max(1, int(round(margin_mm / s))) for s in spacing]
+        zz, yy, xx = np.ogrid[-r[0] : r[0] + 1, -r[1] : r[1] + 1, -r[2] : r[2] + 1]
+        ball = (zz * spacing[0]) ** 2 + (yy * spacing[1]) ** 2 + (xx * spacing[2]) ** 2 <= margin_mm**2 + 1e-6
+        mask = ndimage.binary_dilation(mask, structure=ball)
+    return np.asarray(mask, dtype=bool)
+
+
+def _measure(
+    seg: LesionSegmentation,
+    request: SeedRequest,
+    ct: LoadedSeries,
+    ct_array: np.ndarray,
+    spacing: tuple[float, float, float],
+    pet: LoadedSeries | None,
+    pet_array: np.ndarray | None,
+    config: RunConfig,
+    reference: PetReference | None = None,
+) -> LesionRecord:
+    assert seg.mask_zyx is not None
+    mask = seg.mask_zyx
+    offset = np.asarray(seg.offset_zyx, dtype=float)
+    axial = axial_diameters(mask, spacing)
+    shape = morphology(mask, spacing)
+    z, y, x = (slice(int(o), int(o) + n) for o, n in zip(seg.offset_zyx, mask.shape, strict=True))
+    hu = ct_intensity(ct_array[z, y, x], mask)
+    record = dict(
+        lesion_id=request.lesion_id,
+        status=MEASURED,
+        seed_lps_mm=_lps(ct.image, seg.seed_zyx),
+        mapped_seed_lps_mm=request.seed_lps_mm,
+        longest_diameter_mm=axial.longest_mm,
+        short_axis_mm=axial.short_axis_mm,
+        max_3d_diameter_mm=shape.max_3d_diameter_mm,
+        volume_ml=volume_ml(mask, spacing),
+        mean_hu=hu.mean_hu,
+        sd_hu=hu.sd_hu,
+        centroid_lps_mm=_lps(ct.image, np.asarray(centroid_zyx(mask)) + offset),
+        long_axis_lps_mm=tuple(_lps(ct.image, np.asarray(p) + offset) for p in axial.long_axis_zyx),
+        short_axis_lps_mm=tuple(_lps(ct.image, np.asarray(p) + offset) for p in axial.short_axis_zyx),
+        confidence=seg.confidence,
+        volume_sd_pct=seg.volume_sd_pct,
+        mesh_volume_ml=shape.mesh_volume_ml,
+        surface_area_mm2=shape.surface_area_mm2,
+        sphericity=shape.sphericity,
+        major_axis_mm=shape.major_axis_mm,
+        minor_axis_mm=shape.minor_axis_mm,
+        least_axis_mm=shape.least_axis_mm,
+    )
+    if pet is not None and pet_array is not None and pet.suv is not None:
+        voi = mask_on_grid(seg, ct.image, pet.image, config.pet_lesion.search_margin_mm)
+        pet_seg = segment_pet_lesion(pet_array, voi, **_pet_arguments(config, reference))
+        if pet_seg is None:
+            log.warning("lesion %s: CT lesion lies outside the PET field of view; no SUV", request.lesion_id)
+        else:
+            suv = pet_measures(pet_array, pet_seg.mask_zyx, spatial.spacing_zyx(pet.image))
+            record.update(
+                suv_max=suv.suv_max,
+                suv_peak=suv.suv_peak,
+                suv_peak_local=suv.suv_peak_local,
+                pet_method=pet_seg.method,
+                pet_threshold_suv=pet_seg.threshold_suv,
+            )
+            if pet_seg.above_threshold:
+                record.update(suv_mean=suv.suv_mean, mtv_ml=suv.mtv_ml, tlg_suv_ml=suv.tlg_suv_ml)
+            else:  # not above the method's threshold: no metabolic volume
+                record.update(mtv_ml=0.0, tlg_suv_ml=0.0)
+    return LesionRecord(**record)  # type: ignore[arg-type]
+
+
+def _pet_arguments(config: RunConfig, reference: PetReference | None) -> dict[str, object]:
+    """Keyword arguments of :func:`segment_pet_lesion`: the configured method, with the PERCIST reference when
+    the method needs it (41 % of SUVmax when there is no reference)."""
+    if config.pet_lesion.method != "percist":
+        return {"config": config.pet_lesion}
+    if reference is None or reference.mean_suv is None or reference.sd_suv is None:
+        return {"config": replace(config.pet_lesion, method="41pct")}
+    blood_pool = reference.kind == "blood_pool"
+    return {
+        "config": config.pet_lesion,
+        "liver_mean": reference.mean_suv,
+        "liver_sd": reference.sd_suv,
+        "reference_factor": config.percist.blood_pool_measurable_factor
+        if blood_pool
+        else config.percist.liver_measurable_factor,
+        "sd_factor": config.percist.measurable_sd_factor,
+    }
+
+
+def _segment(
+    request: SeedRequest,
+    ct: LoadedSeries,
+    ct_array: np.ndarray,
+    spacing: tuple[float, float, float],
+    config: RunConfig,
+    segmenter: LesionSegmenter,
+) -> LesionSegmentation | LesionRecord:
+    """The lesion's segmentation, or a ``not_found`` record saying why there is none."""
+    if request.seed_lps_mm is None:
+        return LesionRecord(request.lesion_id, NOT_FOUND, request.reason_if_absent, assessed=False)
+    mapped = request.seed_lps_mm
+    seed = spatial.lps_to_index_zyx(ct.image, np.asarray(mapped))
+    if not spatial.inside(ct.image, seed):
+        return LesionRecord(
+            request.lesion_id,
+            NOT_FOUND,
+            "seed lies outside this CT's field of view",
+            mapped_seed_lps_mm=mapped,
+            assessed=False,
+        )
+    if request.recentre:
+        moved = recentre_seed(
+            ct_array, spacing, tuple(seed), config.ct_lesion.recentre_radius_mm, config.ct_lesion.min_contrast_hu
+        )
+        if moved.seed_zyx is None:
+            return LesionRecord(request.lesion_id, NOT_FOUND, moved.reason, mapped_seed_lps_mm=mapped, absent=True)
+        seed = np.asarray(moved.seed_zyx)
+    seg = segmenter.segment(ct_array, spacing, tuple(float(v) for v in seed))
+    if not seg.found:
+        return LesionRecord(request.lesion_id, NOT_FOUND, seg.reason, _lps(ct.image, seg.seed_zyx), mapped)
+    return seg
+
+
+@dataclass(frozen=True, eq=False)
+class TimepointLesions:
+    """Records (request order), the label map (z, y, x), tracking flags and PET reference of one timepoint."""
+
+    records: list[LesionRecord]
+    labels_zyx: np.ndarray
+    flags: dict[str, list[str]]
+    pet_reference: PetReference | None = None
+
+
+def process_timepoint(
+    requests: Sequence[SeedRequest],
+    ct: LoadedSeries,
+    pet: LoadedSeries | None,
+    config: RunConfig,
+    segmenter: LesionSegmenter | None = None,
+    pet_reference: Callable[[np.ndarray], PetReference | None] | None = None,
+) -> TimepointLesions:
+    """Segment and measure every requested target at one timepoint.
+
+    Label ``k + 1`` marks the k-th request's lesion. Coalesced targets
+    (:func:`pipeline.longitudinal.tracking.merged_pairs`) are measured once, for the earlier
+    target; fragmented ones are flagged. ``pet_reference`` computes the
+    timepoint's PET reference from the CT lesion labels (which it must avoid),
+    before the PET measures, which need it for the PERCIST threshold.
+    """
+    segmenter = segmenter or CtLesionSegmenter(config.ct_lesion)
+    ct_array = spatial.array_zyx(ct.image)
+    spacing = spatial.spacing_zyx(ct.image)
+    pet_array = spatial.array_zyx(pet.image) if pet is not None and pet.suv is not None else None
+    outcomes = [_segment(r, ct, ct_array, spacing, config, segmenter) for r in requests]
+    masks = [o.full_mask(ct_array.shape) if isinstance(o, LesionSegmentation) else None for o in outcomes]
+    flags: dict[str, list[str]] = {}
+    for i, j in merged_pairs(masks):
+        a, b = requests[i].lesion_id, requests[j].lesion_id
+        if isinstance(outcomes[j], LesionSegmentation):
+            log.warning("lesions %s and %s have merged into one lesion; measured once, for %s", a, b, a)
+            outcomes[j] = LesionRecord(
+                b, NOT_FOUND, f"merged with {a} (coalesced lesion counted once, RECIST 1.1)", absent=True
+            )
+            masks[j] = None
+        flags.setdefault(a, []).append(f"merged with {b}")
+        flags.setdefault(b, []).append(f"merged with {a}")
+    labels = np.zeros(ct_array.shape, dtype=np.uint8 if len(requests) < 256 else np.uint16)
+    for k, (request, outcome, mask) in enumerate(zip(requests, outcomes, masks, strict=True)):
+        if isinstance(outcome, LesionRecord):
+            continue
+        parts = fragments(mask)
+        if parts > 1:
+            log.warning("lesion %s appears split into %d parts; measured as one lesion", request.lesion_id, parts)
+            flags.setdefault(request.lesion_id, []).append(f"split into {parts} parts")
+        labels[mask & (labels == 0)] = k + 1
+    reference = pet_reference(labels) if pet_reference is not None else None
+    if (
+        pet_array is not None
+        and config.pet_lesion.method == "percist"
+        and _pet_arguments(config, reference)["config"].method != "percist"
+    ):
+        log.warning(
+            "no PET reference region for the PERCIST threshold: lesion PET volumes use %.0f %% of SUVmax (pet_method in run.json)",
+            100.0 * config.pet_lesion.fraction_of_max,
+        )
+    records = [
+        outcome
+        if isinstance(outcome, LesionRecord)
+        else _measure(outcome, request, ct, ct_array, spacing, pet, pet_array, config, reference)
+        for request, outcome in zip(requests, outcomes, strict=True)
+    ]
+    for r in records:
+        if not r.measured:
+            log.warning("lesion %s not found: %s", r.lesion_id, r.reason)
+    return TimepointLesions(records, labels, flags, reference)

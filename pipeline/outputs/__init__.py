@@ -1,0 +1,1 @@
+"""What a run writes: tables, the staging folder, the summary, QC images, DICOM SEG and SR, the reports."""

@@ -1,0 +1,117 @@
+"""DICOM Segmentation (SEG) of one timepoint's target lesions, built with highdicom.
+
+One BINARY SEG per timepoint, derived from (and referencing) the measured CT
+series' instances. One segment per target lesion that has voxels in the label
+map, numbered 1..m in targets order (a lesion not found at that timepoint has
+no segment); the segment's label and Tracking ID are the lesion id, its
+Tracking UID the lesion's (see :mod:`pipeline.outputs.dicom_ids`). Frames without
+lesion voxels are omitted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import highdicom as hd
+import numpy as np
+from pydicom import Dataset
+from pydicom.sr.codedict import codes
+
+from pipeline.outputs import dicom_ids
+
+ALGORITHM_NAME = "lesion-pipeline seeded CT lesion segmentation"
+_ORGAN_CODES = {"liver": codes.SCT.Liver}
+
+
+def segment_numbers(labels_zyx: np.ndarray, lesion_ids: Sequence[str]) -> dict[str, int]:
+    """Segment number of every lesion present in the label map (label ``k + 1`` = ``lesion_ids[k]``).
+
+    Present lesions are numbered 1..m in ``lesion_ids`` order.
+    """
+    present = set(np.unique(labels_zyx).tolist()) - {0}
+    ids = [lesion_id for k, lesion_id in enumerate(lesion_ids) if k + 1 in present]
+    return {lesion_id: n for n, lesion_id in enumerate(ids, start=1)}
+
+
+def _segment_array(labels_zyx: np.ndarray, lesion_ids: Sequence[str], numbers: Mapping[str, int]) -> np.ndarray:
+    """The label map renumbered to segment numbers (label-map style input of highdicom)."""
+    lut = np.zeros(len(lesion_ids) + 1, dtype=np.uint8)
+    for k, lesion_id in enumerate(lesion_ids):
+        lut[k + 1] = numbers.get(lesion_id, 0)
+    return lut[labels_zyx]
+
+
+def build_seg(
+    source_datasets: Sequence[Dataset],
+    labels_zyx: np.ndarray,
+    lesion_ids: Sequence[str],
+    organs: Mapping[str, str],
+    tracking_uids: Mapping[str, str],
+) -> tuple[hd.seg.Segmentation, dict[str, int]]:
+    """The SEG of one timepoint and the segment number of each lesion in it.
+
+    Parameters
+    ----------
+    source_datasets
+        Headers of the CT instances, in the label map's slice order
+        (``labels_zyx[k]`` is the segmentation of ``source_datasets[k]``).
+    labels_zyx
+        Label map on the CT grid; label ``k + 1`` marks ``lesion_ids[k]``.
+    lesion_ids, organs, tracking_uids
+        The targets in label order, each lesion's organ (``"liver"`` gives the
+        anatomic region code) and Tracking UID.
+
+    Raises
+    ------
+    ValueError
+        If no lesion has voxels in the label map or the shapes disagree.
+    """
+    if labels_zyx.shape[0] != len(source_datasets):
+        raise ValueError(f"label map has {labels_zyx.shape[0]} slices, the CT series {len(source_datasets)}")
+    numbers = segment_numbers(labels_zyx, lesion_ids)
+    if not numbers:
+        raise ValueError("no lesion voxels in the label map: nothing to encode as a SEG")
+    algorithm = hd.AlgorithmIdentificationSequence(
+        name=ALGORITHM_NAME, family=codes.cid7162.HistogramAnalysis, version=dicom_ids.SOFTWARE_VERSION
+    )
+    descriptions = []
+    for lesion_id, number in numbers.items():
+        organ = _ORGAN_CODES.get(organs.get(lesion_id, ""))
+        descriptions.append(
+            hd.seg.SegmentDescription(
+                segment_number=number,
+                segment_label=lesion_id,
+                segmented_property_category=codes.SCT.MorphologicallyAbnormalStructure,
+                segmented_property_type=codes.SCT.Lesion,
+                algorithm_type=hd.seg.SegmentAlgorithmTypeValues.SEMIAUTOMATIC,
+                algorithm_identification=algorithm,
+                tracking_uid=tracking_uids[lesion_id],
+                tracking_id=lesion_id,
+                anatomic_regions=[organ] if organ is not None else None,
+            )
+        )
+    pixels = _segment_array(labels_zyx, lesion_ids, numbers)
+    series_uid = str(source_datasets[0].SeriesInstanceUID)
+    digest = dicom_ids.content_digest(
+        [pixels.tobytes(), str(pixels.shape), repr(sorted(numbers.items())), dicom_ids.SOFTWARE_VERSION]
+    )
+    sop_uid = dicom_ids.derived_uid("SEG", series_uid, digest)
+    seg = hd.seg.Segmentation(
+        source_images=list(source_datasets),
+        pixel_array=pixels,
+        segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
+        segment_descriptions=descriptions,
+        series_instance_uid=dicom_ids.derived_uid("SEG series", sop_uid),
+        series_number=dicom_ids.SEG_SERIES_NUMBER,
+        sop_instance_uid=sop_uid,
+        instance_number=1,
+        manufacturer=dicom_ids.MANUFACTURER,
+        manufacturer_model_name=dicom_ids.MODEL_NAME,
+        software_versions=dicom_ids.SOFTWARE_VERSION,
+        device_serial_number=dicom_ids.DEVICE_SERIAL_NUMBER,
+        series_description="target lesions",
+        content_description="Target lesions (label = lesion id)",
+        content_label="LESIONS",
+        omit_empty_frames=True,
+    )
+    return seg, numbers

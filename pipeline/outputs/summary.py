@@ -1,0 +1,41 @@
+"""A readable per-timepoint summary of a study's results (``summary.txt``, printed by ``run``)."""
+
+from __future__ import annotations
+
+from pipeline.records import StudyResult
+
+
+def _num(value: float | None, digits: int = 1, suffix: str = "") -> str:
+    return "-" if value is None else f"{value:.{digits}f}{suffix}"
+
+
+def summary_text(result: StudyResult) -> str:
+    lesion_ids = [lesion.lesion_id for lesion in result.timepoints[0].lesions] if result.timepoints else []
+    header = (
+        ["tp", "date", "days"]
+        + [f"{lid} mm" for lid in lesion_ids]
+        + ["sum mm", "vs base", "vs nadir", "RECIST", "volume ml"]
+    )
+    rows = []
+    for tp, a, vol in zip(result.timepoints, result.recist, result.total_volume_ml, strict=True):
+        diameters = [_num(lesion.longest_diameter_mm) if lesion.measured else "n/f" for lesion in tp.lesions]
+        rows.append(
+            [str(tp.index), tp.study_date.isoformat() if tp.study_date else "-", str(tp.days_from_baseline or 0)]
+            + diameters
+            + [
+                _num(a.sum_diameters_mm),
+                _num(a.change_from_baseline_pct, 1, "%"),
+                _num(a.change_from_nadir_pct, 1, "%"),
+                a.category.value,
+                _num(vol, 2),
+            ]
+        )
+    widths = [max(len(r[k]) for r in [header, *rows]) for k in range(len(header))]
+    lines = [f"Patient {result.patient_id}: {len(result.timepoints)} timepoint(s), {len(lesion_ids)} target lesion(s)"]
+    lines.append("  ".join(h.rjust(w) for h, w in zip(header, widths, strict=True)))
+    lines += ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+    lines.append(
+        "n/f = not found (RECIST: 0 mm if nothing is left at its place, else not evaluated; see README). Sum and volume over the RECIST targets "
+        "(at most 2 per organ); volumetric, Choi and PERCIST in response.csv and summary.json."
+    )
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,1 @@
+"""PET quantification: the header values SUV needs, body-size normalisers, radionuclides, SUV factors."""

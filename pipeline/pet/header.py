@@ -1,0 +1,139 @@
+"""The header values of one PET slice (or frame) that SUV computation needs, read tolerantly.
+
+Values are kept as stored (dose as written, weight as written); plausibility
+checks and unit repairs are made, with warnings, in :mod:`pipeline.pet.suv`.
+Private attributes are read only from the block of their private creator:
+Philips ``Philips PET Private Group`` (7053,xx00) SUV scale factor and
+(7053,xx09) activity concentration scale factor; GE ``GEMS_PETD_01``
+(0009,xx0D) post-injection (scan start) date-time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from dataclasses import dataclass
+
+from pydicom.dataset import Dataset
+from pydicom.tag import Tag
+
+from pipeline.dicom import values as dv
+
+PHILIPS_CREATOR = "Philips PET Private Group"
+GE_CREATOR = "GEMS_PETD_01"
+PHILIPS_SUV_SCALE = Tag(0x7053, 0x1000)  # with the creator in (7053,0010)
+PHILIPS_ACTIVITY_SCALE = Tag(0x7053, 0x1009)
+GE_POST_INJECTION_DATETIME = Tag(0x0009, 0x100D)  # with the creator in (0009,0010)
+PRIVATE_TAGS = tuple(
+    Tag(group, (block << 8) | element)
+    for group, elements in ((0x0009, (0x0D,)), (0x7053, (0x00, 0x09)))
+    for block in (0x10, 0x11, 0x12)
+    for element in elements
+) + tuple(Tag(group, block) for group in (0x0009, 0x7053) for block in (0x10, 0x11, 0x12))
+PET_UNITS = ("BQML", "CNTS", "GML", "CM2ML")
+
+
+def _private(ds: Dataset, group: int, creator: str, element: int) -> object | None:
+    """A private element's value if its block belongs to ``creator``."""
+    for block in range(0x10, 0x100):
+        owner = ds.get(Tag(group, block))
+        if owner is None:
+            if block > 0x12:
+                return None
+            continue
+        if str(owner.value).strip() == creator:
+            elem = ds.get(Tag(group, (block << 8) | element))
+            return elem.value if elem is not None else None
+    return None
+
+
+@dataclass(frozen=True)
+class PetHeader:
+    """PET values of one slice or frame (times are local date-times, doses as stored)."""
+
+    units: str | None
+    decay_correction: str | None
+    corrected_image: tuple[str, ...]
+    series_datetime: dt.datetime | None
+    acquisition_datetime: dt.datetime | None
+    series_date: dt.date | None
+    injection_datetime: dt.datetime | None
+    injection_time: dt.time | None
+    total_dose_bq: float | None
+    half_life_s: float | None
+    weight_kg: float | None
+    height_m: float | None
+    sex: str | None
+    frame_reference_time_ms: float | None
+    actual_frame_duration_ms: float | None
+    philips_suv_scale: float | None
+    philips_activity_scale: float | None
+    ge_post_injection_datetime: dt.datetime | None
+    suv_type: str | None = None
+    nuclide_text: str | None = None
+    decay_correction_datetime: dt.datetime | None = None
+    manufacturer: str | None = None
+
+    @classmethod
+    def from_dataset(cls, ds: Dataset) -> PetHeader:
+        seq = ds.get("RadiopharmaceuticalInformationSequence")
+        drug = seq[0] if seq else None
+        code = None
+        if drug is not None and drug.get("RadionuclideCodeSequence"):
+            code = drug.RadionuclideCodeSequence[0]
+        series_date = dv.parse_date(dv.text(ds, "SeriesDate"))
+        acq_date = dv.parse_date(dv.text(ds, "AcquisitionDate")) or series_date
+        acquisition = dv.parse_datetime(dv.text(ds, "AcquisitionDateTime")) or dv.combine(
+            acq_date, dv.parse_time(dv.text(ds, "AcquisitionTime"))
+        )
+        ge = _private(ds, 0x0009, GE_CREATOR, 0x0D)
+        philips_suv = _private(ds, 0x7053, PHILIPS_CREATOR, 0x00)
+        philips_act = _private(ds, 0x7053, PHILIPS_CREATOR, 0x09)
+        units = (dv.text(ds, "Units") or "").upper() or None
+        decay = (dv.text(ds, "DecayCorrection") or "").upper() or None
+        decay_dt = dv.parse_datetime(dv.text(ds, "DecayCorrectionDateTime"))
+        if decay is None and (dv.text(ds, "DecayCorrected") or "").upper() == "NO":
+            decay = "NONE"
+        elif decay is None and decay_dt is not None:
+            decay = "START"
+        nuclide_texts = [dv.text(code, "CodeMeaning") if code is not None else None]
+        if drug is not None:
+            nuclide_texts.append(dv.text(drug, "Radiopharmaceutical"))
+        return cls(
+            units=units,
+            decay_correction=decay,
+            corrected_image=dv.strings(ds, "CorrectedImage"),
+            series_datetime=dv.combine(series_date, dv.parse_time(dv.text(ds, "SeriesTime"))),
+            acquisition_datetime=acquisition,
+            series_date=series_date,
+            injection_datetime=dv.parse_datetime(dv.text(drug, "RadiopharmaceuticalStartDateTime")) if drug else None,
+            injection_time=dv.parse_time(dv.text(drug, "RadiopharmaceuticalStartTime")) if drug else None,
+            total_dose_bq=dv.number(drug, "RadionuclideTotalDose") if drug else None,
+            half_life_s=dv.number(drug, "RadionuclideHalfLife") if drug else None,
+            weight_kg=dv.number(ds, "PatientWeight"),
+            height_m=dv.number(ds, "PatientSize"),
+            sex=dv.text(ds, "PatientSex"),
+            frame_reference_time_ms=dv.number(ds, "FrameReferenceTime"),
+            actual_frame_duration_ms=dv.number(ds, "ActualFrameDuration"),
+            philips_suv_scale=dv.to_float(philips_suv),
+            philips_activity_scale=dv.to_float(philips_act),
+            ge_post_injection_datetime=dv.parse_datetime(str(ge)) if ge is not None else None,
+            suv_type=(dv.text(ds, "SUVType") or "").upper() or None,
+            nuclide_text=" / ".join(t for t in nuclide_texts if t) or None,
+            decay_correction_datetime=decay_dt,
+            manufacturer=dv.text(ds, "Manufacturer"),
+        )
+
+    def for_frame(
+        self, acquisition: dt.datetime | None, duration_ms: float | None, rescale_type: str | None
+    ) -> PetHeader:
+        """This header with one frame's acquisition date-time and duration (enhanced multi-frame PET)."""
+        units = self.units
+        if units is None and rescale_type and rescale_type.upper() in PET_UNITS:
+            units = rescale_type.upper()
+        return dataclasses.replace(
+            self,
+            units=units,
+            acquisition_datetime=acquisition or self.acquisition_datetime,
+            actual_frame_duration_ms=duration_ms if duration_ms is not None else self.actual_frame_duration_ms,
+        )

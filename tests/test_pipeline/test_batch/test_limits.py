@@ -1,0 +1,53 @@
+"""Batch limits and options on one copy of the sample study: --memory-limit and --dicom-out."""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pydicom
+import pytest
+
+from pipeline.batch.resume import MARKER
+
+STUDY = "patient_a"
+
+
+@pytest.fixture(scope="module")
+def one_study(sample_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A studies root holding one hard-linked copy of the sample study."""
+    root = tmp_path_factory.mktemp("limits") / "studies"
+    shutil.copytree(sample_root / "study", root / STUDY, copy_function=os.link)
+    return root
+
+
+def batch(studies: Path, out: Path, *options: str) -> tuple[int, dict[str, str]]:
+    """Exit status of ``lesion-pipeline batch`` and the study's row of batch_summary.csv."""
+    cmd = [sys.executable, "-m", "pipeline.cli.main", "batch", str(studies), "-o", str(out), "--quiet", *options]
+    status = subprocess.run(cmd, capture_output=True, text=True, timeout=600).returncode
+    with (out / "batch_summary.csv").open(newline="") as f:
+        return status, next(row for row in csv.DictReader(f) if row["study"] == STUDY)
+
+
+def test_memory_limit_fails_the_study_as_out_of_memory(one_study: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    status, row = batch(one_study, out, "--memory-limit", "350")  # the small study needs more than that
+    assert status == 1
+    assert row["status"] == "error" and row["error"] == "out of memory (limit 350 MB)"
+    assert not (out / STUDY / MARKER).exists() and not list(out.glob(f".{STUDY}.partial-*"))
+
+
+def test_dicom_out_and_a_generous_memory_limit(one_study: Path, tmp_path: Path) -> None:
+    """--dicom-out writes the SEG and SR of every timepoint (that it is part of the resume fingerprint is
+    tested in test_batch_resume)."""
+    out = tmp_path / "out"
+    status, row = batch(one_study, out, "--dicom-out", "--memory-limit", "6000")
+    assert status == 0 and row["status"] == "ok", row
+    modalities = sorted(
+        pydicom.dcmread(p, stop_before_pixels=True).Modality for p in (out / STUDY / "dicom").rglob("*.dcm")
+    )
+    assert modalities == ["SEG"] * 3 + ["SR"] * 3

@@ -1,0 +1,65 @@
+"""Registration recovers the generator's known patient poses, identically run to run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+from pipeline.config import RegistrationConfig
+from pipeline.dicom.discover import discover
+from pipeline.dicom.load import load_ct
+from pipeline.dicom.selection import select_timepoints
+from pipeline.longitudinal.register import register_followup
+
+
+@pytest.fixture(scope="module")
+def cts(sample_root: Path):
+    index = discover(sample_root / "study", ignore={sample_root / "study" / "targets.json"})
+    return [load_ct(tp.ct_candidates[0]).image for tp in select_timepoints(index)]
+
+
+@pytest.fixture(scope="module")
+def liver_roi(cts, ground_truth):
+    from pipeline import spatial
+    from segmentation.liver import segment_liver
+
+    seeds = [
+        spatial.lps_to_index_zyx(cts[0], np.array(l["centre_lps_mm"])) for l in ground_truth["timepoints"][0]["lesions"]
+    ]
+    roi = sitk.GetImageFromArray(
+        segment_liver(spatial.array_zyx(cts[0]), spatial.spacing_zyx(cts[0]), seeds).mask_zyx.astype(np.uint8)
+    )
+    roi.CopyInformation(cts[0])
+    return roi
+
+
+def _errors(result, ground_truth, k):
+    pairs = zip(ground_truth["timepoints"][0]["lesions"], ground_truth["timepoints"][k]["lesions"], strict=True)
+    return np.array(
+        [np.linalg.norm(np.array(result.map_point(a["centre_lps_mm"])) - b["centre_lps_mm"]) for a, b in pairs]
+    )
+
+
+@pytest.mark.parametrize("k", [1, 2])
+def test_baseline_lesion_centres_map_onto_follow_up_centres(cts, liver_roi, ground_truth, k):
+    rigid_affine = register_followup(cts[0], cts[k], RegistrationConfig(deformable=False))
+    deformable = register_followup(cts[0], cts[k], RegistrationConfig(), liver_roi)
+    # the global stage alone is within the non-rigid motion of the liver
+    shifts = [l["nonrigid_shift_mm"] for l in ground_truth["timepoints"][k]["lesions"]]
+    assert _errors(rigid_affine, ground_truth, k).max() < max(shifts) + 2.0
+    errors = _errors(deformable, ground_truth, k)
+    assert errors.max() < 3.0, errors
+    # the liver displacement field does better than the global transform where the liver deformed
+    assert errors.mean() < _errors(rigid_affine, ground_truth, k).mean()
+    assert deformable.roi_ncc_final > deformable.roi_ncc_affine
+
+
+def test_registration_is_deterministic(cts, liver_roi):
+    a = register_followup(cts[0], cts[1], RegistrationConfig(), liver_roi)
+    b = register_followup(cts[0], cts[1], RegistrationConfig(), liver_roi)
+    assert a.affine.GetParameters() == b.affine.GetParameters()
+    points = [(x, y, z) for x in (-80.0, -40.0, 0.0) for y in (-60.0, 0.0) for z in (-20.0, 0.0, 30.0)]
+    assert [a.map_point(p) for p in points] == [b.map_point(p) for p in points]

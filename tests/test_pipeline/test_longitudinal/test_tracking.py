@@ -1,0 +1,167 @@
+"""Tracking: lesions followed through known poses and deformation; explicit not-found, merge and failure."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+
+from pipeline.config import RegistrationConfig, RunConfig
+from pipeline.longitudinal.tracking import fragments, merged_pairs, residuals
+
+AFFINE_ONLY = RunConfig(
+    registration=RegistrationConfig(deformable=False)
+)  # faster where registration is not the subject
+
+
+def _manifest(out: Path) -> dict:
+    return json.loads((out / "run.json").read_text())
+
+
+def _rows(out: Path) -> list[dict[str, str]]:
+    with (out / "measurements.csv").open() as f:
+        return list(csv.DictReader(f))
+
+
+def test_mapped_seeds_and_centroids_against_the_known_motion(pipeline_output: Path, ground_truth: dict):
+    manifest = _manifest(pipeline_output)
+    moved = []
+    for tp in manifest["inputs"]["timepoints"][1:]:
+        truth = {l["lesion_id"]: l for l in ground_truth["timepoints"][tp["timepoint"]]["lesions"]}
+        assert tp["registration"]["type"].endswith("(liver region)")
+        for lesion in tp["lesions"]:
+            true_centre = np.array(truth[lesion["lesion_id"]]["centre_lps_mm"])
+            assert np.linalg.norm(np.array(lesion["mapped_seed_lps_mm"]) - true_centre) < 3.0, lesion["lesion_id"]
+            assert np.linalg.norm(np.array(lesion["centroid_lps_mm"]) - true_centre) < 1.5, lesion["lesion_id"]
+            moved.append(truth[lesion["lesion_id"]]["nonrigid_shift_mm"])
+        assert tp["tracking"]["registration_residuals"]["plausible"]
+    assert max(moved) > 3.0, "the sample must exercise a non-rigid motion of several mm"
+
+
+def test_registration_qc_images(pipeline_output: Path):
+    pngs = sorted(p.name for p in (pipeline_output / "qc").glob("registration_timepoint_*.png"))
+    assert pngs == ["registration_timepoint_1.png", "registration_timepoint_2.png"]
+    assert all((pipeline_output / "qc" / p).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
+
+
+def test_same_run_twice_same_transforms(pipeline_output: Path, sample_root: Path, tmp_path: Path):
+    from pipeline.longitudinal.run import run_study
+
+    run_study(sample_root / "study", tmp_path / "again")
+    first = [t["registration"] for t in _manifest(pipeline_output)["inputs"]["timepoints"]]
+    second = [t["registration"] for t in _manifest(tmp_path / "again")["inputs"]["timepoints"]]
+    for a, b in zip(first, second, strict=True):
+        if a is not None:
+            a, b = dict(a), dict(b)
+            a.pop("elapsed_s"), b.pop("elapsed_s")
+        assert a == b
+    assert (tmp_path / "again" / "measurements.csv").read_bytes() == (pipeline_output / "measurements.csv").read_bytes()
+
+
+def test_two_targets_on_one_lesion_are_merged(study_copy: Path, tmp_path: Path):
+    from pipeline.longitudinal.run import run_study
+
+    targets = json.loads((study_copy / "targets.json").read_text())
+    first = targets["lesions"][0]
+    twin = {"id": "L1bis", "seed_lps_mm": [v + 1.0 for v in first["seed_lps_mm"]], "organ": "liver"}
+    targets["lesions"].insert(1, twin)
+    path = tmp_path / "targets.json"
+    path.write_text(json.dumps(targets))
+    result = run_study(study_copy, tmp_path / "out", path, AFFINE_ONLY)
+    rows = [r for r in _rows(tmp_path / "out") if r["lesion_id"] == "L1bis"]
+    assert {r["status"] for r in rows} == {"not_found"}
+    assert any("merged" in w for w in result.warnings)
+    flags = _manifest(tmp_path / "out")["inputs"]["timepoints"][0]["tracking"]["flags"]
+    assert flags["L1"] == ["merged with L1bis"] and flags["L1bis"] == ["merged with L1"]
+    # counted once: the twin is no RECIST target and the sum is over the measured targets only
+    recist_targets = json.loads((tmp_path / "out" / "summary.json").read_text())["criteria"]["recist"]["targets"]
+    assert "L1bis" not in recist_targets
+    baseline = {r["lesion_id"]: r for r in _rows(tmp_path / "out") if r["timepoint"] == "0"}
+    expected = sum(float(baseline[t]["longest_diameter_mm"]) for t in recist_targets)
+    assert result.recist[0].sum_diameters_mm == pytest.approx(expected, abs=0.03)
+
+
+def _erase_lesion(
+    study: Path, series_uid: str, centre_lps: list[float], radius_mm: float, liver_hu: float = 105.0
+) -> None:
+    """Paint liver attenuation (plus the image's own noise texture elsewhere) over a lesion in a follow-up CT."""
+    rng = np.random.default_rng(0)
+    for path in study.rglob("IM*"):
+        ds = pydicom.dcmread(path)
+        if ds.SeriesInstanceUID != series_uid:
+            continue
+        z = float(ds.ImagePositionPatient[2])
+        if abs(z - centre_lps[2]) > radius_mm:
+            continue
+        ox, oy = float(ds.ImagePositionPatient[0]), float(ds.ImagePositionPatient[1])
+        sy, sx = (float(v) for v in ds.PixelSpacing)
+        yy, xx = np.mgrid[0 : ds.Rows, 0 : ds.Columns]
+        inside = (ox + xx * sx - centre_lps[0]) ** 2 + (oy + yy * sy - centre_lps[1]) ** 2 + (
+            z - centre_lps[2]
+        ) ** 2 <= radius_mm**2
+        pixels = ds.pixel_array.astype(np.int32)
+        slope, intercept = float(ds.RescaleSlope), float(ds.RescaleIntercept)
+        values = (liver_hu + rng.normal(0, 12, inside.sum()) - intercept) / slope
+        pixels[inside] = np.round(values).astype(np.int32)
+        ds.PixelData = pixels.astype(ds.pixel_array.dtype).tobytes()
+        ds.save_as(path)
+
+
+def test_a_lesion_that_disappears_is_not_found_and_counts_zero(study_copy: Path, tmp_path: Path, ground_truth: dict):
+    from pipeline.longitudinal.run import run_study
+
+    tp1 = ground_truth["timepoints"][1]
+    gone = tp1["lesions"][1]  # L2: the second RECIST target (the two largest lesions)
+    _erase_lesion(
+        study_copy, tp1["ct_series_instance_uid"], gone["centre_lps_mm"], gone["max_3d_diameter_mm"] / 2 + 3.0
+    )
+    result = run_study(study_copy, tmp_path / "out", config=AFFINE_ONLY)
+    rows = [r for r in _rows(tmp_path / "out") if r["timepoint"] == "1"]
+    row = next(r for r in rows if r["lesion_id"] == gone["lesion_id"])
+    assert row["status"] == "not_found" and row["longest_diameter_mm"] == ""
+    assert any(f"lesion {gone['lesion_id']} not found: no hypodense region" in w for w in result.warnings)
+    assert any(f"lesion {gone['lesion_id']} not found: counted as disappeared (0 mm)" in w for w in result.warnings)
+    targets = json.loads((tmp_path / "out" / "summary.json").read_text())["criteria"]["recist"]["targets"]
+    assert gone["lesion_id"] in targets
+    measured = sum(
+        float(r["longest_diameter_mm"]) for r in rows if r["lesion_id"] in targets and r["status"] == "measured"
+    )
+    assert result.recist[1].sum_diameters_mm == pytest.approx(measured, abs=0.02)  # the gone target adds 0 mm
+    # no neighbour was substituted: every other lesion keeps its own identity
+    for r in rows:
+        if r["status"] == "measured":
+            truth = next(l for l in tp1["lesions"] if l["lesion_id"] == r["lesion_id"])
+            centroid = np.array([float(r[f"centroid_{a}_mm"]) for a in "xyz"])
+            assert np.linalg.norm(centroid - np.array(truth["centre_lps_mm"])) < 1.5
+
+
+def test_failed_registration_is_reported_per_lesion(sample_root: Path, tmp_path: Path):
+    from pipeline.longitudinal.run import run_study
+
+    config = RunConfig(registration=RegistrationConfig(deformable=False, max_rotation_deg=0.01))
+    result = run_study(sample_root / "study", tmp_path / "out", config=config)
+    rows = [r for r in _rows(tmp_path / "out") if r["timepoint"] != "0"]
+    assert {r["status"] for r in rows} == {"not_found"}
+    assert any("implausible registration" in w for w in result.warnings)
+    manifest = _manifest(tmp_path / "out")
+    assert "implausible" in manifest["inputs"]["timepoints"][1]["registration"]["failed"]
+
+
+def test_tracking_helpers():
+    a = np.zeros((5, 5, 5), bool)
+    a[1:3, 1:3, 1:3] = True
+    b = a.copy()
+    c = np.zeros_like(a)
+    c[4, 4, 4] = True
+    assert merged_pairs([a, None, b, c]) == [(0, 2)]
+    split = a.copy()
+    split[4, 4, 4] = True  # a detached voxel: 1/9 of the mask
+    assert fragments(split, min_fraction=0.2) == 1
+    assert fragments(split, min_fraction=0.1) == 2
+    assert fragments(a) == 1
+    r = residuals({"L1": (0.0, 0.0, 0.0), "L2": (0.0, 0.0, 0.0)}, {"L1": (3.0, 4.0, 0.0)}, max_residual_mm=4.0)
+    assert r.per_lesion_mm == {"L1": 5.0} and not r.plausible
