@@ -21,7 +21,7 @@ TIMEOUT ?=
 FORCE ?=
 PYTEST_ARGS ?=
 
-.PHONY: install demo test sample-data run batch bench clean
+.PHONY: install demo test lint validate sample-data run batch bench clean
 BENCH_STAMP := $(VENV)/.bench-stamp
 
 $(STAMP): pyproject.toml
@@ -51,6 +51,18 @@ TEST_WORKERS ?= 2
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+
+# lint and type checks (run by .ci/run)
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+# accuracy on real scans (../shared/realdata, or REALDATA=dir), plus a user's own cases (DATA=dir laid out the same
+# way): per-case tables and a summary; exits non-zero when an accuracy target is missed
+REALDATA ?= ../shared/realdata
+DATA ?=
+validate: $(STAMP)
+	$(BIN)/python tests/validation/validate.py --realdata "$(REALDATA)" $(if $(DATA),--data "$(DATA)")
 
 run: $(STAMP)
 	@test -n "$(STUDY)" -a -n "$(OUT)" || { echo "usage: make run STUDY=dir OUT=dir [TARGETS=file]"; exit 2; }

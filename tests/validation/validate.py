@@ -1,0 +1,119 @@
+"""``make validate``: accuracy on real scans, printed as tables, with a non-zero exit when a target is missed.
+
+Every ``tests/validation/section_*.py`` module is one section. A section exposes
+
+* ``TITLE`` (str), and
+* ``run(context: Context) -> Section``: it measures, prints nothing, and returns its table and its targets.
+
+Sections run in file-name order; ``--only NAME`` runs the sections whose file name contains NAME. Real data
+are read in place from ``--realdata`` (default ``../shared/realdata`` beside the project); ``--data DIR``
+adds a user's own cases laid out like the real-data folder (see docs/validation.md). Without the real-data
+folder the run says so and exits 0, except under CI (``CI=true``), where that is a failure (exit 1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import sys
+import time
+import types
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+
+
+@dataclass(frozen=True)
+class Target:
+    """One accuracy target: what is required, what was measured, whether it holds."""
+
+    name: str
+    required: str
+    measured: str
+    met: bool
+
+
+@dataclass(frozen=True)
+class Section:
+    title: str
+    table: str  # the per-case table, already formatted
+    targets: tuple[Target, ...] = ()
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Context:
+    realdata: Path
+    data: Path | None  # the user's extra cases (``DATA=``), or None
+    work: Path  # a scratch folder for this run (generated studies, outputs)
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+def default_realdata() -> Path:
+    env = os.environ.get("LESION_REALDATA")
+    return Path(env) if env else ROOT.parent / "shared" / "realdata"
+
+
+def _sections(only: str | None) -> list[Path]:
+    files = sorted(HERE.glob("section_*.py"))
+    return [f for f in files if only is None or only in f.stem]
+
+
+def _load(path: Path) -> types.ModuleType:
+    spec = importlib.util.spec_from_file_location(f"validation_{path.stem}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def format_targets(targets: tuple[Target, ...]) -> str:
+    width = max((len(t.name) for t in targets), default=10)
+    lines = [f"  {'target'.ljust(width)}  required        measured        result"]
+    for t in targets:
+        lines.append(f"  {t.name.ljust(width)}  {t.required:<14}  {t.measured:<14}  {'met' if t.met else 'MISSED'}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--realdata", type=Path, default=default_realdata(), help="the real-data folder")
+    parser.add_argument("--data", type=Path, default=None, help="extra cases laid out like the real-data folder")
+    parser.add_argument("--only", default=None, help="run only the sections whose file name contains this")
+    parser.add_argument("--work", type=Path, default=ROOT / "sample_data" / "generated" / "validation")
+    args = parser.parse_args(argv)
+    if not args.realdata.is_dir():
+        message = f"validate: real-data folder {args.realdata} not found"
+        if os.environ.get("CI") == "true":
+            print(message + " (required under CI)", file=sys.stderr)
+            return 1
+        print(message + "; nothing validated", file=sys.stderr)
+        return 0
+    args.work.mkdir(parents=True, exist_ok=True)
+    context = Context(args.realdata.resolve(), args.data.resolve() if args.data else None, args.work.resolve())
+    missed: list[str] = []
+    started = time.perf_counter()
+    for path in _sections(args.only):
+        module = _load(path)
+        t0 = time.perf_counter()
+        section: Section = module.run(context)
+        print(f"\n== {section.title}  ({time.perf_counter() - t0:.0f} s)\n")
+        print(section.table)
+        for note in section.notes:
+            print(f"  note: {note}")
+        if section.targets:
+            print()
+            print(format_targets(section.targets))
+        missed += [f"{section.title}: {t.name}" for t in section.targets if not t.met]
+    print(f"\nvalidate: {len(missed)} target(s) missed in {time.perf_counter() - started:.0f} s")
+    for m in missed:
+        print(f"  MISSED {m}")
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
