@@ -1,0 +1,308 @@
+"""Seeded CT lesion segmentation for any appearance: hypo-, iso- or hyperdense, rim-enhancing, mottled, dense.
+
+(Method description: see SEGMENTATION section below; kept in one place.)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+from segmentation.lesion_edge import blur_correction_mm, crossings, enclosing_shell
+from segmentation.lesion_region import (
+    Parenchyma,
+    coarse_grid,
+    exit_radii,
+    lesion_region,
+    organ_allowed,
+    parenchyma,
+    shell_level,
+    touches_crop,
+)
+from segmentation.levels import histogram_mode
+from segmentation.rays import (
+    DirectionSet,
+    fit_radii,
+    fit_radii_selected,
+    radius_from_coef,
+    rasterise_star,
+    star_volume_mm3,
+)
+from segmentation.result import LesionSegmentation, not_found
+from segmentation.surface import fibonacci_sphere, real_sh
+
+Vec3 = tuple[float, float, float]
+
+
+@dataclass(frozen=True)
+class SeededCtConfig:
+    """Parameters (mm, HU); see the module docstring for where each acts."""
+
+    coarse_mm: float = 1.5
+    sample_smoothing_mm: float = 2.0
+    region_smoothing_mm: float = 2.5
+    max_region_smoothing_mm: float = 5.0
+    edge_smoothing_mm: float = 0.7
+    initial_half_mm: float = 40.0
+    max_half_mm: float = 100.0
+    seed_radius_mm: float = 2.5
+    parenchyma_k: float = 2.5
+    min_parenchyma_hu: float = 6.0
+    fat_hu: float = -50.0
+    organ_margin_mm: float = 3.0
+    organ_close_mm: float = 15.0
+    extent_directions: int = 300
+    edge_reach_mm: float = 4.0
+    assumed_psf_mm: float = 0.6
+    blur_correction: float = 0.6
+    min_edge_fraction: float = 0.5
+    max_rel_volume_sd: float = 0.3
+    min_confidence: float = 0.3
+    min_volume_ml: float = 0.03
+    line_tolerance: float = 0.25  # refuse when the longest diameter differs from the reader's line by more
+    out_sub_voxel_mm: float = 0.4
+
+
+@dataclass(frozen=True, eq=False)
+class OrganModel:
+    """The organ that holds the lesions (the liver): its mask and its parenchyma level."""
+
+    mask_zyx: np.ndarray
+    level_hu: float
+
+
+def organ_model(image_zyx: np.ndarray, spacing_zyx: tuple[float, float, float], mask_zyx: np.ndarray) -> OrganModel:
+    """The organ's parenchyma level: histogram mode of its voxels averaged in blocks of about 3 mm."""
+    from segmentation.lesion_region import block_mean
+
+    f = np.array([max(1, int(round(3.0 / s))) for s in spacing_zyx])
+    img = block_mean(np.asarray(image_zyx), f)
+    org = block_mean(np.asarray(mask_zyx, dtype=np.float32), f)
+    values = img[org > 0.99]
+    level = histogram_mode(values[(values > -20.0) & (values < 300.0)], bin_hu=1.0)
+    if level is None:
+        raise ValueError("the organ mask holds too little soft tissue to estimate its level")
+    return OrganModel(np.asarray(mask_zyx, dtype=bool), float(level))
+
+
+def _crop(shape: tuple[int, ...], centre: np.ndarray, half_mm: float, spacing: np.ndarray) -> tuple[slice, slice, slice]:
+    out = []
+    for c, s, n in zip(centre, spacing, shape):
+        r = int(np.ceil(half_mm / s))
+        c = int(round(float(c)))
+        out.append(slice(max(c - r, 0), min(c + r + 1, n)))
+    return tuple(out)  # type: ignore[return-value]
+
+
+def _upsample(coarse: np.ndarray, shape: tuple[int, ...], factor: np.ndarray) -> np.ndarray:
+    """A coarse-grid map on the crop's grid (each voxel takes its block's value; the remainder the last)."""
+    idx = [np.minimum(np.arange(shape[k]) // int(factor[k]), coarse.shape[k] - 1) for k in range(3)]
+    return coarse[np.ix_(*idx)]
+
+
+class SeededCtSegmenter:
+    """Seeded CT lesion segmentation (see module docstring)."""
+
+    name = "ct-seeded"
+
+    def __init__(self, config: SeededCtConfig | None = None) -> None:
+        self.config = config or SeededCtConfig()
+        #: diagnostics of the last ``segment`` call; not part of the API
+        self.debug: dict[str, object] = {}
+
+    def segment(
+        self,
+        image_zyx: np.ndarray,
+        spacing_zyx: tuple[float, float, float],
+        seed_zyx: tuple[float, float, float],
+        long_axis_zyx: tuple[Vec3, Vec3] | None = None,
+        organ: OrganModel | None = None,
+    ) -> LesionSegmentation:
+        """Segment the lesion containing ``seed_zyx`` (continuous voxel index z, y, x).
+
+        ``long_axis_zyx``: the reader's longest-diameter line (two continuous indices), a prior on the
+        lesion's position and extent; ``organ``: the organ that holds the lesion (its level and extent).
+        """
+        cfg = self.config
+        self.debug = {}
+        spacing = np.asarray(spacing_zyx, dtype=float)
+        seed = np.asarray(seed_zyx, dtype=float)
+        seed_t: Vec3 = (float(seed[0]), float(seed[1]), float(seed[2]))
+        if image_zyx.ndim != 3 or not (np.all(seed >= -0.5) and np.all(seed <= np.asarray(image_zyx.shape) - 0.5)):
+            return not_found("seed lies outside the image", seed_t)
+        line = None if long_axis_zyx is None else np.asarray(long_axis_zyx, dtype=float)
+        length = None
+        start, half, exclude = seed, cfg.initial_half_mm, 8.0
+        if line is not None:
+            length = float(np.linalg.norm((line[1] - line[0]) * spacing))
+            start = 0.5 * (line[0] + line[1])
+            half = max(0.75 * length + 15.0, 25.0)
+            exclude = max(8.0, 0.6 * length)
+        while True:
+            out = self._segment_in_crop(image_zyx, spacing, seed, seed_t, start, half, exclude, line, length, organ)
+            if not isinstance(out, str):
+                return out
+            if half >= cfg.max_half_mm:
+                return not_found(
+                    f"no closed lesion boundary within {cfg.max_half_mm:.0f} mm of the seed (the tissue around "
+                    "the seed runs on into its surroundings)",
+                    seed_t,
+                )
+            half = min(cfg.max_half_mm, half * 1.6)
+            exclude = max(exclude, half / 2.0)
+
+    # ------------------------------------------------------------------ one crop
+    def _segment_in_crop(
+        self,
+        image: np.ndarray,
+        sp: np.ndarray,
+        seed: np.ndarray,
+        seed_t: Vec3,
+        start: np.ndarray,
+        half: float,
+        exclude: float,
+        line: np.ndarray | None,
+        length: float | None,
+        organ: OrganModel | None,
+    ) -> LesionSegmentation | str:
+        """The segmentation, or ``"grow"`` when the lesion reaches the crop."""
+        cfg = self.config
+        box = _crop(image.shape, start, half, sp)
+        offset = np.array([s.start for s in box])
+        raw = np.asarray(image[box], dtype=np.float32)
+        org = np.asarray(organ.mask_zyx[box], dtype=np.float32) if organ is not None else np.ones(raw.shape, np.float32)
+        grid = coarse_grid(raw, org, np.ones(raw.shape, np.float32), sp, cfg.coarse_mm)
+        if organ is not None:
+            close = max(cfg.organ_close_mm, 0.5 * length if length is not None else 0.0)
+            grid = dataclasses.replace(grid, allowed=organ_allowed(grid.organ, grid.spacing, close, cfg.organ_margin_mm))
+        allowed = _upsample(grid.allowed, raw.shape, np.rint(grid.spacing / sp).astype(int))
+        seed_mm = (seed - offset) * sp
+        line_mm = None if line is None else (line - offset) * sp
+        seed_c = grid.index(seed_mm)
+        line_c = None if line_mm is None else grid.index(line_mm)
+        # the tissue at the seed (and along the reader's line)
+        ws = grid.smoothed(cfg.sample_smoothing_mm)
+        pts = [seed_mm[None], seed_mm[None] + fibonacci_sphere(26) * cfg.seed_radius_mm]
+        if line_mm is not None:
+            t = np.linspace(0.15, 0.85, 15)[:, None]
+            pts.append(line_mm[0][None] + t * (line_mm[1] - line_mm[0])[None])
+        sample = ndimage.map_coordinates(ws, grid.index(np.concatenate(pts)).T, order=1, mode="nearest")
+        # stage A: the region, at a scale that grows with the lesion, with the liver level around it
+        level0 = None if organ is None else organ.level_hu
+        w = grid.smoothed(cfg.region_smoothing_mm)
+        w_fine = grid.smoothed(1.0)
+        par = parenchyma(w, grid, level0, seed_c, exclude, cfg.fat_hu)
+        region = lesion_region(
+            w, grid, par, seed_c, line_c, sample, cfg.parenchyma_k, cfg.min_parenchyma_hu, cfg.fat_hu, w_fine
+        )
+        if isinstance(region, str):
+            return not_found(region, seed_t)
+        if line is None and touches_crop(region, box, image.shape):
+            return "grow"
+        r_eq = (3.0 * float(region.sum()) * float(np.prod(grid.spacing)) / (4.0 * np.pi)) ** (1.0 / 3.0)
+        sigma = float(np.clip(0.25 * r_eq, cfg.region_smoothing_mm, cfg.max_region_smoothing_mm))
+        w = grid.smoothed(sigma)
+        par_s = parenchyma(w, grid, level0, seed_c, max(exclude, r_eq + 3.0), cfg.fat_hu)
+        par = Parenchyma(shell_level(w, region, grid.spacing, par_s.level_hu, cfg.fat_hu), par_s.sd_hu)
+        second = lesion_region(
+            w, grid, par, seed_c, line_c, sample, cfg.parenchyma_k, cfg.min_parenchyma_hu, cfg.fat_hu, w_fine
+        )
+        if not isinstance(second, str) and second.any() and second.sum() <= 1.6 * region.sum():
+            region = second  # (a much larger region at the coarser scale has merged with its neighbours)
+        if line is None and touches_crop(region, box, image.shape):
+            return "grow"
+        b = par.level_hu
+        tol = max(cfg.parenchyma_k * par.sd_hu, cfg.min_parenchyma_hu)
+        sample_level = float(np.median(sample))
+        self.debug.update(offset=offset, background=b, background_sd=par.sd_hu, lesion_level=sample_level, sigma=sigma)
+        # star-shaped extent from the region's centroid
+        dirs = DirectionSet.make(cfg.extent_directions)
+        centre = np.argwhere(region).mean(axis=0) * grid.spacing + grid.origin_mm
+        radii = exit_radii(region, grid, centre, dirs.u)
+        if length is not None:
+            inplane = np.sqrt(dirs.u[:, 1] ** 2 + dirs.u[:, 2] ** 2)
+            radii = np.minimum(radii, 0.5 * length * (1.25 + 0.45 * (1.0 - inplane)))
+        coef, _ = fit_radii(dirs.u, radii, np.ones(len(dirs)), 4, 1e-3)
+        radii = np.maximum(radius_from_coef(dirs.u, coef), 0.5)
+        self.debug["extent"] = [(centre.copy(), radii.copy(), b)]
+        # stage B: the edge, ray by ray
+        w1 = ndimage.gaussian_filter(raw, [cfg.edge_smoothing_mm / s for s in sp], mode="nearest")
+        r_mean = float(np.mean(radii))
+        edirs = DirectionSet.make(int(np.clip(4.0 * np.pi * r_mean**2 / 1.5, 200, 2000)), k=12)
+        coef_a, _ = fit_radii(dirs.u, radii, np.ones(len(dirs)), 4, 1e-3, robust=False)
+        r_edge = np.maximum(radius_from_coef(edirs.u, coef_a), 0.5)
+        l_top = 4 if r_mean < 8 else (6 if r_mean < 20 else 8)
+        resolution = max(float(np.sqrt(np.mean(sp**2))), 2.0 * cfg.edge_smoothing_mm)
+        weight = np.zeros(len(edirs))
+        contrast = np.zeros(len(edirs))
+        l_max, sd_r, n_ind = 2, float("inf"), 1.0
+        for inner in ((3.0, 5.0), (1.5, 3.0), (0.75, 2.25), (0.75, 2.25)):
+            # the inner window starts deep (stage A ends up to a few mm outside a strong edge) and closes in
+            r_new, weight, contrast = crossings(w1, allowed, sp, centre, edirs, r_edge, b, tol, inner, cfg.edge_reach_mm)
+            n_ind = 4.0 * np.pi * float(np.mean(r_edge)) ** 2 / resolution**2 * max(float(weight.mean()), 0.05)
+            coef, l_max, sd_r = fit_radii_selected(
+                edirs.u, r_new, weight + 1e-3, tuple(range(2, l_top + 1, 2)), 1e-4, n_ind
+            )
+            r_edge = np.maximum(radius_from_coef(edirs.u, coef), 0.3)
+        # an enclosing shell of the other polarity (enhancing rim, tumour around a deposit) belongs to the lesion
+        r_shell, shows = enclosing_shell(w1, sp, centre, edirs, r_edge, b, tol)
+        self.debug["shell_fraction"] = float(shows.mean())
+        if shows.mean() >= 0.5:
+            coef, l_max, sd_r = fit_radii_selected(
+                edirs.u, r_shell, shows + 1e-3, tuple(range(2, l_top + 1, 2)), 1e-4, n_ind * float(shows.mean())
+            )
+            r_edge = np.maximum(radius_from_coef(edirs.u, coef), 0.3)
+            weight = np.maximum(weight, shows)
+        r_final = r_edge + blur_correction_mm(
+            edirs.u, r_edge, sp, cfg.edge_smoothing_mm, cfg.assumed_psf_mm, cfg.blur_correction
+        )
+        edge_fraction = float(weight.mean())
+        r_mean = float(np.mean(r_final))
+        rel_vol_sd = 3.0 * sd_r / (r_mean * np.sqrt(max(n_ind, 1.0)))
+        self.debug.update(
+            edge_radii=r_edge, final_radii=r_final, evidence=edge_fraction, centre=centre, l_max=l_max, sd_r=sd_r
+        )
+        # ---- self-checks
+        if edge_fraction < cfg.min_edge_fraction:
+            return not_found(
+                f"only {100 * edge_fraction:.0f}% of the lesion's outline shows an edge against its surroundings",
+                seed_t,
+            )
+        coef_final = np.linalg.lstsq(real_sh(edirs.u, l_top), r_final, rcond=None)[0]
+        mask, moff = rasterise_star(centre, coef_final, sp, raw.shape, cfg.out_sub_voxel_mm)
+        vol = star_volume_mm3(r_final) / 1000.0
+        if vol < cfg.min_volume_ml or mask.max() < 0.5:
+            return not_found(f"lesion at the seed too small ({vol * 1000:.0f} mm3)", seed_t)
+        if rel_vol_sd > cfg.max_rel_volume_sd:
+            return not_found(
+                f"edge too faint or irregular to measure reliably (predicted volume uncertainty "
+                f"+-{100 * rel_vol_sd:.0f}% at 1 sd)",
+                seed_t,
+            )
+        cnr = float(np.median(np.abs(contrast[weight > 0]))) / max(tol, 1.0) if (weight > 0).any() else 0.0
+        conf = float(
+            min(1.0, edge_fraction / 0.9)
+            * np.clip(cnr, 0.0, 1.0) ** 0.5
+            * np.clip(1.0 - rel_vol_sd / cfg.max_rel_volume_sd, 0.0, 1.0) ** 0.5
+        )
+        if not conf >= cfg.min_confidence:
+            return not_found(
+                f"measurement unreliable (confidence {conf:.2f} < {cfg.min_confidence:.2f}: edge fraction "
+                f"{edge_fraction:.2f}, predicted volume sd {100 * rel_vol_sd:.0f}%)",
+                seed_t,
+            )
+        return LesionSegmentation(
+            found=True,
+            reason="",
+            seed_zyx=seed_t,
+            mask_zyx=mask,
+            offset_zyx=tuple(int(v) for v in (offset + moff)),  # type: ignore[arg-type]
+            lesion_hu=sample_level,
+            background_hu=b,
+            threshold_hu=None,
+            confidence=conf,
+            volume_sd_pct=100.0 * rel_vol_sd,
+        )
