@@ -21,6 +21,7 @@ from pipeline.config import RunConfig
 from pipeline.dicom.discover import DicomIndex, discover
 from pipeline.dicom.load import LoadedSeries, load_ct, load_first_usable, load_pet
 from pipeline.dicom.selection import Timepoint, select_timepoints
+from pipeline.dicom.series_kind import derived_note
 from pipeline.errors import InputError, RegistrationError, TargetsError
 from pipeline.longitudinal.assess import assess_study
 from pipeline.longitudinal.autodetect import DetectedLesion, detect, detected_csv, new_lesion_candidates, targets_from
@@ -95,6 +96,19 @@ def _load_pet(tp: Timepoint, root: Path, ct: LoadedSeries) -> LoadedSeries | Non
         )
         return None
     return pet
+
+
+def _series_choice(tp: Timepoint, ct: LoadedSeries, pet: LoadedSeries | None) -> dict[str, object]:
+    """Why the timepoint's series are DERIVED ones, if they are (a warning for the report), and dropped images."""
+    choice: dict[str, object] = {
+        "ct_choice": derived_note(ct.instances, "CT"),
+        "pet_choice": derived_note(pet.instances, "PET") if pet else None,
+        "series_notes": list(tp.notes),
+    }
+    for key in ("ct_choice", "pet_choice"):
+        if choice[key]:
+            log.warning("%s: %s", tp.label, choice[key])
+    return choice
 
 
 def _timepoint_record(
@@ -359,6 +373,7 @@ def _process(
     check_seeds(targets, baseline_ct)
     baseline_thickness = slice_thickness_mm(baseline_ct)
     records: list[TimepointRecord] = []
+    choices: list[dict[str, object]] = []  # per output timepoint: why a DERIVED series was used, dropped images
     dropped: list[dict[str, str]] = []
     found_at_baseline: set[str] = set()
     baseline_ref: _Reference | None = None
@@ -376,6 +391,7 @@ def _process(
                     dropped.append({"study_instance_uid": tp.study_uid, "reason": str(exc)})
                     continue
             pet = _load_pet(tp, root, ct)
+        choices.append(_series_choice(tp, ct, pet))
         out_index = len(records)
         say(
             f"timepoint {out_index} ({tp.study_date}): CT {ct.image.GetSize()} {'+ PET' if pet else '(no PET)'}",
@@ -512,6 +528,7 @@ def _process(
         "files_scanned": index.files_scanned,
         "dicom_instances": len(index.instances),
         "skipped_files": [{"file": f, "reason": r} for f, r in index.skipped],
+        "header_notes": list(index.notes),
         "dropped_timepoints": dropped,
         "timepoints": [
             {
@@ -527,6 +544,7 @@ def _process(
                 "tracking": r.tracking,
                 "pet_reference": r.pet_reference,
                 "skipped_series": [{"series_instance_uid": u, "reason": why} for u, why in r.skipped_series],
+                **choices[r.index],
                 "mask": r.mask_file,
                 "lesions": [asdict(lesion) for lesion in r.lesions],
             }
