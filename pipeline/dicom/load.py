@@ -208,10 +208,8 @@ def load_pet(
             log.warning("%s: %s", label, message)
         if factor.units in SUV_UNITS:
             log.warning(
-                "%s: SUV taken from the export (Units %s, %s): the stored values are used, not recomputed from "
-                "the injected dose and decay",
+                "%s: SUV taken from the export (%s); not recomputed from the injected dose and decay",
                 label,
-                factor.units,
                 factor.method,
             )
     array = read_stack(stack, root, factors=factor.per_slice(len(stack.instances)) if factor else None)
