@@ -171,6 +171,10 @@ def _read(path: Path, size: int) -> list[InstanceHeader]:
         raise ValueError("no Study, Series or SOP Instance UID and no image")
     modality = (dv.text(ds, "Modality") or "").upper()
     pet = PetHeader.from_dataset(ds) if modality == "PT" else None
+    slope, intercept = dv.number(ds, "RescaleSlope"), dv.number(ds, "RescaleIntercept")
+    for keyword, value in (("RescaleSlope", slope), ("RescaleIntercept", intercept)):
+        if value is None and (stored := dv.text(ds, keyword)) is not None and fmt is not None:
+            fmt, problem = None, f"{keyword} {stored!r} is not a number"  # never read as the default
     base = InstanceHeader(
         path=path,
         sop_instance_uid=sop_uid,
@@ -193,8 +197,8 @@ def _read(path: Path, size: int) -> list[InstanceHeader]:
         columns=fmt.columns if fmt else _int(dv.number(ds, "Columns")),
         instance_number=_int(ds.get("InstanceNumber")),
         number_of_frames=fmt.number_of_frames if fmt else 1,
-        rescale_slope=_or(dv.number(ds, "RescaleSlope"), 1.0),
-        rescale_intercept=_or(dv.number(ds, "RescaleIntercept"), 0.0),
+        rescale_slope=_or(slope, 1.0),
+        rescale_intercept=_or(intercept, 0.0),
         convolution_kernel="\\".join(dv.strings(ds, "ConvolutionKernel")),
         pet=pet,
         pixels=fmt,
