@@ -23,6 +23,7 @@ exported already in SUV (Units GML, CM2ML) is typically marked DERIVED.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Sequence
 
 import numpy as np
@@ -84,6 +85,15 @@ def is_axial(first: InstanceHeader) -> bool:
     return first.orientation is not None and abs(slice_normal(first.orientation)[2]) >= AXIAL_COSINE
 
 
+def _dominant(instances: Sequence[InstanceHeader]) -> InstanceHeader:
+    """An image of the series' most common orientation (the first image when none has one)."""
+    oriented = [i for i in instances if i.orientation is not None]
+    if not oriented:
+        return instances[0]
+    common = Counter(tuple(round(v, 2) for v in i.orientation) for i in oriented).most_common(1)[0][0]  # type: ignore[union-attr]
+    return next(i for i in oriented if tuple(round(v, 2) for v in i.orientation) == common)  # type: ignore[union-attr]
+
+
 def is_derived(first: InstanceHeader) -> bool:
     return bool(first.image_type) and first.image_type[0] == "DERIVED"
 
@@ -141,9 +151,9 @@ def ct_rejection(instances: Sequence[InstanceHeader], min_slices: int) -> str | 
         return reason
     if first.sop_class_uid not in CT_SOP_CLASSES:
         return f"SOP class {first.sop_class_uid or '(none)'} is not a CT image storage class"
-    if first.orientation is None:
+    if first.orientation is None and _dominant(instances).orientation is None:
         return "missing ImageOrientationPatient"
-    if not is_axial(first):
+    if not is_axial(_dominant(instances)):
         return "not axial" + (" (a derived reformat)" if is_derived(first) else "")
     if len(instances) < min_slices:
         return f"only {len(instances)} slices (< {min_slices})"
@@ -161,7 +171,8 @@ def pet_rejection(instances: Sequence[InstanceHeader]) -> str | None:
     corrected = set(first.pet.corrected_image) if first.pet else set()
     if "ATTN" not in corrected:
         return "not attenuation corrected (CorrectedImage lacks ATTN)"
-    if first.orientation is not None and not is_axial(first):
+    dominant = _dominant(instances)
+    if dominant.orientation is not None and not is_axial(dominant):
         return "not axial" + (" (a derived reformat)" if is_derived(first) else "")
     return None
 
