@@ -38,10 +38,10 @@ from pathlib import Path
 
 from pydicom.errors import InvalidDicomError
 
+from pipeline.config import available_cores
 from pipeline.dicom.derived_uids import fill_missing_uids
 from pipeline.dicom.instance import SPECIFIC_TAGS, InstanceHeader, read_header
-from pipeline.dicom.pixels import PixelDataProblem
-from pipeline.errors import InputError
+from pipeline.errors import InputError, PixelDataProblem
 
 __all__ = ["SPECIFIC_TAGS", "DicomIndex", "InstanceHeader", "default_workers", "discover", "read_header"]
 
@@ -114,11 +114,7 @@ def _scan(paths: list[Path], workers: int) -> list[list[InstanceHeader] | str]:
 
 def default_workers() -> int:
     """Processes for the header scan: the CPUs this process may use, at most 4."""
-    try:
-        n = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        n = os.cpu_count() or 1
-    return max(1, min(4, n))
+    return max(1, min(4, available_cores()))
 
 
 def discover(root: Path | str, ignore: set[Path] | None = None, workers: int | None = None) -> DicomIndex:

@@ -15,13 +15,15 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import pydicom
 from pydicom.tag import Tag
 
 from pipeline.dicom import values as dv
 from pipeline.dicom.multiframe import FrameAttributes, frame_attributes
-from pipeline.dicom.pixels import PixelDataProblem, PixelFormat, pixel_format
+from pipeline.dicom.pixels import PixelFormat, pixel_format
+from pipeline.errors import PixelDataProblem
 from pipeline.pet.header import PRIVATE_TAGS, PetHeader
 
 MEDIA_DIRECTORY_STORAGE = "1.2.840.10008.1.3.10"
@@ -222,9 +224,10 @@ def _frame_header(base: InstanceHeader, k: int, f: FrameAttributes) -> InstanceH
     return dataclasses.replace(
         base,
         frame_index=k,
-        position=f.position,
-        orientation=f.orientation,
-        pixel_spacing=f.pixel_spacing,
+        # values.numbers gives exactly 3, 6 and 2 values (or None)
+        position=cast(tuple[float, float, float] | None, f.position),
+        orientation=cast(tuple[float, float, float, float, float, float] | None, f.orientation),
+        pixel_spacing=cast(tuple[float, float] | None, f.pixel_spacing),
         slice_thickness=f.slice_thickness,
         rescale_slope=_or(f.rescale_slope, 1.0),
         rescale_intercept=_or(f.rescale_intercept, 0.0),

@@ -30,7 +30,9 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from pipeline.config import SelectionOptions
 from pipeline.dicom import values as dv
 from pipeline.dicom.discover import DicomIndex, InstanceHeader
 from pipeline.dicom.series_kind import (
@@ -45,17 +47,6 @@ from pipeline.dicom.slices import check_geometry, describe_files, split_orientat
 from pipeline.errors import SeriesSelectionError
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class SelectionOptions:
-    """How to choose the measured CT and the PET of each study (``None``: automatic)."""
-
-    min_ct_slices: int = 10
-    ct_series_uid: str | None = None
-    ct_description: str | None = None  # regular expression, case-insensitive, searched in SeriesDescription
-    pet_series_uid: str | None = None
-    pet_description: str | None = None
 
 
 @dataclass(frozen=True)
@@ -141,7 +132,7 @@ def select(
     series: dict[str, list[InstanceHeader]] = {}
     for inst in index.instances if instances is None else instances:
         series.setdefault(inst.series_uid, []).append(inst)
-    studies: dict[str, dict[str, list]] = {}
+    studies: dict[str, dict[str, Any]] = {}  # per study: ct, pet, skipped, notes (lists), broken (a set of UIDs)
     for uid, members in sorted(series.items()):
         study = studies.setdefault(
             members[0].study_uid, {"ct": [], "pet": [], "skipped": [], "broken": set(), "notes": []}
