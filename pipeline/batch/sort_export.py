@@ -3,7 +3,8 @@
 Every DICOM object of the export (images, RTSTRUCT, SEG, SR, ...) goes to
 ``STUDIES_ROOT/<patient>/<its path relative to the export>``, where
 ``<patient>`` is the short hash of its PatientID that ``inspect`` shows
-(never the ID itself). Files are copied (default; modification times kept)
+(never the ID itself; files without a PatientID all go to one folder, with a
+warning). Files are copied (default; modification times kept)
 or symbolically linked (``link``); nothing in the export is moved, changed or
 deleted. Files that are not DICOM, unreadable, DICOMDIRs or second copies of
 an instance are not sorted and are listed with the reason.
@@ -50,6 +51,7 @@ class PatientFolder:
     files: int
     studies: int
     series_by_modality: dict[str, int] = field(default_factory=dict)
+    without_patient_id: bool = False  # the files have no PatientID: several patients may share the folder
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,8 @@ class SortSummary:
             lines.append(
                 f"  {p.folder}/  {p.files} files, {p.studies} stud{'y' if p.studies == 1 else 'ies'}, {series}"
             )
+            if p.without_patient_id:
+                lines.append("    (no PatientID: the files of every patient without one are in this folder)")
         if self.not_sorted:
             reasons = Counter(_kind(r) for _, r in self.not_sorted)
             lines.append(
@@ -119,6 +123,7 @@ def sort_export(
     by_file: dict[Path, str] = {}
     studies: dict[str, set[str]] = defaultdict(set)
     series: dict[str, dict[str, str]] = defaultdict(dict)
+    anonymous = patient_key("")
     for inst in index.instances:
         key = patient_key(inst.patient_id)
         by_file.setdefault(inst.path, key)
@@ -147,11 +152,15 @@ def sort_export(
     _write_summary(studies_root / SUMMARY_FILENAME, sorted(rows))
     files_per_patient = Counter(by_file.values())
     patients = tuple(
-        PatientFolder(key, files_per_patient[key], len(studies[key]), dict(Counter(series[key].values())))
+        PatientFolder(
+            key, files_per_patient[key], len(studies[key]), dict(Counter(series[key].values())), key == anonymous
+        )
         for key in sorted(files_per_patient)
     )
     summary = SortSummary(export_dir, studies_root, mode, patients, len(plan) - len(present), len(present), not_sorted)
     log.info("sorted %d files into %d patient folder(s)", len(plan), len(patients))
+    if anonymous in files_per_patient:
+        log.warning("%d file(s) without PatientID sorted together into %s/", files_per_patient[anonymous], anonymous)
     return summary
 
 

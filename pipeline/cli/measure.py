@@ -32,7 +32,7 @@ from pipeline import spatial
 from pipeline.dicom.discover import DicomIndex, InstanceHeader, discover
 from pipeline.dicom.load import load_ct, load_pet
 from pipeline.errors import InputError
-from pipeline.targets.rtstruct import choose_roi, is_rtstruct, rasterise, read_rtstruct
+from pipeline.targets.rtstruct import choose_roi, rasterise, read_rtstruct
 
 log = logging.getLogger(__name__)
 
@@ -242,7 +242,7 @@ def measure_files(
     mask_path = Path(mask_path)
     rtstruct = _dicom_object(mask_path, "RTSTRUCT") if mask_path.exists() else None
     roi_name = None
-    if rtstruct is not None and is_rtstruct(rtstruct):
+    if rtstruct is not None:
         mask, used, roi_name = rtstruct_mask(rtstruct, image, roi if roi is not None else label)
     elif roi is not None:
         raise InputError(f"{mask_path}: --roi is for a DICOM RTSTRUCT mask; use --label for label maps and SEG")

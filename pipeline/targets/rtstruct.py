@@ -33,7 +33,6 @@ from pipeline.errors import InputError
 
 log = logging.getLogger(__name__)
 
-RTSTRUCT_STORAGE = "1.2.840.10008.5.1.4.1.1.481.3"
 OFF_PLANE_WARNING = 0.1  # fraction of the slice spacing
 
 
@@ -56,15 +55,6 @@ class StructureSet:
 
     def describe(self) -> str:
         return ", ".join(f"{r.number} {r.name!r}" for r in self.rois) or "none"
-
-
-def is_rtstruct(path: Path) -> bool:
-    """Whether ``path`` is a DICOM RT Structure Set (header only)."""
-    try:
-        ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["Modality", "SOPClassUID"])
-    except Exception:
-        return False
-    return ds.get("Modality") == "RTSTRUCT" or str(ds.get("SOPClassUID", "")) == RTSTRUCT_STORAGE
 
 
 def _referenced(ds: pydicom.Dataset) -> tuple[str | None, str | None]:
