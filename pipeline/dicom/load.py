@@ -6,6 +6,8 @@ returned in HU as int16 when every slice's rescale is integral and the values
 fit (the usual case, half the memory of float32), else as float32. PET is
 returned as float32 SUV (body weight by default, see :mod:`pipeline.pet.suv`) when
 the factor can be computed, else in its stored units with the reason recorded.
+A PET exported already in SUV (Units GML or CM2ML) is used as stored (converted
+to the SUV type asked for), with a warning that SUV was taken from the export.
 
 Uncompressed files are read at the pixel-data offset recorded by the header
 pass; compressed ones are decoded by pydicom's plugins. A file that cannot be
@@ -15,6 +17,7 @@ read raises :class:`DicomReadError` naming the series and the file.
 from __future__ import annotations
 
 import logging
+import struct
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -26,10 +29,14 @@ import SimpleITK as sitk
 from pipeline.dicom.discover import InstanceHeader
 from pipeline.dicom.pixels import PixelFormat, read_frames, read_native_into, stored_range
 from pipeline.dicom.slices import SliceStack, series_label, sort_slices
-from pipeline.errors import DicomReadError, GeometryError, InputError
-from pipeline.pet.suv import SuvFactor, SuvType, SuvUnavailable, suv_factor
+from pipeline.errors import DicomReadError, GeometryError, InputError, SuvUnavailable
+from pipeline.pet.suv import SUV_UNITS, SuvFactor, SuvType, suv_factor
 
 log = logging.getLogger(__name__)
+
+# what reading or decoding a file's pixel data raises for a file that is not what its header says (truncated,
+# corrupt compressed stream, unsupported encoding); anything else is a programming error and propagates
+PIXEL_READ_ERRORS = (OSError, EOFError, ValueError, RuntimeError, NotImplementedError, struct.error)
 
 
 @dataclass(frozen=True)
@@ -87,7 +94,7 @@ def read_stack(
     )
     dtype = np.dtype(integral_dtype if integral else np.float32)
     out = np.empty(stack.shape_zyx, dtype=dtype)
-    info = np.iinfo(dtype) if integral else None
+    info = np.iinfo(integral_dtype) if integral else None
     for path, members in _frames_by_file(stack).items():
         first = members[0][1]
         if first.pixels is None:
@@ -97,7 +104,7 @@ def read_stack(
                 read_native_into(
                     path, first.pixels, [inst.frame_index or 0 for _, inst in members], [out[k] for k, _ in members]
                 )
-            except Exception as exc:
+            except PIXEL_READ_ERRORS as exc:
                 raise DicomReadError(f"{label}: file {_name(first, root)}: cannot read pixel data ({exc})") from exc
             for k, inst in members:
                 if inst.rescale_slope != 1:
@@ -107,7 +114,7 @@ def read_stack(
             continue
         try:
             frames = read_frames(path, first.pixels, [inst.frame_index or 0 for _, inst in members])
-        except Exception as exc:
+        except PIXEL_READ_ERRORS as exc:
             raise DicomReadError(f"{label}: file {_name(first, root)}: cannot read pixel data ({exc})") from exc
         for (k, inst), pixels in zip(members, frames, strict=True):
             if pixels.shape != stack.shape_zyx[1:]:
@@ -204,6 +211,12 @@ def load_pet(
     if factor is not None:
         for message in factor.warnings:
             log.warning("%s: %s", label, message)
+        if factor.units in SUV_UNITS:
+            log.warning(
+                "%s: SUV taken from the export (%s); not recomputed from the injected dose and decay",
+                label,
+                factor.method,
+            )
     array = read_stack(stack, root, factors=factor.per_slice(len(stack.instances)) if factor else None)
     array = array.astype(np.float32, copy=False)
     image = to_image(array, stack)
