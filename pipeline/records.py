@@ -46,7 +46,7 @@ class LesionRecord:
     volume_sd_pct: float | None = (
         None  # the segmenter's predicted volume standard deviation from noise, % of the volume
     )
-    absent: bool = False  # not found because nothing hypodense is left where it should be (or it coalesced)
+    absent: bool = False  # not found because only liver-like tissue is left where it should be (or it coalesced)
     assessed: bool = True  # False: not looked for (outside the field of view, no registration, not found at baseline)
     sul_peak: float | None = None
     suv_peak_local: float | None = None

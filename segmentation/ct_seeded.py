@@ -13,7 +13,9 @@ from scipy import ndimage
 
 from segmentation.lesion_edge import blur_correction_mm, crossings, enclosing_shell
 from segmentation.lesion_region import (
+    NO_LESION,
     Parenchyma,
+    block_mean,
     coarse_grid,
     exit_radii,
     lesion_region,
@@ -31,7 +33,7 @@ from segmentation.rays import (
     rasterise_star,
     star_volume_mm3,
 )
-from segmentation.result import LesionSegmentation, not_found
+from segmentation.result import LesionPrior, LesionSegmentation, OrganModel, SegmentationHints, not_found
 from segmentation.surface import fibonacci_sphere, real_sh
 
 Vec3 = tuple[float, float, float]
@@ -54,6 +56,7 @@ class SeededCtConfig:
     fat_hu: float = -50.0
     organ_margin_mm: float = 3.0
     organ_close_mm: float = 15.0
+    prior_margin_mm: float = 10.0
     extent_directions: int = 300
     edge_reach_mm: float = 4.0
     assumed_psf_mm: float = 0.6
@@ -64,14 +67,6 @@ class SeededCtConfig:
     min_volume_ml: float = 0.03
     line_tolerance: float = 0.25  # refuse when the longest diameter differs from the reader's line by more
     out_sub_voxel_mm: float = 0.4
-
-
-@dataclass(frozen=True, eq=False)
-class OrganModel:
-    """The organ that holds the lesions (the liver): its mask and its parenchyma level."""
-
-    mask_zyx: np.ndarray
-    level_hu: float
 
 
 def organ_model(image_zyx: np.ndarray, spacing_zyx: tuple[float, float, float], mask_zyx: np.ndarray) -> OrganModel:
@@ -88,13 +83,39 @@ def organ_model(image_zyx: np.ndarray, spacing_zyx: tuple[float, float, float], 
     return OrganModel(np.asarray(mask_zyx, dtype=bool), float(level))
 
 
-def _crop(shape: tuple[int, ...], centre: np.ndarray, half_mm: float, spacing: np.ndarray) -> tuple[slice, slice, slice]:
+def _crop(
+    shape: tuple[int, ...], centre: np.ndarray, half_mm: float, spacing: np.ndarray
+) -> tuple[slice, slice, slice]:
     out = []
     for c, s, n in zip(centre, spacing, shape):
         r = int(np.ceil(half_mm / s))
         c = int(round(float(c)))
         out.append(slice(max(c - r, 0), min(c + r + 1, n)))
     return tuple(out)  # type: ignore[return-value]
+
+
+def _factor(grid: object, spacing: np.ndarray) -> np.ndarray:
+    return np.rint(np.asarray(grid.spacing) / spacing).astype(int)  # type: ignore[attr-defined]
+
+
+def _prior_points(
+    prior: LesionPrior, spacing: np.ndarray, margin_mm: float
+) -> tuple[np.ndarray | None, np.ndarray, float, float]:
+    """Up to 25 points of the earlier lesion's core (its deepest point first, then points of its deeper half),
+    the crop centre, half-size and the radius around it left out of the liver's level."""
+    mask = np.asarray(prior.mask_zyx, dtype=bool)
+    nz = np.argwhere(mask)
+    if not len(nz):
+        return None, np.zeros(3), 0.0, 0.0
+    lo, hi = nz.min(axis=0), nz.max(axis=0) + 1
+    sub = mask[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]]
+    depth = ndimage.distance_transform_edt(np.pad(sub, 1), sampling=spacing)[1:-1, 1:-1, 1:-1]
+    deepest = np.unravel_index(int(np.argmax(depth)), depth.shape) + lo
+    core = np.argwhere(depth >= 0.5 * depth.max()) + lo
+    pick = np.vstack([deepest[None], core[np.linspace(0, len(core) - 1, min(24, len(core))).astype(int)]]).astype(float)
+    extent = float(np.max((hi - lo) * spacing))
+    centre = (lo + hi - 1) / 2.0
+    return pick, centre, 0.5 * extent + margin_mm + 15.0, 0.5 * extent + 3.0
 
 
 def _upsample(coarse: np.ndarray, shape: tuple[int, ...], factor: np.ndarray) -> np.ndarray:
@@ -113,36 +134,42 @@ class SeededCtSegmenter:
         #: diagnostics of the last ``segment`` call; not part of the API
         self.debug: dict[str, object] = {}
 
+    uses_hints = True
+
     def segment(
         self,
         image_zyx: np.ndarray,
         spacing_zyx: tuple[float, float, float],
         seed_zyx: tuple[float, float, float],
-        long_axis_zyx: tuple[Vec3, Vec3] | None = None,
-        organ: OrganModel | None = None,
+        hints: SegmentationHints | None = None,
     ) -> LesionSegmentation:
-        """Segment the lesion containing ``seed_zyx`` (continuous voxel index z, y, x).
-
-        ``long_axis_zyx``: the reader's longest-diameter line (two continuous indices), a prior on the
-        lesion's position and extent; ``organ``: the organ that holds the lesion (its level and extent).
-        """
+        """Segment the lesion containing ``seed_zyx`` (continuous voxel index z, y, x); see the module docstring
+        for what each of the ``hints`` changes."""
         cfg = self.config
+        hints = hints or SegmentationHints()
         self.debug = {}
         spacing = np.asarray(spacing_zyx, dtype=float)
         seed = np.asarray(seed_zyx, dtype=float)
         seed_t: Vec3 = (float(seed[0]), float(seed[1]), float(seed[2]))
         if image_zyx.ndim != 3 or not (np.all(seed >= -0.5) and np.all(seed <= np.asarray(image_zyx.shape) - 0.5)):
             return not_found("seed lies outside the image", seed_t)
-        line = None if long_axis_zyx is None else np.asarray(long_axis_zyx, dtype=float)
+        line = None if hints.long_axis_zyx is None else np.asarray(hints.long_axis_zyx, dtype=float)
         length = None
-        start, half, exclude = seed, cfg.initial_half_mm, 8.0
+        start, half, exclude = seed, cfg.initial_half_mm + hints.search_mm, 8.0
         if line is not None:
             length = float(np.linalg.norm((line[1] - line[0]) * spacing))
             start = 0.5 * (line[0] + line[1])
             half = max(0.75 * length + 15.0, 25.0)
             exclude = max(8.0, 0.6 * length)
+        prior_points = None
+        if hints.prior is not None:
+            prior_points, start, half, exclude = _prior_points(hints.prior, spacing, cfg.prior_margin_mm)
+            if prior_points is None:
+                return not_found("the lesion's earlier extent maps outside this image", seed_t)
         while True:
-            out = self._segment_in_crop(image_zyx, spacing, seed, seed_t, start, half, exclude, line, length, organ)
+            out = self._segment_in_crop(
+                image_zyx, spacing, seed, seed_t, start, half, exclude, line, length, hints, prior_points
+            )
             if not isinstance(out, str):
                 return out
             if half >= cfg.max_half_mm:
@@ -166,10 +193,12 @@ class SeededCtSegmenter:
         exclude: float,
         line: np.ndarray | None,
         length: float | None,
-        organ: OrganModel | None,
+        hints: SegmentationHints,
+        prior_points: np.ndarray | None,
     ) -> LesionSegmentation | str:
         """The segmentation, or ``"grow"`` when the lesion reaches the crop."""
         cfg = self.config
+        organ = hints.organ
         box = _crop(image.shape, start, half, sp)
         offset = np.array([s.start for s in box])
         raw = np.asarray(image[box], dtype=np.float32)
@@ -177,12 +206,25 @@ class SeededCtSegmenter:
         grid = coarse_grid(raw, org, np.ones(raw.shape, np.float32), sp, cfg.coarse_mm)
         if organ is not None:
             close = max(cfg.organ_close_mm, 0.5 * length if length is not None else 0.0)
-            grid = dataclasses.replace(grid, allowed=organ_allowed(grid.organ, grid.spacing, close, cfg.organ_margin_mm))
-        allowed = _upsample(grid.allowed, raw.shape, np.rint(grid.spacing / sp).astype(int))
+            grid = dataclasses.replace(
+                grid, allowed=organ_allowed(grid.organ, grid.spacing, close, cfg.organ_margin_mm)
+            )
+        if hints.prior is not None:
+            near_prior = ndimage.distance_transform_edt(~hints.prior.mask_zyx[box], sampling=sp) <= cfg.prior_margin_mm
+            grid = dataclasses.replace(
+                grid, allowed=grid.allowed * (block_mean(near_prior.astype(np.float32), _factor(grid, sp)) > 0.0)
+            )
+        allowed = _upsample(grid.allowed, raw.shape, _factor(grid, sp))
         seed_mm = (seed - offset) * sp
         line_mm = None if line is None else (line - offset) * sp
         seed_c = grid.index(seed_mm)
         line_c = None if line_mm is None else grid.index(line_mm)
+        if prior_points is not None:
+            # the earlier lesion's core stands for the seed: a seed mapped beside the lesion is not followed
+            seed_mm = (prior_points[0] - offset) * sp
+            seed_c = grid.index(seed_mm)
+            line_c = grid.index((prior_points - offset) * sp)
+        within = max(5.0, hints.search_mm)
         # the tissue at the seed (and along the reader's line)
         ws = grid.smoothed(cfg.sample_smoothing_mm)
         pts = [seed_mm[None], seed_mm[None] + fibonacci_sphere(26) * cfg.seed_radius_mm]
@@ -196,10 +238,10 @@ class SeededCtSegmenter:
         w_fine = grid.smoothed(1.0)
         par = parenchyma(w, grid, level0, seed_c, exclude, cfg.fat_hu)
         region = lesion_region(
-            w, grid, par, seed_c, line_c, sample, cfg.parenchyma_k, cfg.min_parenchyma_hu, cfg.fat_hu, w_fine
+            w, grid, par, seed_c, line_c, sample, cfg.parenchyma_k, cfg.min_parenchyma_hu, cfg.fat_hu, w_fine, within
         )
         if isinstance(region, str):
-            return not_found(region, seed_t)
+            return not_found(region, seed_t, absent=region.startswith(NO_LESION))
         if line is None and touches_crop(region, box, image.shape):
             return "grow"
         r_eq = (3.0 * float(region.sum()) * float(np.prod(grid.spacing)) / (4.0 * np.pi)) ** (1.0 / 3.0)
@@ -208,7 +250,7 @@ class SeededCtSegmenter:
         par_s = parenchyma(w, grid, level0, seed_c, max(exclude, r_eq + 3.0), cfg.fat_hu)
         par = Parenchyma(shell_level(w, region, grid.spacing, par_s.level_hu, cfg.fat_hu), par_s.sd_hu)
         second = lesion_region(
-            w, grid, par, seed_c, line_c, sample, cfg.parenchyma_k, cfg.min_parenchyma_hu, cfg.fat_hu, w_fine
+            w, grid, par, seed_c, line_c, sample, cfg.parenchyma_k, cfg.min_parenchyma_hu, cfg.fat_hu, w_fine, within
         )
         if not isinstance(second, str) and second.any() and second.sum() <= 1.6 * region.sum():
             region = second  # (a much larger region at the coarser scale has merged with its neighbours)
@@ -241,7 +283,9 @@ class SeededCtSegmenter:
         l_max, sd_r, n_ind = 2, float("inf"), 1.0
         for inner in ((3.0, 5.0), (1.5, 3.0), (0.75, 2.25), (0.75, 2.25)):
             # the inner window starts deep (stage A ends up to a few mm outside a strong edge) and closes in
-            r_new, weight, contrast = crossings(w1, allowed, sp, centre, edirs, r_edge, b, tol, inner, cfg.edge_reach_mm)
+            r_new, weight, contrast = crossings(
+                w1, allowed, sp, centre, edirs, r_edge, b, tol, inner, cfg.edge_reach_mm
+            )
             n_ind = 4.0 * np.pi * float(np.mean(r_edge)) ** 2 / resolution**2 * max(float(weight.mean()), 0.05)
             coef, l_max, sd_r = fit_radii_selected(
                 edirs.u, r_new, weight + 1e-3, tuple(range(2, l_top + 1, 2)), 1e-4, n_ind

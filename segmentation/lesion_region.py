@@ -27,6 +27,9 @@ from scipy import ndimage
 
 from segmentation.levels import histogram_mode
 
+#: how every "nothing here but liver" reason starts (a follow-up lesion that is gone)
+NO_LESION = "no lesion at the seed"
+
 
 @dataclass(frozen=True, eq=False)
 class CoarseGrid:
@@ -53,7 +56,9 @@ def block_mean(a: np.ndarray, f: np.ndarray) -> np.ndarray:
     return a.reshape(n[0], f[0], n[1], f[1], n[2], f[2]).mean(axis=(1, 3, 5))
 
 
-def coarse_grid(raw: np.ndarray, organ: np.ndarray, allowed: np.ndarray, spacing: np.ndarray, target_mm: float) -> CoarseGrid:
+def coarse_grid(
+    raw: np.ndarray, organ: np.ndarray, allowed: np.ndarray, spacing: np.ndarray, target_mm: float
+) -> CoarseGrid:
     f = np.array([max(1, int(round(target_mm / s))) for s in spacing])
     return CoarseGrid(
         block_mean(raw, f), block_mean(organ, f), block_mean(allowed, f), spacing * f, (f - 1) / 2.0 * spacing
@@ -71,7 +76,10 @@ def organ_allowed(organ_fraction: np.ndarray, spacing: np.ndarray, close_mm: flo
     closed = ndimage.distance_transform_edt(grown, sampling=spacing) > close_mm
     closed = ndimage.binary_fill_holes(closed | padded)
     allowed = ndimage.distance_transform_edt(~closed, sampling=spacing) <= margin_mm
-    inner = tuple(slice(int(np.ceil((close_mm + margin_mm) / s)) + 1, -(int(np.ceil((close_mm + margin_mm) / s)) + 1)) for s in spacing)
+    inner = tuple(
+        slice(int(np.ceil((close_mm + margin_mm) / s)) + 1, -(int(np.ceil((close_mm + margin_mm) / s)) + 1))
+        for s in spacing
+    )
     return allowed[inner].astype(np.float32)
 
 
@@ -101,7 +109,12 @@ def peak_sd(values: np.ndarray, mode: float, bin_hu: float = 1.0) -> float:
 
 
 def parenchyma(
-    w: np.ndarray, grid: CoarseGrid, organ_level_hu: float | None, seed_idx: np.ndarray, exclude_mm: float, fat_hu: float
+    w: np.ndarray,
+    grid: CoarseGrid,
+    organ_level_hu: float | None,
+    seed_idx: np.ndarray,
+    exclude_mm: float,
+    fat_hu: float,
 ) -> Parenchyma:
     """The liver's level and spread at the scale of ``w`` (see module docstring)."""
     grid_idx = np.indices(w.shape, dtype=np.float32)
@@ -131,15 +144,20 @@ def _clip_index(idx: np.ndarray, shape: tuple[int, ...]) -> tuple[int, int, int]
 def component_near(
     cand: np.ndarray, seed_idx: np.ndarray, spacing: np.ndarray, within_mm: float, line_idx: np.ndarray | None
 ) -> np.ndarray | None:
-    """The component of ``cand`` at the seed, else the nearest one within ``within_mm`` (plus every component
-    the middle 70 % of a reader's line crosses)."""
+    """The component of ``cand`` at the seed, else the nearest one within ``within_mm``; plus every component
+    that the middle 70 % of a reader's line crosses (``line_idx``: two points), or that holds one of
+    ``line_idx``'s points (more than two: an earlier lesion's core)."""
     lab, n = ndimage.label(cand)
     if n == 0:
         return None
     keep: set[int] = set()
     if line_idx is not None:
-        for t in np.linspace(0.15, 0.85, 25):
-            i = _clip_index(line_idx[0] + t * (line_idx[1] - line_idx[0]), cand.shape)
+        if len(line_idx) == 2:
+            points = [line_idx[0] + t * (line_idx[1] - line_idx[0]) for t in np.linspace(0.15, 0.85, 25)]
+        else:
+            points = list(line_idx)
+        for p in points:
+            i = _clip_index(p, cand.shape)
             if lab[i]:
                 keep.add(int(lab[i]))
     i = _clip_index(seed_idx, cand.shape)
@@ -195,6 +213,7 @@ def lesion_region(
     min_hu: float,
     fat_hu: float,
     w_fine: np.ndarray | None = None,
+    within_mm: float = 5.0,
     dense_hu: float = 150.0,
 ) -> np.ndarray | str:
     """The lesion's region on the coarse grid (module docstring), or why there is none."""
@@ -208,7 +227,7 @@ def lesion_region(
     tol2 = max(1.5 * par.sd_hu, min_hu)  # tissue of the other polarity beside the main part: a looser test
     ds = np.asarray(sample_hu) - b
     f_dark, f_bright = float(np.mean(ds < -tol)), float(np.mean(ds > tol))
-    nothing = f"no lesion at the seed: nothing distinct from the liver ({b:.0f} +- {tol:.0f} HU) within 5 mm"
+    nothing = f"{NO_LESION}: nothing distinct from the liver ({b:.0f} +- {tol:.0f} HU) within {within_mm:.0f} mm"
     if w_fine is not None and _dense_at(w_fine, seed_idx, sp) - b > dense_hu:
         dense_region = _around_dense(w_fine, grid, b, tol2, seed_idx, line_idx, dense_hu, fat_hu)
         if dense_region is not None:
@@ -217,12 +236,12 @@ def lesion_region(
         c = float(np.median(ds))
         if abs(c) < 0.5 * min_hu:
             return (
-                f"no lesion at the seed: its tissue ({b + c:.0f} HU) is not distinct from the liver "
+                f"{NO_LESION}: its tissue ({b + c:.0f} HU) is not distinct from the liver "
                 f"({b:.0f} +- {par.sd_hu:.0f} HU)"
             )
-        region = component_near((d * np.sign(c) > abs(c) / 2.0) & ~foreign, seed_idx, sp, 5.0, line_idx)
+        region = component_near((d * np.sign(c) > abs(c) / 2.0) & ~foreign, seed_idx, sp, within_mm, line_idx)
         return nothing if region is None else fill(cut_bridges(region, seed_idx, sp))
-    region = component_near(dark | bright, seed_idx, sp, 5.0, line_idx)
+    region = component_near(dark | bright, seed_idx, sp, within_mm, line_idx)
     if region is None:
         return nothing
     region = cut_bridges(region, seed_idx, sp)

@@ -25,22 +25,32 @@ from pipeline.config import RunConfig
 from pipeline.dicom.load import LoadedSeries
 from pipeline.longitudinal.tracking import fragments, merged_pairs
 from pipeline.records import MEASURED, NOT_FOUND, LesionRecord, PetReference, Point
-from segmentation.ct_lesion import CtLesionSegmenter
+from segmentation.ct_seeded import SeededCtSegmenter, organ_model
+from segmentation.liver import locate_liver, segment_liver
 from segmentation.pet_lesion import PetSegmentationConfig, segment_pet_lesion
 from segmentation.recentre import recentre_seed
-from segmentation.result import LesionSegmentation, LesionSegmenter
+from segmentation.result import LesionPrior, LesionSegmentation, LesionSegmenter, OrganModel, SegmentationHints
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class SeedRequest:
-    """Where to look for a target at this timepoint (``seed_lps_mm`` ``None``: do not look)."""
+    """Where to look for a target at this timepoint (``seed_lps_mm`` ``None``: do not look).
+
+    ``recentre``: the seed was mapped from another timepoint and the lesion may lie up to the configured
+    recentring radius away; ``long_axis_lps_mm``: the reader's RECIST line (baseline); ``organ``: the organ
+    that holds the lesion (the liver is segmented once per timepoint and given to the segmenter);
+    ``prior``: the lesion at an earlier timepoint, mapped onto this CT's grid.
+    """
 
     lesion_id: str
     seed_lps_mm: Point | None
     recentre: bool
     reason_if_absent: str = ""
+    long_axis_lps_mm: tuple[Point, Point] | None = None
+    organ: str = "liver"
+    prior: LesionPrior | None = None
 
 
 def _lps(image: sitk.Image, index_zyx: Sequence[float]) -> Point:
@@ -164,6 +174,32 @@ def pet_threshold(config: RunConfig, reference: PetReference | None) -> PetThres
     )
 
 
+def liver_model(ct_array: np.ndarray, spacing: tuple[float, float, float]) -> OrganModel | None:
+    """The liver of a CT (found without seeds) as the organ the targets lie in; ``None`` (with a warning) when
+    it cannot be found, and the targets are then segmented without it."""
+    try:
+        mask = segment_liver(ct_array, spacing, locate_liver(ct_array, spacing)).mask_zyx
+        return organ_model(ct_array, spacing, mask)
+    except ValueError as exc:
+        log.warning("liver not found (%s): lesions segmented without the liver's extent and level", exc)
+        return None
+
+
+def _hints(request: SeedRequest, ct: LoadedSeries, organ: OrganModel | None, config: RunConfig) -> SegmentationHints:
+    line = None
+    if request.long_axis_lps_mm is not None:
+        a, b = (
+            tuple(float(v) for v in spatial.lps_to_index_zyx(ct.image, np.asarray(p))) for p in request.long_axis_lps_mm
+        )
+        line = (a, b)
+    return SegmentationHints(
+        long_axis_zyx=line,  # type: ignore[arg-type]
+        organ=organ if request.organ == "liver" else None,
+        search_mm=config.ct_lesion.recentre_radius_mm if request.recentre else 0.0,
+        prior=request.prior,
+    )
+
+
 def _segment(
     request: SeedRequest,
     ct: LoadedSeries,
@@ -171,6 +207,7 @@ def _segment(
     spacing: tuple[float, float, float],
     config: RunConfig,
     segmenter: LesionSegmenter,
+    organ: Callable[[], OrganModel | None],
 ) -> LesionSegmentation | LesionRecord:
     """The lesion's segmentation, or a ``not_found`` record saying why there is none."""
     if request.seed_lps_mm is None:
@@ -185,6 +222,16 @@ def _segment(
             mapped_seed_lps_mm=mapped,
             assessed=False,
         )
+    if getattr(segmenter, "uses_hints", False):
+        # the segmenter looks for the lesion around a mapped seed itself, with what is known of the target
+        hints = _hints(request, ct, organ(), config)
+        seg = segmenter.segment(ct_array, spacing, tuple(float(v) for v in seed), hints)  # type: ignore[call-arg]
+        if not seg.found:
+            absent = request.recentre and seg.absent  # at a follow-up, only liver where the lesion was: gone
+            return LesionRecord(
+                request.lesion_id, NOT_FOUND, seg.reason, _lps(ct.image, seg.seed_zyx), mapped, absent=absent
+            )
+        return seg
     if request.recentre:
         moved = recentre_seed(
             ct_array, spacing, tuple(seed), config.ct_lesion.recentre_radius_mm, config.ct_lesion.min_contrast_hu
@@ -224,11 +271,18 @@ def process_timepoint(
     timepoint's PET reference from the CT lesion labels (which it must avoid),
     before the PET measures, which need it for the PERCIST threshold.
     """
-    segmenter = segmenter or CtLesionSegmenter(config.ct_lesion)
+    segmenter = segmenter or SeededCtSegmenter(config.lesion)
     ct_array = spatial.array_zyx(ct.image)
     spacing = spatial.spacing_zyx(ct.image)
+    liver: list[OrganModel | None] = []
+
+    def organ() -> OrganModel | None:  # the liver, segmented once, when a target in it needs it
+        if not liver:
+            liver.append(liver_model(ct_array, spacing))
+        return liver[0]
+
     pet_array = spatial.array_zyx(pet.image) if pet is not None and pet.suv is not None else None
-    outcomes = [_segment(r, ct, ct_array, spacing, config, segmenter) for r in requests]
+    outcomes = [_segment(r, ct, ct_array, spacing, config, segmenter, organ) for r in requests]
     masks = [o.full_mask(ct_array.shape) if isinstance(o, LesionSegmentation) else None for o in outcomes]
     flags: dict[str, list[str]] = {}
     for i, j in merged_pairs(masks):

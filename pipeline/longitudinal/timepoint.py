@@ -255,7 +255,10 @@ def process_baseline(ctx: RunContext) -> tuple[Baseline, RunContext]:
     with ctx.prov.stage("load"):
         pet = load_pet_of(tp, ctx, ct)
     _say_loaded(ctx, 0, tp, ct, pet)
-    requests = [SeedRequest(t.lesion_id, t.seed_lps_mm, recentre=False) for t in targets]
+    requests = [
+        SeedRequest(t.lesion_id, t.seed_lps_mm, recentre=False, long_axis_lps_mm=t.long_axis_lps_mm, organ=t.organ)
+        for t in targets
+    ]
     result = _measure(ctx, requests, ct, pet, None, is_baseline=True)
     found = frozenset(r.lesion_id for r in result.records if r.measured)
     if not found:
@@ -290,7 +293,9 @@ def _track(
         elif t.lesion_id not in ref.centroids:
             requests.append(SeedRequest(t.lesion_id, None, False, f"not found at the {ref.label}"))
         else:
-            requests.append(SeedRequest(t.lesion_id, reg.map_point(ref.centroids[t.lesion_id]), recentre=True))
+            requests.append(
+                SeedRequest(t.lesion_id, reg.map_point(ref.centroids[t.lesion_id]), recentre=True, organ=t.organ)
+            )
     return requests, reg, record
 
 

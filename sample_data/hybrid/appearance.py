@@ -73,7 +73,6 @@ class Appearance:
     spots: tuple[Spot, ...] = ()
     floor_hu: float = -1000.0  # lowest contrast allowed: water (0 HU) relative to the liver
 
-
     def contrast_hu(self, shape: StarShape, points_lps: np.ndarray) -> np.ndarray:
         """Contrast (HU relative to the liver) at points inside ``shape``."""
         pts = np.asarray(points_lps, dtype=float)

@@ -92,11 +92,22 @@ def _on_grid(mask: sitk.Image, reference: sitk.Image) -> np.ndarray:
     return sitk.GetArrayFromImage(resampled)
 
 
-def _background(name: str, image: sitk.Image, liver: np.ndarray, avoid: np.ndarray, psf: float, enhanced: bool, source: str, thickness: float) -> Background:
+def _background(
+    name: str,
+    image: sitk.Image,
+    liver: np.ndarray,
+    avoid: np.ndarray,
+    psf: float,
+    enhanced: bool,
+    source: str,
+    thickness: float,
+) -> Background:
     origin = tuple(float(v) for v in image.GetOrigin())
     spacing = tuple(float(v) for v in image.GetSpacing()[::-1])
     array = sitk.GetArrayFromImage(image).astype(np.float32)
-    return Background(name, array, spacing, origin, thickness, liver.astype(bool), avoid.astype(bool), psf, enhanced, source)  # type: ignore[arg-type]
+    return Background(
+        name, array, spacing, origin, thickness, liver.astype(bool), avoid.astype(bool), psf, enhanced, source
+    )  # type: ignore[arg-type]
 
 
 def _grow(mask: np.ndarray, mm: float, spacing: tuple[float, float, float]) -> np.ndarray:
@@ -122,8 +133,14 @@ def load_ircad(realdata: Path) -> Background:
     spacing = tuple(float(v) for v in image.GetSpacing()[::-1])
     avoid = _grow((labels == 2) | (labels == 3), 10.0, spacing)  # type: ignore[arg-type]
     return _background(
-        "ircad", image, labels > 0, avoid, _psf(0.72, spacing[1]), True,
-        "3D-IRCADb-01 patient, IRCAD France (non-commercial research and education, with attribution)", 1.6,
+        "ircad",
+        image,
+        labels > 0,
+        avoid,
+        _psf(0.72, spacing[1]),
+        True,
+        "3D-IRCADb-01 patient, IRCAD France (non-commercial research and education, with attribution)",
+        1.6,
     )
 
 
@@ -168,8 +185,14 @@ def load_tsexample(realdata: Path) -> Background:
     image = _axial_identity(sitk.ReadImage(str(folder / "example_ct.nii.gz")))
     liver = _on_grid(_axial_identity(sitk.ReadImage(str(folder / "example_ct_liver_model.nii.gz"))), image) > 0
     return _background(
-        "tsexample", image, liver, np.zeros(liver.shape, bool), 0.5, False,
-        "TotalSegmentator test data example_ct (Apache-2.0); liver mask: the TotalSegmentator model's output", 3.0,
+        "tsexample",
+        image,
+        liver,
+        np.zeros(liver.shape, bool),
+        0.5,
+        False,
+        "TotalSegmentator test data example_ct (Apache-2.0); liver mask: the TotalSegmentator model's output",
+        3.0,
     )
 
 

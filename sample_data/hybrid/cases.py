@@ -87,7 +87,12 @@ def _draw_shape(rng: np.random.Generator, large_allowed: bool) -> StarShape:
     for _ in range(int(rng.integers(0, 5))):
         d = rng.normal(size=3)
         lobes.append(Lobe(float(rng.uniform(-0.25, 0.35)), float(rng.uniform(2.0, 6.0)), tuple(d / np.linalg.norm(d))))  # type: ignore[arg-type]
-    unit = StarShape((0.0, 0.0, 0.0), (10.0, 10.0 * axes[1], 10.0 * axes[2]), tuple(tuple(float(v) for v in row) for row in rot), tuple(lobes))  # type: ignore[arg-type]
+    unit = StarShape(
+        (0.0, 0.0, 0.0),
+        (10.0, 10.0 * axes[1], 10.0 * axes[2]),
+        tuple(tuple(float(v) for v in row) for row in rot),
+        tuple(lobes),
+    )  # type: ignore[arg-type]
     return _scaled(unit, size / _axial_extent_mm(unit))
 
 
@@ -232,7 +237,9 @@ def write_case(root: Path, name: str, bg: Background, level_hu: float, lesions: 
     case = Path(root) / name
     image, rendered, levels = render_case(bg, lesions, level_hu)
     nz, ny, nx = bg.shape_zyx
-    grid = Grid((nz, ny, nx), (bg.spacing_zyx[2], bg.spacing_zyx[1], bg.spacing_zyx[0]), bg.origin_lps_mm, bg.slice_thickness_mm)  # type: ignore[arg-type]
+    grid = Grid(
+        (nz, ny, nx), (bg.spacing_zyx[2], bg.spacing_zyx[1], bg.spacing_zyx[0]), bg.origin_lps_mm, bg.slice_thickness_mm
+    )  # type: ignore[arg-type]
     when = dt.datetime(2024, 1, 1, 9, 0, 0)
     key = ("hybrid", GENERATOR_VERSION, seed, name)
     study = StudyInfo(uid(*key, "study"), uid(*key, "for"), when, "1", f"H{zlib.crc32(name.encode()) % 10**8:08d}")

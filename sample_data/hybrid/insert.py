@@ -50,7 +50,10 @@ def _box(bg: Background, shape: StarShape, margin_mm: float) -> tuple[slice, sli
     lo, hi = shape.bounds(margin_mm)
     ilo = np.floor(bg.lps_to_index(lo)).astype(int)
     ihi = np.ceil(bg.lps_to_index(hi)).astype(int) + 1
-    return tuple(slice(max(int(a), 0), min(int(b), n)) for a, b, n in zip(np.minimum(ilo, ihi), np.maximum(ilo, ihi), bg.shape_zyx))  # type: ignore[return-value]
+    return tuple(
+        slice(max(int(a), 0), min(int(b), n))
+        for a, b, n in zip(np.minimum(ilo, ihi), np.maximum(ilo, ihi), bg.shape_zyx)
+    )  # type: ignore[return-value]
 
 
 def render(bg: Background, shape: StarShape, appearance: Appearance) -> Rendered:

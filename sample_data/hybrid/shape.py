@@ -69,7 +69,9 @@ class StarShape:
         """Surface radius (mm) along unit directions ``u_lps`` ``(..., 3)``."""
         u = np.asarray(u_lps, dtype=float)
         v = u @ np.asarray(self.rotation)
-        r = 1.0 / np.sqrt(np.einsum("...i,...i->...", v / np.asarray(self.semi_axes_mm), v / np.asarray(self.semi_axes_mm)))
+        r = 1.0 / np.sqrt(
+            np.einsum("...i,...i->...", v / np.asarray(self.semi_axes_mm), v / np.asarray(self.semi_axes_mm))
+        )
         if self.lobes:
             log = np.zeros(u.shape[:-1])
             for lobe in self.lobes:

@@ -77,7 +77,9 @@ def site_maps(bg: Background, level_hu: float, working_mm: float = 2.0) -> SiteM
     depth = ndimage.distance_transform_edt(liver, sampling=sp)
     vessel = None
     if bg.vessels_enhanced:
-        vessels = ndimage.binary_opening(bg.liver_zyx[box] & (full_sm > level_hu + 40.0), structure=_ball(1.0, bg.spacing_zyx))
+        vessels = ndimage.binary_opening(
+            bg.liver_zyx[box] & (full_sm > level_hu + 40.0), structure=_ball(1.0, bg.spacing_zyx)
+        )
         vessels = _block(vessels, f) > 0.0  # type: ignore[arg-type]
         vessel = ndimage.distance_transform_edt(~vessels, sampling=sp) if vessels.any() else None
     fat = ndimage.distance_transform_edt(~(~liver & (sm < -50.0)), sampling=sp)
