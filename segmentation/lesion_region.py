@@ -177,9 +177,15 @@ def component_near(
     return np.isin(lab, list(keep))
 
 
-def cut_bridges(region: np.ndarray, seed_idx: np.ndarray, spacing: np.ndarray) -> np.ndarray:
+def cut_bridges(region: np.ndarray, seed_idx: np.ndarray, spacing: np.ndarray, necks: bool = True) -> np.ndarray:
     """Open by a ball of 40 % of the region's depth (1-5 mm), keep the part at (or nearest to) the seed and
-    give back its surface detail (dilation by the same ball, within the region)."""
+    give back its surface detail (dilation by the same ball, within the region); then (``necks``) cut it at
+    its necks (:func:`split_at_necks`)."""
+    opened = _open_at_seed(region, seed_idx, spacing)
+    return split_at_necks(opened, seed_idx, spacing) if necks else opened
+
+
+def _open_at_seed(region: np.ndarray, seed_idx: np.ndarray, spacing: np.ndarray) -> np.ndarray:
     depth = ndimage.distance_transform_edt(region, sampling=spacing)
     i = _clip_index(seed_idx, region.shape)
     radius = float(np.clip(0.4 * float(depth.max()), 1.0, 5.0))
@@ -191,6 +197,59 @@ def cut_bridges(region: np.ndarray, seed_idx: np.ndarray, spacing: np.ndarray) -
         near = ndimage.distance_transform_edt(lab == 0, return_distances=False, return_indices=True)
         opened = lab == int(lab[tuple(near[k][i] for k in range(3))])
     return ndimage.binary_dilation(opened, structure=ball(radius, spacing)) & region
+
+
+def split_at_necks(region: np.ndarray, seed_idx: np.ndarray, spacing: np.ndarray, ratio: float = 0.5) -> np.ndarray:
+    """The part of ``region`` around the seed, cut where it narrows between two blobs (a lesion touching a
+    gallbladder, a vessel, another lesion).
+
+    Watershed of the region's depth (distance to its border) from its deep points (local maxima at least
+    a third of the deepest); neighbouring basins are merged, starting from the seed's, while the depth at the
+    deepest point of their shared border (the neck) is at least ``ratio`` times the shallower of their two
+    peaks: a lobulated lesion stays whole, two blobs joined by a neck are cut.
+    """
+    from skimage.segmentation import watershed
+
+    depth = ndimage.distance_transform_edt(region, sampling=spacing)
+    top = float(depth.max())
+    if top <= 0:
+        return region
+    peaks = (depth == ndimage.maximum_filter(depth, size=3)) & (depth >= top / 3.0) & region
+    markers, n = ndimage.label(peaks, structure=np.ones((3, 3, 3)))
+    if n <= 1:
+        return region
+    basins = watershed(-depth, markers, mask=region)
+    peak_depth = np.asarray(ndimage.maximum(depth, basins, index=np.arange(1, n + 1)))
+    # deepest shared border point of every pair of touching basins
+    saddle: dict[tuple[int, int], float] = {}
+    for axis in range(3):
+        a = np.moveaxis(basins, axis, 0)
+        da = np.moveaxis(depth, axis, 0)
+        b1, b2 = a[:-1], a[1:]
+        touch = (b1 != b2) & (b1 > 0) & (b2 > 0)
+        if not touch.any():
+            continue
+        d = np.minimum(da[:-1][touch], da[1:][touch])
+        for p, q, v in zip(b1[touch], b2[touch], d):
+            key = (int(min(p, q)), int(max(p, q)))
+            if v > saddle.get(key, -1.0):
+                saddle[key] = float(v)
+    i = _clip_index(seed_idx, region.shape)
+    start = int(basins[i])
+    if start == 0:  # the seed lies just outside the region: its nearest basin
+        near = ndimage.distance_transform_edt(basins == 0, return_distances=False, return_indices=True)
+        start = int(basins[tuple(near[k][i] for k in range(3))])
+    keep = {start}
+    grown = True
+    while grown:
+        grown = False
+        for (p, q), v in saddle.items():
+            if (p in keep) != (q in keep):
+                other = q if p in keep else p
+                if v >= ratio * min(peak_depth[p - 1], peak_depth[q - 1]):
+                    keep.add(other)
+                    grown = True
+    return np.isin(basins, list(keep))
 
 
 def fill(region: np.ndarray) -> np.ndarray:
@@ -308,7 +367,7 @@ def _around_dense(
         if float(np.mean(tissue[shell])) >= 0.3:
             region = component_near(tissue | halo, seed_idx, sp, 3.0, line_idx)
             if region is not None:
-                return fill(cut_bridges(region, seed_idx, sp))
+                return fill(cut_bridges(region, seed_idx, sp, necks=False))
     return fill(dense)
 
 

@@ -232,9 +232,9 @@ def _nifti(values: np.ndarray, bg: Background) -> sitk.Image:
     return img
 
 
-def write_case(root: Path, name: str, bg: Background, level_hu: float, lesions: list[HybridLesion], seed: int) -> Path:
-    """Write one case folder (layout in the module docstring); returns it."""
-    case = Path(root) / name
+def write_case(case: Path, name: str, bg: Background, level_hu: float, lesions: list[HybridLesion], seed: int) -> Path:
+    """Write case ``name`` into the folder ``case`` (layout in the module docstring); returns it."""
+    case = Path(case)
     image, rendered, levels = render_case(bg, lesions, level_hu)
     nz, ny, nx = bg.shape_zyx
     grid = Grid(
