@@ -1,6 +1,36 @@
 """Seeded CT lesion segmentation for any appearance: hypo-, iso- or hyperdense, rim-enhancing, mottled, dense.
 
-(Method description: see SEGMENTATION section below; kept in one place.)
+The lesion is what differs from the liver around the seed, delineated where its edge is:
+
+1. **Crop** around the seed (40 mm half-size, grown by 1.6x up to 100 mm while the lesion reaches the crop;
+   with a reader's line: 0.75 x its length + 15 mm around its middle), on block means of about 1.5 mm.
+2. **Allowed region** (with an organ, the liver): the organ mask closed by 15 mm (or half the reader's line),
+   holes filled, grown by 3 mm; when the seed lies outside that (an organ mask that left a large tumour at
+   its border out), the organ's convex hull on every axial slice, grown by 3 mm.
+3. **Region** (:mod:`segmentation.lesion_region`): the liver's level and spread at the region's scale, the
+   connected dark-or-bright tissue at the seed, polarity rules for rims, calcifications and deposits, cut
+   at thin bridges and necks, holes filled; computed at 2.5 mm and again at a scale of a quarter of its
+   equivalent radius (2.5-5 mm), with the liver level taken from a 3-12 mm shell around it.
+4. **Edge** (:mod:`segmentation.lesion_edge`): from the region's centroid, a star-shaped extent
+   (spherical-harmonic fit of the region's exit radii, capped by the reader's line), then four passes of
+   ray-wise half-level crossings on the 0.7 mm-smoothed image with a closing inner window, each fitted by
+   spherical harmonics of a degree chosen by the data (:func:`segmentation.rays.fit_radii_selected`); an
+   enclosing shell of the other polarity (an enhancing rim, tumour around a deposit) is added; the
+   half-level surface is moved out by the curvature shift of the blur (:func:`blur_correction_mm`).
+5. **Mask**: partial-volume fractions of the fitted star surface (sub-voxel sampling 0.4 mm).
+
+Self-checks, each a refusal (``not_found`` with the reason) rather than a wrong number: less than half of
+the outline shows an edge against its surroundings; a predicted volume uncertainty above 30 % (1 sd, from
+the radii's residual spread and the number of independent rays); more than half of the outline has tissue
+just outside it (2-5 mm) that is not liver-like either (the edge found lies inside the lesion: a necrotic
+centre inside its rim, a deposit inside its tumour); a volume below 0.03 ml; a confidence below 0.3.
+The confidence is ``min(1, edge fraction / 0.9) * sqrt(clip(median edge contrast / tol, 0, 1)) *
+sqrt(1 - volume sd / 30 %)``.
+
+Hints (:class:`segmentation.result.SegmentationHints`): a reader's line places the crop and caps the extent
+(the region takes every component its middle 70 % crosses); an organ restricts and calibrates; a search
+radius lets a seed mapped from another timepoint find the lesion nearby; a prior (the earlier lesion mapped
+to this grid) replaces the seed by the earlier lesion's core and keeps the lesion within 10 mm of it.
 """
 
 from __future__ import annotations
@@ -11,7 +41,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from segmentation.lesion_edge import blur_correction_mm, crossings, enclosing_shell
+from segmentation.lesion_edge import blur_correction_mm, crossings, enclosing_shell, surroundings_unlike_liver
 from segmentation.lesion_region import (
     NO_LESION,
     Parenchyma,
@@ -20,6 +50,7 @@ from segmentation.lesion_region import (
     exit_radii,
     lesion_region,
     organ_allowed,
+    organ_hull_allowed,
     parenchyma,
     shell_level,
     touches_crop,
@@ -65,8 +96,9 @@ class SeededCtConfig:
     max_rel_volume_sd: float = 0.3
     min_confidence: float = 0.3
     min_volume_ml: float = 0.03
-    line_tolerance: float = 0.25  # refuse when the longest diameter differs from the reader's line by more
     out_sub_voxel_mm: float = 0.4
+    outside_smoothing_mm: float = 1.5
+    max_unlike_outside: float = 0.5
 
 
 def organ_model(image_zyx: np.ndarray, spacing_zyx: tuple[float, float, float], mask_zyx: np.ndarray) -> OrganModel:
@@ -209,6 +241,12 @@ class SeededCtSegmenter:
             grid = dataclasses.replace(
                 grid, allowed=organ_allowed(grid.organ, grid.spacing, close, cfg.organ_margin_mm)
             )
+            at = [(seed - offset) * sp] if line is None else [(line[0] + line[1]) / 2.0 * sp - offset * sp]
+            if ndimage.map_coordinates(grid.allowed, grid.index(np.asarray(at)).T, order=0, mode="nearest")[0] < 0.5:
+                # the organ's mask left the lesion out (a large tumour at its border): the organ's hull
+                grid = dataclasses.replace(
+                    grid, allowed=organ_hull_allowed(grid.organ, grid.spacing, cfg.organ_margin_mm)
+                )
         if hints.prior is not None:
             near_prior = ndimage.distance_transform_edt(~hints.prior.mask_zyx[box], sampling=sp) <= cfg.prior_margin_mm
             grid = dataclasses.replace(
@@ -304,6 +342,9 @@ class SeededCtSegmenter:
             edirs.u, r_edge, sp, cfg.edge_smoothing_mm, cfg.assumed_psf_mm, cfg.blur_correction
         )
         edge_fraction = float(weight.mean())
+        w_out = ndimage.gaussian_filter(raw, [cfg.outside_smoothing_mm / s for s in sp], mode="nearest")
+        unlike = surroundings_unlike_liver(w_out, allowed, sp, centre, edirs, r_final, b, tol, cfg.fat_hu)
+        self.debug["unlike_outside"] = unlike
         r_mean = float(np.mean(r_final))
         rel_vol_sd = 3.0 * sd_r / (r_mean * np.sqrt(max(n_ind, 1.0)))
         self.debug.update(
@@ -313,6 +354,12 @@ class SeededCtSegmenter:
         if edge_fraction < cfg.min_edge_fraction:
             return not_found(
                 f"only {100 * edge_fraction:.0f}% of the lesion's outline shows an edge against its surroundings",
+                seed_t,
+            )
+        if unlike > cfg.max_unlike_outside:
+            return not_found(
+                f"the tissue just outside {100 * unlike:.0f}% of the measured outline is not liver-like either: "
+                "the lesion (or a part of it that looks different) goes on beyond the edge found",
                 seed_t,
             )
         coef_final = np.linalg.lstsq(real_sh(edirs.u, l_top), r_final, rcond=None)[0]

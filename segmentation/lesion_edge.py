@@ -23,6 +23,7 @@ a level set as much as a Gaussian of the same variance).
 from __future__ import annotations
 
 import numpy as np
+from scipy import ndimage
 
 from segmentation.rays import DirectionSet, sample_rays
 
@@ -144,3 +145,34 @@ def enclosing_shell(
     outer = pos.max(axis=1)
     ok = shows & np.isfinite(outer)
     return np.where(ok, outer, r_edge), ok.astype(float)
+
+
+def surroundings_unlike_liver(
+    image: np.ndarray,
+    allowed: np.ndarray,
+    spacing: np.ndarray,
+    centre: np.ndarray,
+    dirs: DirectionSet,
+    r_final: np.ndarray,
+    level: float,
+    tol: float,
+    fat_hu: float,
+    near_mm: tuple[float, float] = (2.0, 5.0),
+) -> float:
+    """Share of the outline where the tissue just outside it (``near_mm`` beyond the edge, median along each
+    ray over it and its neighbours) still differs from the liver by more than ``tol``: where the lesion goes
+    on beyond the measured edge (a necrotic centre inside its rim, a deposit inside its tumour). Directions
+    that leave the allowed organ, or meet fat, are not counted; 0 when none is left.
+    """
+    rr = np.arange(near_mm[0], near_mm[1] + 1e-9, 0.5)
+    radii = r_final[:, None] + rr[None, :]
+    pts = centre[None, None, :] + radii[:, :, None] * dirs.u[:, None, :]
+    coords = (pts / spacing).reshape(-1, 3).T
+    prof = ndimage.map_coordinates(image, coords, order=1, mode="nearest").reshape(radii.shape)
+    inside_organ = ndimage.map_coordinates(allowed, coords, order=1, mode="constant", cval=0.0).reshape(radii.shape)
+    prof = prof[dirs.neighbours].mean(axis=1)
+    counted = (inside_organ.min(axis=1) >= 0.5) & (prof.min(axis=1) > fat_hu)
+    if not counted.any():
+        return 0.0
+    unlike = np.abs(np.median(prof, axis=1) - level) > tol
+    return float(np.mean(unlike[counted]))

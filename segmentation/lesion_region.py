@@ -83,6 +83,20 @@ def organ_allowed(organ_fraction: np.ndarray, spacing: np.ndarray, close_mm: flo
     return allowed[inner].astype(np.float32)
 
 
+def organ_hull_allowed(organ_fraction: np.ndarray, spacing: np.ndarray, margin_mm: float) -> np.ndarray:
+    """Where a lesion may lie when the seed is outside the (closed) organ mask, as when the organ's own
+    segmentation left out a large tumour at its border (float 0/1): the convex hull of the organ on every
+    axial slice, grown by ``margin_mm``."""
+    from skimage.morphology import convex_hull_image
+
+    organ = organ_fraction >= 0.5
+    hull = np.zeros(organ.shape, bool)
+    for z in range(organ.shape[0]):
+        if organ[z].sum() >= 3:
+            hull[z] = convex_hull_image(organ[z])
+    return (ndimage.distance_transform_edt(~hull, sampling=spacing) <= margin_mm).astype(np.float32)
+
+
 @dataclass(frozen=True)
 class Parenchyma:
     level_hu: float
