@@ -40,6 +40,7 @@ from validate import Context, Section, Target  # noqa: E402
 from measurement.agreement import dice  # noqa: E402
 from measurement.diameters import axial_diameters  # noqa: E402
 from measurement.volume import volume_ml  # noqa: E402
+from pipeline.errors import InputError  # noqa: E402
 
 TITLE = "Lesion segmentation: hybrid set (lesions inserted into real liver CT) and real tumours"
 HYBRID_SEED = 1
@@ -200,15 +201,20 @@ def run_case(case: Case, out: Path) -> tuple[list[Row], float]:
     """Run the pipeline on the case and score every lesion; returns the rows and seconds per lesion."""
     from pipeline.longitudinal.run import run_study
 
+    order = [t["id"] for t in json.loads(case.targets.read_text())["lesions"]]
     started = time.perf_counter()
-    run_study(case.study, out, targets_file=case.targets, progress=lambda *a, **k: None)
+    try:
+        run_study(case.study, out, targets_file=case.targets, progress=lambda *a, **k: None)
+    except InputError as exc:  # no target measurable at all: every lesion refused, with its reason
+        return [_refused_row(case, lid, _reason_of(str(exc), lid, order)) for lid in order if lid in case.references], (
+            time.perf_counter() - started
+        ) / max(len(order), 1)
     elapsed = time.perf_counter() - started
     manifest = json.loads((out / "run.json").read_text())
     records = manifest["inputs"]["timepoints"][0]["lesions"]
     label_map = sitk.ReadImage(str(out / "masks" / "timepoint_0.nii.gz"))
     labels = sitk.GetArrayFromImage(label_map)
     spacing = tuple(float(v) for v in label_map.GetSpacing()[::-1])
-    order = [t["id"] for t in json.loads(case.targets.read_text())["lesions"]]
     rows = []
     for record in records:
         lid = record["lesion_id"]
@@ -229,6 +235,28 @@ def run_case(case: Case, out: Path) -> tuple[list[Row], float]:
             row.confidence = record.get("confidence")
         rows.append(row)
     return rows, elapsed / max(len(records), 1)
+
+
+def _reason_of(message: str, lesion_id: str, order: list[str]) -> str:
+    """A lesion's reason in "no target lesion found at baseline: L1: why; L2: why"."""
+    start = message.find(f"{lesion_id}: ")
+    if start < 0:
+        return message
+    start += len(lesion_id) + 2
+    ends = [message.find(f"; {other}: ", start) for other in order if other != lesion_id]
+    ends = [e for e in ends if e >= 0]
+    return message[start : min(ends)] if ends else message[start:]
+
+
+def _refused_row(case: Case, lesion_id: str, reason: str) -> Row:
+    ref = case.references[lesion_id]
+    size = ref.longest_mm
+    if size is None:
+        reference = sitk.ReadImage(str(ref.path))
+        mask = sitk.GetArrayFromImage(reference)
+        mask = mask == ref.label if ref.label is not None else mask > 0
+        size = axial_diameters(mask, tuple(float(v) for v in reference.GetSpacing()[::-1])).longest_mm
+    return Row(case.group, case.name, lesion_id, ref.cls or case.group, size, "not_found", reason)
 
 
 # ---------------------------------------------------------------------------------------------- report
