@@ -53,6 +53,7 @@ def _run_config(args: argparse.Namespace) -> RunConfig:
         chain_registration=args.chain_registration,
         registration=registration,
         selection=selection_options(args),
+        seg_type=args.seg_type,
     )
     return load_config(args.config, config) if args.config else config
 
@@ -201,6 +202,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="register each follow-up to the previous timepoint (default: to the baseline)",
     )
     add_selection_arguments(processing)
+    processing.add_argument(
+        "--seg-type",
+        choices=("fractional", "binary"),
+        default="fractional",
+        help="DICOM SEG written with --dicom-out: each lesion's partial-volume fractions (default; measuring it "
+        "again gives the measured values) or the binary label map",
+    )
     processing.add_argument(
         "--config", type=Path, help="TOML file of response-criteria options (default: the published values)"
     )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import SimpleITK as sitk
@@ -200,12 +200,14 @@ def _segment(
 
 @dataclass(frozen=True, eq=False)
 class TimepointLesions:
-    """Records (request order), the label map (z, y, x), tracking flags and PET reference of one timepoint."""
+    """Records (request order), the label map (z, y, x), tracking flags and PET reference of one timepoint,
+    and the segmentation (partial-volume fractions) of every measured lesion."""
 
     records: list[LesionRecord]
     labels_zyx: np.ndarray
     flags: dict[str, list[str]]
     pet_reference: PetReference | None = None
+    segmentations: dict[str, LesionSegmentation] = field(default_factory=dict)
 
 
 def process_timepoint(
@@ -269,4 +271,9 @@ def process_timepoint(
     for r in records:
         if not r.measured:
             log.warning("lesion %s not found: %s", r.lesion_id, r.reason)
-    return TimepointLesions(records, labels, flags, reference)
+    measured = {
+        r.lesion_id: o
+        for r, o in zip(records, outcomes, strict=True)
+        if isinstance(o, LesionSegmentation) and r.measured
+    }
+    return TimepointLesions(records, labels, flags, reference, measured)

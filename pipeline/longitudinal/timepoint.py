@@ -28,6 +28,7 @@ from pipeline.outputs import names
 from pipeline.outputs.dicom_out import write_timepoint_dicom
 from pipeline.outputs.qc_lesion import lesion_qc
 from pipeline.outputs.qc_registration import registration_png
+from pipeline.outputs.seg import Fractions
 from pipeline.outputs.tables import write_label_map
 from pipeline.records import PetReference, Point, RegistrationRecord, TimepointRecord, TrackingRecord
 from pipeline.targets.json_file import Target, targets_to_json
@@ -170,10 +171,18 @@ def _write_timepoint(
                 _targets_of(ctx),
                 ctx.inputs.timepoints[0].study_uid,
                 pet is not None and pet.suv is not None,
+                _fractions(ctx, result),
             )
             if written is not None:
                 ctx.dicom_written.append(written)
     return mask_file
+
+
+def _fractions(ctx: RunContext, result: TimepointLesions) -> dict[str, Fractions] | None:
+    """The measured lesions' partial-volume fractions for a FRACTIONAL SEG (``None``: a BINARY SEG)."""
+    if ctx.config.seg_type != "fractional":
+        return None
+    return {i: (s.mask_zyx, s.offset_zyx) for i, s in result.segmentations.items() if s.mask_zyx is not None}
 
 
 def _targets_of(ctx: RunContext) -> tuple[Target, ...]:
