@@ -28,6 +28,7 @@ from measurement.pet import sul_per_suvbw
 from pipeline import spatial
 from pipeline.dicom.discover import DicomIndex, InstanceHeader, discover
 from pipeline.dicom.load import load_ct, load_pet
+from pipeline.dicom.seg import read_seg, segment_image
 from pipeline.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -111,21 +112,9 @@ def load_mask(path: Path, label: int | None = None) -> tuple[sitk.Image, int | N
     """The lesion mask (uint8 0/1 or float32 fractions) and the label or segment number used."""
     seg_path = _seg_file(path) if path.exists() else None
     if seg_path is not None:
-        import highdicom as hd
-
-        try:
-            seg = hd.seg.segread(seg_path)
-            number = _pick(list(seg.segment_numbers), label, "segment", seg_path)
-            fractional = seg.segmentation_type == hd.seg.SegmentationTypeValues.FRACTIONAL
-            volume = seg.get_volume(segment_numbers=[number], combine_segments=not fractional, relabel=True)
-            if fractional:
-                volume = volume.squeeze_channel()
-            image = volume.to_simpleitk()
-        except InputError:
-            raise
-        except Exception as exc:
-            raise InputError(f"{seg_path}: cannot read the DICOM SEG ({exc})") from None
-        return (sitk.Cast(image, sitk.sitkFloat32) if fractional else sitk.Cast(image > 0, sitk.sitkUInt8)), number
+        seg = read_seg(seg_path)
+        number = _pick(list(seg.segment_numbers), label, "segment", seg_path)
+        return segment_image(seg, number, seg_path), number
     if not path.is_file():
         raise InputError(f"{path}: mask not found")
     try:

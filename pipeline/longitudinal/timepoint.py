@@ -248,14 +248,17 @@ def process_baseline(ctx: RunContext) -> tuple[Baseline, RunContext]:
             found_rows, targets = automatic_targets(ct, load_pet_of(tp, ctx, ct), ctx.config)
         detected = tuple(found_rows)
         ctx.say(f"  detected {len(detected)} candidate(s); targets: {', '.join(t.lesion_id for t in targets)}")
-        (ctx.staging / names.TARGETS_JSON).write_text(targets_to_json(targets), encoding="utf-8")
         ctx = replace(ctx, inputs=replace(ctx.inputs, targets=targets))
     targets = _targets_of(ctx)
+    (ctx.staging / names.TARGETS_JSON).write_text(targets_to_json(targets), encoding="utf-8")
     check_seeds(targets, ct)
     with ctx.prov.stage("load"):
         pet = load_pet_of(tp, ctx, ct)
     _say_loaded(ctx, 0, tp, ct, pet)
-    requests = [SeedRequest(t.lesion_id, t.seed_lps_mm, recentre=False) for t in targets]
+    requests = [
+        SeedRequest(t.lesion_id, t.seed_lps_mm, False, reader_mask=None if ctx.config.resegment else t.reader_mask)
+        for t in targets
+    ]
     result = _measure(ctx, requests, ct, pet, None, is_baseline=True)
     found = frozenset(r.lesion_id for r in result.records if r.measured)
     if not found:
