@@ -107,6 +107,7 @@ def build_manifest(
         "parameters": config.as_record(),
         "versions": versions,
         "timings_s": {k: round(v, 3) for k, v in prov.timings_s.items()},
+        "peak_memory_mb": {k: round(v, 1) for k, v in prov.peak_rss_mb.items()},
         "warnings": prov.warnings,
         "outputs": outputs + ([f"{names.DICOM_DIR}/"] if dicom_written is not None else []),
     }
