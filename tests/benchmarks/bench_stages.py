@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from common import REPO, full_size_study, in_fresh_process  # noqa: E402
+from common import REPO, full_size_study, in_fresh_process
 
 RUNS = 3
 REALDATA = REPO.parent / "shared" / "realdata"
@@ -71,7 +71,7 @@ def _ircad_study(root: Path) -> tuple[Path, Path] | None:
     from scipy import ndimage
 
     study = root / "study"
-    for tp, (days, suffix) in enumerate(((0, "base"), (60, "follow"))):
+    for tp, suffix in enumerate(("base", "follow")):
         folder = study / suffix
         folder.mkdir(parents=True)
         series, study_uid, frame = generate_uid(), generate_uid(), generate_uid()
