@@ -239,7 +239,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         metavar="FILE_OR_FOLDER",
         help="the target lesions: targets.json (seed points in baseline LPS mm), a 3D Slicer .mrk.json (RAS or "
-        "LPS), or a viewer's DICOM SR (RECIST lines or points), SEG (one target per segment, measured as drawn); "
+        "LPS), or a viewer's DICOM SR (RECIST lines or points), SEG or RTSTRUCT (one target per segment or ROI, "
+        "measured as drawn); "
         "a folder of such files (default: STUDY_DIR/targets.json; without targets: automatic mode)",
     )
     run.add_argument("--threads", type=int, default=2, help="threads for ITK filters (default 2)")

@@ -6,7 +6,7 @@
 * MASK: an image file (NIfTI, ...), a DICOM SEG file (or a folder holding
   one), read with highdicom, or a DICOM RTSTRUCT file (or a folder holding
   one), whose ROI is rasterised onto the image grid
-  (:mod:`pipeline.targets.rtstruct`). A label map needs ``--label N`` unless
+  (:mod:`pipeline.dicom.rtstruct`). A label map needs ``--label N`` unless
   it holds a single label; a DICOM SEG segment is chosen the same way, an
   RTSTRUCT ROI with ``--roi NAME|NUMBER``. A float mask with values in [0, 1]
   is taken as partial-volume fractions.
@@ -31,9 +31,9 @@ from measurement.pet import sul_per_suvbw
 from pipeline import spatial
 from pipeline.dicom.discover import DicomIndex, InstanceHeader, discover
 from pipeline.dicom.load import load_ct, load_pet
+from pipeline.dicom.rtstruct import choose_roi, rasterise, read_rtstruct
 from pipeline.dicom.seg import read_seg, segment_image
 from pipeline.errors import InputError
-from pipeline.targets.rtstruct import choose_roi, rasterise, read_rtstruct
 
 log = logging.getLogger(__name__)
 

@@ -11,9 +11,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 import numpy as np
+import SimpleITK as sitk
 
 from pipeline.dicom.discover import DicomIndex, InstanceHeader
-from pipeline.errors import TargetsError
+from pipeline.dicom.slices import sort_slices
+from pipeline.errors import GeometryError, TargetsError
 
 Point = tuple[float, float, float]
 
@@ -44,6 +46,26 @@ class ImageLookup:
         if inst.position is None or inst.orientation is None or inst.pixel_spacing is None:
             raise TargetsError(f"{self.describe}: {what}: image {sop_instance_uid} has no plane geometry")
         return inst
+
+    def grid(self, series_uid: str | None) -> sitk.Image:
+        """An empty image (uint8) with the geometry of a baseline series: ``series_uid`` when the baseline has
+        it, else the baseline's CT series with the most slices."""
+        baseline = [i for i in self._by_uid.values() if i.study_uid == self._baseline and i.modality == "CT"]
+        series: dict[str, list[InstanceHeader]] = {}
+        for inst in baseline:
+            series.setdefault(inst.series_uid, []).append(inst)
+        if not series:
+            raise TargetsError(f"{self.describe}: the baseline has no CT series to draw the contours on")
+        chosen = series.get(series_uid or "") or max(series.values(), key=len)
+        try:
+            stack = sort_slices(chosen)
+        except GeometryError as exc:
+            raise TargetsError(f"{self.describe}: cannot place the contours: {exc}") from None
+        image = sitk.Image([int(v) for v in stack.shape_zyx[::-1]], sitk.sitkUInt8)
+        image.SetOrigin(stack.origin_lps_mm)
+        image.SetSpacing(stack.spacing_xyz_mm)
+        image.SetDirection(stack.direction)
+        return image
 
     def check_frame_of_reference(self, frame_of_reference_uid: str | None, what: str) -> None:
         """Patient coordinates (SCOORD3D) must be in the baseline's frame of reference when the file says so."""

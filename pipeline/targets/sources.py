@@ -6,8 +6,9 @@ kind of each file is told by its content, not its name:
 
 * JSON: ``targets.json`` (:mod:`pipeline.targets.json_file`, with the reader's
   annotations) or a 3D Slicer markups file (:mod:`pipeline.targets.markups`);
-* DICOM: a measurement report (SR, :mod:`pipeline.targets.sr`) or a
-  segmentation (SEG, :mod:`pipeline.targets.seg`).
+* DICOM: a measurement report (SR, :mod:`pipeline.targets.sr`), a segmentation
+  (SEG, :mod:`pipeline.targets.seg`) or a structure set (RTSTRUCT,
+  :mod:`pipeline.targets.rtstruct`).
 
 JSON files are read before the study's images; the DICOM ones need the
 study's index (their coordinates refer to its images), so they are read after
@@ -29,11 +30,13 @@ from pipeline.targets.annotations import Annotations, read_annotations
 from pipeline.targets.geometry import ImageLookup
 from pipeline.targets.json_file import Target, parse_targets
 from pipeline.targets.markups import is_markups, targets_from_markups
+from pipeline.targets.rtstruct import read_rtstruct_targets
 from pipeline.targets.seg import read_seg_targets
 from pipeline.targets.sr import read_sr_targets
 
 MAX_JSON_BYTES = 10_000_000
-DICOM_KINDS = {"SR": "measurement report", "SEG": "segmentation"}
+DICOM_KINDS = {"SR": "measurement report", "SEG": "segmentation", "RTSTRUCT": "structure set"}
+READERS = {"SR": read_sr_targets, "SEG": read_seg_targets, "RTSTRUCT": read_rtstruct_targets}
 
 
 @dataclass(frozen=True)
@@ -118,7 +121,7 @@ def read_dicom_targets(source: TargetSource, index: DicomIndex, baseline_study_u
     targets: list[Target] = []
     for path, modality in source.dicom_files:
         images = ImageLookup(index, baseline_study_uid, str(path))
-        targets += read_sr_targets(path, images) if modality == "SR" else read_seg_targets(path, images)
+        targets += READERS[modality](path, images)
     return tuple(targets)
 
 

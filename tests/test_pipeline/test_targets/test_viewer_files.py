@@ -10,6 +10,7 @@ import highdicom as hd
 import numpy as np
 import pydicom
 import pytest
+import SimpleITK as sitk
 from pydicom.sr.codedict import codes
 from pydicom.sr.coding import Code
 
@@ -226,3 +227,83 @@ def test_a_folder_of_viewer_files_is_read_together(dicom_run, study_index, basel
     assert [t.lesion_id for t in targets] == ["L1", "L2", "L3", "L4"]
     with pytest.raises(TargetsError, match="not a targets file"):
         target_source(folder / "notes.txt")
+
+
+def _rtstruct_of_label_map(label_map: Path, lesion_ids: list[str], frame_uid: str, path: Path) -> None:
+    """An RT Structure Set whose ROIs are the label map's lesions, one closed contour per slice and part.
+
+    Contours follow the 0.5 level of each lesion's 0/1 mask (halfway between voxel centres), in LPS.
+    """
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.sequence import Sequence
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+    from skimage.measure import find_contours
+
+    image = sitk.ReadImage(str(label_map))
+    labels = sitk.GetArrayFromImage(image)
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.481.3"
+    ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.SOPClassUID, ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPClassUID, ds.file_meta.MediaStorageSOPInstanceUID
+    ds.Modality, ds.StructureSetLabel = "RTSTRUCT", "targets"
+    ref = Dataset()
+    ref.FrameOfReferenceUID = frame_uid
+    ds.ReferencedFrameOfReferenceSequence = Sequence([ref])
+    ds.StructureSetROISequence, ds.ROIContourSequence = Sequence(), Sequence()
+    for k, lesion_id in enumerate(lesion_ids, start=1):
+        roi = Dataset()
+        roi.ROINumber, roi.ROIName, roi.ReferencedFrameOfReferenceUID = k, lesion_id, frame_uid
+        ds.StructureSetROISequence.append(roi)
+        item = Dataset()
+        item.ReferencedROINumber, item.ContourSequence = k, Sequence()
+        for z in np.flatnonzero((labels == k).any(axis=(1, 2))):
+            padded = np.pad((labels[z] == k).astype(float), 1)
+            for rc in find_contours(padded, 0.5):
+                lps = [image.TransformContinuousIndexToPhysicalPoint((c - 1.0, r - 1.0, float(z))) for r, c in rc]
+                contour = Dataset()
+                contour.ContourGeometricType, contour.NumberOfContourPoints = "CLOSED_PLANAR", len(lps)
+                contour.ContourData = [round(v, 4) for p in lps for v in p]
+                item.ContourSequence.append(contour)
+        ds.ROIContourSequence.append(item)
+    ds.save_as(path, enforce_file_format=True)
+
+
+def test_an_rtstruct_gives_one_target_per_roi_measured_as_drawn(
+    dicom_run, study_index, baseline_study_uid, tmp_path: Path
+) -> None:
+    """Contours of the run's baseline lesions: the same ids; the rasterised masks hold the label map's voxels."""
+    manifest = json.loads((dicom_run.out / "run.json").read_text())
+    ids = [t["lesion_id"] for t in manifest["targets"]]
+    frame = next(i.frame_of_reference_uid for i in study_index.instances if i.study_uid == baseline_study_uid)
+    _rtstruct_of_label_map(dicom_run.out / "masks" / "timepoint_0.nii.gz", ids, frame, tmp_path / "rs.dcm")
+    targets = read_dicom_targets(target_source(tmp_path / "rs.dcm"), study_index, baseline_study_uid)
+    assert [t.lesion_id for t in targets] == ids
+    labels = sitk.ReadImage(str(dicom_run.out / "masks" / "timepoint_0.nii.gz"))
+    for k, t in enumerate(targets, start=1):
+        drawn = sitk.Resample(t.reader_mask, labels, sitk.Transform(), sitk.sitkNearestNeighbor, 0.0)
+        np.testing.assert_array_equal(sitk.GetArrayViewFromImage(drawn) > 0.5, sitk.GetArrayViewFromImage(labels) == k)
+
+
+def test_an_rtstruct_round_trips_when_segmented_again(
+    dicom_run, sample_root: Path, study_index, baseline_study_uid, tmp_path: Path
+) -> None:
+    """With --resegment, targets from the RTSTRUCT give the run's ids and measurements again."""
+    from dataclasses import replace
+
+    from pipeline.longitudinal.run import run_study
+
+    manifest = json.loads((dicom_run.out / "run.json").read_text())
+    ids = [t["lesion_id"] for t in manifest["targets"]]
+    frame = next(i.frame_of_reference_uid for i in study_index.instances if i.study_uid == baseline_study_uid)
+    _rtstruct_of_label_map(dicom_run.out / "masks" / "timepoint_0.nii.gz", ids, frame, tmp_path / "rs.dcm")
+    out = tmp_path / "out"
+    run_study(sample_root / "study", out, tmp_path / "rs.dcm", replace(AFFINE, resegment=True))
+    before, after = _rows(dicom_run.out), _rows(out)
+    assert sorted(after) == sorted(before)
+    for key, row in before.items():
+        assert after[key]["status"] == row["status"], key
+        if row["status"] == "measured":
+            assert abs(float(after[key]["longest_diameter_mm"]) - float(row["longest_diameter_mm"])) <= 0.5, key
+            assert abs(float(after[key]["volume_ml"]) / float(row["volume_ml"]) - 1.0) <= 0.01, key
