@@ -28,3 +28,11 @@ class TargetsError(InputError):
 
 class RegistrationError(RuntimeError):
     """Registration failed or gave an implausible transform."""
+
+
+class NoLiverError(InputError):
+    """The CT shows no liver, or the liver found is not plausible enough to be used."""
+
+
+class LiverMaskError(InputError):
+    """A liver mask given by the user cannot be read or does not fit its CT."""

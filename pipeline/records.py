@@ -79,6 +79,7 @@ class TimepointRecord:
     tracking: dict[str, object] | None = None
     pet_reference: dict[str, object] | None = None  # see pipeline.longitudinal.pet_reference.PetReference.as_record
     new_lesions: tuple[str, ...] = ()  # new lesions found at this follow-up (by a detector or the reader)
+    liver: dict[str, object] | None = None  # see pipeline.longitudinal.liver.LiverMask.as_record, or {'failed': reason}
 
 
 @dataclass(frozen=True)

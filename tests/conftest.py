@@ -45,3 +45,29 @@ def study_copy(sample_root: Path, tmp_path: Path) -> Path:
     dst = tmp_path / "study"
     shutil.copytree(sample_root / "study", dst)
     return dst
+
+
+def realdata_dir() -> Path | None:
+    """The real-data folder: ``$LESION_REALDATA``, else ``../shared/realdata`` beside the repository, else
+    ``/work/shared/realdata``; ``None`` when none exists."""
+    env = os.environ.get("LESION_REALDATA")
+    repo = Path(__file__).resolve().parents[1]
+    for candidate in ([Path(env)] if env else []) + [
+        repo.parent / "shared" / "realdata",
+        Path("/work/shared/realdata"),
+    ]:
+        if candidate.is_dir():
+            return candidate
+    return None
+
+
+@pytest.fixture(scope="session")
+def realdata() -> Path:
+    """The real-data folder; tests that need it skip when it is missing, except under CI (``CI=true``)."""
+    found = realdata_dir()
+    if found is None:
+        message = "real-data folder not found (set LESION_REALDATA or place it at ../shared/realdata)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message + "; it is required under CI")
+        pytest.skip(message)
+    return found

@@ -53,6 +53,7 @@ def _run_config(args: argparse.Namespace) -> RunConfig:
         chain_registration=args.chain_registration,
         registration=registration,
         selection=selection_options(args),
+        liver_mask=str(args.liver_mask) if getattr(args, "liver_mask", None) else None,
     )
     return load_config(args.config, config) if args.config else config
 
@@ -212,6 +213,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("-o", "--output", type=Path, required=True, help="output folder")
     run.add_argument("--targets", type=Path, help="targets JSON (default: STUDY_DIR/targets.json)")
     run.add_argument("--threads", type=int, default=2, help="threads for ITK filters (default 2)")
+    run.add_argument(
+        "--liver-mask",
+        type=Path,
+        metavar="PATH",
+        help="liver mask from another tool instead of the built-in segmentation: a NIfTI label image or DICOM SEG "
+        "for the baseline, or a folder of them matched to the timepoints by CT SeriesInstanceUID or by name order",
+    )
     run.add_argument(
         "--dicom-out",
         action="store_true",

@@ -28,6 +28,7 @@ from measurement.pet import sul_per_suvbw
 from pipeline import spatial
 from pipeline.dicom.discover import DicomIndex, discover
 from pipeline.dicom.load import load_ct, load_pet
+from pipeline.dicom.mask_files import load_mask
 from pipeline.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -78,69 +79,6 @@ def load_image(path: Path, series_uid: str | None = None, lbm_formula: str = "ja
         raise InputError(
             f"{path}: not an image file SimpleITK can read (NIfTI, NRRD, MHA) nor a DICOM folder"
         ) from None
-
-
-def _seg_file(path: Path) -> Path | None:
-    """The DICOM SEG file at ``path`` (a file, or a folder holding exactly one), else ``None``."""
-    import pydicom
-
-    candidates = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    segs = []
-    for p in candidates:
-        try:
-            if pydicom.dcmread(p, stop_before_pixels=True, specific_tags=["Modality"]).get("Modality") == "SEG":
-                segs.append(p)
-        except Exception:
-            continue
-    if path.is_dir() and len(segs) > 1:
-        raise InputError(f"{path}: {len(segs)} DICOM SEG files; give one file")
-    return segs[0] if segs else None
-
-
-def _pick(labels: list[int], label: int | None, what: str, path: Path) -> int:
-    if label is not None:
-        if label not in labels:
-            raise InputError(f"{path}: no {what} {label} (has {', '.join(map(str, labels)) or 'none'})")
-        return label
-    if len(labels) != 1:
-        raise InputError(f"{path}: {len(labels)} {what}s ({', '.join(map(str, labels))}); choose one with --label N")
-    return labels[0]
-
-
-def load_mask(path: Path, label: int | None = None) -> tuple[sitk.Image, int | None]:
-    """The lesion mask (uint8 0/1 or float32 fractions) and the label or segment number used."""
-    seg_path = _seg_file(path) if path.exists() else None
-    if seg_path is not None:
-        import highdicom as hd
-
-        try:
-            seg = hd.seg.segread(seg_path)
-            number = _pick(list(seg.segment_numbers), label, "segment", seg_path)
-            fractional = seg.segmentation_type == hd.seg.SegmentationTypeValues.FRACTIONAL
-            volume = seg.get_volume(segment_numbers=[number], combine_segments=not fractional, relabel=True)
-            if fractional:
-                volume = volume.squeeze_channel()
-            image = volume.to_simpleitk()
-        except InputError:
-            raise
-        except Exception as exc:
-            raise InputError(f"{seg_path}: cannot read the DICOM SEG ({exc})") from None
-        return (sitk.Cast(image, sitk.sitkFloat32) if fractional else sitk.Cast(image > 0, sitk.sitkUInt8)), number
-    if not path.is_file():
-        raise InputError(f"{path}: mask not found")
-    try:
-        image = sitk.ReadImage(str(path))
-    except RuntimeError:
-        raise InputError(f"{path}: not a mask image SimpleITK can read nor a DICOM SEG") from None
-    values = sitk.GetArrayViewFromImage(image)
-    integral = np.issubdtype(values.dtype, np.integer) or bool(np.all(np.mod(values, 1) == 0))
-    if integral:
-        labels = [int(v) for v in np.unique(values) if v != 0]
-        chosen = _pick(labels, label, "label", path)
-        return sitk.Cast(image == chosen, sitk.sitkUInt8), chosen
-    if label is not None or values.min() < 0 or values.max() > 1:
-        raise InputError(f"{path}: a float mask must hold fractions in [0, 1] (no --label)")
-    return sitk.Cast(image, sitk.sitkFloat32), None
 
 
 def _same_grid(a: sitk.Image, b: sitk.Image) -> bool:

@@ -21,15 +21,17 @@ from pipeline.config import RunConfig
 from pipeline.dicom.discover import DicomIndex, discover
 from pipeline.dicom.load import LoadedSeries, load_ct, load_first_usable, load_pet
 from pipeline.dicom.selection import Timepoint, select_timepoints
-from pipeline.errors import InputError, RegistrationError, TargetsError
+from pipeline.errors import InputError, NoLiverError, RegistrationError, TargetsError
 from pipeline.longitudinal.assess import assess_study
 from pipeline.longitudinal.autodetect import DetectedLesion, detect, detected_csv, new_lesion_candidates, targets_from
 from pipeline.longitudinal.lesions import SeedRequest, process_timepoint
+from pipeline.longitudinal.liver import LiverMask, LiverMaskFiles, liver_for, liver_mask_files
 from pipeline.longitudinal.pet_reference import PetReference, pet_reference, slice_thickness_mm
 from pipeline.longitudinal.register import RegistrationResult, register_followup
 from pipeline.longitudinal.tracking import residuals
 from pipeline.outputs.dicom_out import write_timepoint_dicom
 from pipeline.outputs.qc_lesion import lesion_qc
+from pipeline.outputs.qc_liver import liver_png
 from pipeline.outputs.qc_registration import registration_png
 from pipeline.outputs.report import write_patient_report
 from pipeline.outputs.summary import summary_text
@@ -47,7 +49,6 @@ from pipeline.records import LesionRecord, Point, StudyResult, TimepointRecord
 from pipeline.targets.annotations import Annotations, read_annotations
 from pipeline.targets.json_file import TARGETS_FILENAME, Target, read_targets, targets_to_json
 from segmentation.ct_lesion import CtLesionSegmenter
-from segmentation.liver import locate_liver, segment_liver
 
 log = logging.getLogger(__name__)
 
@@ -243,27 +244,37 @@ def run_study(
 
 @dataclass
 class _Reference:
-    """What a follow-up is registered to: a CT, its liver region and the lesion centroids found on it."""
+    """What a follow-up is registered to: a CT, its liver (when found) and the lesion centroids found on it."""
 
     ct: LoadedSeries
-    liver_zyx: np.ndarray
+    liver_zyx: np.ndarray | None
     centroids: dict[str, Point]
     label: str
 
 
-def _reference(ct: LoadedSeries, lesions: list[LesionRecord], label: str) -> _Reference:
+def _reference(ct: LoadedSeries, lesions: list[LesionRecord], label: str, liver: LiverMask | None) -> _Reference:
     found = {r.lesion_id: r.centroid_lps_mm for r in lesions if r.measured and r.centroid_lps_mm}
-    seeds = [spatial.lps_to_index_zyx(ct.image, np.asarray(c)) for c in found.values()]
-    liver = segment_liver(spatial.array_zyx(ct.image), spatial.spacing_zyx(ct.image), seeds).mask_zyx
-    return _Reference(ct, liver, found, label)  # type: ignore[arg-type]
+    return _Reference(ct, None if liver is None else liver.mask_zyx, found, label)
+
+
+def _liver(
+    ct: LoadedSeries, index: int, files: LiverMaskFiles, config: RunConfig, required: bool
+) -> tuple[LiverMask | None, str | None]:
+    """The timepoint's liver, or ``None`` and the reason; without a liver, automatic mode stops (``required``)."""
+    try:
+        return liver_for(ct, index, files, config.liver), None
+    except NoLiverError as exc:
+        if required:
+            raise NoLiverError(f"automatic mode: {exc}") from None
+        log.warning("timepoint %d: no liver mask: %s", index, exc)
+        return None, str(exc)
 
 
 def _track(
     ref: _Reference, ct: LoadedSeries, targets: tuple[Target, ...], found_at_baseline: set[str], config: RunConfig
 ) -> tuple[list[SeedRequest], RegistrationResult | None, dict[str, object]]:
     """Register ``ct`` to the reference and say where to look for every target."""
-    roi = sitk.GetImageFromArray(ref.liver_zyx.astype(np.uint8))
-    roi.CopyInformation(ref.ct.image)
+    roi = None if ref.liver_zyx is None else spatial.image_like(ref.liver_zyx.astype(np.uint8), ref.ct.image)
     try:
         reg = register_followup(ref.ct.image, ct.image, config.registration, roi)
         record: dict[str, object] = {"reference": ref.label, **reg.as_record()}
@@ -284,14 +295,11 @@ def _track(
 
 
 def _automatic_targets(
-    ct: LoadedSeries, pet: LoadedSeries | None, config: RunConfig
+    ct: LoadedSeries, pet: LoadedSeries | None, liver: LiverMask, config: RunConfig
 ) -> tuple[list[DetectedLesion], tuple[Target, ...]]:
-    image, spacing = spatial.array_zyx(ct.image), spatial.spacing_zyx(ct.image)
-    try:
-        liver = segment_liver(image, spacing, locate_liver(image, spacing)).mask_zyx
-    except ValueError as exc:
-        raise InputError(f"automatic mode: cannot find the liver in the baseline CT ({exc})") from None
-    detected = detect(0, ct, pet, liver, CtLesionSegmenter(config.ct_lesion), config.detection, lambda k: f"L{k}")
+    detected = detect(
+        0, ct, pet, liver.mask_zyx, CtLesionSegmenter(config.ct_lesion), config.detection, lambda k: f"L{k}"
+    )
     marked, targets = targets_from(detected, config.recist.max_targets_per_organ, config.recist.max_targets_total)
     if not targets:
         raise InputError(
@@ -307,15 +315,19 @@ def _new_lesions(
     lesions: list[LesionRecord],
     baseline_detected: list[DetectedLesion],
     reg: RegistrationResult | None,
+    liver: LiverMask,
     config: RunConfig,
 ) -> list[DetectedLesion]:
-    """Follow-up candidates that match no tracked target and no mapped baseline candidate."""
-    image, spacing = spatial.array_zyx(ct.image), spatial.spacing_zyx(ct.image)
+    """Follow-up candidates (inside its liver) that match no tracked target and no mapped baseline candidate."""
     found = [r.centroid_lps_mm for r in lesions if r.measured and r.centroid_lps_mm]
-    seeds = [spatial.lps_to_index_zyx(ct.image, np.asarray(c)) for c in found] or locate_liver(image, spacing)
-    liver = segment_liver(image, spacing, seeds).mask_zyx
     detected = detect(
-        out_index, ct, pet, liver, CtLesionSegmenter(config.ct_lesion), config.detection, lambda k: f"T{out_index}-N{k}"
+        out_index,
+        ct,
+        pet,
+        liver.mask_zyx,
+        CtLesionSegmenter(config.ct_lesion),
+        config.detection,
+        lambda k: f"T{out_index}-N{k}",
     )
     known = list(found)
     if reg is not None:
@@ -351,9 +363,26 @@ def _process(
     detected_rows: list[DetectedLesion] = []
     with prov.stage("load"):
         baseline_ct = load_first_usable(baseline_tp.ct_candidates, load_ct, root, f"{baseline_tp.label} CT")
+    liver_files = liver_mask_files(
+        config.liver_mask, [h[0].series_uid for tp in timepoints for h in tp.ct_candidates if h]
+    )
+    with prov.stage("liver"):
+        say(
+            "liver: "
+            + (
+                "segmenting"
+                if liver_files.for_timepoint(0, baseline_ct.series_uid) is None
+                else "reading the given mask"
+            ),
+            stage="liver",
+        )
+        baseline_liver, baseline_liver_failure = _liver(baseline_ct, 0, liver_files, config, required=automatic)
     if targets is None:
+        assert baseline_liver is not None
         with prov.stage("detect"):
-            detected_rows, targets = _automatic_targets(baseline_ct, _load_pet(baseline_tp, root, baseline_ct), config)
+            detected_rows, targets = _automatic_targets(
+                baseline_ct, _load_pet(baseline_tp, root, baseline_ct), baseline_liver, config
+            )
         say(f"  detected {len(detected_rows)} candidate(s); targets: {', '.join(t.lesion_id for t in targets)}")
         (staging / TARGETS_FILENAME).write_text(targets_to_json(targets), encoding="utf-8")
     check_seeds(targets, baseline_ct)
@@ -377,6 +406,11 @@ def _process(
                     continue
             pet = _load_pet(tp, root, ct)
         out_index = len(records)
+        if is_baseline:
+            liver, liver_failure = baseline_liver, baseline_liver_failure
+        else:
+            with prov.stage("liver"):
+                liver, liver_failure = _liver(ct, out_index, liver_files, config, required=False)
         say(
             f"timepoint {out_index} ({tp.study_date}): CT {ct.image.GetSize()} {'+ PET' if pet else '(no PET)'}",
             stage="load",
@@ -446,20 +480,37 @@ def _process(
                     ref.ct.image,
                     ct.image,
                     reg.transform,
-                    ref.liver_zyx,
+                    ref.liver_zyx
+                    if ref.liver_zyx is not None
+                    else np.ones(spatial.array_zyx(ref.ct.image).shape, bool),
                     f"timepoint {out_index} ({tp.study_date}) registered to the {ref.label}",
                 )
         new_here: list[DetectedLesion] = []
-        if automatic and not is_baseline:
+        if automatic and not is_baseline and liver is None:
+            log.warning("timepoint %d: no new-lesion search without a liver mask", out_index)
+        elif automatic and not is_baseline:
+            assert liver is not None
             with prov.stage("detect"):
                 new_here = _new_lesions(
-                    out_index, ct, pet, lesions, [d for d in detected_rows if d.timepoint == 0], reg, config
+                    out_index, ct, pet, lesions, [d for d in detected_rows if d.timepoint == 0], reg, liver, config
                 )
             detected_rows += new_here
         tracking["new_lesion_candidates"] = [d.lesion_id for d in new_here]
         mask_file = f"masks/timepoint_{out_index}.nii.gz"
         with prov.stage("write"):
             write_label_map(staging / mask_file, result.labels_zyx, ct.image)
+        liver_record: dict[str, object] = {"failed": liver_failure}
+        if liver is not None:
+            liver_record = {**liver.as_record(), "mask": f"masks/liver_timepoint_{out_index}.nii.gz"}
+            with prov.stage("write"):
+                write_label_map(staging / str(liver_record["mask"]), liver.mask_zyx.astype(np.uint8), ct.image)
+            with prov.stage("qc"):
+                liver_png(
+                    staging / f"qc/liver_timepoint_{out_index}.png",
+                    ct.image,
+                    liver.mask_zyx,
+                    f"timepoint {out_index} ({tp.study_date}): liver {liver.volume_ml:.0f} ml ({liver.source})",
+                )
         record = _timepoint_record(
             out_index, tp, baseline_tp.study_date, ct, pet, registration, lesions, mask_file, tracking
         )
@@ -468,6 +519,7 @@ def _process(
                 record,
                 pet_reference=reference.as_record() if reference else None,
                 new_lesions=tuple(d.lesion_id for d in new_here if d.unequivocal),
+                liver=liver_record,
             )
         )
         for k, r in enumerate(lesions, start=1):
@@ -500,7 +552,7 @@ def _process(
                     dicom_written.append(written)
         with prov.stage("segment+measure"):
             label = "baseline" if is_baseline else f"timepoint {out_index}"
-            current = _reference(ct, lesions, label) if (is_baseline or config.chain_registration) else None
+            current = _reference(ct, lesions, label, liver) if (is_baseline or config.chain_registration) else None
         if is_baseline:
             baseline_ref = current
         previous_ref = current
@@ -528,6 +580,7 @@ def _process(
                 "pet_reference": r.pet_reference,
                 "skipped_series": [{"series_instance_uid": u, "reason": why} for u, why in r.skipped_series],
                 "mask": r.mask_file,
+                "liver": r.liver,
                 "lesions": [asdict(lesion) for lesion in r.lesions],
             }
             for r in records
