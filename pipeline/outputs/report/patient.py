@@ -168,7 +168,9 @@ def _liver_section(out_dir: Path, manifest: dict) -> str:
         k = tp["timepoint"]
         if "volume_ml" in liver:
             extent = "partial (cut by the field of view)" if liver.get("partial") else "whole"
-            rows.append([html.text(k), html.text(liver["volume_ml"]), html.text(liver.get("source", "")), html.text(extent)])
+            rows.append(
+                [html.text(k), html.text(liver["volume_ml"]), html.text(liver.get("source", "")), html.text(extent)]
+            )
         else:
             rows.append([html.text(k), "", '<span class="warn">none</span>', html.text(liver.get("failed") or "")])
         path = out_dir / "qc" / f"liver_timepoint_{k}.png"
