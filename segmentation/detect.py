@@ -86,18 +86,23 @@ def ct_candidates(
     labels, n = ndimage.label(dark)
     voxel_ml = float(np.prod(spacing_zyx)) / 1000.0
     offset = np.array([s.start for s in box])
+    sizes = np.bincount(labels.ravel(), minlength=n + 1)
+    reaching_core = np.bincount(labels[core].ravel(), minlength=n + 1) > 0
     out = []
-    for k in range(1, n + 1):
-        region = labels == k
-        if not (region & core).any():
+    for k, obj in enumerate(ndimage.find_objects(labels), start=1):
+        volume = float(sizes[k]) * voxel_ml
+        if obj is None or not reaching_core[k] or volume < config.min_volume_ml:
             continue
-        volume = float(region.sum()) * voxel_ml
-        if volume < config.min_volume_ml:
-            continue
-        depth = ndimage.distance_transform_edt(region, sampling=spacing_zyx)
+        region = labels[obj] == k
+        # pad with outside voxels except along the faces of the liver's box (as on the whole box)
+        pads = [(int(s.start > 0), int(s.stop < n_)) for s, n_ in zip(obj, labels.shape, strict=True)]
+        padded = np.pad(region, pads)
+        depth = ndimage.distance_transform_edt(padded, sampling=spacing_zyx)[
+            tuple(slice(a, a + m) for (a, _), m in zip(pads, region.shape, strict=True))
+        ]
         deepest = np.unravel_index(int(np.argmax(depth)), depth.shape)
-        seed = tuple(float(v) for v in np.asarray(deepest) + offset)
-        out.append(CtCandidate(seed, volume, float(level - smooth[region].mean())))  # type: ignore[arg-type]
+        seed = tuple(float(v) for v in np.asarray(deepest) + offset + [s.start for s in obj])
+        out.append(CtCandidate(seed, volume, float(level - smooth[obj][region].mean())))  # type: ignore[arg-type]
     return sorted(out, key=lambda c: -c.volume_ml)
 
 
