@@ -2,9 +2,10 @@
 
 Input: a CT in HU as ``(array_zyx, spacing_zyx)`` in the canonical LPS
 orientation of :mod:`segmentation.anatomy` (x toward the patient's left,
-y toward posterior, z toward the head). Output: a boolean mask on the input
-grid, or an exception that says why there is no trustworthy liver mask
-(:class:`LiverNotFoundError`, :class:`ImplausibleLiverError`).
+y toward posterior, z toward the head). Output: a :class:`LiverSegmentation`
+with a boolean mask on the input grid (``outcome == "found"``), or without one
+and the reason: ``"absent"`` (no liver in this scan) or ``"refused"`` (a liver
+was segmented but fails a plausibility check).
 
 Method (classical; every intensity is learned from the scan itself):
 
@@ -76,14 +77,6 @@ from segmentation.morphology import (
 from segmentation.working_grid import WorkingGrid, working_grid
 
 
-class LiverNotFoundError(ValueError):
-    """The scan shows no liver (no trunk, or no liver-like organ where the liver must be)."""
-
-
-class ImplausibleLiverError(ValueError):
-    """A liver was segmented but fails a plausibility check; the mask is not to be trusted."""
-
-
 @dataclass(frozen=True)
 class LiverConfig:
     working_spacing_mm: float = 3.0
@@ -114,13 +107,32 @@ class LiverConfig:
     max_bone_fraction: float = 0.02
 
 
+FOUND, ABSENT, REFUSED = "found", "absent", "refused"
+
+
 @dataclass(frozen=True, eq=False)
 class LiverSegmentation:
-    mask_zyx: np.ndarray  # bool, input grid
-    level_hu: float  # median attenuation of the liver core
-    sd_hu: float  # robust SD of the liver core on the working grid
-    volume_ml: float
-    partial: bool  # the liver reaches the first or last slice: not wholly in the field of view
+    outcome: str  # FOUND, ABSENT (no liver in this scan) or REFUSED (implausible result)
+    reason: str  # why there is no mask ("" when found)
+    mask_zyx: np.ndarray | None = None  # bool, input grid
+    level_hu: float | None = None  # median attenuation of the liver core
+    sd_hu: float | None = None  # robust SD of the liver core on the working grid
+    volume_ml: float | None = None
+    partial: bool | None = None  # the liver reaches the first or last slice: not wholly in the field of view
+
+    @property
+    def found(self) -> bool:
+        return self.outcome == FOUND
+
+    @property
+    def headline(self) -> str:
+        """What happened in a few words: "liver found", "no liver in this scan" or "liver segmentation refused"."""
+        return {FOUND: "liver found", ABSENT: "no liver in this scan"}.get(self.outcome, "liver segmentation refused")
+
+    @property
+    def message(self) -> str:
+        """One line: the headline and the volume or the reason."""
+        return f"{self.headline}: {self.volume_ml:.0f} ml" if self.found else f"{self.headline}: {self.reason}"
 
 
 def search_region(anatomy: Anatomy, spacing_zyx: tuple[float, float, float], config: LiverConfig) -> np.ndarray:
@@ -168,17 +180,16 @@ def level_trend(image: np.ndarray, core: np.ndarray, level: float, half_width: f
     return np.clip(expected, level - half_width, level + half_width).astype(np.float32)
 
 
-def _core(band: np.ndarray, region: np.ndarray, grid: WorkingGrid, config: LiverConfig) -> np.ndarray:
+def _core(band: np.ndarray, region: np.ndarray, grid: WorkingGrid, config: LiverConfig) -> np.ndarray | str:
+    """The liver core (step 5), or why there is none."""
     labels, n = ndimage.label(erode_mm(band, config.core_mm, grid.spacing_zyx))
-    if n == 0:
-        raise LiverNotFoundError("no liver in this scan: no organ of the liver's size at its attenuation")
     overlap = np.bincount(labels[region], minlength=n + 1)
     overlap[0] = 0
     best = int(np.argmax(overlap))
-    if overlap[best] * grid.voxel_ml < config.min_core_ml:
-        raise LiverNotFoundError(
-            "no liver in this scan: no organ of liver attenuation fills the right upper abdomen "
-            f"(largest: {overlap[best] * grid.voxel_ml:.0f} ml)"
+    if n == 0 or overlap[best] * grid.voxel_ml < config.min_core_ml:
+        return (
+            "no organ of liver attenuation fills the right upper abdomen "
+            f"(largest: {overlap[best] * grid.voxel_ml:.0f} ml, at least {config.min_core_ml:.0f} ml needed)"
         )
     return labels == best
 
@@ -234,8 +245,8 @@ def dome_lesions(
 
 def check_plausible(
     liver: np.ndarray, image: np.ndarray, anatomy: Anatomy, band: np.ndarray, grid: WorkingGrid, config: LiverConfig
-) -> bool:
-    """Raise :class:`ImplausibleLiverError` when the working-grid mask is doubtful; return ``partial``.
+) -> tuple[bool, list[str]]:
+    """Whether the working-grid mask is partial, and the reasons it is doubtful (none: plausible).
 
     Checks: volume within [``min_volume_ml``, ``max_volume_ml``] (the lower
     bound is ``min_partial_volume_ml`` when the liver reaches the first or last
@@ -262,9 +273,7 @@ def check_plausible(
     bone = float((liver & (image > 300.0)).sum()) / max(int(liver.sum()), 1)
     if bone > config.max_bone_fraction:
         reasons.append(f"{100 * bone:.1f} % of it is above 300 HU (bone or contrast)")
-    if reasons:
-        raise ImplausibleLiverError("liver segmentation refused: " + "; ".join(reasons))
-    return partial
+    return partial, reasons
 
 
 def refine_boundary(
@@ -314,36 +323,40 @@ def segment_liver(
     config: LiverConfig | None = None,
     anatomy_config: AnatomyConfig | None = None,
 ) -> LiverSegmentation:
-    """Liver mask of a CT in LPS orientation (see module docstring), or an exception saying why not."""
+    """Liver mask of a CT in LPS orientation, or the reason there is none (see module docstring)."""
     config = config or LiverConfig()
     grid = working_grid(np.asarray(image_zyx), tuple(float(s) for s in spacing_zyx), config.working_spacing_mm)  # type: ignore[arg-type]
     image, sp = grid.image_zyx, grid.spacing_zyx
     anatomy = locate_anatomy(image, sp, anatomy_config)
     if not anatomy.has_trunk:
-        raise LiverNotFoundError("no liver in this scan: it shows neither lungs nor a vertebral column (not a trunk)")
+        return LiverSegmentation(ABSENT, "it shows neither lungs nor a vertebral column (not a trunk)")
     region = search_region(anatomy, sp, config)
     lo, hi = config.soft_tissue_hu
     model = parenchyma_model(image[region & (image > lo) & (image < hi)])
     if model is None:
-        raise LiverNotFoundError("no liver in this scan: no soft tissue in the right upper abdomen")
+        return LiverSegmentation(ABSENT, "no soft tissue in the right upper abdomen")
     level, sd = model
     half_width = max(config.band_hu, config.band_sd * sd)
     band = (np.abs(image - level) <= half_width) & anatomy.body_zyx
     core = _core(band, region, grid, config)
-    if config.trend:
+    if isinstance(core, np.ndarray) and config.trend:
         expected = level_trend(image, core, level, half_width)
         band = (np.abs(image - expected) <= half_width) & anatomy.body_zyx
         core = _core(band, core & region if (core & region).any() else region, grid, config)
+    if isinstance(core, str):
+        return LiverSegmentation(ABSENT, core)
     liver = components_touching(band & dilate_mm(core, config.growth_mm, sp), core)
     tissue = (image > lo) & (image < 400.0) & anatomy.body_zyx & ~anatomy.lungs_zyx
     liver = fill_holes_axial(liver | (close_mm(liver, config.closing_mm, sp) & tissue))
     liver |= dome_lesions(liver, image, anatomy, grid, level, config)
     liver = components_touching(ndimage.binary_opening(liver) | core, core)
     liver = fill_holes_axial(liver)
-    partial = check_plausible(liver, image, anatomy, band, grid, config)
+    partial, doubts = check_plausible(liver, image, anatomy, band, grid, config)
+    if doubts:
+        return LiverSegmentation(REFUSED, "; ".join(doubts))
     core_values = image[core]
     level = float(np.median(core_values))
     sd = float(1.4826 * np.median(np.abs(core_values - level)))
     mask = refine_boundary(np.asarray(image_zyx), spacing_zyx, liver, grid, level, config.boundary_smoothing_mm)
     volume = float(mask.sum()) * float(np.prod(spacing_zyx)) / 1000.0
-    return LiverSegmentation(mask, level, sd, volume, partial)
+    return LiverSegmentation(FOUND, "", mask, level, sd, volume, partial)

@@ -29,7 +29,7 @@ from pipeline import spatial
 from pipeline.dicom.load import LoadedSeries
 from pipeline.dicom.mask_files import load_mask
 from pipeline.errors import InputError, LiverMaskError, NoLiverError
-from segmentation.liver import ImplausibleLiverError, LiverConfig, LiverNotFoundError, segment_liver
+from segmentation.liver import LiverConfig, segment_liver
 
 log = logging.getLogger(__name__)
 
@@ -139,10 +139,9 @@ def liver_mask_files(path: Path | str | None, series_uids: list[str]) -> LiverMa
 def segment_ct_liver(ct: LoadedSeries, config: LiverConfig) -> LiverMask:
     """The built-in segmentation of the CT's liver; :class:`NoLiverError` (with the series) when there is none."""
     oriented = sitk.DICOMOrient(ct.image, "LPS")
-    try:
-        result = segment_liver(spatial.array_zyx(oriented), spatial.spacing_zyx(oriented), config)
-    except (LiverNotFoundError, ImplausibleLiverError) as exc:
-        raise NoLiverError(f"CT series {ct.series_uid}: {exc}") from None
+    result = segment_liver(spatial.array_zyx(oriented), spatial.spacing_zyx(oriented), config)
+    if not result.found or result.mask_zyx is None or result.volume_ml is None:
+        raise NoLiverError(f"{result.headline} (CT series {ct.series_uid}): {result.reason}")
     mask = spatial.image_like(result.mask_zyx.astype(np.uint8), oriented)
     on_ct = sitk.GetArrayFromImage(sitk.Resample(mask, ct.image, sitk.Transform(), sitk.sitkNearestNeighbor, 0)) > 0
     return LiverMask(on_ct, result.volume_ml, "segmented", result.level_hu, result.partial)

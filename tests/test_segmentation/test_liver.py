@@ -17,7 +17,7 @@ from sample_data.render import paint
 from sample_data.scenario import make_scenario
 from sample_data.shapes import Structure
 from segmentation.anatomy import locate_anatomy
-from segmentation.liver import LiverNotFoundError, segment_liver
+from segmentation.liver import ABSENT, segment_liver
 from segmentation.working_grid import working_grid
 
 
@@ -57,6 +57,7 @@ def test_liver_dice_on_the_sample_study(sample_root: Path, ground_truth: dict, k
     ct = load_ct(timepoint.ct_candidates[0]).image
     assert ct.GetDirection() == (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)  # already LPS-oriented
     liver = segment_liver(spatial.array_zyx(ct), spatial.spacing_zyx(ct))
+    assert liver.found, liver.message
     assert dice(liver.mask_zyx, true_liver(scenario.timepoints[k])) >= 0.93
     assert liver.level_hu == pytest.approx(105.0, abs=5.0)
     assert not liver.partial
@@ -80,13 +81,14 @@ def test_a_limb_has_no_liver():
     z, y, x = np.mgrid[0:40, 0:120, 0:120]
     r = np.hypot((y - 60) * 1.5, (x - 60) * 1.5)
     image = np.where(r < 80, 50.0, -1000.0) + np.where(r < 15, 900.0, 0.0)
-    with pytest.raises(LiverNotFoundError, match="no liver in this scan"):
-        segment_liver(image.astype(np.int16), (3.0, 1.5, 1.5))
+    result = segment_liver(image.astype(np.int16), (3.0, 1.5, 1.5))
+    assert result.outcome == ABSENT and result.mask_zyx is None
+    assert result.message.startswith("no liver in this scan: it shows neither lungs nor a vertebral column")
 
 
 def test_empty_image_has_no_liver():
-    with pytest.raises(LiverNotFoundError, match="no liver in this scan"):
-        segment_liver(np.full((20, 40, 40), -1000, np.int16), (3.0, 3.0, 3.0))
+    result = segment_liver(np.full((20, 40, 40), -1000, np.int16), (3.0, 3.0, 3.0))
+    assert result.outcome == ABSENT and result.message.startswith("no liver in this scan")
 
 
 # real CT, read in place (see tests/conftest.py: realdata)
@@ -100,6 +102,7 @@ def test_ircad_manual_liver(realdata: Path):
     image, labels = lps_arrays(ct, masks)
     truth = labels > 0
     liver = segment_liver(image, lps_spacing(ct))
+    assert liver.found, liver.message
     assert dice(liver.mask_zyx, truth) >= 0.93
     truth_ml = truth.sum() * np.prod(lps_spacing(ct)) / 1000.0
     assert liver.volume_ml == pytest.approx(truth_ml, rel=0.05)
@@ -115,6 +118,7 @@ def test_totalsegmentator_example_unenhanced_partial_liver(realdata: Path):
     model = sitk.ReadImage(str(folder / "example_ct_liver_model.nii.gz")) > 0.5
     image, truth = lps_arrays(ct, model)
     liver = segment_liver(image, lps_spacing(ct))
+    assert liver.found, liver.message
     assert liver.partial
     assert dice(liver.mask_zyx, truth > 0) >= 0.90
 
@@ -131,6 +135,7 @@ def test_totalsegmentator_small_partial_liver(realdata: Path):
     n = image.shape[0]
     assert np.array_equal(full_image[-n:], image)
     liver = segment_liver(image, lps_spacing(small))
+    assert liver.found, liver.message
     assert dice(liver.mask_zyx, truth[-n:] > 0) >= 0.85
     assert (image[liver.mask_zyx] > 300).mean() < 0.01  # no bone
 
@@ -139,6 +144,7 @@ def test_hcc048_liver_volume(realdata: Path):
     ct = read_series(realdata / "hcc048_portal_venous")
     (image,) = lps_arrays(ct)
     liver = segment_liver(image, lps_spacing(ct))
+    assert liver.found, liver.message
     assert 1000.0 <= liver.volume_ml <= 2500.0
     assert not liver.partial
 
@@ -147,5 +153,5 @@ def test_hcc048_liver_volume(realdata: Path):
 def test_thigh_has_no_liver(realdata: Path, case: str):
     ct = read_series(realdata / "ibsi_sts" / "dicom" / case / "CT" / "image")
     (image,) = lps_arrays(ct)
-    with pytest.raises(LiverNotFoundError, match="no liver in this scan"):
-        segment_liver(image, lps_spacing(ct))
+    result = segment_liver(image, lps_spacing(ct))
+    assert result.outcome == ABSENT and result.message.startswith("no liver in this scan")
