@@ -15,7 +15,10 @@ a candidate).
 PET: inside the liver (grown by ``pet_margin_mm``, as PET blurs hot lesions
 outward), hot spots are connected regions above the PERCIST threshold
 ``1.5 x liver mean + 2 x liver SD`` (liver statistics robust: median and
-1.4826 x MAD), and at least ``liver + pet_noise_factor x SD``.
+1.4826 x MAD), and at least ``liver + pet_noise_factor x SD``, whose hottest
+voxel lies in the liver (within ``pet_peak_margin_mm`` of its mask, for the
+resampling of the mask onto the PET grid): uptake in a neighbouring organ
+is not a liver candidate.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ class DetectionConfig:
     edge_margin_mm: float = 5.0
     min_volume_ml: float = 0.05
     pet_margin_mm: float = 10.0
+    pet_peak_margin_mm: float = 5.0
     pet_noise_factor: float = 4.0
     match_distance_mm: float = 12.0
 
@@ -120,7 +124,8 @@ def pet_hotspots(
     reference = suv_zyx[eroded] if eroded.any() else suv_zyx[liver_zyx]
     mean, sd = _robust(reference)
     threshold = max(1.5 * mean + 2.0 * sd, mean + config.pet_noise_factor * sd)
-    search = ndimage.distance_transform_edt(~liver_zyx, sampling=spacing_zyx) <= config.pet_margin_mm
+    outside = ndimage.distance_transform_edt(~liver_zyx, sampling=spacing_zyx)
+    search = outside <= config.pet_margin_mm
     labels, n = ndimage.label((suv_zyx >= threshold) & search)
     out = []
     for k in range(1, n + 1):
@@ -129,6 +134,8 @@ def pet_hotspots(
             continue
         values = np.where(region, suv_zyx, -np.inf)
         peak = np.unravel_index(int(np.argmax(values)), values.shape)
+        if outside[peak] > config.pet_peak_margin_mm:
+            continue
         out.append(PetHotspot(tuple(int(v) for v in peak), float(suv_zyx[peak]), region))  # type: ignore[arg-type]
     return sorted(out, key=lambda h: -h.suv_max)
 
