@@ -1,4 +1,5 @@
-"""Mask files made by other tools: a label image SimpleITK reads (NIfTI, NRRD, MHA) or a DICOM SEG.
+"""Mask files made by other tools: a label image SimpleITK reads (NIfTI, NRRD, MHA) or a DICOM SEG (and the
+DICOM object of a given modality, SEG or RTSTRUCT, in a folder).
 
 * A label map needs a label unless it holds a single non-zero label; a DICOM SEG
   segment is chosen the same way (segment number).
@@ -17,21 +18,21 @@ import SimpleITK as sitk
 from pipeline.errors import InputError
 
 
-def seg_file(path: Path) -> Path | None:
-    """The DICOM SEG file at ``path`` (a file, or a folder holding exactly one), else ``None``."""
+def dicom_object(path: Path, modality: str) -> Path | None:
+    """The DICOM file of ``modality`` (SEG, RTSTRUCT) at ``path`` (a file, or a folder holding exactly one), else ``None``."""
     import pydicom
 
     candidates = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    segs = []
+    found = []
     for p in candidates:
         try:
-            if pydicom.dcmread(p, stop_before_pixels=True, specific_tags=["Modality"]).get("Modality") == "SEG":
-                segs.append(p)
+            if pydicom.dcmread(p, stop_before_pixels=True, specific_tags=["Modality"]).get("Modality") == modality:
+                found.append(p)
         except Exception:
             continue
-    if path.is_dir() and len(segs) > 1:
-        raise InputError(f"{path}: {len(segs)} DICOM SEG files; give one file")
-    return segs[0] if segs else None
+    if path.is_dir() and len(found) > 1:
+        raise InputError(f"{path}: {len(found)} DICOM {modality} files; give one file")
+    return found[0] if found else None
 
 
 def _pick(labels: list[int], label: int | None, what: str, path: Path) -> int:
@@ -46,7 +47,7 @@ def _pick(labels: list[int], label: int | None, what: str, path: Path) -> int:
 
 def load_mask(path: Path, label: int | None = None) -> tuple[sitk.Image, int | None]:
     """The lesion mask (uint8 0/1 or float32 fractions) and the label or segment number used."""
-    seg_path = seg_file(path) if path.exists() else None
+    seg_path = dicom_object(path, "SEG") if path.exists() else None
     if seg_path is not None:
         import highdicom as hd
 
