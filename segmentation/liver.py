@@ -309,9 +309,7 @@ def refine_boundary(
     decided = np.where(darker_outside, fine >= halfway, fine <= halfway)
     mask = np.where(up(band), decided, up(inner))
     mask = ndimage.binary_opening(mask, structure) | up(inner)
-    mask = components_touching(mask, up(inner))
-    for z in np.flatnonzero(mask.any(axis=(1, 2))):
-        mask[z] = ndimage.binary_fill_holes(mask[z])
+    mask = fill_holes_axial(components_touching(mask, up(inner)))
     full = np.zeros(image_zyx.shape, dtype=bool)
     full[fine_box] = mask
     return full

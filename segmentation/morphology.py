@@ -41,19 +41,38 @@ def close_mm(mask: np.ndarray, radius_mm: float, spacing_zyx: Sequence[float]) -
     return closed[tuple(slice(p, p + n) for p, n in zip(pad, mask.shape, strict=True))]
 
 
+_IN_PLANE = np.zeros((3, 3, 3), dtype=bool)
+_IN_PLANE[1] = ndimage.generate_binary_structure(2, 1)
+
+
+def _outside_reached(mask: np.ndarray, structure: np.ndarray | None, faces: tuple[int, ...]) -> np.ndarray:
+    """The voxels outside ``mask`` connected (by ``structure``) to the array faces along ``faces``."""
+    labels, n = ndimage.label(~mask, structure)
+    border = np.zeros(n + 1, dtype=bool)
+    for axis in faces:
+        border[np.take(labels, 0, axis=axis)] = True
+        border[np.take(labels, -1, axis=axis)] = True
+    border[0] = False
+    return border[labels]
+
+
+def fill_holes(mask: np.ndarray) -> np.ndarray:
+    """``mask`` with every region it encloses in 3D (not connected to the array border, 6-connectivity) filled."""
+    return ~_outside_reached(mask, None, (0, 1, 2))
+
+
 def fill_holes_axial(mask: np.ndarray) -> np.ndarray:
-    """Holes filled in 3D and then in every axial slice (z is axis 0)."""
-    out = ndimage.binary_fill_holes(mask)
-    for z in np.flatnonzero(out.any(axis=(1, 2))):
-        out[z] = ndimage.binary_fill_holes(out[z])
-    return out
+    """Holes filled in 3D and then in every axial slice (z is axis 0; 4-connectivity in the slice)."""
+    return ~_outside_reached(fill_holes(mask), _IN_PLANE, (1, 2))
 
 
 def components_touching(mask: np.ndarray, seeds: np.ndarray) -> np.ndarray:
     """The connected components (6-connectivity) of ``mask`` that contain a voxel of ``seeds``."""
-    labels, _ = ndimage.label(mask)
-    keep = np.unique(labels[seeds & mask])
-    return np.isin(labels, keep[keep > 0])
+    labels, n = ndimage.label(mask)
+    keep = np.zeros(n + 1, dtype=bool)
+    keep[labels[seeds & mask]] = True
+    keep[0] = False
+    return keep[labels]
 
 
 def largest_component(mask: np.ndarray) -> np.ndarray:
