@@ -28,6 +28,7 @@ from pipeline import spatial
 from pipeline.config import RunConfig
 from pipeline.dicom.load import LoadedSeries
 from pipeline.errors import InputError
+from pipeline.longitudinal.liver import mask_on_grid
 from pipeline.longitudinal.register import RegistrationResult
 from pipeline.records import LesionRecord, Point
 from pipeline.targets.json_file import Target
@@ -72,12 +73,6 @@ def _lps(image: sitk.Image, index_zyx: np.ndarray) -> Point:
     return tuple(float(v) for v in spatial.index_zyx_to_lps(image, np.asarray(index_zyx, dtype=float)))  # type: ignore[return-value]
 
 
-def _liver_on(grid: sitk.Image, liver_zyx: np.ndarray, reference: sitk.Image) -> np.ndarray:
-    liver = sitk.GetImageFromArray(liver_zyx.astype(np.uint8))
-    liver.CopyInformation(reference)
-    return sitk.GetArrayViewFromImage(sitk.Resample(liver, grid, sitk.Transform(), sitk.sitkNearestNeighbor, 0)) > 0
-
-
 def detect(
     timepoint: int,
     ct: LoadedSeries,
@@ -114,7 +109,7 @@ def detect(
     if pet is not None and pet.suv is not None:
         suv = spatial.array_zyx(pet.image)
         pet_spacing = spatial.spacing_zyx(pet.image)
-        for hot in pet_hotspots(suv, pet_spacing, _liver_on(pet.image, liver_zyx, ct.image), config):
+        for hot in pet_hotspots(suv, pet_spacing, mask_on_grid(liver_zyx, ct.image, pet.image), config):
             peak = np.asarray(_lps(pet.image, np.asarray(hot.peak_zyx)))
             match = next(
                 (

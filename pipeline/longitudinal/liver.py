@@ -136,6 +136,12 @@ def liver_mask_files(path: Path | str | None, series_uids: list[str]) -> LiverMa
     return LiverMaskFiles(by_series, () if by_series else tuple(files))
 
 
+def mask_on_grid(mask_zyx: np.ndarray, ct: sitk.Image, grid: sitk.Image) -> np.ndarray:
+    """A mask on the CT grid resampled onto another grid of the same frame of reference (e.g. the PET), nearest."""
+    image = spatial.image_like(mask_zyx.astype(np.uint8), ct)
+    return sitk.GetArrayFromImage(sitk.Resample(image, grid, sitk.Transform(), sitk.sitkNearestNeighbor, 0)) > 0
+
+
 def segment_ct_liver(ct: LoadedSeries, config: LiverConfig) -> LiverMask:
     """The built-in segmentation of the CT's liver; :class:`NoLiverError` (with the series) when there is none."""
     oriented = sitk.DICOMOrient(ct.image, "LPS")

@@ -22,7 +22,7 @@ from pipeline.errors import InputError, NoLiverError, RegistrationError, Targets
 from pipeline.longitudinal.autodetect import DetectedLesion, automatic_targets, new_lesions
 from pipeline.longitudinal.context import Reference, RunContext, reference_of
 from pipeline.longitudinal.lesions import SeedRequest, TimepointLesions, process_timepoint
-from pipeline.longitudinal.liver import LiverMask, LiverMaskFiles, liver_for, liver_mask_files
+from pipeline.longitudinal.liver import LiverMask, LiverMaskFiles, liver_for, liver_mask_files, mask_on_grid
 from pipeline.longitudinal.pet_reference import pet_reference, slice_thickness_mm
 from pipeline.longitudinal.register import RegistrationResult, register_followup
 from pipeline.longitudinal.tracking import residuals
@@ -34,6 +34,7 @@ from pipeline.outputs.qc_registration import registration_png
 from pipeline.outputs.tables import write_label_map
 from pipeline.records import LiverRecord, PetReference, Point, RegistrationRecord, TimepointRecord, TrackingRecord
 from pipeline.targets.json_file import Target, targets_to_json
+from segmentation.morphology import distance_mm
 
 log = logging.getLogger(__name__)
 
@@ -101,25 +102,45 @@ def _mapped(point: Point | None, reg: RegistrationResult | None, is_baseline: bo
     return reg.map_point(point) if reg is not None else None
 
 
+LESION_CLEARANCE_MM = 10.0  # the PERCIST liver sphere keeps this far from the segmented lesions
+
+
+def _liver_for_reference(
+    liver: LiverMask | None, ct: LoadedSeries, pet: LoadedSeries, labels: np.ndarray
+) -> np.ndarray | None:
+    """The timepoint's liver on the PET grid, at least ``LESION_CLEARANCE_MM`` from the lesions; None without one."""
+    if liver is None:
+        return None
+    spacing = spatial.spacing_zyx(pet.image)
+    near_lesion = distance_mm(~mask_on_grid(labels > 0, ct.image, pet.image), spacing) <= LESION_CLEARANCE_MM
+    clear = mask_on_grid(liver.mask_zyx, ct.image, pet.image) & ~near_lesion
+    return clear if clear.any() else None
+
+
 def _pet_reference(
     ctx: RunContext,
     ct: LoadedSeries,
     pet: LoadedSeries | None,
     reg: RegistrationResult | None,
     is_baseline: bool,
+    liver: LiverMask | None,
     labels: np.ndarray,
 ) -> PetReference | None:
-    """The timepoint's PERCIST reference; the reader's baseline points are mapped to follow-ups."""
+    """The timepoint's PERCIST reference: at the reader's liver point (mapped to follow-ups) when given, else in
+    the timepoint's liver mask away from the lesions, else placed automatically (see
+    :mod:`pipeline.longitudinal.pet_reference`)."""
     if pet is None or pet.suv is None:
         return None
     notes = ctx.inputs.annotations
+    liver_point = _mapped(notes.liver_reference_lps_mm, reg, is_baseline)
     return pet_reference(
         pet,
         ct,
         labels,
         ctx.config.percist,
-        _mapped(notes.liver_reference_lps_mm, reg, is_baseline),
+        liver_point,
         _mapped(notes.blood_pool_lps_mm, reg, is_baseline),
+        liver_zyx=None if notes.liver_reference_lps_mm is not None else _liver_for_reference(liver, ct, pet, labels),
     )
 
 
@@ -130,6 +151,7 @@ def _measure(
     pet: LoadedSeries | None,
     reg: RegistrationResult | None,
     is_baseline: bool,
+    liver: LiverMask | None,
 ) -> TimepointLesions:
     """Segment and measure the requested targets; SULpeak from the timepoint's lean-body-mass factor."""
     with ctx.prov.stage("segment+measure"):
@@ -138,7 +160,7 @@ def _measure(
             ct,
             pet,
             ctx.config,
-            pet_reference=functools.partial(_pet_reference, ctx, ct, pet, reg, is_baseline),
+            pet_reference=functools.partial(_pet_reference, ctx, ct, pet, reg, is_baseline, liver),
         )
     reference = result.pet_reference
     if reference is None or reference.sul_per_suvbw is None:
@@ -289,7 +311,7 @@ def process_baseline(ctx: RunContext) -> tuple[Baseline, RunContext]:
         pet = load_pet_of(tp, ctx, ct)
     _say_loaded(ctx, 0, tp, ct, pet)
     requests = [SeedRequest(t.lesion_id, t.seed_lps_mm, recentre=False) for t in targets]
-    result = _measure(ctx, requests, ct, pet, None, is_baseline=True)
+    result = _measure(ctx, requests, ct, pet, None, is_baseline=True, liver=liver)
     found = frozenset(r.lesion_id for r in result.records if r.measured)
     if not found:
         reasons = "; ".join(f"{r.lesion_id}: {r.reason}" for r in result.records)
@@ -378,7 +400,7 @@ def process_followup(
             step=tp.index,
             total=len(ctx.inputs.timepoints) - 1,
         )
-    result = _measure(ctx, requests, ct, pet, reg, is_baseline=False)
+    result = _measure(ctx, requests, ct, pet, reg, is_baseline=False, liver=liver)
     tracking = _tracking(ctx, index, tp, ref, ct, requests, result, reg)
     new: tuple[DetectedLesion, ...] = ()
     if ctx.inputs.targets_path is None and liver is None:
