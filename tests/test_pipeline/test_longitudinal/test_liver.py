@@ -169,3 +169,16 @@ def test_ct_without_liver_is_bad_input():
     ct = _small_ct(0.0)
     with pytest.raises(NoLiverError, match=r"no liver in this scan \(CT series 1\.2\.826\.0\.1\.0\)"):
         segment_ct_liver(ct, LiverConfig())
+
+
+def test_ircad_through_the_dicom_loader(realdata: Path):
+    """The IRCAD series (over-long PixelSpacing, origin 0) loaded as a run loads it: the manual liver's Dice."""
+    from pipeline.dicom.selection import select_timepoints
+
+    (timepoint,) = select_timepoints(discover(realdata / "ircad_patient" / "ct"))
+    ct = load_ct(timepoint.ct_candidates[0])
+    masks = sitk.ReadImage(str(realdata / "ircad_patient" / "masks.nii.gz"))
+    truth = sitk.GetArrayFromImage(masks) > 0  # on the CT grid
+    liver = segment_ct_liver(ct, LiverConfig())
+    assert truth.shape == liver.mask_zyx.shape
+    assert dice(liver.mask_zyx, truth) >= 0.93
