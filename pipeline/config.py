@@ -11,6 +11,7 @@ from measurement.criteria.recist import RecistConfig
 from measurement.criteria.volumetric import VolumetricConfig
 from segmentation.ct_lesion import CtLesionConfig
 from segmentation.detect import DetectionConfig
+from segmentation.liver import LiverConfig
 from segmentation.pet_lesion import PetSegmentationConfig
 
 
@@ -67,6 +68,8 @@ class RunConfig:
     pet_lesion: PetSegmentationConfig = field(default_factory=PetSegmentationConfig)
     recist: RecistConfig = field(default_factory=RecistConfig)
     detection: DetectionConfig = field(default_factory=DetectionConfig)
+    liver: LiverConfig = field(default_factory=LiverConfig)
+    liver_mask: str | None = None  # --liver-mask: a liver mask file (baseline) or a folder of them (per timepoint)
     volumetric: VolumetricConfig = field(default_factory=VolumetricConfig)
     choi: ChoiConfig = field(default_factory=ChoiConfig)
     percist: PercistConfig = field(default_factory=PercistConfig)

@@ -41,3 +41,11 @@ class SuvUnavailable(ValueError):
 
 class ConfigFileError(InputError):
     """The configuration file cannot be used as given."""
+
+
+class NoLiverError(InputError):
+    """The CT shows no liver, or the liver found fails a plausibility check (the message says which and why)."""
+
+
+class LiverMaskError(InputError):
+    """A liver mask given by the user cannot be read or does not fit its CT."""

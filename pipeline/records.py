@@ -159,6 +159,18 @@ class PetReference:
 
 
 @dataclass(frozen=True)
+class LiverRecord:
+    """A timepoint's liver mask: where it came from and its volume, or why there is none."""
+
+    mask_file: str | None = None  # masks/liver_timepoint_K.nii.gz
+    source: str | None = None  # "segmented" or the given mask file
+    volume_ml: float | None = None
+    level_hu: float | None = None  # median attenuation of the liver (built-in segmentation)
+    partial: bool | None = None  # the liver is cut by the first or last slice (built-in segmentation)
+    failed: str | None = None  # why there is no liver mask
+
+
+@dataclass(frozen=True)
 class TimepointRecord:
     index: int
     study_uid: str
@@ -177,6 +189,7 @@ class TimepointRecord:
     pet_reference: PetReference | None = None
     new_lesions: tuple[str, ...] = ()  # new lesions found at this follow-up (by a detector or the reader)
     suv_unavailable: str | None = None  # why the PET has no SUV (when there is a PET)
+    liver: LiverRecord | None = None
     ct_choice: str | None = None  # why a DERIVED CT series is measured (None: an ORIGINAL one)
     pet_choice: str | None = None  # why a DERIVED PET series is used
     series_notes: tuple[str, ...] = ()  # images dropped from a series of the study (another orientation)

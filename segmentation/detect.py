@@ -15,7 +15,10 @@ a candidate).
 PET: inside the liver (grown by ``pet_margin_mm``, as PET blurs hot lesions
 outward), hot spots are connected regions above the PERCIST threshold
 ``1.5 x liver mean + 2 x liver SD`` (liver statistics robust: median and
-1.4826 x MAD), and at least ``liver + pet_noise_factor x SD``.
+1.4826 x MAD), and at least ``liver + pet_noise_factor x SD``, whose hottest
+voxel lies in the liver (within ``pet_peak_margin_mm`` of its mask, for the
+resampling of the mask onto the PET grid): uptake in a neighbouring organ
+is not a liver candidate.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ class DetectionConfig:
     edge_margin_mm: float = 5.0
     min_volume_ml: float = 0.05
     pet_margin_mm: float = 10.0
+    pet_peak_margin_mm: float = 5.0
     pet_noise_factor: float = 4.0
     match_distance_mm: float = 12.0
 
@@ -86,18 +90,23 @@ def ct_candidates(
     labels, n = ndimage.label(dark)
     voxel_ml = float(np.prod(spacing_zyx)) / 1000.0
     offset = np.array([s.start for s in box])
+    sizes = np.bincount(labels.ravel(), minlength=n + 1)
+    reaching_core = np.bincount(labels[core].ravel(), minlength=n + 1) > 0
     out = []
-    for k in range(1, n + 1):
-        region = labels == k
-        if not (region & core).any():
+    for k, obj in enumerate(ndimage.find_objects(labels), start=1):
+        volume = float(sizes[k]) * voxel_ml
+        if obj is None or not reaching_core[k] or volume < config.min_volume_ml:
             continue
-        volume = float(region.sum()) * voxel_ml
-        if volume < config.min_volume_ml:
-            continue
-        depth = ndimage.distance_transform_edt(region, sampling=spacing_zyx)
+        region = labels[obj] == k
+        # pad with outside voxels except along the faces of the liver's box (as on the whole box)
+        pads = [(int(s.start > 0), int(s.stop < n_)) for s, n_ in zip(obj, labels.shape, strict=True)]
+        padded = np.pad(region, pads)
+        depth = ndimage.distance_transform_edt(padded, sampling=spacing_zyx)[
+            tuple(slice(a, a + m) for (a, _), m in zip(pads, region.shape, strict=True))
+        ]
         deepest = np.unravel_index(int(np.argmax(depth)), depth.shape)
-        seed = tuple(float(v) for v in np.asarray(deepest) + offset)
-        out.append(CtCandidate(seed, volume, float(level - smooth[region].mean())))  # type: ignore[arg-type]
+        seed = tuple(float(v) for v in np.asarray(deepest) + offset + [s.start for s in obj])
+        out.append(CtCandidate(seed, volume, float(level - smooth[obj][region].mean())))  # type: ignore[arg-type]
     return sorted(out, key=lambda c: -c.volume_ml)
 
 
@@ -115,7 +124,8 @@ def pet_hotspots(
     reference = suv_zyx[eroded] if eroded.any() else suv_zyx[liver_zyx]
     mean, sd = _robust(reference)
     threshold = max(1.5 * mean + 2.0 * sd, mean + config.pet_noise_factor * sd)
-    search = ndimage.distance_transform_edt(~liver_zyx, sampling=spacing_zyx) <= config.pet_margin_mm
+    outside = ndimage.distance_transform_edt(~liver_zyx, sampling=spacing_zyx)
+    search = outside <= config.pet_margin_mm
     labels, n = ndimage.label((suv_zyx >= threshold) & search)
     out = []
     for k in range(1, n + 1):
@@ -124,6 +134,8 @@ def pet_hotspots(
             continue
         values = np.where(region, suv_zyx, -np.inf)
         peak = np.unravel_index(int(np.argmax(values)), values.shape)
+        if outside[peak] > config.pet_peak_margin_mm:
+            continue
         out.append(PetHotspot(tuple(int(v) for v in peak), float(suv_zyx[peak]), region))  # type: ignore[arg-type]
     return sorted(out, key=lambda h: -h.suv_max)
 

@@ -55,6 +55,7 @@ def _run_config(args: argparse.Namespace) -> RunConfig:
         selection=selection_options(args),
         seg_type=args.seg_type,
         resegment=args.resegment,
+        liver_mask=str(args.liver_mask) if getattr(args, "liver_mask", None) else None,
     )
     return load_config(args.config, config) if args.config else config
 
@@ -244,6 +245,13 @@ def build_parser() -> argparse.ArgumentParser:
         "a folder of such files (default: STUDY_DIR/targets.json; without targets: automatic mode)",
     )
     run.add_argument("--threads", type=int, default=2, help="threads for ITK filters (default 2)")
+    run.add_argument(
+        "--liver-mask",
+        type=Path,
+        metavar="PATH",
+        help="liver mask from another tool instead of the built-in segmentation: a NIfTI label image or DICOM SEG "
+        "for the baseline, or a folder of them matched to the timepoints by CT SeriesInstanceUID or by name order",
+    )
     run.add_argument(
         "--dicom-out",
         action="store_true",

@@ -4,7 +4,8 @@ Orchestration only; the measurements are :mod:`measurement.pet`'s pure functions
 
 Reference region, in this order:
 
-1. a liver mask on the PET grid, when a segmenter provides one (``liver_zyx``);
+1. a liver mask on the PET grid, when a segmenter provides one (``liver_zyx``; a run passes the
+   timepoint's liver, clear of the lesions, only when the reader gave no liver point);
 2. a user-given liver sphere centre (``liver_reference_lps_mm`` in the targets
    file; follow-ups get it through the registration to baseline);
 3. automatic: the 3 cm sphere is placed, on the PET grid, in tissue of the

@@ -64,6 +64,7 @@ def timepoint_entry(r: TimepointRecord) -> dict[str, object]:
         "pet_choice": r.pet_choice,
         "series_notes": list(r.series_notes),
         "mask": r.mask_file,
+        "liver": asdict(r.liver) if r.liver is not None else None,
         "lesions": [asdict(lesion) for lesion in r.lesions],
     }
 

@@ -35,6 +35,15 @@ def lesion_mask(timepoint: int) -> str:
     return f"{MASKS_DIR}/timepoint_{timepoint}.nii.gz"
 
 
+def liver_mask(timepoint: int) -> str:
+    """The liver mask of a timepoint (1 = liver, CT grid), relative to ``OUT_DIR``."""
+    return f"{MASKS_DIR}/liver_timepoint_{timepoint}.nii.gz"
+
+
+def liver_qc(timepoint: int) -> str:
+    return f"{QC_DIR}/liver_timepoint_{timepoint}.png"
+
+
 def registration_qc(timepoint: int) -> str:
     return f"{QC_DIR}/registration_timepoint_{timepoint}.png"
 
