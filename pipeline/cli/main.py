@@ -18,6 +18,7 @@ for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_variable, "1")
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from pipeline import __version__
 from pipeline.config import RunConfig
@@ -30,16 +31,11 @@ log = logging.getLogger("pipeline")
 
 
 def _setup_logging(quiet: bool, verbose: bool, log_json: bool = False) -> None:
-    from pipeline.progress import HumanFormatter, JsonFormatter
+    from pipeline.progress import HumanFormatter, JsonFormatter, configure_logging
 
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if log_json else HumanFormatter(PROG))
-    level = logging.WARNING if quiet else (logging.DEBUG if verbose else logging.INFO)
-    for name in ("pipeline", "segmentation", "measurement", "sample_data"):
-        lg = logging.getLogger(name)
-        lg.handlers[:] = [handler]
-        lg.setLevel(level)
-        lg.propagate = False
+    configure_logging(handler, logging.WARNING if quiet else (logging.DEBUG if verbose else logging.INFO))
 
 
 def _run_config(args: argparse.Namespace) -> RunConfig:
@@ -177,18 +173,16 @@ def _cmd_convert(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog=PROG, description="Longitudinal liver lesion measurement from CT and PET/CT DICOM."
-    )
+    parser = _Parser(prog=PROG, description="Longitudinal liver lesion measurement from CT and PET/CT DICOM.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     common.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
     common.add_argument("-v", "--verbose", action="store_true", help="debug messages")
     common.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
     common.add_argument("--log-json", action="store_true", help="log lines on stderr as JSON objects (one per line)")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    processing = argparse.ArgumentParser(add_help=False)
+    processing = _Parser(add_help=False)
     processing.add_argument(
         "--registration",
         choices=("deformable", "affine"),
@@ -299,24 +293,47 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _error_line(message: str, log_json: bool) -> None:
+    """The final error line on stderr: ``PROG: message``, or one JSON log object with ``--log-json``."""
+    if log_json:
+        from pipeline.progress import JsonFormatter
+
+        record = logging.LogRecord("pipeline.cli", logging.ERROR, __file__, 0, message, None, None)
+        print(JsonFormatter().format(record), file=sys.stderr)
+    else:
+        print(f"{PROG}: {message}", file=sys.stderr)
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one JSON line when ``--log-json`` is among the arguments."""
+
+    log_json = False
+
+    def error(self, message: str) -> NoReturn:
+        if _Parser.log_json:
+            _error_line(f"error: {self.prog}: {message}", True)
+            sys.exit(EXIT_BAD_INPUT)
+        super().error(message)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    _Parser.log_json = "--log-json" in arguments
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(arguments)
     _setup_logging(args.quiet, args.verbose, args.log_json)
     try:
         return int(args.func(args))
     except InputError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        _error_line(f"error: {exc}", args.log_json)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
-        print(f"{PROG}: interrupted", file=sys.stderr)
+        _error_line("interrupted", args.log_json)
         return 130
     except Exception as exc:
         if args.debug:
             traceback.print_exc()
-        print(
-            f"{PROG}: internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", file=sys.stderr
-        )
+        _error_line(f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", args.log_json)
         return EXIT_FAILURE
 
 

@@ -24,9 +24,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -41,12 +40,14 @@ from pipeline.config import available_cores
 from pipeline.dicom import values as dv
 from pipeline.dicom.multiframe import FrameAttributes, frame_attributes
 from pipeline.dicom.pixels import PixelFormat, pixel_format
+from pipeline.dicom.walk import walk_files
 from pipeline.errors import InputError, PixelDataProblem
 from pipeline.pet.header import PRIVATE_TAGS, PetHeader
 
 log = logging.getLogger(__name__)
 
 MEDIA_DIRECTORY_STORAGE = "1.2.840.10008.1.3.10"
+UNREADABLE = "unreadable: "  # prefix of the reason of a file that cannot be opened (bad input, not skipped)
 PARALLEL_MIN_FILES = 400  # below this a process pool costs more than it saves
 CHUNK_FILES = 64
 HEADER_KEYWORDS = (
@@ -169,14 +170,6 @@ class DicomIndex:
             return str(path)
 
 
-def _files(root: Path) -> Iterator[Path]:
-    """Every regular file below ``root`` in a deterministic (sorted) order."""
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
-        dirnames.sort()
-        for name in sorted(filenames):
-            yield Path(dirpath) / name
-
-
 def _int(value: object) -> int | None:
     f = dv.to_float(value)
     return int(f) if f is not None else None
@@ -276,6 +269,8 @@ def _scan_one(path: Path) -> list[InstanceHeader] | str:
         return "not a DICOM file"
     except PixelDataProblem as exc:
         return str(exc)
+    except PermissionError as exc:
+        return f"{UNREADABLE}{exc.strerror}"
     except (ValueError, OSError, EOFError, AttributeError, KeyError, TypeError, IndexError) as exc:
         return "empty file" if str(exc) == "empty file" else f"unreadable DICOM header ({exc})"
     except Exception as exc:
@@ -314,14 +309,16 @@ def discover(root: Path | str, ignore: set[Path] | None = None, workers: int | N
     if not root.is_dir():
         raise InputError(f"{root}: not a directory")
     ignore_resolved = {p.resolve() for p in (ignore or set())}
-    paths = [p for p in _files(root) if not ignore_resolved or p.resolve() not in ignore_resolved]
+    files, skipped = walk_files(root)
+    paths = [p for p in files if not ignore_resolved or p.resolve() not in ignore_resolved]
     results = _scan(paths, default_workers() if workers is None else workers)
     instances: list[InstanceHeader] = []
-    skipped: list[tuple[str, str]] = []
     seen_sop: dict[str, Path] = {}
     for path, result in zip(paths, results, strict=True):
         rel = str(path.relative_to(root))
         if isinstance(result, str):
+            if result.startswith(UNREADABLE):
+                raise InputError(f"{root}: file {rel} cannot be read ({result.removeprefix(UNREADABLE)})")
             skipped.append((rel, result))
             continue
         sop = result[0].sop_instance_uid

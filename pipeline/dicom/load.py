@@ -15,6 +15,7 @@ read raises :class:`DicomReadError` naming the series and the file.
 from __future__ import annotations
 
 import logging
+import math
 import struct
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -68,6 +69,30 @@ def _require_pixels(instances: Sequence[InstanceHeader], root: Path | None) -> N
             raise DicomReadError(
                 f"{series_label(instances)}: file {_name(inst, root)}: {inst.pixel_problem or 'no pixel data'}"
             )
+
+
+def check_rescale(instances: Sequence[InstanceHeader], root: Path | None) -> None:
+    """Refuse a series with a slice whose RescaleSlope is zero or not finite, or whose RescaleIntercept is not
+    finite (named: series and file)."""
+    for inst in instances:
+        slope, intercept = inst.rescale_slope, inst.rescale_intercept
+        if not (math.isfinite(slope) and math.isfinite(intercept)) or slope == 0:
+            raise DicomReadError(
+                f"{series_label(instances)}: file {_name(inst, root)}: RescaleSlope {slope:g}, RescaleIntercept "
+                f"{intercept:g} (the slope must be finite and non-zero, the intercept finite)"
+            )
+
+
+def _check_finite(array: np.ndarray, stack: SliceStack, root: Path | None) -> None:
+    """Refuse values that overflowed to infinity (absurd rescale), naming the first slice's file."""
+    if array.dtype.kind != "f":
+        return
+    bad = np.flatnonzero(~np.isfinite(array).all(axis=(1, 2)))
+    if bad.size:
+        inst = stack.instances[int(bad[0])]
+        raise DicomReadError(
+            f"{series_label(stack.instances)}: file {_name(inst, root)}: pixel values not finite after rescale"
+        )
 
 
 def _frames_by_file(stack: SliceStack) -> dict[Path, list[tuple[int, InstanceHeader]]]:
@@ -166,8 +191,10 @@ def to_image(array_zyx: np.ndarray, stack: SliceStack) -> sitk.Image:
 def load_ct(instances: Sequence[InstanceHeader], root: Path | None = None) -> LoadedSeries:
     """Load a CT series in HU."""
     _require_pixels(instances, root)
+    check_rescale(instances, root)
     stack = sort_slices(instances, root)
     array = read_stack(stack, root)
+    _check_finite(array, stack, root)
     first = stack.instances[0]
     image = to_image(array, stack)
     del array
@@ -192,6 +219,7 @@ def load_pet(
     assumptions) are logged too.
     """
     _require_pixels(instances, root)
+    check_rescale(instances, root)
     stack = sort_slices(instances, root)
     first = stack.instances[0]
     units = (first.pet.units if first.pet else None) or "unknown"
@@ -205,12 +233,13 @@ def load_pet(
             factor = suv_factor([i.pet for i in stack.instances], suv_type)  # type: ignore[misc]
         except SuvUnavailable as exc:
             reason = str(exc)
-            log.warning("%s: SUV not available: %s", label, reason)
+            log.warning("%s: SUV not available: %s (file %s)", label, reason, _name(first, root))
     if factor is not None:
         for message in factor.warnings:
             log.warning("%s: %s", label, message)
     array = read_stack(stack, root, factors=factor.per_slice(len(stack.instances)) if factor else None)
     array = array.astype(np.float32, copy=False)
+    _check_finite(array, stack, root)
     image = to_image(array, stack)
     del array
     return LoadedSeries(

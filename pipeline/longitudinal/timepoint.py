@@ -23,6 +23,7 @@ from pipeline.longitudinal.context import Reference, RunContext, reference_of
 from pipeline.longitudinal.lesions import SeedRequest, TimepointLesions, process_timepoint
 from pipeline.longitudinal.pet_reference import pet_reference, slice_thickness_mm
 from pipeline.longitudinal.register import RegistrationResult, register_followup
+from pipeline.longitudinal.timeline import dropped_at_load
 from pipeline.longitudinal.tracking import residuals
 from pipeline.outputs import names
 from pipeline.outputs.dicom_out import write_timepoint_dicom
@@ -150,7 +151,7 @@ def _write_timepoint(
     """The timepoint's label map, lesion QC images and (with ``--dicom-out``) SEG and SR; returns the mask file."""
     mask_file = names.lesion_mask(index)
     with ctx.prov.stage("write"):
-        write_label_map(ctx.staging / mask_file, result.labels_zyx, ct.image)
+        write_label_map(names.inside(ctx.staging, mask_file), result.labels_zyx, ct.image)
     for k, r in enumerate(result.records, start=1):
         outcome = f"{r.longest_diameter_mm:.1f} mm, {r.volume_ml:.2f} ml" if r.measured else "not found"
         ctx.say(f"timepoint {index}: {r.lesion_id}: {outcome}", stage="measure", step=k, total=len(result.records))
@@ -233,13 +234,14 @@ def process_baseline(ctx: RunContext) -> tuple[Baseline, RunContext]:
     tp = ctx.inputs.timepoints[0]
     with ctx.prov.stage("load"):
         ct = load_first_usable(tp.ct_candidates, load_ct, ctx.root, f"{tp.label} CT")
+        thickness_mm = slice_thickness_mm(ct, ctx.root)
     detected: tuple[DetectedLesion, ...] = ()
     if ctx.inputs.targets is None:
         with ctx.prov.stage("detect"):
             found_rows, targets = automatic_targets(ct, load_pet_of(tp, ctx, ct), ctx.config)
         detected = tuple(found_rows)
         ctx.say(f"  detected {len(detected)} candidate(s); targets: {', '.join(t.lesion_id for t in targets)}")
-        (ctx.staging / names.TARGETS_JSON).write_text(targets_to_json(targets), encoding="utf-8")
+        names.inside(ctx.staging, names.TARGETS_JSON).write_text(targets_to_json(targets), encoding="utf-8")
         ctx = replace(ctx, inputs=replace(ctx.inputs, targets=targets))
     targets = _targets_of(ctx)
     check_seeds(targets, ct)
@@ -256,7 +258,7 @@ def process_baseline(ctx: RunContext) -> tuple[Baseline, RunContext]:
     with ctx.prov.stage("segment+measure"):
         reference = reference_of(ct, result.records, "baseline")
     outcome = TimepointOutcome(record, reference, detected)
-    return Baseline(outcome, targets, found, slice_thickness_mm(ct), tp), ctx
+    return Baseline(outcome, targets, found, thickness_mm, tp), ctx
 
 
 def _track(
@@ -309,7 +311,7 @@ def _tracking(
         )
     with ctx.prov.stage("qc"):
         registration_png(
-            ctx.staging / names.registration_qc(index),
+            names.inside(ctx.staging, names.registration_qc(index)),
             ref.ct.image,
             ct.image,
             reg.transform,
@@ -362,7 +364,7 @@ def process_followups(ctx: RunContext, baseline: Baseline) -> list[TimepointOutc
                 ct = load_first_usable(tp.ct_candidates, load_ct, ctx.root, f"{tp.label} CT")
             except InputError as exc:
                 log.warning("%s dropped: no loadable CT (%s)", tp.label, exc)
-                ctx.dropped.append({"study_instance_uid": tp.study_uid, "reason": str(exc)})
+                ctx.dropped.append(dropped_at_load(tp, str(exc)))
                 continue
         ref = previous if ctx.config.chain_registration else baseline.outcome.reference
         outcome = process_followup(ctx, len(outcomes) + 1, tp, ct, ref, baseline)
