@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import sys
 import traceback
@@ -98,12 +99,11 @@ def _cmd_batch(args: argparse.Namespace) -> int:
 
 
 def _cmd_measure(args: argparse.Namespace) -> int:
-    import json
-
     from pipeline.cli.measure import measure_files, measures_text
+    from pipeline.outputs.tables import json_text
 
     result = measure_files(args.image, args.mask, args.label, args.series)
-    print(json.dumps(result, indent=2) if args.json else measures_text(result), end="\n" if args.json else "")
+    print(json_text(result) if args.json else measures_text(result), end="")
     return EXIT_OK
 
 
@@ -113,6 +113,10 @@ def _cmd_sample_data(args: argparse.Namespace) -> int:
     out = Path(args.output)
     if out.exists() and not args.force:
         raise InputError(f"{out} exists; use --force to replace it")
+    if out.exists() and (not out.is_dir() or not {p.name for p in out.iterdir()} <= {"study", "ground_truth.json"}):
+        raise InputError(
+            f"{out}: --force replaces only a sample-data folder (study/, ground_truth.json); this is not one"
+        )
     generate_study(out, seed=args.seed, size=args.size, force=args.force)
     if not args.quiet:
         print(f"Sample study: {out / 'study'} (targets.json inside); ground truth: {out / 'ground_truth.json'}")
@@ -149,15 +153,12 @@ def selection_options(args: argparse.Namespace):
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
-    import json
-
     from pipeline.dicom.discover import discover
     from pipeline.dicom.inspection import format_report, inspect_index
+    from pipeline.outputs.tables import json_text
 
     report = inspect_index(discover(args.folder), selection_options(args))
-    print(
-        json.dumps(report, indent=2, default=str) if args.json else format_report(report), end="\n" if args.json else ""
-    )
+    print(json_text(report) if args.json else format_report(report), end="")
     return EXIT_OK
 
 
@@ -170,6 +171,31 @@ def _cmd_convert(args: argparse.Namespace) -> int:
             f"{loaded.modality} series {loaded.series_uid} ({loaded.n_slices} slices, {loaded.units}) -> {args.output}"
         )
     return EXIT_OK
+
+
+MAX_THREADS = 256
+
+
+def _count(text: str) -> int:
+    """A whole number from 1 to :data:`MAX_THREADS` (threads, workers)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 1 <= value <= MAX_THREADS:
+        raise argparse.ArgumentTypeError(f"{value} is not between 1 and {MAX_THREADS}")
+    return value
+
+
+def _positive(text: str) -> float:
+    """A finite number above zero (seconds, megabytes)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number above zero")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -205,7 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("study_dir", type=Path, help="folder with all DICOM files of one patient (any nesting)")
     run.add_argument("-o", "--output", type=Path, required=True, help="output folder")
     run.add_argument("--targets", type=Path, help="targets JSON (default: STUDY_DIR/targets.json)")
-    run.add_argument("--threads", type=int, default=2, help="threads for ITK filters (default 2)")
+    run.add_argument("--threads", type=_count, default=2, help="threads for ITK filters (default 2)")
     run.add_argument(
         "--dicom-out",
         action="store_true",
@@ -219,20 +245,20 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("studies_root", type=Path)
     batch.add_argument("-o", "--output", type=Path, required=True, help="output root; one sub-folder per study")
     batch.add_argument(
-        "--workers", type=int, help="studies run at once on this machine, each in its own process (default 1)"
+        "--workers", type=_count, help="studies run at once on this machine, each in its own process (default 1)"
     )
     batch.add_argument(
-        "--threads", type=int, help="ITK and BLAS threads per study (default: cores // workers; 1 on Dask)"
+        "--threads", type=_count, help="ITK and BLAS threads per study (default: cores // workers; 1 on Dask)"
     )
     batch.add_argument(
         "--scheduler", metavar="ADDRESS", help="run on a Dask cluster: tcp://host:port or a scheduler file"
     )
     batch.add_argument(
-        "--timeout", type=float, metavar="SECONDS", help="stop a study after this wall time (default: none)"
+        "--timeout", type=_positive, metavar="SECONDS", help="stop a study after this wall time (default: none)"
     )
     batch.add_argument(
         "--memory-limit",
-        type=float,
+        type=_positive,
         metavar="MB",
         help="data memory per study process (Linux); a study that needs more fails as out of memory (default: none)",
     )

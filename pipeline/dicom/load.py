@@ -36,6 +36,9 @@ log = logging.getLogger(__name__)
 # what reading or decoding a file's pixel data raises for a file that is not what its header says (truncated,
 # corrupt compressed stream, unsupported encoding); anything else is a programming error and propagates
 PIXEL_READ_ERRORS = (OSError, EOFError, ValueError, RuntimeError, NotImplementedError, struct.error)
+# integral rescales beyond these are applied in floating point (no silent integer overflow)
+MAX_INTEGRAL_SLOPE = 256
+MAX_INTEGRAL_INTERCEPT = 65536
 
 
 @dataclass(frozen=True)
@@ -113,7 +116,11 @@ def read_stack(
     """
     label = series_label(stack.instances)
     integral = factors is None and all(
-        float(i.rescale_slope).is_integer() and float(i.rescale_intercept).is_integer() for i in stack.instances
+        float(i.rescale_slope).is_integer()
+        and float(i.rescale_intercept).is_integer()
+        and abs(i.rescale_slope) <= MAX_INTEGRAL_SLOPE
+        and abs(i.rescale_intercept) <= MAX_INTEGRAL_INTERCEPT
+        for i in stack.instances
     )
     dtype = np.dtype(integral_dtype if integral else np.float32)
     out = np.empty(stack.shape_zyx, dtype=dtype)

@@ -33,7 +33,7 @@ import numpy as np
 from pipeline.config import SelectionOptions
 from pipeline.dicom import values as dv
 from pipeline.dicom.discover import DicomIndex, InstanceHeader
-from pipeline.dicom.slices import check_geometry
+from pipeline.dicom.slices import check_geometry, orientation_problem
 from pipeline.errors import SeriesSelectionError
 
 log = logging.getLogger(__name__)
@@ -117,8 +117,8 @@ def ct_rejection(
         return f"SOP class {first.sop_class_uid} is not a CT image storage class"
     if first.orientation is None:
         return "missing ImageOrientationPatient"
-    if abs(_slice_normal(first.orientation)[2]) < AXIAL_COSINE:
-        return "not axial"
+    if orientation_problem(first.orientation) is None and abs(_slice_normal(first.orientation)[2]) < AXIAL_COSINE:
+        return "not axial"  # (an impossible orientation is left to the geometry check, which names the file)
     if len(instances) < min_slices:
         return f"only {len(instances)} slices (< {min_slices})"
     if options is not None:

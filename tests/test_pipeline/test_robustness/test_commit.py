@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from commit_child import expected_files, write_result
+from robustness_corpus import cli_logging
 
 from pipeline.cli.main import main
 from pipeline.errors import InputError
@@ -17,8 +19,6 @@ from pipeline.outputs import names
 from pipeline.outputs.staging import WORK_DIR, repair, staged_output
 
 CHILD = Path(__file__).with_name("commit_child.py")
-sys.path.insert(0, str(CHILD.parent))
-from commit_child import expected_files, write_result  # noqa: E402
 
 INSTANTS = 20
 
@@ -110,7 +110,8 @@ def test_a_second_run_into_the_same_folder_is_refused(tmp_path: Path, capsys) ->
         write_result(folder, "new")
         with pytest.raises(InputError, match="another run is writing into this folder"), staged_output(out):
             pass
-        assert main(["run", str(tmp_path / "study"), "-o", str(out), "-q"]) == 2
+        with cli_logging():
+            assert main(["run", str(tmp_path / "study"), "-o", str(out), "-q"]) == 2
         assert "another run is writing into this folder" in capsys.readouterr().err
     assert _generation(out) == "new"
 
@@ -179,7 +180,8 @@ def test_output_folders_refused_before_any_work(case: str, tmp_path: Path, capsy
         (out / names.MASKS_DIR).mkdir(parents=True)
         (out / "notes.txt").write_text("keep me")
     before = sorted(p.as_posix() for p in tmp_path.rglob("*"))
-    assert main(["run", str(study), "-o", str(out), "-q"]) == 2
+    with cli_logging():
+        assert main(["run", str(study), "-o", str(out), "-q"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and str(out) in err[0], err
     assert sorted(p.as_posix() for p in tmp_path.rglob("*")) == before
