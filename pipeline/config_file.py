@@ -127,6 +127,8 @@ def parse_config(data: dict[str, object], source: str, base: RunConfig | None = 
 def load_config(path: Path | str, base: RunConfig | None = None) -> RunConfig:
     """Read a TOML configuration file; the result records the file's path and SHA-256."""
     path = Path(path)
+    if path.exists() and not path.is_file():
+        raise ConfigFileError(f"{path}: not a regular file")
     try:
         with path.open("rb") as f:
             raw = f.read(MAX_FILE_BYTES + 1)

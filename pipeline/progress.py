@@ -14,9 +14,9 @@ errors only.
 
 Messages never contain patient names or other identifying header values:
 series are named by UID, files by their path relative to the study folder.
-Warnings of the libraries (Python ``warnings`` and the ``pydicom`` and
-``highdicom`` loggers, which may quote header values such as PatientName) go
-through the same handler as WARNING lines of the ``pipeline.libraries``
+Warnings of the libraries (Python ``warnings``, ITK's messages and the
+``pydicom`` and ``highdicom`` loggers, which may quote header values such as
+PatientName) go through the same handler as WARNING lines of the ``pipeline.libraries``
 logger, with every quoted value replaced by ``<value>`` (:func:`scrub`);
 nothing of theirs reaches stderr directly.
 """
@@ -68,6 +68,35 @@ def _show_warning(
     logging.getLogger(LIBRARY_LOGGER).warning("%s from %s: %s", category.__name__, package, scrub(str(message)))
 
 
+_itk_logger: object | None = None  # kept alive while it is ITK's global logger
+
+
+def _route_itk_messages() -> None:
+    """ITK's messages (printed by C++ to stderr by default) as scrubbed log lines of :data:`LIBRARY_LOGGER`."""
+    global _itk_logger
+    import SimpleITK as sitk
+
+    log = logging.getLogger(LIBRARY_LOGGER)
+
+    class ItkMessages(sitk.LoggerBase):
+        def DisplayText(self, text: str) -> None:
+            log.info("ITK: %s", scrub(" ".join(text.split())))
+
+        DisplayGenericOutputText = DisplayText
+
+        def DisplayDebugText(self, text: str) -> None:
+            log.debug("ITK: %s", scrub(" ".join(text.split())))
+
+        def DisplayWarningText(self, text: str) -> None:
+            log.warning("ITK: %s", scrub(" ".join(text.split())))
+
+        def DisplayErrorText(self, text: str) -> None:
+            log.error("ITK: %s", scrub(" ".join(text.split())))
+
+    _itk_logger = ItkMessages()
+    _itk_logger.SetAsGlobalITKLogger()
+
+
 def configure_logging(handler: logging.Handler, level: int) -> None:
     """Send the project's loggers and the libraries' warnings (scrubbed) to ``handler`` only."""
     handler.addFilter(ScrubLibraryMessages())
@@ -82,6 +111,7 @@ def configure_logging(handler: logging.Handler, level: int) -> None:
         lg.setLevel(max(level, logging.WARNING))
         lg.propagate = False
     warnings.showwarning = _show_warning
+    _route_itk_messages()
 
 
 class Progress:

@@ -2,7 +2,8 @@
 
 Symbolic links to folders are followed, but a folder already scanned (a link
 loop, or a second link to the same folder) is skipped with a reason, so a loop
-never multiplies the files. A folder or file that cannot be read is bad input
+never multiplies the files. Pipes, sockets and devices are skipped with a
+reason (opening one could block). A folder or file that cannot be read is bad input
 (:class:`pipeline.errors.InputError` naming it): a study whose files cannot all
 be read could silently lose a timepoint.
 """
@@ -49,5 +50,10 @@ def walk_files(root: Path) -> tuple[list[Path], list[tuple[str, str]]]:
             continue
         seen.add(key)
         dirnames.sort()
-        files.extend(folder / name for name in sorted(filenames))
+        for name in sorted(filenames):
+            path = folder / name
+            if path.is_file() or not path.exists():  # a broken link stays, to be named as unreadable
+                files.append(path)
+            else:  # a pipe, socket or device: opening it could block
+                skipped.append((_relative(path, root), "not a regular file"))
     return files, skipped

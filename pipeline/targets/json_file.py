@@ -56,6 +56,8 @@ def _depth(data: object) -> int:
 def read_document(path: Path | str) -> object:
     """The decoded JSON of a targets file, within the size and depth limits; :class:`TargetsError` otherwise."""
     path = Path(path)
+    if path.exists() and not path.is_file():
+        raise TargetsError(f"{path}: not a regular file")
     try:
         with path.open("rb") as f:
             raw = f.read(MAX_FILE_BYTES + 1)

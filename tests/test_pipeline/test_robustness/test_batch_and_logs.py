@@ -89,6 +89,24 @@ def test_library_warnings_are_logged_scrubbed(tmp_path: Path) -> None:
             assert [json.loads(line)["level"] for line in lines] == ["warning", "warning"]
 
 
+def test_itk_messages_are_log_lines(tmp_path: Path) -> None:
+    code = (
+        "import numpy as np, SimpleITK as sitk, sys\n"
+        "from pipeline.cli.main import _setup_logging\n"
+        "_setup_logging(quiet=True, verbose=False, log_json=True)\n"
+        "image = sitk.GetImageFromArray(np.zeros((3, 4, 5), np.int16))\n"
+        "image.SetDirection((1, 0, 0, 0.5, 0.5, 0, 0, 0, 1))\n"
+        "sitk.WriteImage(image, sys.argv[1])\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "x.nii.gz")], capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr
+    (record,) = [json.loads(line) for line in result.stderr.splitlines()]
+    assert record["level"] == "warning" and record["logger"] == "pipeline.libraries"
+    assert record["message"].startswith("ITK: WARNING:") and "Non-orthogonal direction matrix" in record["message"]
+
+
 @pytest.mark.parametrize(
     "message, scrubbed",
     [

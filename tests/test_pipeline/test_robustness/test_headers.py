@@ -173,6 +173,13 @@ def test_a_symbolic_link_loop_is_scanned_once(small_study, caplog) -> None:
     assert len(caplog.records) == len(index.skipped) <= 3  # targets.json is skipped too (not DICOM)
 
 
+def test_a_pipe_in_the_study_folder_is_skipped_without_blocking(small_study) -> None:
+    study, files = small_study()
+    os.mkfifo(study / "pipe")
+    index = discover(study, workers=1)
+    assert len(index.instances) == len(files) and ("pipe", "not a regular file") in index.skipped
+
+
 def test_an_unreadable_folder_is_refused(small_study, monkeypatch: pytest.MonkeyPatch) -> None:
     study, files = small_study()
     hidden = study / "followup"

@@ -4,6 +4,7 @@ key, before any work and with OUT_DIR untouched; ids never become paths outside 
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -196,3 +197,14 @@ def test_sample_data_force_replaces_only_a_sample_data_folder(tmp_path: Path, re
     (home / "thesis.tex").write_text("keep me")
     message = refused("sample-data", home, "--force", out=home).message
     assert "replaces only a sample-data folder" in message and (home / "thesis.tex").read_text() == "keep me"
+
+
+@pytest.mark.parametrize("option", ["--targets", "--config"])
+def test_a_pipe_as_targets_or_configuration_file_is_refused_without_blocking(
+    option: str, tmp_path: Path, refused
+) -> None:
+    (tmp_path / "study").mkdir()
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    message = refused("run", tmp_path / "study", "-o", tmp_path / "out", option, pipe, out=tmp_path / "out").message
+    assert f"{pipe}: not a regular file" in message
