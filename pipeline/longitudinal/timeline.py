@@ -4,8 +4,9 @@
   date (YYYYMMDD, year 1900 or later): a missing or invalid one is bad input
   naming the series and a file, since the order (and so the baseline) cannot
   be established.
-* A study that holds a CT series of at least ``min_ct_slices`` images (not a
-  localizer) but gives no usable CT is *dropped*: a WARNING naming its series,
+* A study that holds a CT series of at least :data:`MIN_IMAGES` images (not
+  a localizer, dose report or secondary capture) but gives no usable CT is
+  *dropped*: a WARNING naming its series,
   a file and the reason, listed in ``run.json`` and the report. A dropped study
   dated before the first usable one (or without a valid date) would have been
   the baseline: that is bad input. Studies left out by the user's selection
@@ -35,6 +36,8 @@ log = logging.getLogger(__name__)
 
 CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"  # and its enhanced / legacy converted sub-classes
 MIN_YEAR = 1900
+MIN_IMAGES = 3  # a CT series of fewer images is not taken for a lost timepoint
+NOT_MEASURABLE = frozenset({"LOCALIZER", "SCOUT", "SECONDARY", "DOSE_INFO", "SCREEN SAVE"})  # ImageType values
 
 
 def _is_ct(inst: InstanceHeader) -> bool:
@@ -65,11 +68,14 @@ def check_dates(timepoints: Sequence[Timepoint], index: DicomIndex) -> None:
             )
 
 
-def _measurable_ct(members: Sequence[InstanceHeader], min_slices: int) -> bool:
-    """A CT series that should have given a timepoint: enough images, not a localizer."""
+def _measurable_ct(members: Sequence[InstanceHeader]) -> bool:
+    """A CT series that should have given a timepoint: a few images at least, not a localizer, dose report or
+    secondary capture."""
     first = members[0]
     kinds = set(first.image_type)
-    return _is_ct(first) and len(members) >= min_slices and not kinds & {"LOCALIZER", "SCOUT"}
+    if kinds & NOT_MEASURABLE or "DOSE" in first.series_description.upper():
+        return False
+    return _is_ct(first) and len(members) >= MIN_IMAGES
 
 
 def dropped_at_selection(
@@ -84,7 +90,7 @@ def dropped_at_selection(
     dropped = []
     for study_uid, skipped in selection.dropped_studies:
         reasons = dict(skipped)
-        cts = [series[uid] for uid in reasons if uid in series and _measurable_ct(series[uid], options.min_ct_slices)]
+        cts = [series[uid] for uid in reasons if uid in series and _measurable_ct(series[uid])]
         if not cts:
             continue
         head = cts[0][0]

@@ -160,6 +160,24 @@ def test_a_broken_study_that_would_be_the_baseline_is_refused(small_study, refus
     assert any(f"(file {f.name})" in message for f in baseline), message
 
 
+def test_a_partial_follow_up_is_dropped_with_a_warning(small_study, write_series, caplog) -> None:
+    """A later study whose CT has too few slices is not silently ignored: it is a dropped timepoint."""
+    from pipeline.config import RunConfig
+    from pipeline.longitudinal.run import read_study
+    from pipeline.provenance import Provenance
+
+    study, _ = small_study(tag="a")
+    partial = write_series(study, "CT", n=5, tag="b")
+    edit(partial, setting(StudyDate="20260601"))
+    with caplog.at_level(logging.WARNING, logger="pipeline"):
+        inputs = read_study(study, None, RunConfig(), Provenance(), lambda *a, **k: None)
+    (dropped,) = inputs.dropped
+    series = str(pydicom.dcmread(partial[0], stop_before_pixels=True).SeriesInstanceUID)
+    assert len(inputs.timepoints) == 1 and str(dropped.study_date) == "2026-06-01"
+    assert series in dropped.reason and "only 5 slices" in dropped.reason
+    assert any("dropped" in r.getMessage() and series in r.getMessage() for r in caplog.records)
+
+
 def test_a_symbolic_link_loop_is_scanned_once(small_study, caplog) -> None:
     study, files = small_study()
     (study / "sub").mkdir()
