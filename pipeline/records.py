@@ -22,6 +22,29 @@ NOT_FOUND = "not_found"
 
 
 @dataclass(frozen=True)
+class DroppedTimepoint:
+    """A study left out of the assessment (its CT could not be used), with the reason naming series and file."""
+
+    study_uid: str
+    study_date: dt.date | None
+    reason: str
+
+    def note(self) -> str:
+        """The note carried by every response after this study: it is conditional on the study's absence."""
+        return (
+            f"conditional: the study of {self.study_date or 'unknown date'} ({self.study_uid}) was dropped "
+            "and is not part of this assessment or its nadir"
+        )
+
+    def as_record(self) -> dict[str, object]:
+        return {
+            "study_instance_uid": self.study_uid,
+            "study_date": self.study_date.isoformat() if self.study_date else None,
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True)
 class LesionRecord:
     """One target at one timepoint. Lengths in mm, volumes in ml, points in LPS mm."""
 
@@ -228,3 +251,11 @@ class StudyResult:
     total_volume_ml: tuple[float, ...]
     warnings: tuple[str, ...] = field(default=())
     assessment: StudyAssessment | None = None
+    dropped: tuple[DroppedTimepoint, ...] = ()  # studies left out, in date order
+
+    def notes(self, k: int) -> tuple[str, ...]:
+        """Why the response of ``timepoints[k]`` is conditional: a study dropped before it (and after baseline)."""
+        date = self.timepoints[k].study_date
+        if k == 0 or date is None:
+            return ()
+        return tuple(d.note() for d in self.dropped if d.study_date is None or d.study_date <= date)

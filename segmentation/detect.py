@@ -23,7 +23,7 @@ is not a liver candidate.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import ndimage
@@ -31,18 +31,19 @@ from scipy import ndimage
 
 @dataclass(frozen=True)
 class DetectionConfig:
-    smoothing_mm: float = 2.5
-    min_contrast_hu: float = 15.0
-    noise_factor: float = 3.0
-    min_confidence: float = (
-        0.4  # of the segmenter, for a candidate to count as a lesion (no reader's seed vouches for it)
-    )
-    edge_margin_mm: float = 5.0
-    min_volume_ml: float = 0.05
-    pet_margin_mm: float = 10.0
-    pet_peak_margin_mm: float = 5.0
-    pet_noise_factor: float = 4.0
-    match_distance_mm: float = 12.0
+    """Automatic detection options; each field's ``metadata`` bounds the values a configuration file may give."""
+
+    smoothing_mm: float = field(default=2.5, metadata={"ge": 0.0, "le": 20.0})
+    min_contrast_hu: float = field(default=15.0, metadata={"ge": 0.0, "le": 1000.0})
+    noise_factor: float = field(default=3.0, metadata={"ge": 0.0, "le": 100.0})
+    # of the segmenter, for a candidate to count as a lesion (no reader's seed vouches for it)
+    min_confidence: float = field(default=0.4, metadata={"ge": 0.0, "le": 1.0})
+    edge_margin_mm: float = field(default=5.0, metadata={"ge": 0.0, "le": 100.0})
+    min_volume_ml: float = field(default=0.05, metadata={"ge": 0.0, "le": 1000.0})
+    pet_margin_mm: float = field(default=10.0, metadata={"ge": 0.0, "le": 50.0})
+    pet_peak_margin_mm: float = field(default=5.0, metadata={"ge": 0.0, "le": 50.0})
+    pet_noise_factor: float = field(default=4.0, metadata={"ge": 0.0, "le": 100.0})
+    match_distance_mm: float = field(default=12.0, metadata={"ge": 0.0, "le": 100.0})
 
 
 @dataclass(frozen=True)

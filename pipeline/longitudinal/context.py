@@ -14,7 +14,7 @@ from pipeline.dicom.load import LoadedSeries
 from pipeline.dicom.selection import Timepoint
 from pipeline.longitudinal.liver import LiverMask
 from pipeline.provenance import Provenance
-from pipeline.records import LesionRecord, Point
+from pipeline.records import DroppedTimepoint, LesionRecord, Point
 from pipeline.targets.annotations import Annotations
 from pipeline.targets.json_file import Target
 
@@ -29,6 +29,7 @@ class StudyInputs:
     targets_path: Path | None
     targets: tuple[Target, ...] | None
     annotations: Annotations
+    dropped: tuple[DroppedTimepoint, ...] = ()  # studies series selection left out
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ class RunContext:
     say: Callable[..., None]
     staging: Path
     dicom_written: list[dict[str, object]] | None  # None: no DICOM SEG/SR (--dicom-out not given)
-    dropped: list[dict[str, str]] = field(default_factory=list)  # follow-ups left out, with the reason
+    dropped: list[DroppedTimepoint] = field(default_factory=list)  # follow-ups whose CT did not load
 
     @property
     def root(self) -> Path:

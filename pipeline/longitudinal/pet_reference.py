@@ -21,8 +21,10 @@ Reference region, in this order:
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
@@ -39,6 +41,7 @@ from measurement.pet import (
 from pipeline import spatial
 from pipeline.dicom.discover import InstanceHeader
 from pipeline.dicom.load import LoadedSeries
+from pipeline.errors import GeometryError
 from pipeline.records import PetReference, Point
 
 log = logging.getLogger(__name__)
@@ -46,8 +49,19 @@ log = logging.getLogger(__name__)
 CROP_MARGIN_MM = 120.0  # the liver lies within this distance of its lesions
 
 
-def slice_thickness_mm(ct: LoadedSeries) -> float:
-    """The CT's SliceThickness (median over its slices), else its slice spacing."""
+def slice_thickness_mm(ct: LoadedSeries, root: Path | None = None) -> float:
+    """The CT's SliceThickness (median over its slices), else its slice spacing.
+
+    Raises :class:`GeometryError` (naming the series and a file) when a slice's
+    SliceThickness is given but is not a finite positive number.
+    """
+    for inst in ct.instances:
+        value = inst.slice_thickness
+        if value is not None and not (math.isfinite(value) and value > 0):
+            name = inst.path.relative_to(root) if root and inst.path.is_relative_to(root) else inst.path
+            raise GeometryError(
+                f"CT series {ct.series_uid}: file {name}: SliceThickness {value:g} is not a finite positive number"
+            )
     values = [i.slice_thickness for i in ct.instances if i.slice_thickness]
     return float(np.median(values)) if values else spatial.spacing_zyx(ct.image)[0]
 

@@ -26,6 +26,7 @@ from pipeline.longitudinal.liver import LiverMask, LiverMaskFiles, liver_for, li
 from pipeline.longitudinal.pet_reference import pet_reference, slice_thickness_mm
 from pipeline.longitudinal.register import RegistrationResult, register_followup
 from pipeline.longitudinal.seeds import check_seeds, describe, hint
+from pipeline.longitudinal.timeline import dropped_at_load
 from pipeline.longitudinal.tracking import residuals
 from pipeline.outputs import names
 from pipeline.outputs.dicom_out import write_timepoint_dicom
@@ -194,7 +195,7 @@ def _write_timepoint(
     """The timepoint's label map, lesion QC images and (with ``--dicom-out``) SEG and SR; returns the mask file."""
     mask_file = names.lesion_mask(index)
     with ctx.prov.stage("write"):
-        write_label_map(ctx.staging / mask_file, result.labels_zyx, ct.image)
+        write_label_map(names.inside(ctx.staging, mask_file), result.labels_zyx, ct.image)
     for k, r in enumerate(result.records, start=1):
         outcome = f"{r.longest_diameter_mm:.1f} mm, {r.volume_ml:.2f} ml" if r.measured else "not found"
         ctx.say(f"timepoint {index}: {r.lesion_id}: {outcome}", stage="measure", step=k, total=len(result.records))
@@ -304,6 +305,7 @@ def process_baseline(ctx: RunContext) -> tuple[Baseline, RunContext]:
     tp = ctx.inputs.timepoints[0]
     with ctx.prov.stage("load"):
         ct = load_first_usable(tp.ct_candidates, load_ct, ctx.root, f"{tp.label} CT")
+        thickness_mm = slice_thickness_mm(ct, ctx.root)
     series = [stack[0].series_uid for t in ctx.inputs.timepoints for stack in t.ct_candidates if stack]
     files = liver_mask_files(ctx.config.liver_mask, series)
     automatic = ctx.inputs.targets is None
@@ -317,7 +319,7 @@ def process_baseline(ctx: RunContext) -> tuple[Baseline, RunContext]:
         ctx.say(f"  detected {len(detected)} candidate(s); targets: {', '.join(t.lesion_id for t in targets)}")
         ctx = replace(ctx, inputs=replace(ctx.inputs, targets=targets))
     targets = _targets_of(ctx)
-    (ctx.staging / names.TARGETS_JSON).write_text(targets_to_json(targets), encoding="utf-8")
+    names.inside(ctx.staging, names.TARGETS_JSON).write_text(targets_to_json(targets), encoding="utf-8")
     check_seeds(targets, ct)
     with ctx.prov.stage("load"):
         pet = load_pet_of(tp, ctx, ct)
@@ -335,7 +337,7 @@ def process_baseline(ctx: RunContext) -> tuple[Baseline, RunContext]:
     record = _record(ctx, 0, tp, ct, pet, result, None, TrackingRecord(result.flags), (), liver_record)
     reference = reference_of(ct, result.records, "baseline", liver)
     outcome = TimepointOutcome(record, reference, detected)
-    return Baseline(outcome, targets, found, slice_thickness_mm(ct), tp, files), ctx
+    return Baseline(outcome, targets, found, thickness_mm, tp, files), ctx
 
 
 def _track(
@@ -387,7 +389,7 @@ def _tracking(
         )
     with ctx.prov.stage("qc"):
         registration_png(
-            ctx.staging / names.registration_qc(index),
+            names.inside(ctx.staging, names.registration_qc(index)),
             ref.ct.image,
             ct.image,
             reg.transform,
@@ -445,7 +447,7 @@ def process_followups(ctx: RunContext, baseline: Baseline) -> list[TimepointOutc
                 ct = load_first_usable(tp.ct_candidates, load_ct, ctx.root, f"{tp.label} CT")
             except InputError as exc:
                 log.warning("%s dropped: no loadable CT (%s)", tp.label, exc)
-                ctx.dropped.append({"study_instance_uid": tp.study_uid, "reason": str(exc)})
+                ctx.dropped.append(dropped_at_load(tp, str(exc)))
                 continue
         ref = previous if ctx.config.chain_registration else baseline.outcome.reference
         outcome = process_followup(ctx, len(outcomes) + 1, tp, ct, ref, baseline)

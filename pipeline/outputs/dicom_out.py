@@ -56,8 +56,8 @@ def write_timepoint_dicom(
     sr = build_sr(seg, sources, records, numbers, organs, tracking, timepoint, with_pet)
     (out_dir / names.DICOM_DIR).mkdir(parents=True, exist_ok=True)
     seg_name, sr_name = names.dicom_seg(timepoint), names.dicom_sr(timepoint)
-    seg.save_as(out_dir / seg_name)
-    sr.save_as(out_dir / sr_name)
+    seg.save_as(names.inside(out_dir, seg_name))
+    sr.save_as(names.inside(out_dir, sr_name))
     return {
         "timepoint": timepoint,
         "seg": {

@@ -15,7 +15,7 @@ from pipeline.config import RunConfig
 from pipeline.dicom.discover import DicomIndex
 from pipeline.outputs import names
 from pipeline.provenance import Provenance, software_versions
-from pipeline.records import RegistrationRecord, TimepointRecord, TrackingRecord
+from pipeline.records import DroppedTimepoint, RegistrationRecord, TimepointRecord, TrackingRecord
 from pipeline.targets.json_file import Target
 
 
@@ -72,7 +72,7 @@ def timepoint_entry(r: TimepointRecord) -> dict[str, object]:
 def inputs_entry(
     index: DicomIndex,
     records: Sequence[TimepointRecord],
-    dropped: Sequence[dict[str, str]],
+    dropped: Sequence[DroppedTimepoint],
     baseline_thickness_mm: float,
 ) -> dict[str, object]:
     return {
@@ -80,7 +80,7 @@ def inputs_entry(
         "dicom_instances": len(index.instances),
         "skipped_files": [{"file": f, "reason": r} for f, r in index.skipped],
         "header_notes": list(index.notes),
-        "dropped_timepoints": list(dropped),
+        "dropped_timepoints": [d.as_record() for d in dropped],
         "timepoints": [timepoint_entry(r) for r in records],
         "baseline_ct_slice_thickness_mm": baseline_thickness_mm,
     }

@@ -138,6 +138,29 @@ def _measurements(r: LesionRecord) -> list[hd.sr.Measurement]:
     ]
 
 
+def referenced_segment(seg: Dataset, number: int) -> hd.sr.ReferencedSegment:
+    """The SR reference to segment ``number`` of ``seg`` with the source images of its frames.
+
+    highdicom stores the segment of a one-segment SEG in the shared functional groups, where
+    ``ReferencedSegment.from_segmentation`` does not look; the references are then built here.
+    """
+    frames = seg.PerFrameFunctionalGroupsSequence
+    if all("SegmentIdentificationSequence" in f for f in frames):
+        return hd.sr.ReferencedSegment.from_segmentation(seg, number)
+    shared = seg.SharedFunctionalGroupsSequence[0].SegmentIdentificationSequence[0].ReferencedSegmentNumber
+    if int(shared) != number:
+        raise ValueError(f"segment {number} is not in the SEG (its only segment is {shared})")
+    images: dict[str, hd.sr.SourceImageForSegmentation] = {}
+    for frame in frames:
+        for derivation in frame.get("DerivationImageSequence", []):
+            for source in derivation.get("SourceImageSequence", []):
+                uid = str(source.ReferencedSOPInstanceUID)
+                images.setdefault(uid, hd.sr.SourceImageForSegmentation(str(source.ReferencedSOPClassUID), uid))
+    return hd.sr.ReferencedSegment(
+        str(seg.SOPClassUID), str(seg.SOPInstanceUID), number, source_images=list(images.values())
+    )
+
+
 def build_sr(
     seg: Dataset,
     source_datasets: Sequence[Dataset],
@@ -189,7 +212,7 @@ def build_sr(
         groups.append(
             hd.sr.VolumetricROIMeasurementsAndQualitativeEvaluations(
                 tracking_identifier=hd.sr.TrackingIdentifier(uid=uid, identifier=r.lesion_id),
-                referenced_segment=hd.sr.ReferencedSegment.from_segmentation(seg, number),
+                referenced_segment=referenced_segment(seg, number),
                 time_point_context=time_point,
                 finding_type=codes.SCT.Lesion,
                 finding_sites=[hd.sr.FindingSite(organ)] if organ is not None else None,

@@ -17,7 +17,6 @@ discovery, against the baseline.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -26,15 +25,14 @@ from pydicom.errors import InvalidDicomError
 
 from pipeline.dicom.discover import DicomIndex
 from pipeline.errors import TargetsError
-from pipeline.targets.annotations import Annotations, read_annotations
+from pipeline.targets.annotations import Annotations, parse_annotations
 from pipeline.targets.geometry import ImageLookup
-from pipeline.targets.json_file import Target, parse_targets
+from pipeline.targets.json_file import MAX_TARGETS, Target, parse_targets, read_document
 from pipeline.targets.markups import is_markups, targets_from_markups
 from pipeline.targets.rtstruct import read_rtstruct_targets
 from pipeline.targets.seg import read_seg_targets
 from pipeline.targets.sr import read_sr_targets
 
-MAX_JSON_BYTES = 10_000_000
 DICOM_KINDS = {"SR": "measurement report", "SEG": "segmentation", "RTSTRUCT": "structure set"}
 READERS = {"SR": read_sr_targets, "SEG": read_seg_targets, "RTSTRUCT": read_rtstruct_targets}
 
@@ -54,7 +52,9 @@ class TargetSource:
 
 
 def _kind(path: Path) -> str | None:
-    """``"json"``, a DICOM Modality, or ``None`` for a file that is neither."""
+    """``"json"`` (a ``.json`` name or JSON text), a DICOM Modality, or ``None`` for a file that is neither."""
+    if path.suffix.lower() == ".json":
+        return "json"
     with path.open("rb") as f:
         head = f.read(132)
     if head.lstrip()[:1] in (b"{", b"["):
@@ -70,6 +70,8 @@ def target_source(path: Path) -> TargetSource:
     """Sort the file(s) ``path`` names; refuse what is not a targets file of a known kind."""
     if not path.exists():
         raise TargetsError(f"{path}: targets file not found")
+    if not path.is_dir() and not path.is_file():
+        raise TargetsError(f"{path}: not a regular file")
     files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
     json_files, dicom_files = [], []
     for f in files:
@@ -88,31 +90,18 @@ def target_source(path: Path) -> TargetSource:
     return TargetSource(path, tuple(json_files), tuple(dicom_files))
 
 
-def _read_json(path: Path) -> object:
-    if path.stat().st_size > MAX_JSON_BYTES:
-        raise TargetsError(f"{path}: larger than {MAX_JSON_BYTES // 1_000_000} MB")
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise TargetsError(f"{path}: cannot read targets file ({exc})") from None
-    except json.JSONDecodeError as exc:
-        raise TargetsError(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
-    except RecursionError:
-        raise TargetsError(f"{path}: JSON nested too deeply") from None
-
-
 def read_json_targets(source: TargetSource) -> tuple[tuple[Target, ...], Annotations]:
     """The targets of the source's JSON files, with the annotations of its targets.json (if any)."""
     targets: list[Target] = []
     annotations = Annotations()
     for path in source.json_files:
-        data = _read_json(path)
+        data = read_document(path)
         if is_markups(data):
             targets += targets_from_markups(data, path.name)  # type: ignore[arg-type]
             continue
         found = parse_targets(data, str(path))
         targets += [t if t.origin else replace(t, origin=path.name) for t in found]
-        annotations = read_annotations(path, {t.lesion_id for t in found})
+        annotations = parse_annotations(data, str(path), {t.lesion_id for t in found})
     return tuple(targets), annotations
 
 
@@ -126,14 +115,15 @@ def read_dicom_targets(source: TargetSource, index: DicomIndex, baseline_study_u
 
 
 def combine(parts: list[tuple[Target, ...]], source: TargetSource) -> tuple[Target, ...]:
-    """All targets, each lesion id once."""
+    """All targets, each lesion id once (ignoring case), at most :data:`MAX_TARGETS` of them."""
     out: list[Target] = []
     seen: dict[str, str] = {}
     for t in (t for part in parts for t in part):
-        if t.lesion_id in seen:
-            raise TargetsError(
-                f"{source.path}: lesion id {t.lesion_id!r} given twice ({seen[t.lesion_id]}; {t.origin})"
-            )
-        seen[t.lesion_id] = t.origin
+        key = t.lesion_id.casefold()
+        if key in seen:
+            raise TargetsError(f"{source.path}: lesion id {t.lesion_id!r} given twice ({seen[key]}; {t.origin})")
+        seen[key] = t.origin
         out.append(t)
+    if len(out) > MAX_TARGETS:
+        raise TargetsError(f"{source.path}: {len(out)} target lesions; at most {MAX_TARGETS} are allowed")
     return tuple(out)

@@ -196,6 +196,24 @@ def _liver_section(out_dir: Path, manifest: dict) -> str:
     )
 
 
+def _dropped_section(manifest: dict) -> str:
+    """The studies left out of the assessment, shown before the response (empty when none was)."""
+    dropped = manifest.get("inputs", {}).get("dropped_timepoints", [])
+    if not dropped:
+        return ""
+    lines = [
+        html.text(
+            f"the study of {d.get('study_date') or 'unknown date'} ({d.get('study_instance_uid')}): {d.get('reason')}"
+        )
+        for d in dropped
+    ]
+    return (
+        "<h2>Dropped timepoints</h2>"
+        '<p class="warn">These studies could not be used; every response after one of them is conditional on its '
+        "absence (note column).</p>" + html.items(lines, "warn")
+    )
+
+
 def _warnings_section(manifest: dict) -> str:
     lines = [html.text(w) for w in manifest.get("warnings", [])]
     for tp in manifest.get("inputs", {}).get("timepoints", []):
@@ -281,6 +299,7 @@ def write_patient_report(out_dir: Path | str) -> Path:
         f'<p class="muted">{len(timepoints)} timepoint(s), {len(lesion_ids)} target lesion(s). '
         f"Generated from the files of this folder by {html.text(manifest.get('tool', {}).get('name', 'lesion-pipeline'))} "
         f"{html.text(manifest.get('tool', {}).get('version', ''))}.</p>"
+        + _dropped_section(manifest)
         + _response_section(response)
         + _timeline_section(measurements, response, lesion_ids, manifest)
         + _plots_section(measurements, response, lesion_ids)

@@ -201,3 +201,33 @@ def test_seg_has_no_segment_for_a_lesion_absent_at_that_timepoint(sample_root: P
         [str(ds.SOPInstanceUID) for ds in ct], combine_segments=True, assert_missing_frames_are_empty=True
     )
     assert (pixels == 1).sum() == 20 and (pixels == 2).sum() == 6 and pixels[5, 40, 50] == 2
+
+
+def test_sr_of_a_timepoint_with_one_measured_lesion(sample_root: Path, manifest) -> None:
+    """A SEG with one segment (highdicom keeps its identification in the shared functional groups) gives an SR whose
+    measurement group references that segment and exactly the CT images holding the lesion."""
+    from pipeline.outputs.dicom_ids import tracking_uid
+    from pipeline.outputs.seg import build_seg
+    from pipeline.outputs.sr import build_sr
+    from pipeline.records import LesionRecord
+
+    tp = _timepoints(manifest)[0]
+    files = [p for p in (sample_root / "study").rglob("*") if p.is_file() and p.name != "targets.json"]
+    headers = (pydicom.dcmread(p, stop_before_pixels=True) for p in files)
+    ct = sorted(
+        (ds for ds in headers if ds.SeriesInstanceUID == tp["ct_series_instance_uid"]),
+        key=lambda ds: float(ds.ImagePositionPatient[2]),
+    )
+    labels = np.zeros((len(ct), int(ct[0].Rows), int(ct[0].Columns)), dtype=np.uint8)
+    labels[3:5, 10:14, 20:25] = 1
+    uids = {"L1": tracking_uid("1.2.3", "L1")}
+    seg, numbers = build_seg(ct, labels, ["L1"], {"L1": "liver"}, uids)
+    lesion = next(r for r in tp["lesions"] if r["lesion_id"] == "L1")
+    record = LesionRecord(**lesion)
+    sr = build_sr(seg, ct, [record], numbers, {"L1": "liver"}, uids, 0, with_pet=False)
+    (group,) = hd.sr.Comprehensive3DSR.from_dataset(sr).content.get_volumetric_roi_measurement_groups()
+    ref = group.referenced_segment
+    assert numbers == {"L1": 1} and str(group.tracking_identifier) == "L1"
+    assert ref.referenced_sop_instance_uid == seg.SOPInstanceUID and ref.referenced_segment_numbers == [1]
+    sources = {str(item.ReferencedSOPSequence[0].ReferencedSOPInstanceUID) for item in ref[1:]}
+    assert sources == {str(ct[3].SOPInstanceUID), str(ct[4].SOPInstanceUID)}
