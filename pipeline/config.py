@@ -12,6 +12,7 @@ from measurement.criteria.volumetric import VolumetricConfig
 from segmentation.ct_lesion import CtLesionConfig
 from segmentation.ct_seeded import SeededCtConfig
 from segmentation.detect import DetectionConfig
+from segmentation.liver import LiverConfig
 from segmentation.pet_lesion import PetSegmentationConfig
 
 
@@ -69,9 +70,13 @@ class RunConfig:
     pet_lesion: PetSegmentationConfig = field(default_factory=PetSegmentationConfig)
     recist: RecistConfig = field(default_factory=RecistConfig)
     detection: DetectionConfig = field(default_factory=DetectionConfig)
+    liver: LiverConfig = field(default_factory=LiverConfig)
+    liver_mask: str | None = None  # --liver-mask: a liver mask file (baseline) or a folder of them (per timepoint)
     volumetric: VolumetricConfig = field(default_factory=VolumetricConfig)
     choi: ChoiConfig = field(default_factory=ChoiConfig)
     percist: PercistConfig = field(default_factory=PercistConfig)
+    resegment: bool = False  # segment the lesions of a reader's SEG/RTSTRUCT again instead of measuring them
+    seg_type: str = "fractional"  # DICOM SEG written with --dicom-out: "fractional" (partial volume) or "binary"
     config_file: str | None = None  # the TOML file the criteria options came from
     config_file_sha256: str | None = None
 

@@ -27,13 +27,16 @@ and ``max_targets_total``.
 
 Absent keys keep the published defaults. The file's path and SHA-256 are
 recorded with every parameter in ``run.json``. An unknown section or key, a
-value of the wrong type or outside its choices is bad input.
+value of the wrong type, a number that is not finite or outside the bounds
+declared next to its field (``metadata`` of the configuration dataclasses:
+``ge``, ``gt``, ``le``, ``lt``) or a text outside its ``choices`` is bad input.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+import math
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -42,11 +45,10 @@ from measurement.criteria.choi import ChoiConfig
 from measurement.criteria.percist import PercistConfig
 from measurement.criteria.recist import RecistConfig
 from measurement.criteria.volumetric import VolumetricConfig
-from measurement.pet import LBM_FORMULAS
 from pipeline.config import RunConfig
 from pipeline.errors import ConfigFileError
 from segmentation.detect import DetectionConfig
-from segmentation.pet_lesion import PET_METHODS, PetSegmentationConfig
+from segmentation.pet_lesion import PetSegmentationConfig
 
 SECTIONS: dict[str, type] = {
     "recist": RecistConfig,
@@ -56,26 +58,44 @@ SECTIONS: dict[str, type] = {
     "pet_lesion": PetSegmentationConfig,
     "detection": DetectionConfig,
 }
-CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
-    ("pet_lesion", "method"): PET_METHODS,
-    ("recist", "not_found_as"): ("auto", "not_evaluated", "disappeared"),
-    ("choi", "pd_reference"): ("nadir", "baseline"),
-    ("percist", "unstable_reference"): ("not_evaluable", "warn"),
-    ("percist", "lbm_formula"): LBM_FORMULAS,
-    ("percist", "reference"): ("auto", "liver", "blood_pool"),
-}
-# segmentation options are lengths, levels, volumes and fractions: never negative; these also have an upper bound
-NON_NEGATIVE_SECTIONS = ("pet_lesion", "detection")
-UPPER_BOUNDS: dict[tuple[str, str], float] = {
-    ("pet_lesion", "fraction_of_max"): 1.0,
-    ("detection", "min_confidence"): 1.0,
-}
 _TYPES: dict[str, tuple[type, ...]] = {"float": (int, float), "int": (int,), "bool": (bool,), "str": (str,)}
+_BOUNDS = {"ge": ">=", "gt": ">", "le": "<=", "lt": "<"}
+MAX_FILE_BYTES = 100_000
 
 
 def _has_type(value: object, kind: str) -> bool:
     """TOML value of the declared kind (a bool is not a number)."""
     return isinstance(value, _TYPES[kind]) and (kind == "bool" or not isinstance(value, bool))
+
+
+def bounds_text(metadata: Any) -> str:
+    """The declared bounds of a field, e.g. ``>= 0, <= 50``."""
+    return ", ".join(f"{_BOUNDS[k]} {metadata[k]:g}" for k in _BOUNDS if k in metadata)
+
+
+def _within(value: float, metadata: Any) -> bool:
+    return (
+        ("ge" not in metadata or value >= metadata["ge"])
+        and ("gt" not in metadata or value > metadata["gt"])
+        and ("le" not in metadata or value <= metadata["le"])
+        and ("lt" not in metadata or value < metadata["lt"])
+    )
+
+
+def _value(where: str, kind: str, value: Any, metadata: Any) -> object:
+    """A checked option value: of its type, finite, within its declared bounds or among its choices."""
+    if not _has_type(value, kind):
+        raise ConfigFileError(f"{where}: expected {kind}, got {value!r}")
+    choices = metadata.get("choices")
+    if choices is not None and value not in choices:
+        raise ConfigFileError(f"{where}: must be one of {', '.join(choices)}")
+    if kind in ("float", "int"):
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigFileError(f"{where}: must be a finite number, got {value!r}")
+        if not _within(value, metadata):
+            raise ConfigFileError(f"{where}: must be {bounds_text(metadata)}, got {value!r}")
+        return float(value) if kind == "float" else value
+    return value
 
 
 def _section(name: str, cls: type, values: Any, source: str) -> Any:
@@ -90,27 +110,7 @@ def _section(name: str, cls: type, values: Any, source: str) -> Any:
             raise ConfigFileError(f"{where}: unknown option (known: {', '.join(fields)})")
         declared = fields[key].type
         kind = declared if isinstance(declared, str) else declared.__name__
-        if not _has_type(value, kind):
-            raise ConfigFileError(f"{where}: expected {kind}, got {value!r}")
-        choices = CHOICES.get((name, key))
-        if choices and value not in choices:
-            raise ConfigFileError(f"{where}: must be one of {', '.join(choices)}")
-        if kind == "int" and value < (1 if key.startswith("max_targets") else 0):
-            raise ConfigFileError(
-                f"{where}: must be {'at least 1' if key.startswith('max_targets') else 'zero or more'}"
-            )
-        if kind == "float" and name in NON_NEGATIVE_SECTIONS:
-            upper = UPPER_BOUNDS.get((name, key))
-            if value < 0 or (upper is not None and value > upper) or (key == "fraction_of_max" and value == 0):
-                bounds = (
-                    f"in (0, {upper:g}]"
-                    if key == "fraction_of_max"
-                    else f"in [0, {upper:g}]"
-                    if upper
-                    else "zero or more"
-                )
-                raise ConfigFileError(f"{where}: must be {bounds}")
-        out[key] = float(value) if kind == "float" else value
+        out[key] = _value(where, kind, value, fields[key].metadata)
     return cls(**out)
 
 
@@ -127,14 +127,21 @@ def parse_config(data: dict[str, object], source: str, base: RunConfig | None = 
 def load_config(path: Path | str, base: RunConfig | None = None) -> RunConfig:
     """Read a TOML configuration file; the result records the file's path and SHA-256."""
     path = Path(path)
+    if path.exists() and not path.is_file():
+        raise ConfigFileError(f"{path}: not a regular file")
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as f:
+            raw = f.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         raise ConfigFileError(f"{path}: cannot read configuration file ({exc.strerror or exc})") from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise ConfigFileError(f"{path}: larger than {MAX_FILE_BYTES} bytes (the limit of a configuration file)")
     try:
         data = tomllib.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigFileError(f"{path}: not valid TOML ({exc})") from None
+    except (RecursionError, ValueError) as exc:  # nested too deeply, an integer of thousands of digits
+        raise ConfigFileError(f"{path}: not usable TOML ({type(exc).__name__})") from None
     config = parse_config(data, str(path), base)
     return dataclasses.replace(
         config, config_file=str(path.resolve()), config_file_sha256=hashlib.sha256(raw).hexdigest()

@@ -35,13 +35,17 @@ class PixelDataProblem(ValueError):
     """The pixel data of a file cannot be what its header describes; the message says why."""
 
 
-class BodySizeUnavailable(ValueError):
-    """A normaliser needs a value the header does not give; the message says which."""
-
-
 class SuvUnavailable(ValueError):
     """SUV cannot be computed from the headers; the message says why."""
 
 
 class ConfigFileError(InputError):
     """The configuration file cannot be used as given."""
+
+
+class NoLiverError(InputError):
+    """The CT shows no liver, or the liver found fails a plausibility check (the message says which and why)."""
+
+
+class LiverMaskError(InputError):
+    """A liver mask given by the user cannot be read or does not fit its CT."""

@@ -22,6 +22,29 @@ NOT_FOUND = "not_found"
 
 
 @dataclass(frozen=True)
+class DroppedTimepoint:
+    """A study left out of the assessment (its CT could not be used), with the reason naming series and file."""
+
+    study_uid: str
+    study_date: dt.date | None
+    reason: str
+
+    def note(self) -> str:
+        """The note carried by every response after this study: it is conditional on the study's absence."""
+        return (
+            f"conditional: the study of {self.study_date or 'unknown date'} ({self.study_uid}) was dropped "
+            "and is not part of this assessment or its nadir"
+        )
+
+    def as_record(self) -> dict[str, object]:
+        return {
+            "study_instance_uid": self.study_uid,
+            "study_date": self.study_date.isoformat() if self.study_date else None,
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True)
 class LesionRecord:
     """One target at one timepoint. Lengths in mm, volumes in ml, points in LPS mm."""
 
@@ -159,6 +182,18 @@ class PetReference:
 
 
 @dataclass(frozen=True)
+class LiverRecord:
+    """A timepoint's liver mask: where it came from and its volume, or why there is none."""
+
+    mask_file: str | None = None  # masks/liver_timepoint_K.nii.gz
+    source: str | None = None  # "segmented" or the given mask file
+    volume_ml: float | None = None
+    level_hu: float | None = None  # median attenuation of the liver (built-in segmentation)
+    partial: bool | None = None  # the liver is cut by the first or last slice (built-in segmentation)
+    failed: str | None = None  # why there is no liver mask
+
+
+@dataclass(frozen=True)
 class TimepointRecord:
     index: int
     study_uid: str
@@ -177,6 +212,7 @@ class TimepointRecord:
     pet_reference: PetReference | None = None
     new_lesions: tuple[str, ...] = ()  # new lesions found at this follow-up (by a detector or the reader)
     suv_unavailable: str | None = None  # why the PET has no SUV (when there is a PET)
+    liver: LiverRecord | None = None
     ct_choice: str | None = None  # why a DERIVED CT series is measured (None: an ORIGINAL one)
     pet_choice: str | None = None  # why a DERIVED PET series is used
     series_notes: tuple[str, ...] = ()  # images dropped from a series of the study (another orientation)
@@ -215,3 +251,11 @@ class StudyResult:
     total_volume_ml: tuple[float, ...]
     warnings: tuple[str, ...] = field(default=())
     assessment: StudyAssessment | None = None
+    dropped: tuple[DroppedTimepoint, ...] = ()  # studies left out, in date order
+
+    def notes(self, k: int) -> tuple[str, ...]:
+        """Why the response of ``timepoints[k]`` is conditional: a study dropped before it (and after baseline)."""
+        date = self.timepoints[k].study_date
+        if k == 0 or date is None:
+            return ()
+        return tuple(d.note() for d in self.dropped if d.study_date is None or d.study_date <= date)

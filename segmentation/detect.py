@@ -15,12 +15,15 @@ a candidate).
 PET: inside the liver (grown by ``pet_margin_mm``, as PET blurs hot lesions
 outward), hot spots are connected regions above the PERCIST threshold
 ``1.5 x liver mean + 2 x liver SD`` (liver statistics robust: median and
-1.4826 x MAD), and at least ``liver + pet_noise_factor x SD``.
+1.4826 x MAD), and at least ``liver + pet_noise_factor x SD``, whose hottest
+voxel lies in the liver (within ``pet_peak_margin_mm`` of its mask, for the
+resampling of the mask onto the PET grid): uptake in a neighbouring organ
+is not a liver candidate.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import ndimage
@@ -28,17 +31,19 @@ from scipy import ndimage
 
 @dataclass(frozen=True)
 class DetectionConfig:
-    smoothing_mm: float = 2.5
-    min_contrast_hu: float = 15.0
-    noise_factor: float = 3.0
-    min_confidence: float = (
-        0.4  # of the segmenter, for a candidate to count as a lesion (no reader's seed vouches for it)
-    )
-    edge_margin_mm: float = 5.0
-    min_volume_ml: float = 0.05
-    pet_margin_mm: float = 10.0
-    pet_noise_factor: float = 4.0
-    match_distance_mm: float = 12.0
+    """Automatic detection options; each field's ``metadata`` bounds the values a configuration file may give."""
+
+    smoothing_mm: float = field(default=2.5, metadata={"ge": 0.0, "le": 20.0})
+    min_contrast_hu: float = field(default=15.0, metadata={"ge": 0.0, "le": 1000.0})
+    noise_factor: float = field(default=3.0, metadata={"ge": 0.0, "le": 100.0})
+    # of the segmenter, for a candidate to count as a lesion (no reader's seed vouches for it)
+    min_confidence: float = field(default=0.4, metadata={"ge": 0.0, "le": 1.0})
+    edge_margin_mm: float = field(default=5.0, metadata={"ge": 0.0, "le": 100.0})
+    min_volume_ml: float = field(default=0.05, metadata={"ge": 0.0, "le": 1000.0})
+    pet_margin_mm: float = field(default=10.0, metadata={"ge": 0.0, "le": 50.0})
+    pet_peak_margin_mm: float = field(default=5.0, metadata={"ge": 0.0, "le": 50.0})
+    pet_noise_factor: float = field(default=4.0, metadata={"ge": 0.0, "le": 100.0})
+    match_distance_mm: float = field(default=12.0, metadata={"ge": 0.0, "le": 100.0})
 
 
 @dataclass(frozen=True)
@@ -86,18 +91,23 @@ def ct_candidates(
     labels, n = ndimage.label(dark)
     voxel_ml = float(np.prod(spacing_zyx)) / 1000.0
     offset = np.array([s.start for s in box])
+    sizes = np.bincount(labels.ravel(), minlength=n + 1)
+    reaching_core = np.bincount(labels[core].ravel(), minlength=n + 1) > 0
     out = []
-    for k in range(1, n + 1):
-        region = labels == k
-        if not (region & core).any():
+    for k, obj in enumerate(ndimage.find_objects(labels), start=1):
+        volume = float(sizes[k]) * voxel_ml
+        if obj is None or not reaching_core[k] or volume < config.min_volume_ml:
             continue
-        volume = float(region.sum()) * voxel_ml
-        if volume < config.min_volume_ml:
-            continue
-        depth = ndimage.distance_transform_edt(region, sampling=spacing_zyx)
+        region = labels[obj] == k
+        # pad with outside voxels except along the faces of the liver's box (as on the whole box)
+        pads = [(int(s.start > 0), int(s.stop < n_)) for s, n_ in zip(obj, labels.shape, strict=True)]
+        padded = np.pad(region, pads)
+        depth = ndimage.distance_transform_edt(padded, sampling=spacing_zyx)[
+            tuple(slice(a, a + m) for (a, _), m in zip(pads, region.shape, strict=True))
+        ]
         deepest = np.unravel_index(int(np.argmax(depth)), depth.shape)
-        seed = tuple(float(v) for v in np.asarray(deepest) + offset)
-        out.append(CtCandidate(seed, volume, float(level - smooth[region].mean())))  # type: ignore[arg-type]
+        seed = tuple(float(v) for v in np.asarray(deepest) + offset + [s.start for s in obj])
+        out.append(CtCandidate(seed, volume, float(level - smooth[obj][region].mean())))  # type: ignore[arg-type]
     return sorted(out, key=lambda c: -c.volume_ml)
 
 
@@ -115,7 +125,8 @@ def pet_hotspots(
     reference = suv_zyx[eroded] if eroded.any() else suv_zyx[liver_zyx]
     mean, sd = _robust(reference)
     threshold = max(1.5 * mean + 2.0 * sd, mean + config.pet_noise_factor * sd)
-    search = ndimage.distance_transform_edt(~liver_zyx, sampling=spacing_zyx) <= config.pet_margin_mm
+    outside = ndimage.distance_transform_edt(~liver_zyx, sampling=spacing_zyx)
+    search = outside <= config.pet_margin_mm
     labels, n = ndimage.label((suv_zyx >= threshold) & search)
     out = []
     for k in range(1, n + 1):
@@ -124,6 +135,8 @@ def pet_hotspots(
             continue
         values = np.where(region, suv_zyx, -np.inf)
         peak = np.unravel_index(int(np.argmax(values)), values.shape)
+        if outside[peak] > config.pet_peak_margin_mm:
+            continue
         out.append(PetHotspot(tuple(int(v) for v in peak), float(suv_zyx[peak]), region))  # type: ignore[arg-type]
     return sorted(out, key=lambda h: -h.suv_max)
 

@@ -11,7 +11,7 @@ lesion is the connected region of the hottest voxel above a threshold:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import ndimage
@@ -21,10 +21,12 @@ PET_METHODS = ("41pct", "fixed", "percist")
 
 @dataclass(frozen=True)
 class PetSegmentationConfig:
-    method: str = "41pct"
-    fraction_of_max: float = 0.41
-    fixed_suv: float = 2.5
-    search_margin_mm: float = 6.0
+    """PET lesion region options; each field's ``metadata`` bounds the values a configuration file may give."""
+
+    method: str = field(default="41pct", metadata={"choices": PET_METHODS})
+    fraction_of_max: float = field(default=0.41, metadata={"gt": 0.0, "le": 1.0})
+    fixed_suv: float = field(default=2.5, metadata={"gt": 0.0, "le": 1000.0})
+    search_margin_mm: float = field(default=6.0, metadata={"ge": 0.0, "le": 50.0})
 
 
 @dataclass(frozen=True, eq=False)

@@ -22,7 +22,7 @@ of it is meaningless) or a present target has no mean HU.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from measurement.criteria.observations import LesionStatus, Observation, Observations, TargetLesion, value_of
 from measurement.criteria.recist import Recist
@@ -31,13 +31,15 @@ from measurement.criteria.thresholds import change_at_least, change_at_most, per
 
 @dataclass(frozen=True)
 class ChoiConfig:
-    size_pr_change_pct: float = -10.0
-    size_pd_change_pct: float = 10.0
-    density_pr_change_pct: float = -15.0
-    max_targets_total: int = 10
-    max_targets_per_organ: int = 5
-    too_small_mm: float = 5.0
-    pd_reference: str = "nadir"  # or "baseline"
+    """Choi options (bounds of each in its ``metadata``, see :class:`RecistConfig`)."""
+
+    size_pr_change_pct: float = field(default=-10.0, metadata={"ge": -100.0, "lt": 0.0})
+    size_pd_change_pct: float = field(default=10.0, metadata={"gt": 0.0, "le": 1000.0})
+    density_pr_change_pct: float = field(default=-15.0, metadata={"ge": -100.0, "lt": 0.0})
+    max_targets_total: int = field(default=10, metadata={"ge": 1, "le": 100})
+    max_targets_per_organ: int = field(default=5, metadata={"ge": 1, "le": 100})
+    too_small_mm: float = field(default=5.0, metadata={"ge": 0.0, "le": 100.0})
+    pd_reference: str = field(default="nadir", metadata={"choices": ("nadir", "baseline")})
 
 
 @dataclass(frozen=True)

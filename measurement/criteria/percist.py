@@ -35,11 +35,12 @@ warning when a follow-up's differs from baseline's by more than 15 minutes.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 
 from measurement.criteria.observations import LesionStatus, Observations, TargetLesion
 from measurement.criteria.thresholds import above, at_least, change_above, change_at_most, percent_change
+from measurement.pet import LBM_FORMULAS
 
 
 class Percist(str, Enum):
@@ -68,19 +69,23 @@ class ReferenceValue:
 
 @dataclass(frozen=True)
 class PercistConfig:
-    pmr_change_pct: float = -30.0
-    pmr_absolute_sul: float = 0.8
-    pmd_change_pct: float = 30.0
-    pmd_absolute_sul: float = 0.8
-    liver_measurable_factor: float = 1.5
-    blood_pool_measurable_factor: float = 2.0
-    measurable_sd_factor: float = 2.0
-    reference_max_change_pct: float = 20.0
-    reference_max_change_sul: float = 0.3
-    unstable_reference: str = "not_evaluable"  # or "warn"
-    lbm_formula: str = "james"  # or "janmahasatian"
-    reference: str = "auto"  # "auto" (liver, else blood pool), "liver" or "blood_pool"
-    max_uptake_difference_min: float = 15.0  # follow-up uptake time vs baseline (a warning)
+    """PERCIST options (bounds of each in its ``metadata``, see :class:`RecistConfig`)."""
+
+    pmr_change_pct: float = field(default=-30.0, metadata={"ge": -100.0, "lt": 0.0})
+    pmr_absolute_sul: float = field(default=0.8, metadata={"ge": 0.0, "le": 100.0})
+    pmd_change_pct: float = field(default=30.0, metadata={"gt": 0.0, "le": 1000.0})
+    pmd_absolute_sul: float = field(default=0.8, metadata={"ge": 0.0, "le": 100.0})
+    liver_measurable_factor: float = field(default=1.5, metadata={"ge": 0.0, "le": 100.0})
+    blood_pool_measurable_factor: float = field(default=2.0, metadata={"ge": 0.0, "le": 100.0})
+    measurable_sd_factor: float = field(default=2.0, metadata={"ge": 0.0, "le": 100.0})
+    reference_max_change_pct: float = field(default=20.0, metadata={"ge": 0.0, "le": 1000.0})
+    reference_max_change_sul: float = field(default=0.3, metadata={"ge": 0.0, "le": 100.0})
+    unstable_reference: str = field(default="not_evaluable", metadata={"choices": ("not_evaluable", "warn")})
+    lbm_formula: str = field(default="james", metadata={"choices": LBM_FORMULAS})
+    # "auto" (liver, else blood pool), "liver" or "blood_pool"
+    reference: str = field(default="auto", metadata={"choices": ("auto", "liver", "blood_pool")})
+    # follow-up uptake time vs baseline (a warning)
+    max_uptake_difference_min: float = field(default=15.0, metadata={"ge": 0.0, "le": 1440.0})
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ lesions (RECIST overall response with non-target lesions "non-CR/non-PD").
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 
 from measurement.criteria.observations import (
@@ -69,25 +69,29 @@ class Recist(str, Enum):
 
 @dataclass(frozen=True)
 class RecistConfig:
-    """RECIST 1.1 options; the defaults are the published values."""
+    """RECIST 1.1 options; the defaults are the published values.
 
-    pr_change_pct: float = -30.0
-    pd_change_pct: float = 20.0
-    pd_absolute_mm: float = 5.0
-    max_targets_total: int = 5
-    max_targets_per_organ: int = 2
-    min_measurable_mm: float = 10.0
-    min_measurable_slice_factor: float = 2.0
-    min_node_short_axis_mm: float = 15.0
-    node_normal_short_axis_mm: float = 10.0
-    too_small_mm: float = 5.0
+    Each field's ``metadata`` declares the values a configuration file may give
+    it: bounds ``ge``/``gt``/``le``/``lt`` for numbers, ``choices`` for texts.
+    """
+
+    pr_change_pct: float = field(default=-30.0, metadata={"ge": -100.0, "lt": 0.0})
+    pd_change_pct: float = field(default=20.0, metadata={"gt": 0.0, "le": 1000.0})
+    pd_absolute_mm: float = field(default=5.0, metadata={"ge": 0.0, "le": 100.0})
+    max_targets_total: int = field(default=5, metadata={"ge": 1, "le": 100})
+    max_targets_per_organ: int = field(default=2, metadata={"ge": 1, "le": 100})
+    min_measurable_mm: float = field(default=10.0, metadata={"ge": 0.0, "le": 100.0})
+    min_measurable_slice_factor: float = field(default=2.0, metadata={"ge": 0.0, "le": 10.0})
+    min_node_short_axis_mm: float = field(default=15.0, metadata={"ge": 0.0, "le": 100.0})
+    node_normal_short_axis_mm: float = field(default=10.0, metadata={"ge": 0.0, "le": 100.0})
+    too_small_mm: float = field(default=5.0, metadata={"ge": 0.0, "le": 100.0})
     keep_non_measurable_targets: bool = False
     # a target the software did not find: "auto" (disappeared when nothing hypodense is left at its place,
     # else not evaluated), "not_evaluated" or "disappeared"
-    not_found_as: str = "auto"
+    not_found_as: str = field(default="auto", metadata={"choices": ("auto", "not_evaluated", "disappeared")})
     confirm_response: bool = False
-    min_confirmation_days: int = 28
-    min_sd_days: int = 42
+    min_confirmation_days: int = field(default=28, metadata={"ge": 0, "le": 3650})
+    min_sd_days: int = field(default=42, metadata={"ge": 0, "le": 3650})
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from measurement.criteria.observations import Observations, TargetLesion, value_of
 from measurement.criteria.recist import Recist
@@ -26,9 +26,11 @@ from measurement.criteria.thresholds import change_at_least, change_at_most, per
 
 @dataclass(frozen=True)
 class VolumetricConfig:
-    pr_change_pct: float = -65.0
-    pd_change_pct: float = 73.0
-    too_small_ml: float = 4.0 / 3.0 * math.pi * 2.5**3 / 1000.0
+    """Volumetric options (bounds of each in its ``metadata``, see :class:`RecistConfig`)."""
+
+    pr_change_pct: float = field(default=-65.0, metadata={"ge": -100.0, "lt": 0.0})
+    pd_change_pct: float = field(default=73.0, metadata={"gt": 0.0, "le": 10000.0})
+    too_small_ml: float = field(default=4.0 / 3.0 * math.pi * 2.5**3 / 1000.0, metadata={"ge": 0.0, "le": 1000.0})
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.config import RunConfig
+from pipeline.dicom.walk import walk_files
 from pipeline.outputs import names
 from pipeline.outputs.staging import atomic_write_text
 from pipeline.provenance import software_versions
@@ -66,14 +67,15 @@ def study_fingerprint(
     ``dicom_out`` (DICOM SEG and SR written too) counts as a parameter."""
     h = hashlib.sha256()
     n_files = n_bytes = 0
-    for dirpath, dirnames, filenames in os.walk(study_dir, followlinks=True):
-        dirnames.sort()
-        for name in sorted(filenames):
-            path = Path(dirpath) / name
+    files, _ = walk_files(study_dir)
+    for path in files:
+        try:
             st = path.stat()
-            h.update(f"{path.relative_to(study_dir).as_posix()}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
-            n_files += 1
-            n_bytes += st.st_size
+        except OSError:  # a broken link: its name counts
+            st = os.stat_result((0,) * 10)
+        h.update(f"{path.relative_to(study_dir).as_posix()}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+        n_files += 1
+        n_bytes += st.st_size
     h.update(b"targets\0")
     h.update(targets_file.read_bytes() if targets_file is not None and targets_file.is_file() else b"<missing>")
     parameters = {k: v for k, v in config.as_record().items() if k not in _NOT_FINGERPRINTED}
@@ -93,7 +95,7 @@ def _expected_outputs(out_dir: Path) -> list[str]:
 
 def clear_marker(out_dir: Path) -> None:
     """Remove the marker before a study is (re)run: until it is written again the study is not done."""
-    with contextlib.suppress(FileNotFoundError):
+    with contextlib.suppress(FileNotFoundError, NotADirectoryError):
         (out_dir / MARKER).unlink()
 
 

@@ -24,15 +24,17 @@ import csv
 import fcntl
 import io
 import logging
+import os
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
-from pipeline.batch.cohort import write_cohort_outputs
+from pipeline.batch.cohort import COHORT_TABLES, write_cohort_outputs
 from pipeline.batch.resume import study_fingerprint, up_to_date
 from pipeline.batch.tasks import StudyOutcome, StudyStatus, StudyTask, run_isolated
 from pipeline.config import RunConfig, available_cores
 from pipeline.errors import InputError
+from pipeline.outputs.report.cohort import COHORT_REPORT_NAME
 from pipeline.outputs.staging import atomic_write_text
 from pipeline.targets.json_file import TARGETS_FILENAME
 
@@ -41,6 +43,9 @@ log = logging.getLogger(__name__)
 SUMMARY_COLUMNS = ("study", "status", "error", "seconds", "peak_rss_mb")
 LOCK_FILE = ".batch.lock"
 LOG_DIR = "batch_logs"
+SUMMARY_CSV = "batch_summary.csv"
+# what the batch itself writes into OUT_ROOT: a study folder of one of these names cannot have its outputs there
+RESERVED_NAMES = frozenset({LOG_DIR, SUMMARY_CSV, *COHORT_TABLES, COHORT_REPORT_NAME})
 
 __all__ = ["SUMMARY_COLUMNS", "StudyOutcome", "StudyStatus", "available_cores", "run_batch"]
 
@@ -54,9 +59,27 @@ def list_studies(studies_root: Path, out_root: Path) -> list[Path]:
     )
     if not studies:
         raise InputError(f"{studies_root}: no study sub-folders")
-    if any(p.name == LOG_DIR for p in studies):
-        raise InputError(f"{studies_root / LOG_DIR}: a study may not be named {LOG_DIR} (the batch's log folder)")
     return studies
+
+
+def check_out_root(studies_root: Path, out_root: Path) -> None:
+    """Refuse an OUT_ROOT that is a file, is not writable, or is STUDIES_ROOT itself (before any work)."""
+    if out_root == studies_root:
+        raise InputError(f"{out_root}: the output root must differ from the folder of the studies")
+    if out_root.exists() and not out_root.is_dir():
+        raise InputError(f"{out_root}: exists and is not a folder")
+    existing = out_root
+    while not existing.exists():
+        existing = existing.parent
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise InputError(f"{out_root}: not writable")
+
+
+def _refused(study: Path) -> str | None:
+    """Why a study cannot be run into OUT_ROOT whatever its content (its name), or ``None``."""
+    if study.name in RESERVED_NAMES:
+        return f"the study folder name {study.name!r} is the name of a batch output in the output root; rename it"
+    return None
 
 
 @contextlib.contextmanager
@@ -108,7 +131,14 @@ def _plan(
     tasks: list[StudyTask] = []
     for study in studies:
         out_dir = out_root / study.name
-        fingerprint = study_fingerprint(study, study / TARGETS_FILENAME, config, bool(options.get("dicom_out")))
+        try:
+            if (why_not := _refused(study)) is not None:
+                raise InputError(why_not)
+            fingerprint = study_fingerprint(study, study / TARGETS_FILENAME, config, bool(options.get("dicom_out")))
+        except InputError as exc:
+            log.error("%s: %s", study.name, exc)
+            outcomes[study.name] = StudyOutcome(study.name, StudyStatus.FAILED, str(exc))
+            continue
         done, why = up_to_date(out_dir, fingerprint)
         if resume and done:
             outcomes[study.name] = StudyOutcome(study.name, StudyStatus.SKIPPED)
@@ -148,6 +178,7 @@ def run_batch(
         raise InputError("workers and threads must be at least 1 and the timeout positive")
     if memory_limit_mb is not None and memory_limit_mb <= 0:
         raise InputError("the memory limit must be positive")
+    check_out_root(studies_root, out_root)
     studies = list_studies(studies_root, out_root)
     if threads is None:
         threads = 1 if scheduler else max(1, available_cores() // workers)
@@ -163,17 +194,17 @@ def run_batch(
         log.info(
             "%d studies: %d up to date, %d to run (%s, %d thread(s) per study)",
             len(studies),
-            len(studies) - len(tasks),
+            sum(o.status is StudyStatus.SKIPPED for o in outcomes.values()),
             len(tasks),
             f"Dask scheduler {scheduler}" if scheduler else f"{workers} local worker(s)",
             threads,
         )
-        atomic_write_text(out_root / "batch_summary.csv", _summary_csv(outcomes))
+        atomic_write_text(out_root / SUMMARY_CSV, _summary_csv(outcomes))
         if tasks:
             finished = run_on_dask(tasks, client) if scheduler else _run_locally(tasks, workers)
             for k, outcome in enumerate(finished, start=1):
                 outcomes[outcome.study] = outcome
-                atomic_write_text(out_root / "batch_summary.csv", _summary_csv(outcomes))
+                atomic_write_text(out_root / SUMMARY_CSV, _summary_csv(outcomes))
                 detail = f": {outcome.error}" if outcome.error else ""
                 level = logging.INFO if outcome.status.complete else logging.ERROR
                 log.log(level, "[%d/%d] %s: %s%s", k, len(tasks), outcome.study, outcome.status.value, detail)

@@ -27,7 +27,6 @@ import logging
 import os
 import pickle
 import resource
-import shutil
 import signal
 import subprocess
 import sys
@@ -40,6 +39,8 @@ from pathlib import Path
 from pipeline.batch.resume import clear_marker, study_fingerprint, write_marker
 from pipeline.config import RunConfig
 from pipeline.errors import InputError
+from pipeline.outputs.staging import repair
+from pipeline.progress import configure_logging
 
 log = logging.getLogger(__name__)
 
@@ -99,9 +100,11 @@ class StudyOutcome:
 
 
 def remove_stale_staging(out_dir: Path) -> None:
-    """Remove what a killed run of this study left: staging folders of :func:`pipeline.outputs.staging.staged_output`."""
-    for stale in [*out_dir.parent.glob(f".{out_dir.name}.partial-*"), *out_dir.glob(".*.old-*")]:
-        shutil.rmtree(stale, ignore_errors=True)
+    """Repair what a killed run of this study left (:func:`pipeline.outputs.staging.repair`); never raises."""
+    try:
+        repair(out_dir)
+    except (InputError, OSError, ValueError) as exc:
+        log.warning("%s: not repaired now (%s); the next run repairs it", out_dir, exc)
 
 
 def execute(task: StudyTask) -> StudyOutcome:
@@ -114,7 +117,6 @@ def execute(task: StudyTask) -> StudyOutcome:
     status, error = StudyStatus.OK, ""
     try:
         clear_marker(out_dir)
-        remove_stale_staging(out_dir)
         targets = resolve_targets_path(study_dir, None)
         before = study_fingerprint(study_dir, targets, config, task.dicom_out)
         run_study(study_dir, out_dir, None, config, dicom_out=task.dicom_out)
@@ -166,9 +168,7 @@ def _child_main() -> int:
         limit_memory(task.memory_limit_mb)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    for name in ("pipeline", "segmentation", "measurement"):
-        logging.getLogger(name).addHandler(handler)
-        logging.getLogger(name).setLevel(logging.INFO)
+    configure_logging(handler, logging.INFO)
     outcome = execute(task)
     sys.stdout.write(json.dumps({**asdict(outcome), "status": outcome.status.value}) + "\n")
     sys.stdout.flush()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import sys
 import traceback
@@ -18,6 +19,7 @@ for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_variable, "1")
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from pipeline import __version__
 from pipeline.config import RunConfig
@@ -30,16 +32,11 @@ log = logging.getLogger("pipeline")
 
 
 def _setup_logging(quiet: bool, verbose: bool, log_json: bool = False) -> None:
-    from pipeline.progress import HumanFormatter, JsonFormatter
+    from pipeline.progress import HumanFormatter, JsonFormatter, configure_logging
 
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if log_json else HumanFormatter(PROG))
-    level = logging.WARNING if quiet else (logging.DEBUG if verbose else logging.INFO)
-    for name in ("pipeline", "segmentation", "measurement", "sample_data"):
-        lg = logging.getLogger(name)
-        lg.handlers[:] = [handler]
-        lg.setLevel(level)
-        lg.propagate = False
+    configure_logging(handler, logging.WARNING if quiet else (logging.DEBUG if verbose else logging.INFO))
 
 
 def _run_config(args: argparse.Namespace) -> RunConfig:
@@ -53,6 +50,9 @@ def _run_config(args: argparse.Namespace) -> RunConfig:
         chain_registration=args.chain_registration,
         registration=registration,
         selection=selection_options(args),
+        seg_type=args.seg_type,
+        resegment=args.resegment,
+        liver_mask=str(args.liver_mask) if getattr(args, "liver_mask", None) else None,
     )
     return load_config(args.config, config) if args.config else config
 
@@ -102,12 +102,11 @@ def _cmd_batch(args: argparse.Namespace) -> int:
 
 
 def _cmd_measure(args: argparse.Namespace) -> int:
-    import json
-
     from pipeline.cli.measure import measure_files, measures_text
+    from pipeline.outputs.tables import json_text
 
     result = measure_files(args.image, args.mask, args.label, args.series, args.roi)
-    print(json.dumps(result, indent=2) if args.json else measures_text(result), end="\n" if args.json else "")
+    print(json_text(result) if args.json else measures_text(result), end="")
     return EXIT_OK
 
 
@@ -126,6 +125,10 @@ def _cmd_sample_data(args: argparse.Namespace) -> int:
     out = Path(args.output)
     if out.exists() and not args.force:
         raise InputError(f"{out} exists; use --force to replace it")
+    if out.exists() and (not out.is_dir() or not {p.name for p in out.iterdir()} <= {"study", "ground_truth.json"}):
+        raise InputError(
+            f"{out}: --force replaces only a sample-data folder (study/, ground_truth.json); this is not one"
+        )
     generate_study(out, seed=args.seed, size=args.size, force=args.force)
     if not args.quiet:
         print(f"Sample study: {out / 'study'} (targets.json inside); ground truth: {out / 'ground_truth.json'}")
@@ -162,15 +165,12 @@ def selection_options(args: argparse.Namespace):
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
-    import json
-
     from pipeline.dicom.discover import discover
     from pipeline.dicom.inspection import format_report, inspect_index
+    from pipeline.outputs.tables import json_text
 
     report = inspect_index(discover(args.folder), selection_options(args))
-    print(
-        json.dumps(report, indent=2, default=str) if args.json else format_report(report), end="\n" if args.json else ""
-    )
+    print(json_text(report) if args.json else format_report(report), end="")
     return EXIT_OK
 
 
@@ -185,19 +185,42 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+MAX_THREADS = 256
+
+
+def _count(text: str) -> int:
+    """A whole number from 1 to :data:`MAX_THREADS` (threads, workers)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 1 <= value <= MAX_THREADS:
+        raise argparse.ArgumentTypeError(f"{value} is not between 1 and {MAX_THREADS}")
+    return value
+
+
+def _positive(text: str) -> float:
+    """A finite number above zero (seconds, megabytes)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number above zero")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog=PROG, description="Longitudinal liver lesion measurement from CT and PET/CT DICOM."
-    )
+    parser = _Parser(prog=PROG, description="Longitudinal liver lesion measurement from CT and PET/CT DICOM.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     common.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
     common.add_argument("-v", "--verbose", action="store_true", help="debug messages")
     common.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
     common.add_argument("--log-json", action="store_true", help="log lines on stderr as JSON objects (one per line)")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    processing = argparse.ArgumentParser(add_help=False)
+    processing = _Parser(add_help=False)
     processing.add_argument(
         "--registration",
         choices=("deformable", "affine"),
@@ -211,6 +234,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_selection_arguments(processing)
     processing.add_argument(
+        "--resegment",
+        action="store_true",
+        help="with targets from a DICOM SEG or RTSTRUCT: segment each lesion again from the reader's mask's "
+        "deepest point (default: measure the reader's mask as it is)",
+    )
+    processing.add_argument(
+        "--seg-type",
+        choices=("fractional", "binary"),
+        default="fractional",
+        help="DICOM SEG written with --dicom-out: each lesion's partial-volume fractions (default; measuring it "
+        "again gives the measured values) or the binary label map",
+    )
+    processing.add_argument(
         "--config", type=Path, help="TOML file of response-criteria options (default: the published values)"
     )
 
@@ -219,8 +255,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("study_dir", type=Path, help="folder with all DICOM files of one patient (any nesting)")
     run.add_argument("-o", "--output", type=Path, required=True, help="output folder")
-    run.add_argument("--targets", type=Path, help="targets JSON (default: STUDY_DIR/targets.json)")
-    run.add_argument("--threads", type=int, default=2, help="threads for ITK filters (default 2)")
+    run.add_argument(
+        "--targets",
+        type=Path,
+        metavar="FILE_OR_FOLDER",
+        help="the target lesions: targets.json (seed points in baseline LPS mm), a 3D Slicer .mrk.json (RAS or "
+        "LPS), or a viewer's DICOM SR (RECIST lines or points), SEG or RTSTRUCT (one target per segment or ROI, "
+        "measured as drawn); "
+        "a folder of such files (default: STUDY_DIR/targets.json; without targets: automatic mode)",
+    )
+    run.add_argument("--threads", type=_count, default=2, help="threads for ITK filters (default 2)")
+    run.add_argument(
+        "--liver-mask",
+        type=Path,
+        metavar="PATH",
+        help="liver mask from another tool instead of the built-in segmentation: a NIfTI label image or DICOM SEG "
+        "for the baseline, or a folder of them matched to the timepoints by CT SeriesInstanceUID or by name order",
+    )
     run.add_argument(
         "--dicom-out",
         action="store_true",
@@ -234,20 +285,20 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("studies_root", type=Path)
     batch.add_argument("-o", "--output", type=Path, required=True, help="output root; one sub-folder per study")
     batch.add_argument(
-        "--workers", type=int, help="studies run at once on this machine, each in its own process (default 1)"
+        "--workers", type=_count, help="studies run at once on this machine, each in its own process (default 1)"
     )
     batch.add_argument(
-        "--threads", type=int, help="ITK and BLAS threads per study (default: cores // workers; 1 on Dask)"
+        "--threads", type=_count, help="ITK and BLAS threads per study (default: cores // workers; 1 on Dask)"
     )
     batch.add_argument(
         "--scheduler", metavar="ADDRESS", help="run on a Dask cluster: tcp://host:port or a scheduler file"
     )
     batch.add_argument(
-        "--timeout", type=float, metavar="SECONDS", help="stop a study after this wall time (default: none)"
+        "--timeout", type=_positive, metavar="SECONDS", help="stop a study after this wall time (default: none)"
     )
     batch.add_argument(
         "--memory-limit",
-        type=float,
+        type=_positive,
         metavar="MB",
         help="data memory per study process (Linux); a study that needs more fails as out of memory (default: none)",
     )
@@ -329,24 +380,47 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _error_line(message: str, log_json: bool) -> None:
+    """The final error line on stderr: ``PROG: message``, or one JSON log object with ``--log-json``."""
+    if log_json:
+        from pipeline.progress import JsonFormatter
+
+        record = logging.LogRecord("pipeline.cli", logging.ERROR, __file__, 0, message, None, None)
+        print(JsonFormatter().format(record), file=sys.stderr)
+    else:
+        print(f"{PROG}: {message}", file=sys.stderr)
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one JSON line when ``--log-json`` is among the arguments."""
+
+    log_json = False
+
+    def error(self, message: str) -> NoReturn:
+        if _Parser.log_json:
+            _error_line(f"error: {self.prog}: {message}", True)
+            sys.exit(EXIT_BAD_INPUT)
+        super().error(message)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    _Parser.log_json = "--log-json" in arguments
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(arguments)
     _setup_logging(args.quiet, args.verbose, args.log_json)
     try:
         return int(args.func(args))
     except InputError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        _error_line(f"error: {exc}", args.log_json)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
-        print(f"{PROG}: interrupted", file=sys.stderr)
+        _error_line("interrupted", args.log_json)
         return 130
     except Exception as exc:
         if args.debug:
             traceback.print_exc()
-        print(
-            f"{PROG}: internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", file=sys.stderr
-        )
+        _error_line(f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", args.log_json)
         return EXIT_FAILURE
 
 

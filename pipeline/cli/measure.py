@@ -6,7 +6,7 @@
 * MASK: an image file (NIfTI, ...), a DICOM SEG file (or a folder holding
   one), read with highdicom, or a DICOM RTSTRUCT file (or a folder holding
   one), whose ROI is rasterised onto the image grid
-  (:mod:`pipeline.targets.rtstruct`). A label map needs ``--label N`` unless
+  (:mod:`pipeline.dicom.rtstruct`). A label map needs ``--label N`` unless
   it holds a single label; a DICOM SEG segment is chosen the same way, an
   RTSTRUCT ROI with ``--roi NAME|NUMBER``. A float mask with values in [0, 1]
   is taken as partial-volume fractions.
@@ -31,8 +31,9 @@ from measurement.pet import sul_per_suvbw
 from pipeline import spatial
 from pipeline.dicom.discover import DicomIndex, InstanceHeader, discover
 from pipeline.dicom.load import load_ct, load_pet
+from pipeline.dicom.mask_files import dicom_object, load_mask
+from pipeline.dicom.rtstruct import choose_roi, rasterise, read_rtstruct
 from pipeline.errors import InputError
-from pipeline.targets.rtstruct import choose_roi, rasterise, read_rtstruct
 
 log = logging.getLogger(__name__)
 
@@ -84,69 +85,6 @@ def load_image(path: Path, series_uid: str | None = None, lbm_formula: str = "ja
         raise InputError(
             f"{path}: not an image file SimpleITK can read (NIfTI, NRRD, MHA) nor a DICOM folder"
         ) from None
-
-
-def _dicom_object(path: Path, modality: str) -> Path | None:
-    """The DICOM file of ``modality`` (SEG, RTSTRUCT) at ``path`` (a file, or a folder holding exactly one), else ``None``."""
-    import pydicom
-
-    candidates = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    found = []
-    for p in candidates:
-        try:
-            if pydicom.dcmread(p, stop_before_pixels=True, specific_tags=["Modality"]).get("Modality") == modality:
-                found.append(p)
-        except Exception:
-            continue
-    if path.is_dir() and len(found) > 1:
-        raise InputError(f"{path}: {len(found)} DICOM {modality} files; give one file")
-    return found[0] if found else None
-
-
-def _pick(labels: list[int], label: int | None, what: str, path: Path) -> int:
-    if label is not None:
-        if label not in labels:
-            raise InputError(f"{path}: no {what} {label} (has {', '.join(map(str, labels)) or 'none'})")
-        return label
-    if len(labels) != 1:
-        raise InputError(f"{path}: {len(labels)} {what}s ({', '.join(map(str, labels))}); choose one with --label N")
-    return labels[0]
-
-
-def load_mask(path: Path, label: int | None = None) -> tuple[sitk.Image, int | None]:
-    """The lesion mask (uint8 0/1 or float32 fractions) and the label or segment number used."""
-    seg_path = _dicom_object(path, "SEG") if path.exists() else None
-    if seg_path is not None:
-        import highdicom as hd
-
-        try:
-            seg = hd.seg.segread(seg_path)
-            number = _pick(list(seg.segment_numbers), label, "segment", seg_path)
-            fractional = seg.segmentation_type == hd.seg.SegmentationTypeValues.FRACTIONAL
-            volume = seg.get_volume(segment_numbers=[number], combine_segments=not fractional, relabel=True)
-            if fractional:
-                volume = volume.squeeze_channel()
-            image = volume.to_simpleitk()
-        except InputError:
-            raise
-        except Exception as exc:
-            raise InputError(f"{seg_path}: cannot read the DICOM SEG ({exc})") from None
-        return (sitk.Cast(image, sitk.sitkFloat32) if fractional else sitk.Cast(image > 0, sitk.sitkUInt8)), number
-    if not path.is_file():
-        raise InputError(f"{path}: mask not found")
-    try:
-        image = sitk.ReadImage(str(path))
-    except RuntimeError:
-        raise InputError(f"{path}: not a mask image SimpleITK can read nor a DICOM SEG") from None
-    values = sitk.GetArrayViewFromImage(image)
-    integral = np.issubdtype(values.dtype, np.integer) or bool(np.all(np.mod(values, 1) == 0))
-    if integral:
-        labels = [int(v) for v in np.unique(values) if v != 0]
-        chosen = _pick(labels, label, "label", path)
-        return sitk.Cast(image == chosen, sitk.sitkUInt8), chosen
-    if label is not None or values.min() < 0 or values.max() > 1:
-        raise InputError(f"{path}: a float mask must hold fractions in [0, 1] (no --label)")
-    return sitk.Cast(image, sitk.sitkFloat32), None
 
 
 def _same_grid(a: sitk.Image, b: sitk.Image) -> bool:
@@ -240,7 +178,7 @@ def measure_files(
     """Load, align and measure; the result as written by ``--json``."""
     image = load_image(Path(image_path), series_uid)
     mask_path = Path(mask_path)
-    rtstruct = _dicom_object(mask_path, "RTSTRUCT") if mask_path.exists() else None
+    rtstruct = dicom_object(mask_path, "RTSTRUCT") if mask_path.exists() else None
     roi_name = None
     if rtstruct is not None:
         mask, used, roi_name = rtstruct_mask(rtstruct, image, roi if roi is not None else label)

@@ -28,9 +28,8 @@ so the index is the same whatever the number of workers.
 from __future__ import annotations
 
 import logging
-import os
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -41,12 +40,14 @@ from pydicom.errors import InvalidDicomError
 from pipeline.config import available_cores
 from pipeline.dicom.derived_uids import fill_missing_uids
 from pipeline.dicom.instance import SPECIFIC_TAGS, InstanceHeader, read_header
+from pipeline.dicom.walk import walk_files
 from pipeline.errors import InputError, PixelDataProblem
 
 __all__ = ["SPECIFIC_TAGS", "DicomIndex", "InstanceHeader", "default_workers", "discover", "read_header"]
 
 log = logging.getLogger(__name__)
 
+UNREADABLE = "unreadable: "  # prefix of the reason of a file that cannot be opened (bad input, not skipped)
 PARALLEL_MIN_FILES = 400  # below this a process pool costs more than it saves
 CHUNK_FILES = 64
 
@@ -74,14 +75,6 @@ class DicomIndex:
             return str(path)
 
 
-def _files(root: Path) -> Iterator[Path]:
-    """Every regular file below ``root`` in a deterministic (sorted) order."""
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
-        dirnames.sort()
-        for name in sorted(filenames):
-            yield Path(dirpath) / name
-
-
 def _scan_one(path: Path) -> list[InstanceHeader] | str:
     """Headers of one file, or the reason it is skipped."""
     try:
@@ -90,6 +83,8 @@ def _scan_one(path: Path) -> list[InstanceHeader] | str:
         return "not a DICOM file"
     except PixelDataProblem as exc:
         return str(exc)
+    except PermissionError as exc:
+        return f"{UNREADABLE}{exc.strerror}"
     except (ValueError, OSError, EOFError, AttributeError, KeyError, TypeError, IndexError) as exc:
         return "empty file" if str(exc) == "empty file" else f"unreadable DICOM header ({exc})"
     except Exception as exc:
@@ -128,12 +123,15 @@ def discover(root: Path | str, ignore: set[Path] | None = None, workers: int | N
     if not root.is_dir():
         raise InputError(f"{root}: not a directory")
     ignore_resolved = {p.resolve() for p in (ignore or set())}
-    paths = [p for p in _files(root) if not ignore_resolved or p.resolve() not in ignore_resolved]
+    files, skipped = walk_files(root)
+    paths = [p for p in files if not ignore_resolved or p.resolve() not in ignore_resolved]
     results = _scan(paths, default_workers() if workers is None else workers)
     found: list[InstanceHeader] = []
-    skipped: list[tuple[str, str]] = []
     for path, result in zip(paths, results, strict=True):
         if isinstance(result, str):
+            if result.startswith(UNREADABLE):
+                reason = result.removeprefix(UNREADABLE)
+                raise InputError(f"{root}: file {path.relative_to(root)} cannot be read ({reason})")
             skipped.append((str(path.relative_to(root)), result))
         else:
             found.extend(result)

@@ -17,6 +17,7 @@ read raises :class:`DicomReadError` naming the series and the file.
 from __future__ import annotations
 
 import logging
+import math
 import struct
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -37,6 +38,9 @@ log = logging.getLogger(__name__)
 # what reading or decoding a file's pixel data raises for a file that is not what its header says (truncated,
 # corrupt compressed stream, unsupported encoding); anything else is a programming error and propagates
 PIXEL_READ_ERRORS = (OSError, EOFError, ValueError, RuntimeError, NotImplementedError, struct.error)
+# integral rescales beyond these are applied in floating point (no silent integer overflow)
+MAX_INTEGRAL_SLOPE = 256
+MAX_INTEGRAL_INTERCEPT = 65536
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,30 @@ def _require_pixels(instances: Sequence[InstanceHeader], root: Path | None) -> N
             )
 
 
+def check_rescale(instances: Sequence[InstanceHeader], root: Path | None) -> None:
+    """Refuse a series with a slice whose RescaleSlope is zero or not finite, or whose RescaleIntercept is not
+    finite (named: series and file)."""
+    for inst in instances:
+        slope, intercept = inst.rescale_slope, inst.rescale_intercept
+        if not (math.isfinite(slope) and math.isfinite(intercept)) or slope == 0:
+            raise DicomReadError(
+                f"{series_label(instances)}: file {_name(inst, root)}: RescaleSlope {slope:g}, RescaleIntercept "
+                f"{intercept:g} (the slope must be finite and non-zero, the intercept finite)"
+            )
+
+
+def _check_finite(array: np.ndarray, stack: SliceStack, root: Path | None) -> None:
+    """Refuse values that overflowed to infinity (absurd rescale), naming the first slice's file."""
+    if array.dtype.kind != "f":
+        return
+    bad = np.flatnonzero(~np.isfinite(array).all(axis=(1, 2)))
+    if bad.size:
+        inst = stack.instances[int(bad[0])]
+        raise DicomReadError(
+            f"{series_label(stack.instances)}: file {_name(inst, root)}: pixel values not finite after rescale"
+        )
+
+
 def _frames_by_file(stack: SliceStack) -> dict[Path, list[tuple[int, InstanceHeader]]]:
     """Slice positions in the stack grouped by file, so each file is opened (and decoded) once."""
     groups: dict[Path, list[tuple[int, InstanceHeader]]] = defaultdict(list)
@@ -90,7 +118,11 @@ def read_stack(
     """
     label = series_label(stack.instances)
     integral = factors is None and all(
-        float(i.rescale_slope).is_integer() and float(i.rescale_intercept).is_integer() for i in stack.instances
+        float(i.rescale_slope).is_integer()
+        and float(i.rescale_intercept).is_integer()
+        and abs(i.rescale_slope) <= MAX_INTEGRAL_SLOPE
+        and abs(i.rescale_intercept) <= MAX_INTEGRAL_INTERCEPT
+        for i in stack.instances
     )
     dtype = np.dtype(integral_dtype if integral else np.float32)
     out = np.empty(stack.shape_zyx, dtype=dtype)
@@ -168,8 +200,10 @@ def to_image(array_zyx: np.ndarray, stack: SliceStack) -> sitk.Image:
 def load_ct(instances: Sequence[InstanceHeader], root: Path | None = None) -> LoadedSeries:
     """Load a CT series in HU."""
     _require_pixels(instances, root)
+    check_rescale(instances, root)
     stack = sort_slices(instances, root)
     array = read_stack(stack, root)
+    _check_finite(array, stack, root)
     first = stack.instances[0]
     image = to_image(array, stack)
     del array
@@ -194,6 +228,7 @@ def load_pet(
     assumptions) are logged too.
     """
     _require_pixels(instances, root)
+    check_rescale(instances, root)
     stack = sort_slices(instances, root)
     first = stack.instances[0]
     units = (first.pet.units if first.pet else None) or "unknown"
@@ -207,7 +242,7 @@ def load_pet(
             factor = suv_factor([i.pet for i in stack.instances], suv_type)  # type: ignore[misc]
         except SuvUnavailable as exc:
             reason = str(exc)
-            log.warning("%s: SUV not available: %s", label, reason)
+            log.warning("%s: SUV not available: %s (file %s)", label, reason, _name(first, root))
     if factor is not None:
         for message in factor.warnings:
             log.warning("%s: %s", label, message)
@@ -219,6 +254,7 @@ def load_pet(
             )
     array = read_stack(stack, root, factors=factor.per_slice(len(stack.instances)) if factor else None)
     array = array.astype(np.float32, copy=False)
+    _check_finite(array, stack, root)
     image = to_image(array, stack)
     del array
     return LoadedSeries(

@@ -215,6 +215,11 @@ def select_timepoints(
     Raises :class:`SeriesSelectionError` when the folder holds more than one
     patient (naming a series and file of each, not the IDs) or no usable CT.
     """
+    return list(select_patient(index, options or SelectionOptions(min_ct_slices=min_ct_slices)).timepoints)
+
+
+def select_patient(index: DicomIndex, options: SelectionOptions) -> Selection:
+    """:func:`select` on the one patient of ``index`` (see :func:`select_timepoints`), with the dropped studies."""
     if not index.instances:
         raise SeriesSelectionError(f"{index.root}: no DICOM files found")
     groups = patients(index)
@@ -225,8 +230,6 @@ def select_timepoints(
         raise SeriesSelectionError(
             f"{index.root}: holds {len(groups)} different PatientIDs; a study folder must hold one patient ({examples})"
         )
-    if options is None:
-        options = SelectionOptions(min_ct_slices=min_ct_slices)
     selection = select(index, options)
     for tp in selection.timepoints:
         for uid, reason in tp.skipped:
@@ -240,4 +243,4 @@ def select_timepoints(
             "; ".join(f"{uid}: {r}" for _, skipped in selection.dropped_studies for uid, r in skipped) or "no CT series"
         )
         raise SeriesSelectionError(f"{index.root}: no usable axial CT series ({reasons})")
-    return list(selection.timepoints)
+    return selection

@@ -29,6 +29,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from pipeline.dicom.instance import InstanceHeader
+from pipeline.dicom.slices import orientation_problem
 
 CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
 PET_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.128"
@@ -153,7 +154,9 @@ def ct_rejection(instances: Sequence[InstanceHeader], min_slices: int) -> str | 
         return f"SOP class {first.sop_class_uid or '(none)'} is not a CT image storage class"
     if first.orientation is None and _dominant(instances).orientation is None:
         return "missing ImageOrientationPatient"
-    if not is_axial(_dominant(instances)):
+    dominant = _dominant(instances)
+    # an impossible orientation (not two orthogonal unit vectors) is left to the geometry check, which names the file
+    if orientation_problem(dominant.orientation) is None and not is_axial(dominant):
         return "not axial" + (" (a derived reformat)" if is_derived(first) else "")
     if len(instances) < min_slices:
         return f"only {len(instances)} slices (< {min_slices})"

@@ -3,8 +3,9 @@
 Slices (single-frame files or frames of a multi-frame file) are sorted by
 their position along the slice normal ``n = row_cosine x column_cosine``
 (ImagePositionPatient . n), never by file name or instance number. A stack is
-accepted only if every slice has a position and orientation, the same
-orientation (1e-4), size and pixel spacing, positions are distinct (0.01 mm),
+accepted only if every slice has a finite position, an orientation of two
+orthogonal unit vectors (0.01, 0.001) and a finite positive pixel spacing, the
+same orientation (1e-4), size and pixel spacing, positions are distinct (0.01 mm),
 consecutive slices are equally spaced (1 % or 0.01 mm) and lie on the normal
 through the first slice (no gantry tilt / shear: in-plane offset <= 0.05 mm or
 the spacing tolerance). :func:`check_geometry` lists every problem found (for
@@ -30,12 +31,15 @@ ORIENTATION_TOLERANCE = 1e-4
 SPACING_RELATIVE_TOLERANCE = 0.01
 SPACING_ABSOLUTE_TOLERANCE_MM = 0.01
 SHEAR_TOLERANCE_MM = 0.05
+UNIT_TOLERANCE = 0.01  # |norm - 1| of each direction cosine vector
+ORTHOGONALITY_TOLERANCE = 1e-3  # |row . column|
 OTHER_ORIENTATION_COSINE = 0.02  # direction cosines differing more than this: another orientation
 MAX_OTHER_ORIENTATION_FRACTION = 0.2  # "a few images" of another orientation in a series
 
 
 class GeometryProblem(StrEnum):
     MISSING_POSITION = "missing position/orientation"
+    INVALID_VALUE = "invalid position, orientation or spacing"
     MIXED_ORIENTATION = "mixed orientations"
     MIXED_SIZE = "mixed sizes"
     MIXED_SPACING = "mixed pixel spacing"
@@ -83,6 +87,51 @@ def _files(instances: Sequence[InstanceHeader], root: Path | None, limit: int = 
     return ", ".join(names) + more
 
 
+def orientation_problem(orientation: Sequence[float] | None) -> str | None:
+    """Why six ImageOrientationPatient values are not two orthogonal unit vectors, or ``None``."""
+    if orientation is None:
+        return "is missing"
+    values = np.asarray(orientation, dtype=float)
+    if values.shape != (6,) or not np.isfinite(values).all():
+        return "is not six finite numbers"
+    row, col = values[:3], values[3:]
+    if max(abs(np.linalg.norm(row) - 1.0), abs(np.linalg.norm(col) - 1.0)) > UNIT_TOLERANCE:
+        return "is not two unit vectors"
+    if abs(float(row @ col)) > ORTHOGONALITY_TOLERANCE:
+        return "has row and column cosines that are not orthogonal"
+    return None
+
+
+def _finite_positive(values: Sequence[float]) -> bool:
+    return all(math.isfinite(v) and v > 0 for v in values)
+
+
+def _invalid_values(instances: Sequence[InstanceHeader], root: Path | None) -> list[GeometryIssue]:
+    """Positions, orientations and pixel spacings that no volume can have (each named with a file)."""
+    checks = (
+        ("ImagePositionPatient is not three finite numbers", lambda i: all(math.isfinite(v) for v in i.position)),
+        (
+            "ImageOrientationPatient {}",
+            lambda i: orientation_problem(i.orientation) is None,
+        ),
+        (
+            "PixelSpacing is not two finite positive numbers",
+            lambda i: i.pixel_spacing is None or _finite_positive(i.pixel_spacing),
+        ),
+    )
+    issues = []
+    for message, valid in checks:
+        bad = [i for i in instances if not valid(i)]
+        if bad:
+            what = message.format(orientation_problem(bad[0].orientation)) if "{}" in message else message
+            issues.append(
+                GeometryIssue(
+                    GeometryProblem.INVALID_VALUE, f"{what} ({len(bad)} slice(s), e.g. file {_files(bad, root, 1)})"
+                )
+            )
+    return issues
+
+
 def _consistency(instances: Sequence[InstanceHeader], root: Path | None) -> list[GeometryIssue]:
     issues = []
     missing = [i for i in instances if i.orientation is None or i.position is None]
@@ -94,6 +143,9 @@ def _consistency(instances: Sequence[InstanceHeader], root: Path | None) -> list
             )
         )
         return issues
+    invalid = _invalid_values(instances, root)
+    if invalid:
+        return invalid
     orient = np.array([i.orientation for i in instances], dtype=float)
     odd = np.abs(orient - orient[0]).max(axis=1) > ORIENTATION_TOLERANCE
     if odd.any():
@@ -238,7 +290,7 @@ def check_geometry(
     if not instances:
         raise GeometryError("empty series")
     issues = _consistency(instances, root)
-    if any(i.problem is GeometryProblem.MISSING_POSITION for i in issues):
+    if any(i.problem in (GeometryProblem.MISSING_POSITION, GeometryProblem.INVALID_VALUE) for i in issues):
         return None, tuple(issues)
     first = instances[0]
     orient = np.asarray(first.orientation, dtype=float)

@@ -28,12 +28,12 @@ from pipeline import spatial
 from pipeline.config import RunConfig
 from pipeline.dicom.load import LoadedSeries
 from pipeline.errors import InputError
+from pipeline.longitudinal.liver import mask_on_grid
 from pipeline.longitudinal.register import RegistrationResult
 from pipeline.records import LesionRecord, Point
 from pipeline.targets.json_file import Target
 from segmentation.ct_lesion import CtLesionSegmenter
 from segmentation.detect import DetectionConfig, choose_targets, ct_candidates, pet_hotspots
-from segmentation.liver import locate_liver, segment_liver
 from segmentation.result import LesionSegmenter
 
 log = logging.getLogger(__name__)
@@ -73,12 +73,6 @@ def _lps(image: sitk.Image, index_zyx: np.ndarray) -> Point:
     return tuple(float(v) for v in spatial.index_zyx_to_lps(image, np.asarray(index_zyx, dtype=float)))  # type: ignore[return-value]
 
 
-def _liver_on(grid: sitk.Image, liver_zyx: np.ndarray, reference: sitk.Image) -> np.ndarray:
-    liver = sitk.GetImageFromArray(liver_zyx.astype(np.uint8))
-    liver.CopyInformation(reference)
-    return sitk.GetArrayViewFromImage(sitk.Resample(liver, grid, sitk.Transform(), sitk.sitkNearestNeighbor, 0)) > 0
-
-
 def detect(
     timepoint: int,
     ct: LoadedSeries,
@@ -115,7 +109,7 @@ def detect(
     if pet is not None and pet.suv is not None:
         suv = spatial.array_zyx(pet.image)
         pet_spacing = spatial.spacing_zyx(pet.image)
-        for hot in pet_hotspots(suv, pet_spacing, _liver_on(pet.image, liver_zyx, ct.image), config):
+        for hot in pet_hotspots(suv, pet_spacing, mask_on_grid(liver_zyx, ct.image, pet.image), config):
             peak = np.asarray(_lps(pet.image, np.asarray(hot.peak_zyx)))
             match = next(
                 (
@@ -167,15 +161,11 @@ def new_lesion_candidates(
 
 
 def automatic_targets(
-    ct: LoadedSeries, pet: LoadedSeries | None, config: RunConfig
+    ct: LoadedSeries, pet: LoadedSeries | None, liver_zyx: np.ndarray, config: RunConfig
 ) -> tuple[list[DetectedLesion], tuple[Target, ...]]:
-    """Baseline candidates (targets marked) and the chosen targets; bad input when no liver or no target is found."""
-    image, spacing = spatial.array_zyx(ct.image), spatial.spacing_zyx(ct.image)
-    try:
-        liver = segment_liver(image, spacing, locate_liver(image, spacing)).mask_zyx
-    except ValueError as exc:
-        raise InputError(f"automatic mode: cannot find the liver in the baseline CT ({exc})") from None
-    detected = detect(0, ct, pet, liver, CtLesionSegmenter(config.ct_lesion), config.detection, lambda k: f"L{k}")
+    """Baseline candidates inside the liver (targets marked) and the chosen targets; bad input when none is found."""
+    segmenter = CtLesionSegmenter(config.ct_lesion)
+    detected = detect(0, ct, pet, liver_zyx, segmenter, config.detection, lambda k: f"L{k}")
     marked, targets = targets_from(detected, config.recist.max_targets_per_organ, config.recist.max_targets_total)
     if not targets:
         raise InputError(
@@ -191,15 +181,14 @@ def new_lesions(
     lesions: Sequence[LesionRecord],
     baseline_detected: Sequence[DetectedLesion],
     reg: RegistrationResult | None,
+    liver_zyx: np.ndarray,
     config: RunConfig,
 ) -> list[DetectedLesion]:
-    """Follow-up candidates that match no tracked target and no mapped baseline candidate (logged as warnings)."""
-    image, spacing = spatial.array_zyx(ct.image), spatial.spacing_zyx(ct.image)
+    """Follow-up candidates inside its liver that match no tracked target and no mapped baseline candidate
+    (logged as warnings)."""
     found = [r.centroid_lps_mm for r in lesions if r.measured and r.centroid_lps_mm]
-    seeds = [tuple(float(v) for v in spatial.lps_to_index_zyx(ct.image, np.asarray(c))) for c in found]
-    liver = segment_liver(image, spacing, seeds or locate_liver(image, spacing)).mask_zyx
     segmenter = CtLesionSegmenter(config.ct_lesion)
-    detected = detect(index, ct, pet, liver, segmenter, config.detection, lambda k: f"T{index}-N{k}")
+    detected = detect(index, ct, pet, liver_zyx, segmenter, config.detection, lambda k: f"T{index}-N{k}")
     known: list[Point] = [c for c in found if c is not None]
     if reg is not None:
         known += [reg.map_point(d.centroid_lps_mm) for d in baseline_detected]

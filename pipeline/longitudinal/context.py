@@ -8,16 +8,15 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline import spatial
 from pipeline.config import RunConfig
 from pipeline.dicom.discover import DicomIndex
 from pipeline.dicom.load import LoadedSeries
 from pipeline.dicom.selection import Timepoint
+from pipeline.longitudinal.liver import LiverMask
 from pipeline.provenance import Provenance
-from pipeline.records import LesionRecord, Point
+from pipeline.records import DroppedTimepoint, LesionRecord, Point
 from pipeline.targets.annotations import Annotations
 from pipeline.targets.json_file import Target
-from segmentation.liver import segment_liver
 
 
 @dataclass(frozen=True)
@@ -30,6 +29,7 @@ class StudyInputs:
     targets_path: Path | None
     targets: tuple[Target, ...] | None
     annotations: Annotations
+    dropped: tuple[DroppedTimepoint, ...] = ()  # studies series selection left out
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ class RunContext:
     say: Callable[..., None]
     staging: Path
     dicom_written: list[dict[str, object]] | None  # None: no DICOM SEG/SR (--dicom-out not given)
-    dropped: list[dict[str, str]] = field(default_factory=list)  # follow-ups left out, with the reason
+    dropped: list[DroppedTimepoint] = field(default_factory=list)  # follow-ups whose CT did not load
 
     @property
     def root(self) -> Path:
@@ -51,17 +51,16 @@ class RunContext:
 
 @dataclass(frozen=True, eq=False)
 class Reference:
-    """What a follow-up is registered to: a CT, its liver region and the lesion centroids found on it."""
+    """What a follow-up is registered to: a CT, its liver (when there is one) and the lesion centroids found on it."""
 
     ct: LoadedSeries
-    liver_zyx: np.ndarray
+    liver_zyx: np.ndarray | None
     centroids: dict[str, Point]
     label: str
 
 
-def reference_of(ct: LoadedSeries, lesions: list[LesionRecord], label: str) -> Reference:
-    """The registration reference of a timepoint: its liver (seeded at the lesions found) and their centroids."""
+def reference_of(ct: LoadedSeries, lesions: list[LesionRecord], label: str, liver: LiverMask | None) -> Reference:
+    """The registration reference of a timepoint: its liver and the centroids of the lesions found."""
     found = {r.lesion_id: r.centroid_lps_mm for r in lesions if r.measured and r.centroid_lps_mm}
-    seeds = [tuple(float(v) for v in spatial.lps_to_index_zyx(ct.image, np.asarray(c))) for c in found.values()]
-    liver = segment_liver(spatial.array_zyx(ct.image), spatial.spacing_zyx(ct.image), seeds).mask_zyx
-    return Reference(ct, liver, {k: v for k, v in found.items() if v is not None}, label)
+    liver_zyx = None if liver is None else liver.mask_zyx
+    return Reference(ct, liver_zyx, {k: v for k, v in found.items() if v is not None}, label)

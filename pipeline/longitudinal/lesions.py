@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import SimpleITK as sitk
@@ -16,17 +16,18 @@ from scipy import ndimage
 
 from measurement.diameters import axial_diameters
 from measurement.intensity import ct_intensity
-from measurement.masks import fractions
+from measurement.masks import fractions, inside
 from measurement.morphology import morphology
 from measurement.pet import pet_measures
 from measurement.volume import centroid_zyx, volume_ml
 from pipeline import spatial
 from pipeline.config import RunConfig
 from pipeline.dicom.load import LoadedSeries
+from pipeline.errors import NoLiverError
+from pipeline.longitudinal.liver import segment_ct_liver
 from pipeline.longitudinal.tracking import fragments, merged_pairs
 from pipeline.records import MEASURED, NOT_FOUND, LesionRecord, PetReference, Point
 from segmentation.ct_seeded import SeededCtSegmenter, organ_model
-from segmentation.liver import locate_liver, segment_liver
 from segmentation.pet_lesion import PetSegmentationConfig, segment_pet_lesion
 from segmentation.recentre import recentre_seed
 from segmentation.result import LesionPrior, LesionSegmentation, LesionSegmenter, OrganModel, SegmentationHints
@@ -51,6 +52,24 @@ class SeedRequest:
     long_axis_lps_mm: tuple[Point, Point] | None = None
     organ: str = "liver"
     prior: LesionPrior | None = None
+    reader_mask: sitk.Image | None = field(default=None, compare=False, repr=False)  # measured as it is
+
+
+def reader_segmentation(mask: sitk.Image, ct: sitk.Image, seed_zyx: tuple[float, float, float]) -> LesionSegmentation:
+    """The reader's mask (lesion fractions in patient space) on the CT grid, as a segmentation to measure.
+
+    Resampled linearly (on the CT's own grid, as a SEG derived from it is, the values are kept as they are).
+    """
+    on_ct = sitk.Resample(sitk.Cast(mask, sitk.sitkFloat32), ct, sitk.Transform(), sitk.sitkLinear, 0.0)
+    fractions_zyx = np.clip(sitk.GetArrayFromImage(on_ct), 0.0, 1.0)
+    lesion = fractions_zyx > 0
+    if not inside(fractions_zyx).any():
+        return LesionSegmentation(False, "the reader's segmentation has no lesion voxel on this CT's grid", seed_zyx)
+    box = tuple(slice(int(a.min()), int(a.max()) + 1) for a in np.nonzero(lesion))
+    offset = (box[0].start, box[1].start, box[2].start)
+    return LesionSegmentation(
+        True, "the reader's segmentation", seed_zyx, fractions_zyx[box].astype(np.float32), offset, confidence=1.0
+    )
 
 
 def _lps(image: sitk.Image, index_zyx: Sequence[float]) -> Point:
@@ -174,14 +193,18 @@ def pet_threshold(config: RunConfig, reference: PetReference | None) -> PetThres
     )
 
 
-def liver_model(ct_array: np.ndarray, spacing: tuple[float, float, float]) -> OrganModel | None:
-    """The liver of a CT (found without seeds) as the organ the targets lie in; ``None`` (with a warning) when
-    it cannot be found, and the targets are then segmented without it."""
+def liver_model(
+    ct: LoadedSeries, ct_array: np.ndarray, config: RunConfig, mask_zyx: np.ndarray | None = None
+) -> OrganModel | None:
+    """The liver of a CT (``mask_zyx``, else segmented) as the organ the targets lie in; ``None`` (with a
+    warning) when there is none, and the targets are then segmented without it."""
+    spacing = spatial.spacing_zyx(ct.image)
     try:
-        mask = segment_liver(ct_array, spacing, locate_liver(ct_array, spacing)).mask_zyx
-        return organ_model(ct_array, spacing, mask)
-    except ValueError as exc:
-        log.warning("liver not found (%s): lesions segmented without the liver's extent and level", exc)
+        if mask_zyx is None:
+            mask_zyx = segment_ct_liver(ct, config.liver).mask_zyx
+        return organ_model(ct_array, spacing, mask_zyx)
+    except (NoLiverError, ValueError) as exc:
+        log.warning("no liver (%s): lesions segmented without the liver's extent and level", exc)
         return None
 
 
@@ -222,10 +245,16 @@ def _segment(
             mapped_seed_lps_mm=mapped,
             assessed=False,
         )
+    if request.reader_mask is not None:
+        seg = reader_segmentation(request.reader_mask, ct.image, (float(seed[0]), float(seed[1]), float(seed[2])))
+        if not seg.found:
+            return LesionRecord(request.lesion_id, NOT_FOUND, seg.reason, mapped_seed_lps_mm=mapped)
+        return seg
     if getattr(segmenter, "uses_hints", False):
         # the segmenter looks for the lesion around a mapped seed itself, with what is known of the target
         hints = _hints(request, ct, organ(), config)
-        seg = segmenter.segment(ct_array, spacing, tuple(float(v) for v in seed), hints)  # type: ignore[call-arg]
+        seed_t = (float(seed[0]), float(seed[1]), float(seed[2]))
+        seg = segmenter.segment(ct_array, spacing, seed_t, hints)  # type: ignore[call-arg]
         if not seg.found:
             absent = request.recentre and seg.absent  # at a follow-up, only liver where the lesion was: gone
             return LesionRecord(
@@ -247,12 +276,14 @@ def _segment(
 
 @dataclass(frozen=True, eq=False)
 class TimepointLesions:
-    """Records (request order), the label map (z, y, x), tracking flags and PET reference of one timepoint."""
+    """Records (request order), the label map (z, y, x), tracking flags and PET reference of one timepoint,
+    and the segmentation (partial-volume fractions) of every measured lesion."""
 
     records: list[LesionRecord]
     labels_zyx: np.ndarray
     flags: dict[str, list[str]]
     pet_reference: PetReference | None = None
+    segmentations: dict[str, LesionSegmentation] = field(default_factory=dict)
 
 
 def process_timepoint(
@@ -262,6 +293,7 @@ def process_timepoint(
     config: RunConfig,
     segmenter: LesionSegmenter | None = None,
     pet_reference: Callable[[np.ndarray], PetReference | None] | None = None,
+    liver_zyx: np.ndarray | None = None,
 ) -> TimepointLesions:
     """Segment and measure every requested target at one timepoint.
 
@@ -269,16 +301,17 @@ def process_timepoint(
     (:func:`pipeline.longitudinal.tracking.merged_pairs`) are measured once, for the earlier
     target; fragmented ones are flagged. ``pet_reference`` computes the
     timepoint's PET reference from the CT lesion labels (which it must avoid),
-    before the PET measures, which need it for the PERCIST threshold.
+    before the PET measures, which need it for the PERCIST threshold. ``liver_zyx``: the timepoint's
+    liver mask (else the liver is segmented here, once, when a target in it needs it).
     """
     segmenter = segmenter or SeededCtSegmenter(config.lesion)
     ct_array = spatial.array_zyx(ct.image)
     spacing = spatial.spacing_zyx(ct.image)
     liver: list[OrganModel | None] = []
 
-    def organ() -> OrganModel | None:  # the liver, segmented once, when a target in it needs it
+    def organ() -> OrganModel | None:  # the liver, once, when a target in it needs it
         if not liver:
-            liver.append(liver_model(ct_array, spacing))
+            liver.append(liver_model(ct, ct_array, config, liver_zyx))
         return liver[0]
 
     pet_array = spatial.array_zyx(pet.image) if pet is not None and pet.suv is not None else None
@@ -323,4 +356,9 @@ def process_timepoint(
     for r in records:
         if not r.measured:
             log.warning("lesion %s not found: %s", r.lesion_id, r.reason)
-    return TimepointLesions(records, labels, flags, reference)
+    measured = {
+        r.lesion_id: o
+        for r, o in zip(records, outcomes, strict=True)
+        if isinstance(o, LesionSegmentation) and r.measured
+    }
+    return TimepointLesions(records, labels, flags, reference, measured)

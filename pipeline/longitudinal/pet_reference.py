@@ -4,7 +4,8 @@ Orchestration only; the measurements are :mod:`measurement.pet`'s pure functions
 
 Reference region, in this order:
 
-1. a liver mask on the PET grid, when a segmenter provides one (``liver_zyx``);
+1. a liver mask on the PET grid, when a segmenter provides one (``liver_zyx``; a run passes the
+   timepoint's liver, clear of the lesions, only when the reader gave no liver point);
 2. a user-given liver sphere centre (``liver_reference_lps_mm`` in the targets
    file; follow-ups get it through the registration to baseline);
 3. automatic: the 3 cm sphere is placed, on the PET grid, in tissue of the
@@ -20,8 +21,10 @@ Reference region, in this order:
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
@@ -38,6 +41,7 @@ from measurement.pet import (
 from pipeline import spatial
 from pipeline.dicom.discover import InstanceHeader
 from pipeline.dicom.load import LoadedSeries
+from pipeline.errors import GeometryError
 from pipeline.records import PetReference, Point
 
 log = logging.getLogger(__name__)
@@ -45,8 +49,19 @@ log = logging.getLogger(__name__)
 CROP_MARGIN_MM = 120.0  # the liver lies within this distance of its lesions
 
 
-def slice_thickness_mm(ct: LoadedSeries) -> float:
-    """The CT's SliceThickness (median over its slices), else its slice spacing."""
+def slice_thickness_mm(ct: LoadedSeries, root: Path | None = None) -> float:
+    """The CT's SliceThickness (median over its slices), else its slice spacing.
+
+    Raises :class:`GeometryError` (naming the series and a file) when a slice's
+    SliceThickness is given but is not a finite positive number.
+    """
+    for inst in ct.instances:
+        value = inst.slice_thickness
+        if value is not None and not (math.isfinite(value) and value > 0):
+            name = inst.path.relative_to(root) if root and inst.path.is_relative_to(root) else inst.path
+            raise GeometryError(
+                f"CT series {ct.series_uid}: file {name}: SliceThickness {value:g} is not a finite positive number"
+            )
     values = [i.slice_thickness for i in ct.instances if i.slice_thickness]
     return float(np.median(values)) if values else spatial.spacing_zyx(ct.image)[0]
 
@@ -58,8 +73,10 @@ def _sul_factor(instances: Sequence[InstanceHeader], formula: str) -> tuple[floa
     h = headers[0]
     if h.weight_kg is None or h.height_m is None or h.sex is None:
         return None, "SUL needs PatientWeight, PatientSize and PatientSex"
+    sex = h.sex.upper()
+    note = "PatientSex O: lean body mass is the mean of the male and female formulas" if sex == "O" else ""
     try:
-        return sul_per_suvbw(h.weight_kg, h.height_m, h.sex.upper(), formula), ""
+        return sul_per_suvbw(h.weight_kg, h.height_m, sex, formula), note
     except ValueError as exc:
         return None, str(exc)
 

@@ -1,11 +1,13 @@
 """The ``run`` stage chain for one patient: read -> baseline -> each follow-up -> assess -> write.
 
-Only the baseline CT and one follow-up are in memory at a time. Bad input is
-detected before anything reaches ``OUT_DIR`` (see :mod:`pipeline.outputs.staging`).
+Only the baseline CT and one follow-up are in memory at a time. ``OUT_DIR`` is
+checked and locked before anything else, and nothing reaches it before the
+whole run succeeded (see :mod:`pipeline.outputs.staging`).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -14,11 +16,12 @@ import SimpleITK as sitk
 
 from pipeline.config import RunConfig
 from pipeline.dicom.discover import discover
-from pipeline.dicom.selection import select_timepoints
+from pipeline.dicom.selection import select_patient
 from pipeline.errors import InputError
 from pipeline.longitudinal.assess import assess_study
 from pipeline.longitudinal.autodetect import detected_csv
 from pipeline.longitudinal.context import RunContext, StudyInputs
+from pipeline.longitudinal.timeline import check_dates, dropped_at_selection, warn_unused_pet
 from pipeline.longitudinal.timepoint import Baseline, TimepointOutcome, process_baseline, process_followups
 from pipeline.outputs import names
 from pipeline.outputs.manifest import build_manifest, inputs_entry
@@ -29,8 +32,9 @@ from pipeline.outputs.tables import measurements_csv, response_csv, summary_json
 from pipeline.progress import Progress
 from pipeline.provenance import Provenance
 from pipeline.records import StudyResult
-from pipeline.targets.annotations import Annotations, read_annotations
-from pipeline.targets.json_file import TARGETS_FILENAME, read_targets
+from pipeline.targets.annotations import Annotations
+from pipeline.targets.json_file import TARGETS_FILENAME
+from pipeline.targets.sources import combine, read_dicom_targets, read_json_targets, target_source
 
 
 def resolve_targets_path(study_dir: Path, targets: Path | str | None) -> Path | None:
@@ -48,19 +52,25 @@ def read_study(
     if not study_dir.is_dir():
         raise InputError(f"{study_dir}: study folder not found")
     targets_path = resolve_targets_path(study_dir, targets_file)
-    targets = read_targets(targets_path) if targets_path else None
-    annotations = Annotations()
-    if targets_path and targets:
-        annotations = read_annotations(targets_path, {t.lesion_id for t in targets})
-    if targets is None:
+    source = target_source(targets_path) if targets_path else None
+    json_targets, annotations = read_json_targets(source) if source else ((), Annotations())
+    if source is None:
         say("no targets given: automatic mode (targets chosen among the lesions detected at baseline)")
     with prov.stage("discover"):
         say("discovering DICOM files in the study folder", stage="discover")
-        index = discover(study_dir, ignore={targets_path} if targets_path else set())
+        index = discover(study_dir, ignore=source.files if source else set())
     with prov.stage("select"):
-        timepoints = select_timepoints(index, config.selection.min_ct_slices, config.selection)
+        selection = select_patient(index, config.selection)
+        timepoints = selection.timepoints
+        check_dates(timepoints, index)
+        dropped = dropped_at_selection(selection, index, config.selection)
+        warn_unused_pet(timepoints)
     say(f"found {len(index.instances)} DICOM instances, {len(timepoints)} candidate timepoint(s)", stage="discover")
-    return StudyInputs(study_dir, index, tuple(timepoints), targets_path, targets, annotations)
+    targets = None
+    if source is not None:
+        viewer = read_dicom_targets(source, index, timepoints[0].study_uid) if source.dicom_files else ()
+        targets = combine([json_targets, viewer], source)
+    return StudyInputs(study_dir, index, tuple(timepoints), targets_path, targets, annotations, dropped)
 
 
 def assess(ctx: RunContext, baseline: Baseline, followups: Sequence[TimepointOutcome]) -> StudyResult:
@@ -75,7 +85,15 @@ def assess(ctx: RunContext, baseline: Baseline, followups: Sequence[TimepointOut
             ctx.config,
         )
     patient_id = ctx.inputs.index.instances[0].patient_id
-    return StudyResult(patient_id, tuple(records), assessment.recist, assessment.total_volume_ml, assessment=assessment)
+    dropped = sorted([*ctx.inputs.dropped, *ctx.dropped], key=lambda d: (d.study_date or dt.date.min, d.study_uid))
+    return StudyResult(
+        patient_id,
+        tuple(records),
+        assessment.recist,
+        assessment.total_volume_ml,
+        assessment=assessment,
+        dropped=tuple(dropped),
+    )
 
 
 def write_outputs(
@@ -91,7 +109,7 @@ def write_outputs(
         if ctx.inputs.targets_path is None:
             detected = [*baseline.outcome.detected, *(d for f in followups for d in f.detected)]
             (staging / names.DETECTED_CSV).write_text(detected_csv(detected), encoding="utf-8")
-    inputs = inputs_entry(ctx.inputs.index, result.timepoints, ctx.dropped, baseline.slice_thickness_mm)
+    inputs = inputs_entry(ctx.inputs.index, result.timepoints, result.dropped, baseline.slice_thickness_mm)
     manifest = build_manifest(
         study_dir=ctx.inputs.study_dir,
         targets_path=ctx.inputs.targets_path,
@@ -125,12 +143,11 @@ def run_study(
     say = progress or Progress()
     prov = Provenance()
     sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(config.threads)
-    with prov.capture_warnings():
+    with prov.capture_warnings(), staged_output(Path(out_dir), Path(study_dir)) as staging:
         inputs = read_study(Path(study_dir), targets_file, config, prov, say)
-        with staged_output(Path(out_dir)) as staging:
-            ctx = RunContext(inputs, config, prov, say, staging, [] if dicom_out else None)
-            baseline, ctx = process_baseline(ctx)
-            followups = process_followups(ctx, baseline)
-            result = assess(ctx, baseline, followups)
-            write_outputs(ctx, baseline, followups, result)
+        ctx = RunContext(inputs, config, prov, say, staging, [] if dicom_out else None)
+        baseline, ctx = process_baseline(ctx)
+        followups = process_followups(ctx, baseline)
+        result = assess(ctx, baseline, followups)
+        write_outputs(ctx, baseline, followups, result)
     return replace(result, warnings=tuple(prov.warnings))

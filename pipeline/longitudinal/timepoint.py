@@ -18,24 +18,36 @@ from pipeline import spatial
 from pipeline.dicom.load import LoadedSeries, load_ct, load_first_usable, load_pet
 from pipeline.dicom.selection import Timepoint
 from pipeline.dicom.series_kind import derived_note
-from pipeline.errors import InputError, RegistrationError, TargetsError
+from pipeline.errors import InputError, NoLiverError, RegistrationError
 from pipeline.longitudinal.autodetect import DetectedLesion, automatic_targets, new_lesions
 from pipeline.longitudinal.context import Reference, RunContext, reference_of
 from pipeline.longitudinal.lesions import SeedRequest, TimepointLesions, process_timepoint
+from pipeline.longitudinal.liver import LiverMask, LiverMaskFiles, liver_for, liver_mask_files, mask_on_grid
 from pipeline.longitudinal.pet_reference import pet_reference, slice_thickness_mm
 from pipeline.longitudinal.register import RegistrationResult, register_followup
+from pipeline.longitudinal.seeds import check_seeds, describe, hint
+from pipeline.longitudinal.timeline import dropped_at_load
 from pipeline.longitudinal.tracking import residuals
 from pipeline.outputs import names
 from pipeline.outputs.dicom_out import write_timepoint_dicom
 from pipeline.outputs.qc_lesion import lesion_qc
+from pipeline.outputs.qc_liver import liver_png
 from pipeline.outputs.qc_registration import registration_png
+from pipeline.outputs.seg import Fractions
 from pipeline.outputs.tables import write_label_map
-from pipeline.records import PetReference, Point, RegistrationRecord, TimepointRecord, TrackingRecord
+from pipeline.records import (
+    LesionRecord,
+    LiverRecord,
+    PetReference,
+    Point,
+    RegistrationRecord,
+    TimepointRecord,
+    TrackingRecord,
+)
 from pipeline.targets.json_file import Target, targets_to_json
+from segmentation.morphology import distance_mm
 
 log = logging.getLogger(__name__)
-
-BODY_THRESHOLD_HU = -500.0
 
 
 @dataclass(frozen=True)
@@ -56,19 +68,7 @@ class Baseline:
     found: frozenset[str]
     slice_thickness_mm: float
     timepoint: Timepoint
-
-
-def check_seeds(targets: tuple[Target, ...], ct: LoadedSeries) -> None:
-    """Every baseline seed must lie inside the baseline CT and inside the body."""
-    array = sitk.GetArrayViewFromImage(ct.image)
-    for t in targets:
-        idx = spatial.lps_to_index_zyx(ct.image, np.asarray(t.seed_lps_mm))
-        where = f"seed of lesion {t.lesion_id} at {list(t.seed_lps_mm)} mm"
-        if not spatial.inside(ct.image, idx):
-            raise TargetsError(f"{where} lies outside the baseline CT (series {ct.series_uid})")
-        hu = float(array[tuple(int(round(v)) for v in idx)])
-        if hu < BODY_THRESHOLD_HU:
-            raise TargetsError(f"{where} is outside the body ({hu:.0f} HU in the baseline CT)")
+    liver_files: LiverMaskFiles  # the user's liver masks (--liver-mask), matched to timepoints
 
 
 def load_pet_of(tp: Timepoint, ctx: RunContext, ct: LoadedSeries) -> LoadedSeries | None:
@@ -98,25 +98,45 @@ def _mapped(point: Point | None, reg: RegistrationResult | None, is_baseline: bo
     return reg.map_point(point) if reg is not None else None
 
 
+LESION_CLEARANCE_MM = 10.0  # the PERCIST liver sphere keeps this far from the segmented lesions
+
+
+def _liver_for_reference(
+    liver: LiverMask | None, ct: LoadedSeries, pet: LoadedSeries, labels: np.ndarray
+) -> np.ndarray | None:
+    """The timepoint's liver on the PET grid, at least ``LESION_CLEARANCE_MM`` from the lesions; None without one."""
+    if liver is None:
+        return None
+    spacing = spatial.spacing_zyx(pet.image)
+    near_lesion = distance_mm(~mask_on_grid(labels > 0, ct.image, pet.image), spacing) <= LESION_CLEARANCE_MM
+    clear = mask_on_grid(liver.mask_zyx, ct.image, pet.image) & ~near_lesion
+    return clear if clear.any() else None
+
+
 def _pet_reference(
     ctx: RunContext,
     ct: LoadedSeries,
     pet: LoadedSeries | None,
     reg: RegistrationResult | None,
     is_baseline: bool,
+    liver: LiverMask | None,
     labels: np.ndarray,
 ) -> PetReference | None:
-    """The timepoint's PERCIST reference; the reader's baseline points are mapped to follow-ups."""
+    """The timepoint's PERCIST reference: at the reader's liver point (mapped to follow-ups) when given, else in
+    the timepoint's liver mask away from the lesions, else placed automatically (see
+    :mod:`pipeline.longitudinal.pet_reference`)."""
     if pet is None or pet.suv is None:
         return None
     notes = ctx.inputs.annotations
+    liver_point = _mapped(notes.liver_reference_lps_mm, reg, is_baseline)
     return pet_reference(
         pet,
         ct,
         labels,
         ctx.config.percist,
-        _mapped(notes.liver_reference_lps_mm, reg, is_baseline),
+        liver_point,
         _mapped(notes.blood_pool_lps_mm, reg, is_baseline),
+        liver_zyx=None if notes.liver_reference_lps_mm is not None else _liver_for_reference(liver, ct, pet, labels),
     )
 
 
@@ -127,6 +147,7 @@ def _measure(
     pet: LoadedSeries | None,
     reg: RegistrationResult | None,
     is_baseline: bool,
+    liver: LiverMask | None,
 ) -> TimepointLesions:
     """Segment and measure the requested targets; SULpeak from the timepoint's lean-body-mass factor."""
     with ctx.prov.stage("segment+measure"):
@@ -135,7 +156,8 @@ def _measure(
             ct,
             pet,
             ctx.config,
-            pet_reference=functools.partial(_pet_reference, ctx, ct, pet, reg, is_baseline),
+            pet_reference=functools.partial(_pet_reference, ctx, ct, pet, reg, is_baseline, liver),
+            liver_zyx=None if liver is None else liver.mask_zyx,
         )
     reference = result.pet_reference
     if reference is None or reference.sul_per_suvbw is None:
@@ -145,13 +167,36 @@ def _measure(
     return replace(result, records=records)
 
 
+def _liver(
+    ctx: RunContext, index: int, tp: Timepoint, ct: LoadedSeries, files: LiverMaskFiles, required: bool
+) -> tuple[LiverMask | None, LiverRecord]:
+    """The timepoint's liver (the user's mask, or segmented), written with its QC image; without one, the
+    reason, and automatic mode stops at baseline (``required``)."""
+    try:
+        with ctx.prov.stage("liver"):
+            liver = liver_for(ct, index, files, ctx.config.liver)
+    except NoLiverError as exc:
+        if required:
+            raise NoLiverError(f"automatic mode: {exc}") from None
+        log.warning("timepoint %d: no liver mask: %s", index, exc)
+        return None, LiverRecord(failed=str(exc))
+    ctx.say(f"timepoint {index}: liver {liver.volume_ml:.0f} ml ({liver.source})", stage="liver")
+    mask_file = names.liver_mask(index)
+    with ctx.prov.stage("write"):
+        write_label_map(ctx.staging / mask_file, liver.mask_zyx.astype(np.uint8), ct.image)
+    with ctx.prov.stage("qc"):
+        title = f"timepoint {index} ({tp.study_date}): liver {liver.volume_ml:.0f} ml ({liver.source})"
+        liver_png(ctx.staging / names.liver_qc(index), ct.image, liver.mask_zyx, title)
+    return liver, LiverRecord(mask_file, liver.source, liver.volume_ml, liver.level_hu, liver.partial)
+
+
 def _write_timepoint(
     ctx: RunContext, index: int, tp: Timepoint, ct: LoadedSeries, pet: LoadedSeries | None, result: TimepointLesions
 ) -> str:
     """The timepoint's label map, lesion QC images and (with ``--dicom-out``) SEG and SR; returns the mask file."""
     mask_file = names.lesion_mask(index)
     with ctx.prov.stage("write"):
-        write_label_map(ctx.staging / mask_file, result.labels_zyx, ct.image)
+        write_label_map(names.inside(ctx.staging, mask_file), result.labels_zyx, ct.image)
     for k, r in enumerate(result.records, start=1):
         outcome = f"{r.longest_diameter_mm:.1f} mm, {r.volume_ml:.2f} ml" if r.measured else "not found"
         ctx.say(f"timepoint {index}: {r.lesion_id}: {outcome}", stage="measure", step=k, total=len(result.records))
@@ -171,10 +216,18 @@ def _write_timepoint(
                 _targets_of(ctx),
                 ctx.inputs.timepoints[0].study_uid,
                 pet is not None and pet.suv is not None,
+                _fractions(ctx, result),
             )
             if written is not None:
                 ctx.dicom_written.append(written)
     return mask_file
+
+
+def _fractions(ctx: RunContext, result: TimepointLesions) -> dict[str, Fractions] | None:
+    """The measured lesions' partial-volume fractions for a FRACTIONAL SEG (``None``: a BINARY SEG)."""
+    if ctx.config.seg_type != "fractional":
+        return None
+    return {i: (s.mask_zyx, s.offset_zyx) for i, s in result.segmentations.items() if s.mask_zyx is not None}
 
 
 def _targets_of(ctx: RunContext) -> tuple[Target, ...]:
@@ -193,6 +246,7 @@ def _record(
     registration: RegistrationRecord | None,
     tracking: TrackingRecord,
     new: tuple[DetectedLesion, ...],
+    liver: LiverRecord,
 ) -> TimepointRecord:
     baseline_date = ctx.inputs.timepoints[0].study_date
     mask_file = _write_timepoint(ctx, index, tp, ct, pet, result)
@@ -219,6 +273,7 @@ def _record(
         tracking=tracking,
         pet_reference=result.pet_reference,
         new_lesions=tuple(d.lesion_id for d in new if d.unequivocal),
+        liver=liver,
         ct_choice=ct_choice,
         pet_choice=pet_choice,
         series_notes=tp.notes,
@@ -234,6 +289,15 @@ def _say_loaded(ctx: RunContext, index: int, tp: Timepoint, ct: LoadedSeries, pe
     )
 
 
+def _explained(r: LesionRecord, ct: LoadedSeries) -> LesionRecord:
+    """A baseline target not found, with what is at its seed and the likely mistake."""
+    if r.measured or r.seed_lps_mm is None and r.mapped_seed_lps_mm is None:
+        return r
+    point = r.mapped_seed_lps_mm or r.seed_lps_mm
+    assert point is not None
+    return replace(r, reason=f"{r.reason} (at the seed: {describe(ct, point)}{hint(ct, point)})")
+
+
 def process_baseline(ctx: RunContext) -> tuple[Baseline, RunContext]:
     """Load the baseline, choose the targets (automatic mode) and measure them.
 
@@ -242,41 +306,53 @@ def process_baseline(ctx: RunContext) -> tuple[Baseline, RunContext]:
     tp = ctx.inputs.timepoints[0]
     with ctx.prov.stage("load"):
         ct = load_first_usable(tp.ct_candidates, load_ct, ctx.root, f"{tp.label} CT")
+        thickness_mm = slice_thickness_mm(ct, ctx.root)
+    series = [stack[0].series_uid for t in ctx.inputs.timepoints for stack in t.ct_candidates if stack]
+    files = liver_mask_files(ctx.config.liver_mask, series)
+    automatic = ctx.inputs.targets is None
+    liver, liver_record = _liver(ctx, 0, tp, ct, files, required=automatic)
     detected: tuple[DetectedLesion, ...] = ()
-    if ctx.inputs.targets is None:
+    if automatic:
+        assert liver is not None
         with ctx.prov.stage("detect"):
-            found_rows, targets = automatic_targets(ct, load_pet_of(tp, ctx, ct), ctx.config)
+            found_rows, targets = automatic_targets(ct, load_pet_of(tp, ctx, ct), liver.mask_zyx, ctx.config)
         detected = tuple(found_rows)
         ctx.say(f"  detected {len(detected)} candidate(s); targets: {', '.join(t.lesion_id for t in targets)}")
-        (ctx.staging / names.TARGETS_JSON).write_text(targets_to_json(targets), encoding="utf-8")
         ctx = replace(ctx, inputs=replace(ctx.inputs, targets=targets))
     targets = _targets_of(ctx)
+    names.inside(ctx.staging, names.TARGETS_JSON).write_text(targets_to_json(targets), encoding="utf-8")
     check_seeds(targets, ct)
     with ctx.prov.stage("load"):
         pet = load_pet_of(tp, ctx, ct)
     _say_loaded(ctx, 0, tp, ct, pet)
     requests = [
-        SeedRequest(t.lesion_id, t.seed_lps_mm, recentre=False, long_axis_lps_mm=t.long_axis_lps_mm, organ=t.organ)
+        SeedRequest(
+            t.lesion_id,
+            t.seed_lps_mm,
+            recentre=False,
+            long_axis_lps_mm=t.long_axis_lps_mm,
+            organ=t.organ,
+            reader_mask=None if ctx.config.resegment else t.reader_mask,
+        )
         for t in targets
     ]
-    result = _measure(ctx, requests, ct, pet, None, is_baseline=True)
+    result = _measure(ctx, requests, ct, pet, None, is_baseline=True, liver=liver)
+    result = replace(result, records=[_explained(r, ct) for r in result.records])
     found = frozenset(r.lesion_id for r in result.records if r.measured)
     if not found:
         reasons = "; ".join(f"{r.lesion_id}: {r.reason}" for r in result.records)
         raise InputError("no target lesion found at baseline: " + reasons)
-    record = _record(ctx, 0, tp, ct, pet, result, None, TrackingRecord(result.flags), ())
-    with ctx.prov.stage("segment+measure"):
-        reference = reference_of(ct, result.records, "baseline")
+    record = _record(ctx, 0, tp, ct, pet, result, None, TrackingRecord(result.flags), (), liver_record)
+    reference = reference_of(ct, result.records, "baseline", liver)
     outcome = TimepointOutcome(record, reference, detected)
-    return Baseline(outcome, targets, found, slice_thickness_mm(ct), tp), ctx
+    return Baseline(outcome, targets, found, thickness_mm, tp, files), ctx
 
 
 def _track(
     ref: Reference, ct: LoadedSeries, baseline: Baseline, ctx: RunContext
 ) -> tuple[list[SeedRequest], RegistrationResult | None, RegistrationRecord]:
     """Register ``ct`` to the reference and say where to look for every target."""
-    roi = sitk.GetImageFromArray(ref.liver_zyx.astype(np.uint8))
-    roi.CopyInformation(ref.ct.image)
+    roi = None if ref.liver_zyx is None else spatial.image_like(ref.liver_zyx.astype(np.uint8), ref.ct.image)
     reg: RegistrationResult | None
     try:
         reg = register_followup(ref.ct.image, ct.image, ctx.config.registration, roi)
@@ -323,11 +399,13 @@ def _tracking(
         )
     with ctx.prov.stage("qc"):
         registration_png(
-            ctx.staging / names.registration_qc(index),
+            names.inside(ctx.staging, names.registration_qc(index)),
             ref.ct.image,
             ct.image,
             reg.transform,
-            ref.liver_zyx,
+            ref.liver_zyx
+            if ref.liver_zyx is not None
+            else np.ones(sitk.GetArrayViewFromImage(ref.ct.image).shape, bool),
             f"timepoint {index} ({tp.study_date}) registered to the {ref.label}",
         )
     return TrackingRecord(result.flags, res)
@@ -340,6 +418,7 @@ def process_followup(
     with ctx.prov.stage("load"):
         pet = load_pet_of(tp, ctx, ct)
     _say_loaded(ctx, index, tp, ct, pet)
+    liver, liver_record = _liver(ctx, index, tp, ct, baseline.liver_files, required=False)
     with ctx.prov.stage("register"):
         requests, reg, registration = _track(ref, ct, baseline, ctx)
     if reg is not None:
@@ -349,19 +428,21 @@ def process_followup(
             step=tp.index,
             total=len(ctx.inputs.timepoints) - 1,
         )
-    result = _measure(ctx, requests, ct, pet, reg, is_baseline=False)
+    result = _measure(ctx, requests, ct, pet, reg, is_baseline=False, liver=liver)
     tracking = _tracking(ctx, index, tp, ref, ct, requests, result, reg)
     new: tuple[DetectedLesion, ...] = ()
-    if ctx.inputs.targets_path is None:  # automatic mode
+    if ctx.inputs.targets_path is None and liver is None:
+        log.warning("timepoint %d: no search for new lesions without a liver mask", index)
+    elif ctx.inputs.targets_path is None:  # automatic mode
+        assert liver is not None
         with ctx.prov.stage("detect"):
             at_baseline = [d for d in baseline.outcome.detected if d.timepoint == 0]
-            new = tuple(new_lesions(index, ct, pet, result.records, at_baseline, reg, ctx.config))
+            new = tuple(new_lesions(index, ct, pet, result.records, at_baseline, reg, liver.mask_zyx, ctx.config))
     tracking = replace(tracking, new_lesion_candidates=tuple(d.lesion_id for d in new))
-    record = _record(ctx, index, tp, ct, pet, result, registration, tracking, new)
+    record = _record(ctx, index, tp, ct, pet, result, registration, tracking, new, liver_record)
     reference = None
     if ctx.config.chain_registration:
-        with ctx.prov.stage("segment+measure"):
-            reference = reference_of(ct, result.records, f"timepoint {index}")
+        reference = reference_of(ct, result.records, f"timepoint {index}", liver)
     return TimepointOutcome(record, reference, new)
 
 
@@ -376,7 +457,7 @@ def process_followups(ctx: RunContext, baseline: Baseline) -> list[TimepointOutc
                 ct = load_first_usable(tp.ct_candidates, load_ct, ctx.root, f"{tp.label} CT")
             except InputError as exc:
                 log.warning("%s dropped: no loadable CT (%s)", tp.label, exc)
-                ctx.dropped.append({"study_instance_uid": tp.study_uid, "reason": str(exc)})
+                ctx.dropped.append(dropped_at_load(tp, str(exc)))
                 continue
         ref = previous if ctx.config.chain_registration else baseline.outcome.reference
         outcome = process_followup(ctx, len(outcomes) + 1, tp, ct, ref, baseline)

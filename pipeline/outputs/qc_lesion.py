@@ -273,7 +273,7 @@ def lesion_qc(
     for k, r in enumerate(records):
         if not r.measured or r.long_axis_lps_mm is None or r.short_axis_lps_mm is None:
             continue
-        path = out_dir / names.lesion_qc(r.lesion_id, timepoint)
+        path = names.inside(out_dir, names.lesion_qc(r.lesion_id, timepoint))
         entries.append(lesion_png(path, ct, pet, labels_zyx, k + 1, r, ct_array, r.suv_max, f"{r.lesion_id}  {title}"))
-    write_json(out_dir / names.lesion_qc_index(timepoint), entries)
+    write_json(names.inside(out_dir, names.lesion_qc_index(timepoint)), entries)
     return entries

@@ -38,4 +38,10 @@ def summary_text(result: StudyResult) -> str:
         "n/f = not found (RECIST: 0 mm if nothing is left at its place, else not evaluated; see README). Sum and volume over the RECIST targets "
         "(at most 2 per organ); volumetric, Choi and PERCIST in response.csv and summary.json."
     )
+    for d in result.dropped:
+        lines.append(f"DROPPED: the study of {d.study_date or 'unknown date'} ({d.study_uid}): {d.reason}")
+    if result.dropped:
+        lines.append(
+            "Responses after a dropped study are conditional on its absence (see the note column of response.csv)."
+        )
     return "\n".join(lines) + "\n"

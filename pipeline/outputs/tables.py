@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 from dataclasses import asdict
 from pathlib import Path
 
@@ -48,6 +49,7 @@ RESPONSE_COLUMNS = (
     "percist",
     "sul_peak",
     "liver_reference_sul",
+    "note",
 )
 
 
@@ -133,6 +135,7 @@ def response_csv(result: StudyResult) -> str:
                 fmt(volume, 3),
                 fmt(volume_change, 1),
                 *_other_criteria(result, k),
+                " ".join(result.notes(k)),
             ]
         )
     return _csv_text(RESPONSE_COLUMNS, rows)
@@ -171,6 +174,7 @@ def _timepoint_entry(result: StudyResult, a: StudyAssessment, k: int) -> dict[st
         "sul_peak": p.sul_peak if p else None,
         "percist_reference": asdict(p.reference) if p and p.reference else None,
         "percist_notes": list(p.notes) if p else [],
+        "notes": list(result.notes(k)),
     }
 
 
@@ -181,6 +185,7 @@ def summary_json(result: StudyResult) -> dict[str, object]:
         "patient_id": result.patient_id,
         "baseline_study_date": baseline.study_date.isoformat() if baseline and baseline.study_date else None,
     }
+    out["dropped_timepoints"] = [d.as_record() for d in result.dropped]
     a = result.assessment
     if a is not None:
         out["criteria"] = {o.criterion: _outcome_entry(o) for o in a.outcomes}
@@ -196,5 +201,24 @@ def write_label_map(path: Path, labels_zyx: np.ndarray, reference: sitk.Image) -
     sitk.WriteImage(image, str(path), useCompression=True)
 
 
+def strict_json_value(data: object) -> object:
+    """``data`` with every NaN or infinite number replaced by ``None`` (JSON ``null``) and numpy scalars,
+    tuples and sets made plain JSON values, so that the text is strict JSON."""
+    if isinstance(data, np.generic):
+        data = data.item()
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, dict):
+        return {k: strict_json_value(v) for k, v in data.items()}
+    if isinstance(data, (list, tuple, set, frozenset)):
+        return [strict_json_value(v) for v in data]
+    return data
+
+
+def json_text(data: object) -> str:
+    """Strict JSON (no NaN or Infinity: see :func:`strict_json_value`), indented; other objects as ``str``."""
+    return json.dumps(strict_json_value(data), indent=2, default=str, allow_nan=False) + "\n"
+
+
 def write_json(path: Path, data: object) -> None:
-    path.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
+    path.write_text(json_text(data), encoding="utf-8")

@@ -5,7 +5,7 @@ the IBSI SUV computation rules (and their reference implementation):
 
 * ``SUV_X = C * N_X / D(t_ref)``: C the activity concentration (Bq/ml) after
   each slice's RescaleSlope/Intercept, N_X the body-size normaliser of SUV type
-  X (:mod:`pipeline.pet.body_size`: grams for BW, LBM, IBW; cm^2 for BSA) and D the
+  X (:mod:`measurement.body_size`: grams for BW, LBM, IBW; cm^2 for BSA) and D the
   injected activity (Bq) decayed from the injection to the reference time of
   the image values, ``D(t) = D0 * 2 ** (-(t - t_inj) / T_half)``.
 * DecayCorrection START (values decay-corrected to the scan start): t_ref is,
@@ -50,8 +50,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from measurement import body_size
 from pipeline.errors import SuvUnavailable
-from pipeline.pet import body_size, nuclides
+from pipeline.pet import nuclides
 from pipeline.pet.header import (  # noqa: F401 - re-exported for callers and tests
     GE_POST_INJECTION_DATETIME,
     PHILIPS_ACTIVITY_SCALE,
@@ -65,6 +66,8 @@ MIN_DOSE_BQ = 1e6  # below: not a PET activity in Bq
 MAX_DOSE_MBQ = 1e5  # a value below this many "Bq" is read as MBq
 MAX_WEIGHT_KG = 400.0
 HALF_LIFE_TOLERANCE = 0.01
+HALF_LIFE_RANGE_S = (60.0, 10 * 86400.0)  # O-15 (122 s) to I-124 (4.2 days), with margin
+MAX_UPTAKE_HALF_LIVES = 6.0  # injection to the reference time of the values
 
 
 class SuvType(StrEnum):
@@ -128,6 +131,8 @@ class _Context:
 
     def dose_bq(self) -> float:
         d = self.first.total_dose_bq
+        if d is not None and not math.isfinite(d):
+            raise SuvUnavailable(f"RadionuclideTotalDose {d:g} is not a finite number")
         if d is None or d <= 0:
             raise SuvUnavailable("no injected dose (RadionuclideTotalDose)")
         if d < MAX_DOSE_MBQ:
@@ -139,6 +144,8 @@ class _Context:
 
     def weight_kg(self) -> float:
         w = self.first.weight_kg
+        if w is not None and not math.isfinite(w):
+            raise SuvUnavailable(f"PatientWeight {w:g} is not a finite number")
         if w is None or w <= 0:
             raise SuvUnavailable("no patient weight")
         if w > 1000.0:
@@ -151,6 +158,8 @@ class _Context:
 
     def height_m(self) -> float | None:
         h = self.first.height_m
+        if h is not None and not math.isfinite(h):
+            raise SuvUnavailable(f"PatientSize {h:g} is not a finite number")
         if h is None or h <= 0:
             return None
         if 30.0 <= h <= 300.0:
@@ -169,6 +178,9 @@ class _Context:
     def half_life_s(self) -> float:
         stated = self.first.half_life_s
         nuclide = nuclides.identify_nuclide(self.first.nuclide_text)
+        low, high = HALF_LIFE_RANGE_S
+        if stated is not None and not (math.isfinite(stated) and low <= stated <= high):
+            raise SuvUnavailable(f"RadionuclideHalfLife {stated:g} s is not between {low:g} and {high:g} s")
         if stated is not None and stated > 0:
             if nuclide and abs(stated / nuclides.HALF_LIFE_S[nuclide] - 1.0) > HALF_LIFE_TOLERANCE:
                 self.warnings.append(
@@ -185,7 +197,7 @@ class _Context:
     def normaliser(self, kind: str, weight_kg: float) -> float:
         try:
             value, notes = body_size.normaliser(kind, weight_kg, self.height_m(), self.first.sex)
-        except body_size.BodySizeUnavailable as exc:
+        except ValueError as exc:
             raise SuvUnavailable(str(exc)) from exc
         self.warnings.extend(notes)
         return value
@@ -221,6 +233,10 @@ def scan_reference_datetime(headers: Sequence[PetHeader], half_life_s: float) ->
         raise SuvUnavailable("no series or acquisition date/time")
     assert earliest.acquisition_datetime is not None
     frt, duration = earliest.frame_reference_time_ms, earliest.actual_frame_duration_ms
+    if frt is not None and not math.isfinite(frt):
+        frt = None
+    if duration is not None and not math.isfinite(duration):
+        duration = None
     if frt and frt > 0 and GE_MANUFACTURER.match(first.manufacturer or ""):
         return earliest.acquisition_datetime - dt.timedelta(
             milliseconds=frt
@@ -245,13 +261,29 @@ def injection_datetime(first: PetHeader, reference: dt.datetime) -> dt.datetime:
     return injection
 
 
-def _check_corrections(first: PetHeader) -> None:
+def _check_corrections(first: PetHeader, warnings: list[str]) -> None:
     corrected = set(first.corrected_image)
     if "ATTN" not in corrected:
         raise SuvUnavailable(f"CorrectedImage {'/'.join(first.corrected_image) or '(missing)'} lacks ATTN")
     if first.decay_correction in ("START", "ADMIN") and "DECY" not in corrected:
         raise SuvUnavailable(
             f"CorrectedImage {'/'.join(first.corrected_image)} lacks DECY but DecayCorrection is {first.decay_correction}"
+        )
+    if first.decay_correction == "NONE" and "DECY" in corrected:
+        warnings.append(
+            f"DecayCorrection NONE contradicts CorrectedImage {'/'.join(first.corrected_image)} (DECY): "
+            "the values are taken as not decay corrected (DecayCorrection)"
+        )
+
+
+def _check_uptake(elapsed_s: float, half_life_s: float, what: str) -> None:
+    """Refuse an uptake time (injection to ``what``) below 0 or above :data:`MAX_UPTAKE_HALF_LIVES` half-lives."""
+    if elapsed_s < 0:
+        raise SuvUnavailable(f"injection time is {-elapsed_s:.0f} s after {what}")
+    if elapsed_s > MAX_UPTAKE_HALF_LIVES * half_life_s:
+        raise SuvUnavailable(
+            f"uptake time {elapsed_s / 3600:.1f} h (injection to {what}) is more than {MAX_UPTAKE_HALF_LIVES:g} "
+            f"half-lives: the injection or scan date/time is wrong"
         )
 
 
@@ -260,7 +292,7 @@ def _activity_factors(
 ) -> tuple[list[float], dict[str, object]]:
     """Per-slice ``N / D(t_ref)`` for values in Bq/ml, and what was used."""
     first = headers[0]
-    _check_corrections(first)
+    _check_corrections(first, ctx.warnings)
     decay = first.decay_correction
     dose = ctx.dose_bq()
     if decay == "ADMIN":
@@ -276,8 +308,7 @@ def _activity_factors(
         reference, how = scan_reference_datetime(headers, half_life)
         injection = injection_datetime(first, reference)
         elapsed = (reference - injection).total_seconds()
-        if elapsed < 0:
-            raise SuvUnavailable(f"injection time is {-elapsed:.0f} s after the scan reference time")
+        _check_uptake(elapsed, half_life, "the scan reference time")
         decayed = dose * 2.0 ** (-elapsed / half_life)
         used = {
             "scan_datetime": reference,
@@ -289,17 +320,15 @@ def _activity_factors(
     factors = []
     injected: dt.datetime | None = None
     for h in headers:
-        if h.acquisition_datetime is None or not h.actual_frame_duration_ms or h.actual_frame_duration_ms <= 0:
+        duration = h.actual_frame_duration_ms
+        if h.acquisition_datetime is None or duration is None or not (math.isfinite(duration) and duration > 0):
             raise SuvUnavailable(
                 "DecayCorrection NONE needs every slice's acquisition date/time and ActualFrameDuration"
             )
-        t_ref = h.acquisition_datetime + dt.timedelta(
-            seconds=mean_count_rate_time_s(h.actual_frame_duration_ms / 1000.0, half_life)
-        )
+        t_ref = h.acquisition_datetime + dt.timedelta(seconds=mean_count_rate_time_s(duration / 1000.0, half_life))
         injected = injected or injection_datetime(first, t_ref)
         elapsed = (t_ref - injected).total_seconds()
-        if elapsed < 0:
-            raise SuvUnavailable(f"injection time is {-elapsed:.0f} s after a frame's acquisition")
+        _check_uptake(elapsed, half_life, "a frame's acquisition")
         factors.append(normaliser / (dose * 2.0 ** (-elapsed / half_life)))
     earliest = min(h.acquisition_datetime for h in headers)  # type: ignore[type-var]
     used = {
@@ -352,6 +381,9 @@ def suv_factor(headers: Sequence[PetHeader], suv_type: SuvType | str = SuvType.B
     elif units in ("BQML", "CNTS"):
         weight = ctx.weight_kg()
         normaliser = ctx.normaliser(suv_type.dicom, weight)
+        scales = [s for h in headers for s in (h.philips_suv_scale, h.philips_activity_scale) if s is not None]
+        if any(not (math.isfinite(s) and s > 0) for s in scales):
+            raise SuvUnavailable("a Philips scale factor (7053,1000)/(7053,1009) is not a finite positive number")
         if units == "CNTS" and all(h.philips_suv_scale for h in headers):
             to_type = normaliser / ctx.normaliser("BW", weight)
             factors = [h.philips_suv_scale * to_type for h in headers]  # type: ignore[operator]

@@ -22,13 +22,11 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
-import math
 from dataclasses import dataclass
-from pathlib import Path
 
 from measurement.criteria.observations import LesionStatus
 from pipeline.errors import TargetsError
+from pipeline.targets.json_file import MAX_TARGETS, finite_numbers
 
 Point = tuple[float, float, float]
 OVERRIDABLE = (LesionStatus.TOO_SMALL, LesionStatus.DISAPPEARED, LesionStatus.NOT_EVALUATED)
@@ -86,13 +84,22 @@ def _when(entry: dict, where: str) -> TimepointRef:
 def _point(value: object, where: str) -> Point | None:
     if value is None:
         return None
-    if (
-        not isinstance(value, list)
-        or len(value) != 3
-        or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value)
-    ):
+    if not finite_numbers(value, 3):
         raise TargetsError(f"{where}: must be three finite numbers [x, y, z]")
+    assert isinstance(value, list)
     return (float(value[0]), float(value[1]), float(value[2]))
+
+
+def _entries(data: dict, key: str, source: str) -> list[object]:
+    """The list under ``key`` (absent or null: empty), at most :data:`MAX_TARGETS` x 10 entries."""
+    value = data.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise TargetsError(f'{source}: "{key}" must be a list')
+    if len(value) > 10 * MAX_TARGETS:
+        raise TargetsError(f'{source}: "{key}" has {len(value)} entries; at most {10 * MAX_TARGETS} are allowed')
+    return value
 
 
 def parse_annotations(data: object, source: str, lesion_ids: set[str]) -> Annotations:
@@ -100,18 +107,18 @@ def parse_annotations(data: object, source: str, lesion_ids: set[str]) -> Annota
     if not isinstance(data, dict):
         return Annotations()
     new = []
-    for k, entry in enumerate(data.get("new_lesions") or []):
+    for k, entry in enumerate(_entries(data, "new_lesions", source)):
         where = f"{source}: new_lesions #{k + 1}"
         if not isinstance(entry, dict):
             raise TargetsError(f"{where}: expected an object")
         new.append(_when(entry, where))
     overrides = []
     allowed = ", ".join(s.value for s in OVERRIDABLE)
-    for k, entry in enumerate(data.get("lesion_status") or []):
+    for k, entry in enumerate(_entries(data, "lesion_status", source)):
         where = f"{source}: lesion_status #{k + 1}"
         if not isinstance(entry, dict):
             raise TargetsError(f"{where}: expected an object")
-        if entry.get("lesion_id") not in lesion_ids:
+        if not isinstance(entry.get("lesion_id"), str) or entry["lesion_id"] not in lesion_ids:
             raise TargetsError(f'{where}: "lesion_id" must name a target of "lesions"')
         try:
             status = LesionStatus(entry.get("status"))
@@ -126,9 +133,3 @@ def parse_annotations(data: object, source: str, lesion_ids: set[str]) -> Annota
         _point(data.get("liver_reference_lps_mm"), f"{source}: liver_reference_lps_mm"),
         _point(data.get("blood_pool_lps_mm"), f"{source}: blood_pool_lps_mm"),
     )
-
-
-def read_annotations(path: Path | str, lesion_ids: set[str]) -> Annotations:
-    """The annotations of a targets file that :func:`pipeline.targets.json_file.read_targets` has accepted."""
-    path = Path(path)
-    return parse_annotations(json.loads(path.read_text(encoding="utf-8")), str(path), lesion_ids)

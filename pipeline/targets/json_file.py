@@ -2,28 +2,104 @@
 
 Format::
 
-    {"lesions": [{"id": "L1", "seed_lps_mm": [x, y, z], "organ": "liver",
-                  "long_axis_lps_mm": [[x1, y1, z1], [x2, y2, z2]]}, ...]}
+    {"lesions": [{"id": "L1", "seed_lps_mm": [x, y, z], "organ": "liver"}, ...]}
 
 ``seed_lps_mm`` is a point inside the lesion in DICOM patient coordinates
 (LPS, mm) of the baseline CT. ``organ`` defaults to ``"liver"``; an optional
 ``"lymph_node": true`` marks a nodal target (measured by its short axis).
-The optional ``long_axis_lps_mm`` is the reader's RECIST line on the baseline
-CT (its two end points, LPS mm, as drawn in a viewer): the segmenter takes it
-as a strong prior on the lesion's position and extent, and refuses a result
-whose longest diameter disagrees with it.
+Optional: ``"long_axis_lps_mm": [[x, y, z], [x, y, z]]``, the reader's RECIST
+line (its end points, baseline LPS mm), and ``"origin"``, where the target
+came from (written by the pipeline for targets taken from a viewer's file).
+
+Limits (bad input beyond them): an ``id`` is 1 to 64 characters of
+``A-Z a-z 0-9 . _ -`` starting with a letter or digit
+(:data:`LESION_ID_PATTERN`; output file names are built from it), unique
+ignoring case; at most :data:`MAX_TARGETS` lesions; ``organ``
+1 to 64 printable characters; the file at most :data:`MAX_FILE_BYTES` bytes
+of JSON nested at most :data:`MAX_DEPTH` levels deep.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
+
+import SimpleITK as sitk
 
 from pipeline.errors import TargetsError
 
 TARGETS_FILENAME = "targets.json"
+LESION_ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}"
+MAX_TARGETS = 100
+MAX_ORGAN_CHARS = 64
+MAX_FILE_BYTES = 1_000_000
+MAX_DEPTH = 8
+_LESION_ID = re.compile(rf"\A{LESION_ID_PATTERN}\Z")
+
+
+def is_lesion_id(value: object) -> bool:
+    """Whether ``value`` is a valid lesion id (:data:`LESION_ID_PATTERN`)."""
+    return isinstance(value, str) and _LESION_ID.match(value) is not None
+
+
+def _depth(data: object) -> int:
+    """Nesting depth of decoded JSON (a scalar is 0, ``[]`` is 1), without recursion."""
+    deepest, stack = 0, [(data, 1)]
+    while stack:
+        value, level = stack.pop()
+        children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else None
+        if children is None:
+            continue
+        deepest = max(deepest, level)
+        stack.extend((child, level + 1) for child in children)
+    return deepest
+
+
+def read_document(path: Path | str) -> object:
+    """The decoded JSON of a targets file, within the size and depth limits; :class:`TargetsError` otherwise."""
+    path = Path(path)
+    if path.exists() and not path.is_file():
+        raise TargetsError(f"{path}: not a regular file")
+    try:
+        with path.open("rb") as f:
+            raw = f.read(MAX_FILE_BYTES + 1)
+    except FileNotFoundError:
+        raise TargetsError(f"{path}: targets file not found") from None
+    except OSError as exc:
+        raise TargetsError(f"{path}: cannot read targets file ({exc.strerror or exc})") from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise TargetsError(f"{path}: larger than {MAX_FILE_BYTES} bytes (the limit of a targets file)")
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise TargetsError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    except json.JSONDecodeError as exc:
+        raise TargetsError(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
+    except RecursionError:
+        raise TargetsError(f"{path}: JSON nested more than {MAX_DEPTH} levels deep") from None
+    except ValueError as exc:  # e.g. an integer of thousands of digits
+        raise TargetsError(f"{path}: not usable JSON ({exc})") from None
+    if _depth(data) > MAX_DEPTH:
+        raise TargetsError(f"{path}: JSON nested more than {MAX_DEPTH} levels deep")
+    return data
+
+
+def finite_numbers(value: object, count: int) -> bool:
+    """A list of ``count`` finite numbers (no booleans; integers too large for a float are not finite)."""
+    if not isinstance(value, list) or len(value) != count:
+        return False
+    for v in value:
+        if not isinstance(v, (int, float)) or isinstance(v, bool):
+            return False
+        try:
+            if not math.isfinite(float(v)):
+                return False
+        except OverflowError:
+            return False
+    return True
 
 
 Point = tuple[float, float, float]
@@ -31,40 +107,19 @@ Point = tuple[float, float, float]
 
 @dataclass(frozen=True)
 class Target:
+    """A target lesion: where it is at baseline (LPS mm) and what is known of it.
+
+    ``reader_mask`` is the reader's own delineation (from a DICOM SEG or RTSTRUCT): a SimpleITK image of
+    lesion fractions in [0, 1] in patient space, measured as it is at baseline instead of segmenting.
+    """
+
     lesion_id: str
     seed_lps_mm: Point
     organ: str = "liver"
     lymph_node: bool = False
     long_axis_lps_mm: tuple[Point, Point] | None = None
-
-
-def _point(value: object) -> Point | None:
-    """Three finite numbers as a point, else ``None``."""
-    if (
-        isinstance(value, list)
-        and len(value) == 3
-        and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value)
-    ):
-        return (float(value[0]), float(value[1]), float(value[2]))
-    return None
-
-
-def _long_axis(value: object, where: str) -> tuple[Point, Point] | None:
-    if value is None:
-        return None
-    ends = [_point(p) for p in value] if isinstance(value, list) and len(value) == 2 else [None]
-    if any(p is None for p in ends):
-        raise TargetsError(f'{where}: "long_axis_lps_mm" must be two points [[x, y, z], [x, y, z]]')
-    a, b = ends
-    assert a is not None and b is not None
-    length = math.dist(a, b)
-    if length < 1.0:
-        raise TargetsError(f'{where}: "long_axis_lps_mm" end points are {length:.1f} mm apart (at least 1 mm)')
-    if abs(a[2] - b[2]) > 0.5 * length:
-        raise TargetsError(
-            f'{where}: "long_axis_lps_mm" is not an axial line (its end points differ in z by {abs(a[2] - b[2]):.1f} mm)'
-        )
-    return (a, b)
+    origin: str = ""
+    reader_mask: sitk.Image | None = field(default=None, compare=False, repr=False)
 
 
 def parse_targets(data: object, source: str) -> tuple[Target, ...]:
@@ -73,6 +128,8 @@ def parse_targets(data: object, source: str) -> tuple[Target, ...]:
         raise TargetsError(f'{source}: expected an object with a "lesions" list')
     if not data["lesions"]:
         raise TargetsError(f'{source}: "lesions" is empty')
+    if len(data["lesions"]) > MAX_TARGETS:
+        raise TargetsError(f"{source}: {len(data['lesions'])} lesions; at most {MAX_TARGETS} are allowed")
     targets = []
     seen: set[str] = set()
     for k, entry in enumerate(data["lesions"]):
@@ -80,39 +137,47 @@ def parse_targets(data: object, source: str) -> tuple[Target, ...]:
         if not isinstance(entry, dict):
             raise TargetsError(f"{where}: expected an object")
         lesion_id = entry.get("id")
-        if not isinstance(lesion_id, str) or not lesion_id.strip():
-            raise TargetsError(f'{where}: "id" must be a non-empty string')
-        if lesion_id in seen:
-            raise TargetsError(f"{where}: duplicate id {lesion_id!r}")
-        seen.add(lesion_id)
-        seed = _point(entry.get("seed_lps_mm"))
-        if seed is None:
+        if not is_lesion_id(lesion_id):
+            raise TargetsError(
+                f'{where}: "id" must be 1 to 64 of the characters A-Z a-z 0-9 . _ - starting with a letter or digit'
+            )
+        assert isinstance(lesion_id, str)
+        if lesion_id.casefold() in seen:
+            raise TargetsError(f"{where}: duplicate id {lesion_id} (ids must differ ignoring case)")
+        seen.add(lesion_id.casefold())
+        seed = entry.get("seed_lps_mm")
+        if not finite_numbers(seed, 3):
             raise TargetsError(f'{where} ({lesion_id}): "seed_lps_mm" must be three finite numbers [x, y, z]')
+        assert isinstance(seed, list)
         organ = entry.get("organ", "liver")
-        if not isinstance(organ, str) or not organ:
-            raise TargetsError(f'{where} ({lesion_id}): "organ" must be a non-empty string')
+        if not isinstance(organ, str) or not 0 < len(organ) <= MAX_ORGAN_CHARS or not organ.isprintable():
+            raise TargetsError(f'{where} ({lesion_id}): "organ" must be 1 to {MAX_ORGAN_CHARS} printable characters')
         node = entry.get("lymph_node", False)
         if not isinstance(node, bool):
             raise TargetsError(f'{where} ({lesion_id}): "lymph_node" must be true or false')
         line = _long_axis(entry.get("long_axis_lps_mm"), f"{where} ({lesion_id})")
-        targets.append(Target(lesion_id, seed, organ, node, line))
+        origin = entry.get("origin", "")
+        if not isinstance(origin, str):
+            raise TargetsError(f'{where} ({lesion_id}): "origin" must be a string')
+        targets.append(Target(lesion_id, _point(seed), organ, node, line, origin))
     return tuple(targets)
+
+
+def _point(value: list[float]) -> Point:
+    return float(value[0]), float(value[1]), float(value[2])
+
+
+def _long_axis(value: object, where: str) -> tuple[Point, Point] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list) or len(value) != 2 or not all(finite_numbers(p, 3) for p in value):
+        raise TargetsError(f'{where}: "long_axis_lps_mm" must be two points [[x, y, z], [x, y, z]]')
+    return _point(value[0]), _point(value[1])
 
 
 def read_targets(path: Path | str) -> tuple[Target, ...]:
     """Read and validate a targets file; raise :class:`TargetsError` with a one-line reason."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise TargetsError(f"{path}: targets file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise TargetsError(f"{path}: cannot read targets file ({exc})") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise TargetsError(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
-    return parse_targets(data, str(path))
+    return parse_targets(read_document(path), str(path))
 
 
 def targets_to_json(targets: tuple[Target, ...]) -> str:
@@ -127,5 +192,7 @@ def targets_to_json(targets: tuple[Target, ...]) -> str:
             entry["lymph_node"] = True
         if t.long_axis_lps_mm is not None:
             entry["long_axis_lps_mm"] = [[round(v, 2) for v in p] for p in t.long_axis_lps_mm]
+        if t.origin:
+            entry["origin"] = t.origin
         lesions.append(entry)
     return json.dumps({"lesions": lesions}, indent=2) + "\n"

@@ -41,9 +41,8 @@ def ours(root: Path, k: int) -> list[list[float]]:
     truth = json.loads((root / "ground_truth.json").read_text())
     fixed, moving = _load(root, k)
     centres = [l["centre_lps_mm"] for l in truth["timepoints"][0]["lesions"]]
-    seeds = [spatial.lps_to_index_zyx(fixed, np.array(c)) for c in centres]
-    roi = sitk.GetImageFromArray(
-        segment_liver(spatial.array_zyx(fixed), spatial.spacing_zyx(fixed), seeds).mask_zyx.astype(np.uint8)
+    roi = sitk.GetImageFromArray(  # the generated CT is in LPS orientation already
+        segment_liver(spatial.array_zyx(fixed), spatial.spacing_zyx(fixed)).mask_zyx.astype(np.uint8)
     )
     roi.CopyInformation(fixed)
     result = register_followup(fixed, moving, roi=roi)

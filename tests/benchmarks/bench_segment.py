@@ -195,13 +195,13 @@ def _detect_case(seed: int, timepoint: int) -> tuple[int, int, int]:
     from pipeline.dicom.load import LoadedSeries
     from pipeline.longitudinal.autodetect import detect
     from segmentation.detect import DetectionConfig
-    from segmentation.liver import locate_liver, segment_liver
+    from segmentation.liver import segment_liver
 
     case = render_hard_case(seed, timepoint)
     image = sitk.GetImageFromArray(case.ct_hu_zyx)
     image.SetSpacing(case.spacing_zyx[::-1])  # LPS mm = index x spacing
     ct = LoadedSeries(image, "bench", "CT", "HU", image.GetDepth(), None)
-    liver = segment_liver(case.ct_hu_zyx, case.spacing_zyx, locate_liver(case.ct_hu_zyx, case.spacing_zyx)).mask_zyx
+    liver = segment_liver(case.ct_hu_zyx, case.spacing_zyx).mask_zyx
     detected = detect(timepoint, ct, None, liver, CtLesionSegmenter(), DetectionConfig(), lambda k: f"D{k}")
     centres = {
         t.lesion_id: np.asarray(t.centroid_index_zyx)[::-1] * np.asarray(case.spacing_zyx[::-1]) for t in case.lesions

@@ -82,8 +82,7 @@ def test_noisy_lesions_are_found_within_their_reported_uncertainty(cases):
 
 def test_liver_dice_on_the_hard_variant(cases):
     for case in cases:
-        seeds = [t.centroid_index_zyx for t in case.lesions]
-        liver = segment_liver(case.ct_hu_zyx, case.spacing_zyx, seeds).mask_zyx
+        liver = segment_liver(case.ct_hu_zyx, case.spacing_zyx).mask_zyx
         dice = (
             2 * np.count_nonzero(liver & case.liver_zyx) / (np.count_nonzero(liver) + np.count_nonzero(case.liver_zyx))
         )
@@ -97,7 +96,6 @@ def test_automatic_detection_on_the_hard_variant():
     from pipeline.dicom.load import LoadedSeries
     from pipeline.longitudinal.autodetect import detect
     from segmentation.detect import DetectionConfig
-    from segmentation.liver import locate_liver
 
     found = false_positives = 0
     for seed in (102, 106):
@@ -105,7 +103,7 @@ def test_automatic_detection_on_the_hard_variant():
         image = sitk.GetImageFromArray(case.ct_hu_zyx)
         image.SetSpacing(case.spacing_zyx[::-1])  # origin 0, identity direction: LPS mm = index x spacing
         ct = LoadedSeries(image, "1.2.3", "CT", "HU", image.GetDepth(), None)
-        liver = segment_liver(case.ct_hu_zyx, case.spacing_zyx, locate_liver(case.ct_hu_zyx, case.spacing_zyx)).mask_zyx
+        liver = segment_liver(case.ct_hu_zyx, case.spacing_zyx).mask_zyx
         detected = detect(0, ct, None, liver, CtLesionSegmenter(), DetectionConfig(), lambda k: f"D{k}")
         truths = {
             t.lesion_id: np.asarray(t.centroid_index_zyx)[::-1] * np.asarray(case.spacing_zyx[::-1])

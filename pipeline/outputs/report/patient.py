@@ -3,7 +3,8 @@
 Sections: response per timepoint and criterion (every criterion column of
 ``response.csv``), timeline of the lesions x timepoints, plots (sum of
 diameters, volumes, spider plot), QC images (per lesion and timepoint, and
-the registration of each follow-up), warnings, provenance. Built only from the
+the registration of each follow-up), liver volume and liver QC image per
+timepoint, warnings, provenance. Built only from the
 files in ``OUT_DIR`` (``measurements.csv``, ``response.csv``, ``run.json``,
 ``qc/``).
 """
@@ -160,6 +161,59 @@ def _qc_section(out_dir: Path, lesion_ids: list[str], timepoints: list[str]) -> 
     return "".join(parts)
 
 
+def _liver_section(out_dir: Path, manifest: dict) -> str:
+    """Liver volume per timepoint and the QC image of each liver mask."""
+    rows, figures = [], []
+    for tp in manifest.get("inputs", {}).get("timepoints", []):
+        liver = tp.get("liver") or {}
+        k = tp["timepoint"]
+        if liver.get("volume_ml") is not None:
+            extent = "partial (cut by the field of view)" if liver.get("partial") else "whole"
+            rows.append(
+                [
+                    html.text(k),
+                    html.text(f"{liver['volume_ml']:.0f}"),
+                    html.text(liver.get("source", "")),
+                    html.text(extent),
+                ]
+            )
+        else:
+            rows.append([html.text(k), "", '<span class="warn">none</span>', html.text(liver.get("failed") or "")])
+        path = out_dir / "qc" / f"liver_timepoint_{k}.png"
+        if path.is_file():
+            figures.append(
+                f'<figure id="qc-liver-{html.text(k)}">{html.png_img(path.read_bytes(), f"liver timepoint {k}", width=960)}'
+                f"<figcaption>liver, timepoint {html.text(k)}</figcaption></figure>"
+            )
+    if not rows:
+        return ""
+    return (
+        "<h2>Liver</h2>"
+        '<p class="small muted">Liver mask per timepoint (masks/liver_timepoint_K.nii.gz): built-in segmentation or '
+        "the given mask file; outline in yellow on axial slices and a coronal slice.</p>"
+        + html.table(["timepoint", "volume (ml)", "source", "extent / reason"], rows, [False, True, False, False])
+        + f'<div class="qc">{"".join(figures)}</div>'
+    )
+
+
+def _dropped_section(manifest: dict) -> str:
+    """The studies left out of the assessment, shown before the response (empty when none was)."""
+    dropped = manifest.get("inputs", {}).get("dropped_timepoints", [])
+    if not dropped:
+        return ""
+    lines = [
+        html.text(
+            f"the study of {d.get('study_date') or 'unknown date'} ({d.get('study_instance_uid')}): {d.get('reason')}"
+        )
+        for d in dropped
+    ]
+    return (
+        "<h2>Dropped timepoints</h2>"
+        '<p class="warn">These studies could not be used; every response after one of them is conditional on its '
+        "absence (note column).</p>" + html.items(lines, "warn")
+    )
+
+
 def _warnings_section(manifest: dict) -> str:
     lines = [html.text(w) for w in manifest.get("warnings", [])]
     for tp in manifest.get("inputs", {}).get("timepoints", []):
@@ -245,10 +299,12 @@ def write_patient_report(out_dir: Path | str) -> Path:
         f'<p class="muted">{len(timepoints)} timepoint(s), {len(lesion_ids)} target lesion(s). '
         f"Generated from the files of this folder by {html.text(manifest.get('tool', {}).get('name', 'lesion-pipeline'))} "
         f"{html.text(manifest.get('tool', {}).get('version', ''))}.</p>"
+        + _dropped_section(manifest)
         + _response_section(response)
         + _timeline_section(measurements, response, lesion_ids, manifest)
         + _plots_section(measurements, response, lesion_ids)
         + _qc_section(out_dir, lesion_ids, timepoints)
+        + _liver_section(out_dir, manifest)
         + _warnings_section(manifest)
         + _provenance_section(manifest)
     )

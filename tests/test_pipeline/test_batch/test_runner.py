@@ -23,6 +23,7 @@ import pytest
 
 from pipeline.batch.resume import MARKER
 from pipeline.batch.runner import available_cores
+from pipeline.outputs.staging import WORK_DIR
 
 OUTPUTS = (
     "measurements.csv",
@@ -74,17 +75,17 @@ def assert_reference_outputs(study_out: Path, reference: Path) -> None:
     for name in OUTPUTS:
         assert (study_out / name).read_bytes() == (reference / name).read_bytes(), name
     assert (study_out / "run.json").is_file() and (study_out / MARKER).is_file()
-    assert not list(study_out.parent.glob(f".{study_out.name}.partial-*")), "staging left behind"
+    assert not (study_out / WORK_DIR / "new").exists(), "staging left behind"
 
 
 def wait_for_staging_with_masks(out: Path, study: str, proc: subprocess.Popen[str]) -> int:
     """Wait until ``study`` is mid-run (a timepoint's mask in its staging folder); return its worker's pid."""
     deadline = time.monotonic() + 300
+    work = out / study / WORK_DIR
     while time.monotonic() < deadline:
         assert proc.poll() is None, proc.communicate()
-        for staging in out.glob(f".{study}.partial-*"):
-            if list(staging.glob("masks/*.nii.gz")):
-                return int(staging.name.rsplit("-", 1)[1])  # staged_output names it after the worker's pid
+        if list((work / "new").glob("masks/*.nii.gz")):
+            return int((work / "lock").read_text())  # the run holding the output folder's lock writes its pid
         time.sleep(0.05)
     raise AssertionError(f"{study} never reached the middle of its run")
 
@@ -246,7 +247,7 @@ def test_a_worker_killed_by_a_signal_is_reported_and_the_batch_goes_on(studies: 
     assert result[GOOD[0]]["status"] == "killed"
     assert "SIGKILL" in result[GOOD[0]]["error"] and "out of memory" in result[GOOD[0]]["error"]
     assert result[NO_CT]["status"] == "failed"  # the next study still ran
-    assert not list(out.glob(f".{GOOD[0]}.partial-*")) and not (out / GOOD[0] / MARKER).exists()
+    assert not (out / GOOD[0] / WORK_DIR / "new").exists() and not (out / GOOD[0] / MARKER).exists()
 
 
 def test_timeout_stops_the_study(studies: Path, tmp_path: Path) -> None:
@@ -257,7 +258,7 @@ def test_timeout_stops_the_study(studies: Path, tmp_path: Path) -> None:
     result = batch_cli(mine, "-o", out, "--timeout", "0.5")
     assert result.returncode == 1, result.stderr
     assert summary(out)[GOOD[0]]["status"] == "timeout"
-    assert not (out / GOOD[0] / MARKER).exists() and not list(out.glob(f".{GOOD[0]}.partial-*"))
+    assert not (out / GOOD[0] / MARKER).exists() and not (out / GOOD[0] / WORK_DIR / "new").exists()
 
 
 def test_workers_and_scheduler_are_exclusive(studies: Path, tmp_path: Path) -> None:

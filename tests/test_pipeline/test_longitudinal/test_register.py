@@ -22,15 +22,12 @@ def cts(sample_root: Path):
 
 
 @pytest.fixture(scope="module")
-def liver_roi(cts, ground_truth):
+def liver_roi(cts):
     from pipeline import spatial
     from segmentation.liver import segment_liver
 
-    seeds = [
-        spatial.lps_to_index_zyx(cts[0], np.array(l["centre_lps_mm"])) for l in ground_truth["timepoints"][0]["lesions"]
-    ]
-    roi = sitk.GetImageFromArray(
-        segment_liver(spatial.array_zyx(cts[0]), spatial.spacing_zyx(cts[0]), seeds).mask_zyx.astype(np.uint8)
+    roi = sitk.GetImageFromArray(  # the generated CT is in LPS orientation already
+        segment_liver(spatial.array_zyx(cts[0]), spatial.spacing_zyx(cts[0])).mask_zyx.astype(np.uint8)
     )
     roi.CopyInformation(cts[0])
     return roi

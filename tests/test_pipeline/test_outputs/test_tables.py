@@ -24,6 +24,7 @@ def test_success_replaces_own_entries_and_keeps_others(tmp_path: Path):
     (out / "masks").mkdir(parents=True)
     (out / "masks" / "timepoint_9.nii.gz").write_text("stale")
     (out / "measurements.csv").write_text("old")
+    (out / "run.json").write_text('{"tool": {"name": "lesion-pipeline"}}')  # a previous result
     (out / "my_notes.txt").write_text("user file")
     with staged_output(out) as staging:
         (staging / "measurements.csv").write_text("new")

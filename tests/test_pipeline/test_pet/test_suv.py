@@ -323,8 +323,8 @@ def test_frame_reference_time_gives_the_scan_start_when_series_time_is_later():
 
 
 def test_start_datetime_preferred_over_time_only():
-    h = header(injection_datetime=dt.datetime(2025, 12, 31, 22, 0), injection_time=dt.time(9, 0))
-    assert suv_factor([h]).factor == pytest.approx(W * 1000 / decayed(12 * 3600), rel=1e-12)
+    h = header(injection_datetime=dt.datetime(2026, 1, 1, 0, 0), injection_time=dt.time(9, 0))
+    assert suv_factor([h]).factor == pytest.approx(W * 1000 / decayed(10 * 3600), rel=1e-12)
 
 
 def test_private_scale_read_only_from_its_creator_block():

@@ -1,0 +1,58 @@
+"""Quality-control image (PNG) of a timepoint's liver mask.
+
+Three axial slices (at a quarter, half and three quarters of the liver's
+height) and a coronal slice through the liver's centre, in radiological
+display (patient's right on the left of the image, anterior up, head up),
+CT window -160..240 HU, liver outline in yellow. A leak into heart, stomach,
+kidney or bowel, or a missed part of the liver, shows at a glance.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import SimpleITK as sitk
+
+from pipeline import spatial
+
+WINDOW_HU = (-160.0, 240.0)
+
+
+def liver_png(path: Path, ct: sitk.Image, liver_zyx: np.ndarray, title: str) -> None:
+    """Write the liver QC figure (see module docstring) of ``liver_zyx`` (CT grid) to ``path``."""
+    image = sitk.DICOMOrient(ct, "LPS")
+    mask = sitk.DICOMOrient(spatial.image_like(liver_zyx.astype(np.uint8), ct), "LPS")
+    hu = sitk.GetArrayViewFromImage(image)
+    liver = sitk.GetArrayViewFromImage(mask) > 0
+    sz, sy, sx = spatial.spacing_zyx(image)
+    zs = np.flatnonzero(liver.any(axis=(1, 2)))
+    centre = np.argwhere(liver).mean(axis=0).round().astype(int)
+    axial = [int(zs[0] + f * (zs[-1] - zs[0])) for f in (0.75, 0.5, 0.25)]  # top first
+    fig, axes = plt.subplots(1, 4, figsize=(16, 4.6))
+    for ax, z in zip(axes[:3], axial, strict=True):
+        ax.imshow(hu[z], cmap="gray", vmin=WINDOW_HU[0], vmax=WINDOW_HU[1], aspect=sy / sx, interpolation="nearest")
+        ax.contour(liver[z].astype(float), levels=[0.5], colors="yellow", linewidths=0.9)
+        ax.set_title(f"axial, slice {z + 1} of {hu.shape[0]}", fontsize=9)
+    coronal = axes[3]
+    coronal.imshow(
+        hu[::-1, centre[1], :],
+        cmap="gray",
+        vmin=WINDOW_HU[0],
+        vmax=WINDOW_HU[1],
+        aspect=sz / sx,
+        interpolation="nearest",
+    )
+    coronal.contour(liver[::-1, centre[1], :].astype(float), levels=[0.5], colors="yellow", linewidths=0.9)
+    coronal.set_title("coronal, through the liver centre", fontsize=9)
+    for ax in axes:
+        ax.set_axis_off()
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=80)
+    plt.close(fig)

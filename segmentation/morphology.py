@@ -1,0 +1,91 @@
+"""Binary morphology with physical (mm) radii, on anisotropic grids.
+
+Dilation and erosion by a ball are exact Euclidean operations computed with a
+distance transform, so a radius means the same in every direction whatever the
+voxel spacing. Axis order is (z, y, x); spacings are in mm.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from scipy import ndimage
+
+
+def distance_mm(mask: np.ndarray, spacing_zyx: Sequence[float]) -> np.ndarray:
+    """Distance (mm) from every voxel of ``mask`` to the nearest voxel outside it (0 outside)."""
+    return ndimage.distance_transform_edt(mask, sampling=spacing_zyx)
+
+
+def dilate_mm(mask: np.ndarray, radius_mm: float, spacing_zyx: Sequence[float]) -> np.ndarray:
+    """Voxels within ``radius_mm`` of ``mask``."""
+    return distance_mm(~mask, spacing_zyx) <= radius_mm
+
+
+def erode_mm(mask: np.ndarray, radius_mm: float, spacing_zyx: Sequence[float]) -> np.ndarray:
+    """Voxels of ``mask`` farther than ``radius_mm`` from its outside (the image border counts as inside)."""
+    return distance_mm(mask, spacing_zyx) > radius_mm
+
+
+def open_mm(mask: np.ndarray, radius_mm: float, spacing_zyx: Sequence[float]) -> np.ndarray:
+    """Opening by a ball: removes parts thinner than ``2 * radius_mm`` (result within ``mask``)."""
+    return dilate_mm(erode_mm(mask, radius_mm, spacing_zyx), radius_mm, spacing_zyx) & mask
+
+
+def close_mm(mask: np.ndarray, radius_mm: float, spacing_zyx: Sequence[float]) -> np.ndarray:
+    """Closing by a ball, on a padded copy so that the image border does not stop it."""
+    pad = [int(np.ceil(radius_mm / s)) + 1 for s in spacing_zyx]
+    padded = np.pad(mask, [(p, p) for p in pad])
+    closed = erode_mm(dilate_mm(padded, radius_mm, spacing_zyx), radius_mm, spacing_zyx)
+    return closed[tuple(slice(p, p + n) for p, n in zip(pad, mask.shape, strict=True))]
+
+
+_IN_PLANE = np.zeros((3, 3, 3), dtype=bool)
+_IN_PLANE[1] = ndimage.generate_binary_structure(2, 1)
+
+
+def _outside_reached(mask: np.ndarray, structure: np.ndarray | None, faces: tuple[int, ...]) -> np.ndarray:
+    """The voxels outside ``mask`` connected (by ``structure``) to the array faces along ``faces``."""
+    labels, n = ndimage.label(~mask, structure)
+    border = np.zeros(n + 1, dtype=bool)
+    for axis in faces:
+        border[np.take(labels, 0, axis=axis)] = True
+        border[np.take(labels, -1, axis=axis)] = True
+    border[0] = False
+    return border[labels]
+
+
+def fill_holes(mask: np.ndarray) -> np.ndarray:
+    """``mask`` with every region it encloses in 3D (not connected to the array border, 6-connectivity) filled."""
+    return ~_outside_reached(mask, None, (0, 1, 2))
+
+
+def fill_holes_axial(mask: np.ndarray) -> np.ndarray:
+    """Holes filled in 3D and then in every axial slice (z is axis 0; 4-connectivity in the slice)."""
+    return ~_outside_reached(fill_holes(mask), _IN_PLANE, (1, 2))
+
+
+def components_touching(mask: np.ndarray, seeds: np.ndarray) -> np.ndarray:
+    """The connected components (6-connectivity) of ``mask`` that contain a voxel of ``seeds``."""
+    labels, n = ndimage.label(mask)
+    keep = np.zeros(n + 1, dtype=bool)
+    keep[labels[seeds & mask]] = True
+    keep[0] = False
+    return keep[labels]
+
+
+def largest_component(mask: np.ndarray) -> np.ndarray:
+    """The largest connected component of ``mask`` (empty when ``mask`` is)."""
+    labels, n = ndimage.label(mask)
+    if n == 0:
+        return mask.copy()
+    return labels == int(np.argmax(np.bincount(labels.ravel())[1:])) + 1
+
+
+def bounding_box(mask: np.ndarray, margin: int = 0) -> tuple[slice, ...]:
+    """Index slices of the bounding box of ``mask`` grown by ``margin`` voxels, clipped to the array."""
+    idx = np.argwhere(mask)
+    lo = np.maximum(idx.min(axis=0) - margin, 0)
+    hi = np.minimum(idx.max(axis=0) + 1 + margin, mask.shape)
+    return tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))

@@ -1,0 +1,42 @@
+"""Candidate detection inside the liver: CT dark regions and PET hot spots (no candidate outside the liver)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from segmentation.detect import DetectionConfig, ct_candidates, pet_hotspots
+
+
+def _liver_block() -> tuple[np.ndarray, np.ndarray, tuple[float, float, float]]:
+    spacing = (4.0, 4.0, 4.0)
+    liver = np.zeros((30, 40, 40), bool)
+    liver[5:25, 5:35, 5:25] = True
+    suv = np.where(liver, 2.0, 1.0).astype(np.float32)
+    return liver, suv, spacing
+
+
+def _spot(suv: np.ndarray, centre: tuple[int, int, int], value: float) -> None:
+    z, y, x = centre
+    suv[z - 1 : z + 2, y - 1 : y + 2, x - 1 : x + 2] = value / 2
+    suv[z, y, x] = value
+
+
+def test_pet_hot_spot_peaking_outside_the_liver_is_not_a_candidate():
+    liver, suv, spacing = _liver_block()
+    _spot(suv, (15, 20, 15), 8.0)  # inside the liver
+    _spot(suv, (15, 20, 27), 9.0)  # 8 mm beyond the liver's edge (x = 25): within the 10 mm search, peak outside
+    spots = pet_hotspots(suv, spacing, liver, DetectionConfig())
+    assert [s.peak_zyx for s in spots] == [(15, 20, 15)]
+    assert spots[0].suv_max == 8.0
+
+
+def test_ct_candidates_lie_inside_the_liver():
+    rng = np.random.default_rng(3)
+    liver, _, spacing = _liver_block()
+    image = np.where(liver, 100.0, 40.0) + rng.normal(0.0, 3.0, liver.shape)
+    image[12:18, 15:21, 10:16] -= 50.0  # a 24 mm hypodense lesion inside
+    image[12:18, 15:21, 26:32] -= 50.0  # the same outside the liver
+    found = ct_candidates(image.astype(np.float32), spacing, liver, DetectionConfig())
+    assert len(found) == 1
+    assert all(liver[tuple(int(round(v)) for v in c.seed_zyx)] for c in found)
+    assert 12 <= found[0].seed_zyx[2] <= 13  # the deepest point of the inside lesion (x 10-15)
