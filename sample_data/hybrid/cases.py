@@ -1,8 +1,7 @@
 """The hybrid validation set: lesions with known truth inserted into real liver CT, written as DICOM studies.
 
 Every case is one real background (:mod:`sample_data.hybrid.backgrounds`) with one lesion of each appearance
-class (:mod:`sample_data.hybrid.appearance`), at least 10 mm apart. A lesion's size (its ellipsoid's longest
-A lesion's size (its longest axial diameter) is drawn log-uniformly from 10-20, 20-40, 40-70 or 70-120 mm
+class (:mod:`sample_data.hybrid.appearance`), at least 10 mm apart. A lesion's size (its longest axial diameter) is drawn log-uniformly from 10-20, 20-40, 40-70 or 70-120 mm
 (probabilities 0.3, 0.3, 0.25, 0.15; at most one lesion above 40 mm per case); its shape is an ellipsoid
 with axes 1 : 0.6-1.0 : 0.55-1.0 in a random orientation with 0-4 lobes (amplitude -0.25..0.35,
 concentration 2-6), scaled to that size. Its site kind is drawn among those the scan offers (interior 0.4,
