@@ -23,7 +23,7 @@ Self-checks, each a refusal (``not_found`` with the reason) rather than a wrong 
 the outline shows an edge against its surroundings; a predicted volume uncertainty above 30 % (1 sd, from
 the radii's residual spread and the number of independent rays); more than half of the outline has tissue
 just outside it (2-5 mm) that is not liver-like either (the edge found lies inside the lesion: a necrotic
-centre inside its rim, a deposit inside its tumour); a volume below 0.03 ml; a confidence below 0.3.
+centre inside its rim, a deposit inside its tumour); a volume below 0.03 ml; a confidence below 0.7.
 The confidence is ``min(1, edge fraction / 0.9) * sqrt(clip(median edge contrast / tol, 0, 1)) *
 sqrt(1 - volume sd / 30 %)``.
 
@@ -94,10 +94,11 @@ class SeededCtConfig:
     blur_correction: float = 0.6
     min_edge_fraction: float = 0.5
     max_rel_volume_sd: float = 0.3
-    min_confidence: float = 0.3
+    min_confidence: float = 0.7
     min_volume_ml: float = 0.03
     out_sub_voxel_mm: float = 0.4
     outside_smoothing_mm: float = 1.5
+    outside_window_mm: tuple[float, float] = (2.0, 5.0)
     max_unlike_outside: float = 0.5
 
 
@@ -343,7 +344,9 @@ class SeededCtSegmenter:
         )
         edge_fraction = float(weight.mean())
         w_out = ndimage.gaussian_filter(raw, [cfg.outside_smoothing_mm / s for s in sp], mode="nearest")
-        unlike = surroundings_unlike_liver(w_out, allowed, sp, centre, edirs, r_final, b, tol, cfg.fat_hu)
+        unlike = surroundings_unlike_liver(
+            w_out, allowed, sp, centre, edirs, r_final, b, tol, cfg.fat_hu, cfg.outside_window_mm
+        )
         self.debug["unlike_outside"] = unlike
         r_mean = float(np.mean(r_final))
         rel_vol_sd = 3.0 * sd_r / (r_mean * np.sqrt(max(n_ind, 1.0)))
