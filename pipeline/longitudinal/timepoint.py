@@ -45,6 +45,7 @@ from pipeline.records import (
     TrackingRecord,
 )
 from pipeline.targets.json_file import Target, targets_to_json
+from segmentation.lesion_region import NO_LESION
 from segmentation.morphology import distance_mm
 
 log = logging.getLogger(__name__)
@@ -290,12 +291,14 @@ def _say_loaded(ctx: RunContext, index: int, tp: Timepoint, ct: LoadedSeries, pe
 
 
 def _explained(r: LesionRecord, ct: LoadedSeries) -> LesionRecord:
-    """A baseline target not found, with what is at its seed and the likely mistake."""
+    """A baseline target not found, with what is at its seed and, when no lesion was found there, the likely
+    mistake (a lesion found but not measurable is no sign of a misplaced point)."""
     if r.measured or r.seed_lps_mm is None and r.mapped_seed_lps_mm is None:
         return r
     point = r.mapped_seed_lps_mm or r.seed_lps_mm
     assert point is not None
-    return replace(r, reason=f"{r.reason} (at the seed: {describe(ct, point)}{hint(ct, point)})")
+    mistake = hint(ct, point) if r.reason.startswith(NO_LESION) else ""
+    return replace(r, reason=f"{r.reason} (at the seed: {describe(ct, point)}{mistake})")
 
 
 def process_baseline(ctx: RunContext) -> tuple[Baseline, RunContext]:
