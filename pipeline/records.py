@@ -14,6 +14,7 @@ from measurement.criteria.percist import PercistAssessment
 from measurement.criteria.recist import RecistAssessment
 from measurement.criteria.volumetric import VolumetricAssessment
 from pipeline.pet.suv import SuvFactor
+from pipeline.targets.json_file import Target
 
 Point = tuple[float, float, float]
 
@@ -176,6 +177,7 @@ class TimepointRecord:
     tracking: TrackingRecord = field(default_factory=TrackingRecord)
     pet_reference: PetReference | None = None
     new_lesions: tuple[str, ...] = ()  # new lesions found at this follow-up (by a detector or the reader)
+    new_lesions_looked_for: bool = False  # the detector looked for new lesions here (automatic mode)
     suv_unavailable: str | None = None  # why the PET has no SUV (when there is a PET)
 
 
@@ -202,6 +204,12 @@ class StudyAssessment:
     new_lesion: tuple[bool, ...]
     days_from_baseline: tuple[int | None, ...]
     outcomes: tuple[CriterionOutcome, ...]
+    # whether new lesions were assessed at each timepoint (looked for by the detector, or the reader's
+    # "new_lesions" list given); False at the baseline
+    new_lesion_assessed: tuple[bool, ...] = ()
+
+    def outcome(self, criterion: str) -> CriterionOutcome | None:
+        return next((o for o in self.outcomes if o.criterion == criterion), None)
 
 
 @dataclass(frozen=True)
@@ -212,3 +220,9 @@ class StudyResult:
     total_volume_ml: tuple[float, ...]
     warnings: tuple[str, ...] = field(default=())
     assessment: StudyAssessment | None = None
+    targets: tuple[Target, ...] = ()  # the targets given or chosen, in targets order
+
+    def recist_targets(self) -> frozenset[str] | None:
+        """The RECIST 1.1 target lesions (those summed); ``None`` when the study was not assessed."""
+        outcome = self.assessment.outcome("recist") if self.assessment else None
+        return frozenset(outcome.targets) if outcome is not None else None

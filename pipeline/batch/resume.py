@@ -35,7 +35,13 @@ from pipeline.outputs.staging import atomic_write_text
 from pipeline.provenance import software_versions
 
 MARKER = "batch_complete.json"
-REQUIRED_OUTPUTS = (names.MEASUREMENTS_CSV, names.RESPONSE_CSV, names.SUMMARY_TXT, names.RUN_JSON)
+REQUIRED_OUTPUTS = (
+    names.MEASUREMENTS_CSV,
+    names.RESPONSE_CSV,
+    names.BEST_RESPONSE_CSV,
+    names.SUMMARY_TXT,
+    names.RUN_JSON,
+)
 _NOT_FINGERPRINTED = ("threads",)
 
 

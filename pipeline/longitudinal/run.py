@@ -25,7 +25,7 @@ from pipeline.outputs.manifest import build_manifest, inputs_entry
 from pipeline.outputs.report import write_patient_report
 from pipeline.outputs.staging import staged_output
 from pipeline.outputs.summary import summary_text
-from pipeline.outputs.tables import measurements_csv, response_csv, summary_json, write_json
+from pipeline.outputs.tables import best_response_csv, measurements_csv, response_csv, summary_json, write_json
 from pipeline.progress import Progress
 from pipeline.provenance import Provenance
 from pipeline.records import StudyResult
@@ -75,7 +75,14 @@ def assess(ctx: RunContext, baseline: Baseline, followups: Sequence[TimepointOut
             ctx.config,
         )
     patient_id = ctx.inputs.index.instances[0].patient_id
-    return StudyResult(patient_id, tuple(records), assessment.recist, assessment.total_volume_ml, assessment=assessment)
+    return StudyResult(
+        patient_id,
+        tuple(records),
+        assessment.recist,
+        assessment.total_volume_ml,
+        assessment=assessment,
+        targets=baseline.targets,
+    )
 
 
 def write_outputs(
@@ -86,6 +93,7 @@ def write_outputs(
     with ctx.prov.stage("write"):
         (staging / names.MEASUREMENTS_CSV).write_text(measurements_csv(result), encoding="utf-8")
         (staging / names.RESPONSE_CSV).write_text(response_csv(result), encoding="utf-8")
+        (staging / names.BEST_RESPONSE_CSV).write_text(best_response_csv(result), encoding="utf-8")
         (staging / names.SUMMARY_TXT).write_text(summary_text(result), encoding="utf-8")
         write_json(staging / names.SUMMARY_JSON, summary_json(result))
         if ctx.inputs.targets_path is None:

@@ -213,6 +213,7 @@ def _record(
         tracking=tracking,
         pet_reference=result.pet_reference,
         new_lesions=tuple(d.lesion_id for d in new if d.unequivocal),
+        new_lesions_looked_for=index > 0 and ctx.inputs.targets_path is None,
     )
 
 

@@ -86,7 +86,13 @@ def build_manifest(
 ) -> dict[str, object]:
     """The whole manifest; ``dicom_written`` is ``None`` without ``--dicom-out``."""
     versions = software_versions()
-    outputs = [names.MEASUREMENTS_CSV, names.RESPONSE_CSV, names.SUMMARY_TXT, names.SUMMARY_JSON]
+    outputs = [
+        names.MEASUREMENTS_CSV,
+        names.RESPONSE_CSV,
+        names.BEST_RESPONSE_CSV,
+        names.SUMMARY_TXT,
+        names.SUMMARY_JSON,
+    ]
     outputs += [f"{names.MASKS_DIR}/", f"{names.QC_DIR}/", names.RUN_JSON, names.REPORT_HTML]
     manifest: dict[str, object] = {
         "tool": {"name": "lesion-pipeline", "version": versions["lesion-pipeline"]},

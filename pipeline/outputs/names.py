@@ -4,10 +4,12 @@ from __future__ import annotations
 
 MEASUREMENTS_CSV = "measurements.csv"
 RESPONSE_CSV = "response.csv"
+BEST_RESPONSE_CSV = "best_response.csv"
 SUMMARY_TXT = "summary.txt"
 SUMMARY_JSON = "summary.json"
 RUN_JSON = "run.json"  # written last: its presence marks a complete result
 REPORT_HTML = "report.html"
+REPORT_PDF = "report.pdf"
 TARGETS_JSON = "targets.json"  # the targets used (written in automatic mode, for the user to edit and feed back)
 DETECTED_CSV = "detected_lesions.csv"
 MASKS_DIR = "masks"
@@ -18,6 +20,7 @@ DICOM_DIR = "dicom"
 OUTPUT_ENTRIES = (
     MEASUREMENTS_CSV,
     RESPONSE_CSV,
+    BEST_RESPONSE_CSV,
     SUMMARY_TXT,
     SUMMARY_JSON,
     MASKS_DIR,
@@ -26,6 +29,7 @@ OUTPUT_ENTRIES = (
     DETECTED_CSV,
     RUN_JSON,
     REPORT_HTML,
+    REPORT_PDF,
     DICOM_DIR,
 )
 
@@ -41,6 +45,11 @@ def registration_qc(timepoint: int) -> str:
 
 def lesion_qc(lesion_id: str, timepoint: int) -> str:
     return f"{QC_DIR}/lesion_{lesion_id}_timepoint_{timepoint}.png"
+
+
+def liver_qc(timepoint: int) -> str:
+    """The liver QC image of a timepoint (shown in the report's liver section when present)."""
+    return f"{QC_DIR}/liver_timepoint_{timepoint}.png"
 
 
 def lesion_qc_index(timepoint: int) -> str:

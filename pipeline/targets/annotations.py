@@ -10,7 +10,9 @@
 
 * ``new_lesions``: a new lesion seen at a follow-up (PD / PMD for every
   criterion), identified by ``timepoint`` (index in the output) or
-  ``study_date`` (YYYY-MM-DD).
+  ``study_date`` (YYYY-MM-DD). The list's presence (even empty) says that the
+  reader looked for new lesions at every follow-up (``new_lesions`` of
+  ``response.csv`` is then ``yes`` or ``no`` instead of ``not_assessed``).
 * ``lesion_status``: the reader's verdict on a target at a timepoint, which
   replaces the software's: ``too_small`` (present, too small to measure:
   RECIST 5 mm), ``disappeared`` (0 mm) or ``not_evaluated``.
@@ -58,6 +60,7 @@ class Annotations:
     lesion_status: tuple[StatusOverride, ...] = ()
     liver_reference_lps_mm: Point | None = None
     blood_pool_lps_mm: Point | None = None
+    new_lesions_given: bool = False  # the file has a "new_lesions" list (possibly empty): the reader looked
 
     def new_lesion_at(self, index: int, study_date: dt.date | None) -> bool:
         return any(ref.matches(index, study_date) for ref in self.new_lesions)
@@ -125,6 +128,7 @@ def parse_annotations(data: object, source: str, lesion_ids: set[str]) -> Annota
         tuple(overrides),
         _point(data.get("liver_reference_lps_mm"), f"{source}: liver_reference_lps_mm"),
         _point(data.get("blood_pool_lps_mm"), f"{source}: blood_pool_lps_mm"),
+        new_lesions_given=isinstance(data.get("new_lesions"), list),
     )
 
 
