@@ -85,6 +85,7 @@ class StudyTask:
     timeout_s: float | None = None
     memory_limit_mb: float | None = None  # data memory of the study's process (RLIMIT_DATA, Linux)
     dicom_out: bool = False  # also write the DICOM SEG and SR
+    automatic: bool = False  # automatic mode when the study has no targets.json (else bad input)
 
 
 @dataclass(frozen=True)
@@ -117,7 +118,7 @@ def execute(task: StudyTask) -> StudyOutcome:
         remove_stale_staging(out_dir)
         targets = resolve_targets_path(study_dir, None)
         before = study_fingerprint(study_dir, targets, config, task.dicom_out)
-        run_study(study_dir, out_dir, None, config, dicom_out=task.dicom_out)
+        run_study(study_dir, out_dir, None, config, dicom_out=task.dicom_out, automatic=task.automatic)
         if study_fingerprint(study_dir, targets, config, task.dicom_out) != before:
             raise InputError(f"{study_dir}: files changed while the study was running; run the batch again")
         write_marker(out_dir, before)

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pipeline import __version__
+from pipeline.cli.parsing import SuggestingParser, positive_float, positive_int
 from pipeline.config import RunConfig
 from pipeline.errors import InputError
 
@@ -61,7 +62,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from pipeline.longitudinal.run import run_study
     from pipeline.outputs.summary import summary_text
 
-    result = run_study(args.study_dir, args.output, args.targets, _run_config(args), dicom_out=args.dicom_out)
+    result = run_study(
+        args.study_dir, args.output, args.targets, _run_config(args), dicom_out=args.dicom_out, automatic=args.auto
+    )
     if not args.quiet:
         print(summary_text(result), end="")
         extra = ", dicom/" if args.dicom_out else ""
@@ -88,6 +91,7 @@ def _cmd_batch(args: argparse.Namespace) -> int:
         timeout_s=args.timeout,
         memory_limit_mb=args.memory_limit,
         dicom_out=args.dicom_out,
+        automatic=args.auto,
     )
     failed = [o for o in outcomes if not o.status.complete]
     if not args.quiet:
@@ -112,12 +116,13 @@ def _cmd_measure(args: argparse.Namespace) -> int:
 
 
 def _cmd_sample_data(args: argparse.Namespace) -> int:
+    from pipeline.progress import Progress
     from sample_data.generate import generate_study
 
     out = Path(args.output)
     if out.exists() and not args.force:
         raise InputError(f"{out} exists; use --force to replace it")
-    generate_study(out, seed=args.seed, size=args.size, force=args.force)
+    generate_study(out, seed=args.seed, size=args.size, force=args.force, progress=Progress())
     if not args.quiet:
         print(f"Sample study: {out / 'study'} (targets.json inside); ground truth: {out / 'ground_truth.json'}")
     return EXIT_OK
@@ -176,19 +181,23 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+AUTO_HELP = (
+    "automatic mode when no targets are given: detect the liver lesions at baseline, choose the RECIST targets "
+    "(written to OUT_DIR/targets.json) and look for new lesions at the follow-ups"
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog=PROG, description="Longitudinal liver lesion measurement from CT and PET/CT DICOM."
-    )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    common = argparse.ArgumentParser(add_help=False)
+    parser = SuggestingParser(prog=PROG, description="Longitudinal liver lesion measurement from CT and PET/CT DICOM.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}", help="print the version")
+    common = SuggestingParser(add_help=False)
     common.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
     common.add_argument("-v", "--verbose", action="store_true", help="debug messages")
     common.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
     common.add_argument("--log-json", action="store_true", help="log lines on stderr as JSON objects (one per line)")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", help="one of:")
 
-    processing = argparse.ArgumentParser(add_help=False)
+    processing = SuggestingParser(add_help=False)
     processing.add_argument(
         "--registration",
         choices=("deformable", "affine"),
@@ -202,16 +211,31 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_selection_arguments(processing)
     processing.add_argument(
-        "--config", type=Path, help="TOML file of response-criteria options (default: the published values)"
+        "--config",
+        type=Path,
+        metavar="FILE",
+        help="TOML file of criteria and segmentation options, see docs/configuration.md (default: the published values)",
     )
 
     run = sub.add_parser(
         "run", parents=[common, processing], help="measure the target lesions of one patient's study folder"
     )
-    run.add_argument("study_dir", type=Path, help="folder with all DICOM files of one patient (any nesting)")
-    run.add_argument("-o", "--output", type=Path, required=True, help="output folder")
-    run.add_argument("--targets", type=Path, help="targets JSON (default: STUDY_DIR/targets.json)")
-    run.add_argument("--threads", type=int, default=2, help="threads for ITK filters (default 2)")
+    run.add_argument(
+        "study_dir", type=Path, metavar="STUDY_DIR", help="folder with all DICOM files of one patient (any nesting)"
+    )
+    run.add_argument("-o", "--output", type=Path, required=True, metavar="OUT_DIR", help="output folder")
+    mode = run.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--targets",
+        type=Path,
+        metavar="FILE",
+        help="targets JSON: a seed point inside each target lesion in the baseline CT's DICOM patient coordinates "
+        "(LPS, mm); default STUDY_DIR/targets.json. Without targets, --auto is needed",
+    )
+    mode.add_argument("--auto", action="store_true", help=AUTO_HELP)
+    run.add_argument(
+        "--threads", type=positive_int, default=2, metavar="N", help="threads for ITK filters, >= 1 (default 2)"
+    )
     run.add_argument(
         "--dicom-out",
         action="store_true",
@@ -222,23 +246,38 @@ def build_parser() -> argparse.ArgumentParser:
     batch = sub.add_parser(
         "batch", parents=[common, processing], help="run every sub-folder of STUDIES_ROOT as one study"
     )
-    batch.add_argument("studies_root", type=Path)
-    batch.add_argument("-o", "--output", type=Path, required=True, help="output root; one sub-folder per study")
     batch.add_argument(
-        "--workers", type=int, help="studies run at once on this machine, each in its own process (default 1)"
+        "studies_root", type=Path, metavar="STUDIES_ROOT", help="folder with one sub-folder per patient's study"
     )
     batch.add_argument(
-        "--threads", type=int, help="ITK and BLAS threads per study (default: cores // workers; 1 on Dask)"
+        "-o", "--output", type=Path, required=True, metavar="OUT_ROOT", help="output root; one sub-folder per study"
+    )
+    batch.add_argument(
+        "--workers",
+        type=positive_int,
+        metavar="N",
+        help="studies run at once on this machine, each in its own process (default 1)",
+    )
+    batch.add_argument(
+        "--threads",
+        type=positive_int,
+        metavar="N",
+        help="ITK and BLAS threads per study, >= 1 (default: cores // workers; 1 on Dask)",
+    )
+    batch.add_argument(
+        "--auto",
+        action="store_true",
+        help="studies without a targets.json run in automatic mode (without it they fail as bad input)",
     )
     batch.add_argument(
         "--scheduler", metavar="ADDRESS", help="run on a Dask cluster: tcp://host:port or a scheduler file"
     )
     batch.add_argument(
-        "--timeout", type=float, metavar="SECONDS", help="stop a study after this wall time (default: none)"
+        "--timeout", type=positive_float, metavar="SECONDS", help="stop a study after this wall time (default: none)"
     )
     batch.add_argument(
         "--memory-limit",
-        type=float,
+        type=positive_float,
         metavar="MB",
         help="data memory per study process (Linux); a study that needs more fails as out of memory (default: none)",
     )
@@ -268,8 +307,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     sample = sub.add_parser("sample-data", parents=[common], help="generate a synthetic longitudinal PET/CT study")
     sample.add_argument("output", type=Path, help="folder to create (study/ and ground_truth.json inside)")
-    sample.add_argument("--seed", type=int, default=1)
-    sample.add_argument("--size", choices=("small", "full"), default="small")
+    sample.add_argument(
+        "--seed", type=int, default=1, help="random seed: lesions, noise and dates follow from it (default 1)"
+    )
+    sample.add_argument(
+        "--size",
+        choices=("small", "full"),
+        default="small",
+        help="small: a reduced grid for tests (seconds); full: 512 x 512 CT as a scanner writes it (default small)",
+    )
     sample.add_argument("--force", action="store_true", help="replace an existing folder")
     sample.set_defaults(func=_cmd_sample_data)
 

@@ -30,6 +30,7 @@ class StudyInputs:
     targets_path: Path | None
     targets: tuple[Target, ...] | None
     annotations: Annotations
+    not_read: tuple[tuple[str, str], ...] = ()  # input-like files of the study folder not read, with the reason
 
 
 @dataclass(frozen=True)

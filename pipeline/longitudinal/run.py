@@ -6,6 +6,7 @@ detected before anything reaches ``OUT_DIR`` (see :mod:`pipeline.outputs.staging
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -31,36 +32,62 @@ from pipeline.provenance import Provenance
 from pipeline.records import StudyResult
 from pipeline.targets.annotations import Annotations, read_annotations
 from pipeline.targets.json_file import TARGETS_FILENAME, read_targets
+from pipeline.targets.study_files import MAX_LISTED, TargetsChoice, choose_targets
+
+log = logging.getLogger(__name__)
 
 
 def resolve_targets_path(study_dir: Path, targets: Path | str | None) -> Path | None:
-    """The targets file to use; ``None`` (automatic mode) when none is given and the study has none."""
+    """The targets file to use; ``None`` when none is given and the study has none (automatic mode)."""
     if targets is not None:
         return Path(targets)
     default = study_dir / TARGETS_FILENAME
     return default if default.exists() else None
 
 
+def _say_targets(choice: TargetsChoice, automatic: bool, say: Callable[..., None]) -> None:
+    """What the run uses and which input-like files it does not read (a warning: ``--quiet`` keeps it)."""
+    if choice.path is None:
+        say("no targets given and --auto: automatic mode (targets chosen among the lesions detected at baseline)")
+    elif automatic:
+        log.warning("targets read from %s: --auto applies only when no targets are given", choice.path)
+    else:
+        say(f"targets read from {choice.path}")
+    listed = [f"{name} ({why})" for name, why in choice.ignored[:MAX_LISTED]]
+    more = len(choice.ignored) - len(listed)
+    if listed:
+        log.warning(
+            "files that look like input were ignored: %s%s", "; ".join(listed), f"; and {more} more" if more > 0 else ""
+        )
+
+
 def read_study(
-    study_dir: Path, targets_file: Path | str | None, config: RunConfig, prov: Provenance, say: Callable[..., None]
+    study_dir: Path,
+    targets_file: Path | str | None,
+    config: RunConfig,
+    prov: Provenance,
+    say: Callable[..., None],
+    automatic: bool = False,
 ) -> StudyInputs:
-    """The targets (if any) and the DICOM index of the study folder, sorted into timepoints."""
+    """The targets (given, or ``None`` in automatic mode) and the DICOM index of the study folder, sorted into
+    timepoints; without targets and without ``automatic`` bad input (see :mod:`pipeline.targets.study_files`)."""
     if not study_dir.is_dir():
         raise InputError(f"{study_dir}: study folder not found")
-    targets_path = resolve_targets_path(study_dir, targets_file)
+    choice = choose_targets(study_dir, targets_file, automatic)
+    targets_path = choice.path
     targets = read_targets(targets_path) if targets_path else None
     annotations = Annotations()
     if targets_path and targets:
         annotations = read_annotations(targets_path, {t.lesion_id for t in targets})
-    if targets is None:
-        say("no targets given: automatic mode (targets chosen among the lesions detected at baseline)")
+    _say_targets(choice, automatic, say)
+    not_read = {study_dir / name for name, _ in choice.ignored}
     with prov.stage("discover"):
         say("discovering DICOM files in the study folder", stage="discover")
-        index = discover(study_dir, ignore={targets_path} if targets_path else set())
+        index = discover(study_dir, ignore=not_read | ({targets_path} if targets_path else set()))
     with prov.stage("select"):
         timepoints = select_timepoints(index, config.selection.min_ct_slices, config.selection)
     say(f"found {len(index.instances)} DICOM instances, {len(timepoints)} candidate timepoint(s)", stage="discover")
-    return StudyInputs(study_dir, index, tuple(timepoints), targets_path, targets, annotations)
+    return StudyInputs(study_dir, index, tuple(timepoints), targets_path, targets, annotations, choice.ignored)
 
 
 def assess(ctx: RunContext, baseline: Baseline, followups: Sequence[TimepointOutcome]) -> StudyResult:
@@ -99,7 +126,9 @@ def write_outputs(
         if ctx.inputs.targets_path is None:
             detected = [*baseline.outcome.detected, *(d for f in followups for d in f.detected)]
             (staging / names.DETECTED_CSV).write_text(detected_csv(detected), encoding="utf-8")
-    inputs = inputs_entry(ctx.inputs.index, result.timepoints, ctx.dropped, baseline.slice_thickness_mm)
+    inputs = inputs_entry(
+        ctx.inputs.index, result.timepoints, ctx.dropped, baseline.slice_thickness_mm, ctx.inputs.not_read
+    )
     manifest = build_manifest(
         study_dir=ctx.inputs.study_dir,
         targets_path=ctx.inputs.targets_path,
@@ -122,19 +151,22 @@ def run_study(
     config: RunConfig | None = None,
     progress: Callable[..., None] | None = None,
     dicom_out: bool = False,
+    automatic: bool = False,
 ) -> StudyResult:
     """Run the whole chain on one patient's study folder and write the outputs to ``out_dir``.
 
-    ``progress(message, stage=..., step=..., total=...)`` receives the progress
-    lines (default: :class:`pipeline.progress.Progress`); ``dicom_out`` adds
-    the DICOM SEG and SR of every timepoint (``dicom/``).
+    Targets come from ``targets_file``, else ``STUDY_DIR/targets.json``; without
+    either, ``automatic`` must be true (automatic mode), else the study is bad
+    input. ``progress(message, stage=..., step=..., total=...)`` receives the
+    progress lines (default: :class:`pipeline.progress.Progress`); ``dicom_out``
+    adds the DICOM SEG and SR of every timepoint (``dicom/``).
     """
     config = config or RunConfig()
     say = progress or Progress()
     prov = Provenance()
     sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(config.threads)
     with prov.capture_warnings():
-        inputs = read_study(Path(study_dir), targets_file, config, prov, say)
+        inputs = read_study(Path(study_dir), targets_file, config, prov, say, automatic)
         with staged_output(Path(out_dir)) as staging:
             ctx = RunContext(inputs, config, prov, say, staging, [] if dicom_out else None)
             baseline, ctx = process_baseline(ctx)

@@ -63,11 +63,13 @@ def inputs_entry(
     records: Sequence[TimepointRecord],
     dropped: Sequence[dict[str, str]],
     baseline_thickness_mm: float,
+    not_read: Sequence[tuple[str, str]] = (),
 ) -> dict[str, object]:
+    """``not_read``: input-like files of the study folder that were not read (listed with the skipped files)."""
     return {
         "files_scanned": index.files_scanned,
         "dicom_instances": len(index.instances),
-        "skipped_files": [{"file": f, "reason": r} for f, r in index.skipped],
+        "skipped_files": [{"file": f, "reason": r} for f, r in (*not_read, *index.skipped)],
         "dropped_timepoints": list(dropped),
         "timepoints": [timepoint_entry(r) for r in records],
         "baseline_ct_slice_thickness_mm": baseline_thickness_mm,
