@@ -121,3 +121,20 @@ def test_sample_data_reports_progress_per_timepoint(sample_progress: list[tuple[
     steps = [(fields["stage"], fields["step"], fields["total"]) for _, fields in sample_progress]
     assert steps == [("sample-data", k, 3) for k in (1, 1, 2, 2, 3, 3)]
     assert [m for m, _ in sample_progress][:2] == ["timepoint 0: rendering the CT", "timepoint 0: rendering the PET"]
+
+
+def test_batch_study_without_targets_needs_auto(tmp_path: Path, capsys) -> None:
+    """Without --auto the study fails as bad input naming both ways; with it, it reaches the DICOM check."""
+    import csv
+
+    (tmp_path / "studies" / "P1").mkdir(parents=True)
+    (tmp_path / "studies" / "P1" / "notes.txt").write_text("no DICOM here")
+
+    def errors(*extra: str) -> str:
+        assert main(["batch", str(tmp_path / "studies"), "-o", str(tmp_path / "out"), "-q", *extra]) == 1
+        with (tmp_path / "out" / "batch_summary.csv").open() as f:
+            (row,) = list(csv.DictReader(f))
+        return row["error"]
+
+    assert "no targets" in errors() and "--auto" in errors()
+    assert "no DICOM files" in errors("--auto")
