@@ -25,15 +25,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from measurement.criteria.observations import LesionStatus
 from pipeline.errors import TargetsError
 
 Point = tuple[float, float, float]
-OVERRIDABLE = (LesionStatus.TOO_SMALL, LesionStatus.DISAPPEARED, LesionStatus.NOT_EVALUATED)
 
 
 @dataclass(frozen=True)
@@ -74,60 +73,37 @@ class Annotations:
 
 def _when(entry: dict, where: str) -> TimepointRef:
     if "timepoint" in entry:
-        k = entry["timepoint"]
-        if not isinstance(k, int) or isinstance(k, bool) or k < 1:
-            raise TargetsError(f'{where}: "timepoint" must be a follow-up index >= 1')
-        return TimepointRef(timepoint=k)
-    if "study_date" in entry:
-        try:
-            return TimepointRef(study_date=dt.date.fromisoformat(str(entry["study_date"])))
-        except ValueError:
-            raise TargetsError(f'{where}: "study_date" must be YYYY-MM-DD') from None
-    raise TargetsError(f'{where}: give "timepoint" or "study_date"')
+        return TimepointRef(timepoint=entry["timepoint"])
+    try:
+        return TimepointRef(study_date=dt.date.fromisoformat(entry["study_date"]))
+    except ValueError:
+        raise TargetsError(
+            f"{where}.study_date: must be a valid date YYYY-MM-DD, got {entry['study_date']!r}"
+        ) from None
 
 
-def _point(value: object, where: str) -> Point | None:
-    if value is None:
-        return None
-    if (
-        not isinstance(value, list)
-        or len(value) != 3
-        or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value)
-    ):
-        raise TargetsError(f"{where}: must be three finite numbers [x, y, z]")
-    return (float(value[0]), float(value[1]), float(value[2]))
+def _point(value: list[float] | None) -> Point | None:
+    return None if value is None else (float(value[0]), float(value[1]), float(value[2]))
 
 
-def parse_annotations(data: object, source: str, lesion_ids: set[str]) -> Annotations:
-    """Validate the optional annotation keys of a decoded targets file."""
-    if not isinstance(data, dict):
-        return Annotations()
-    new = []
-    for k, entry in enumerate(data.get("new_lesions") or []):
-        where = f"{source}: new_lesions #{k + 1}"
-        if not isinstance(entry, dict):
-            raise TargetsError(f"{where}: expected an object")
-        new.append(_when(entry, where))
+def parse_annotations(data: dict[str, Any], source: str, lesion_ids: set[str]) -> Annotations:
+    """The optional annotation keys of a targets file already validated by
+    :func:`pipeline.targets.json_file.parse_targets` (its schema declares them)."""
+    new = [_when(entry, f"{source}: new_lesions[{k}]") for k, entry in enumerate(data.get("new_lesions", []))]
     overrides = []
-    allowed = ", ".join(s.value for s in OVERRIDABLE)
-    for k, entry in enumerate(data.get("lesion_status") or []):
-        where = f"{source}: lesion_status #{k + 1}"
-        if not isinstance(entry, dict):
-            raise TargetsError(f"{where}: expected an object")
-        if entry.get("lesion_id") not in lesion_ids:
-            raise TargetsError(f'{where}: "lesion_id" must name a target of "lesions"')
-        try:
-            status = LesionStatus(entry.get("status"))
-        except ValueError:
-            status = None
-        if status not in OVERRIDABLE:
-            raise TargetsError(f'{where}: "status" must be one of {allowed}')
-        overrides.append(StatusOverride(str(entry["lesion_id"]), _when(entry, where), status))
+    for k, entry in enumerate(data.get("lesion_status", [])):
+        where = f"{source}: lesion_status[{k}]"
+        if entry["lesion_id"] not in lesion_ids:
+            raise TargetsError(
+                f'{where}.lesion_id: must name a target of "lesions" ({", ".join(sorted(lesion_ids))}), '
+                f"got {entry['lesion_id']!r}"
+            )
+        overrides.append(StatusOverride(entry["lesion_id"], _when(entry, where), LesionStatus(entry["status"])))
     return Annotations(
         tuple(new),
         tuple(overrides),
-        _point(data.get("liver_reference_lps_mm"), f"{source}: liver_reference_lps_mm"),
-        _point(data.get("blood_pool_lps_mm"), f"{source}: blood_pool_lps_mm"),
+        _point(data.get("liver_reference_lps_mm")),
+        _point(data.get("blood_pool_lps_mm")),
         new_lesions_given=isinstance(data.get("new_lesions"), list),
     )
 

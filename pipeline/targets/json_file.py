@@ -6,17 +6,20 @@ Format::
 
 ``seed_lps_mm`` is a point inside the lesion in DICOM patient coordinates
 (LPS, mm) of the baseline CT. ``organ`` defaults to ``"liver"``; an optional
-``"lymph_node": true`` marks a nodal target (measured by its short axis).
+``"lymph_node": true`` marks a nodal target (measured by its short axis). The
+reader's annotations beside ``"lesions"``: :mod:`pipeline.targets.annotations`.
+The whole file is validated against :data:`pipeline.schema.TARGETS_SCHEMA`
+(published as ``docs/schemas/targets.schema.json``).
 """
 
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.errors import TargetsError
+from pipeline.schema import TARGETS_SCHEMA, validate
 
 TARGETS_FILENAME = "targets.json"
 
@@ -30,38 +33,25 @@ class Target:
 
 
 def parse_targets(data: object, source: str) -> tuple[Target, ...]:
-    """Validate the decoded JSON of a targets file; ``source`` names it in errors."""
-    if not isinstance(data, dict) or not isinstance(data.get("lesions"), list):
-        raise TargetsError(f'{source}: expected an object with a "lesions" list')
-    if not data["lesions"]:
-        raise TargetsError(f'{source}: "lesions" is empty')
+    """Validate the decoded JSON of a targets file against :data:`pipeline.schema.TARGETS_SCHEMA` (and unique
+    ids); ``source`` names it in errors."""
+    validate(data, TARGETS_SCHEMA, source, TargetsError)
+    assert isinstance(data, dict)
     targets = []
     seen: set[str] = set()
     for k, entry in enumerate(data["lesions"]):
-        where = f"{source}: lesion #{k + 1}"
-        if not isinstance(entry, dict):
-            raise TargetsError(f"{where}: expected an object")
-        lesion_id = entry.get("id")
-        if not isinstance(lesion_id, str) or not lesion_id.strip():
-            raise TargetsError(f'{where}: "id" must be a non-empty string')
+        lesion_id = entry["id"]
         if lesion_id in seen:
-            raise TargetsError(f"{where}: duplicate id {lesion_id!r}")
+            raise TargetsError(f"{source}: lesions[{k}].id: duplicate id {lesion_id!r}")
         seen.add(lesion_id)
-        seed = entry.get("seed_lps_mm")
-        if (
-            not isinstance(seed, list)
-            or len(seed) != 3
-            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in seed)
-        ):
-            raise TargetsError(f'{where} ({lesion_id}): "seed_lps_mm" must be three finite numbers [x, y, z]')
-        organ = entry.get("organ", "liver")
-        if not isinstance(organ, str) or not organ:
-            raise TargetsError(f'{where} ({lesion_id}): "organ" must be a non-empty string')
-        node = entry.get("lymph_node", False)
-        if not isinstance(node, bool):
-            raise TargetsError(f'{where} ({lesion_id}): "lymph_node" must be true or false')
-        targets.append(Target(lesion_id, (float(seed[0]), float(seed[1]), float(seed[2])), organ, node))
+        seed = entry["seed_lps_mm"]
+        point = (float(seed[0]), float(seed[1]), float(seed[2]))
+        targets.append(Target(lesion_id, point, entry.get("organ", "liver"), entry.get("lymph_node", False)))
     return tuple(targets)
+
+
+def _not_a_number(name: str) -> float:
+    raise ValueError(f"{name} is not a JSON number")
 
 
 def read_targets(path: Path | str) -> tuple[Target, ...]:
@@ -74,9 +64,11 @@ def read_targets(path: Path | str) -> tuple[Target, ...]:
     except (OSError, UnicodeDecodeError) as exc:
         raise TargetsError(f"{path}: cannot read targets file ({exc})") from None
     try:
-        data = json.loads(text)
+        data = json.loads(text, parse_constant=_not_a_number)
     except json.JSONDecodeError as exc:
         raise TargetsError(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
+    except ValueError as exc:  # NaN, Infinity
+        raise TargetsError(f"{path}: not valid JSON ({exc})") from None
     return parse_targets(data, str(path))
 
 

@@ -128,14 +128,27 @@ def test_truncated_follow_up_ct_drops_that_timepoint(study_copy: Path, tmp_path:
     "content, fragment",
     [
         ("{not json", "not valid JSON"),
-        ('{"lesions": []}', "is empty"),
-        ('{"lesions": [{"id": "L1"}]}', "seed_lps_mm"),
-        ('{"lesions": [{"id": "L1", "seed_lps_mm": [1, 2]}]}', "three finite numbers"),
+        ('{"lesions": []}', "lesions: is empty"),
+        ('{"lesions": [{"id": "L1"}]}', "lesions[0].seed_lps_mm (lesion L1): missing"),
+        (
+            '{"lesions": [{"id": "L1", "seed_lps_mm": [1, 2]}]}',
+            "seed_lps_mm (lesion L1): must be three numbers [x, y, z]",
+        ),
+        ('{"lesions": [{"id": "L1", "seed_lps_mm": [1, NaN, 3]}]}', "not valid JSON (NaN is not a JSON number)"),
         (
             '{"lesions": [{"id": "L1", "seed_lps_mm": [1, 2, 3]}, {"id": "L1", "seed_lps_mm": [1, 2, 3]}]}',
             "duplicate id",
         ),
-        ("[1, 2]", 'expected an object with a "lesions" list'),
+        ("[1, 2]", "must be an object"),
+        (
+            '{"lesions": [{"id": "L1", "seed_lps_mm": [1, 2, 3]}], "new_lesion": [{"timepoint": 1}]}',
+            "new_lesion: unknown key (allowed: lesions, new_lesions, lesion_status, liver_reference_lps_mm, "
+            "blood_pool_lps_mm; did you mean new_lesions?)",
+        ),
+        (
+            '{"lesions": [{"id": "L1", "seed_lps_mm": [1, 2, 3]}], "lesion_statuses": []}',
+            "did you mean lesion_status?",
+        ),
     ],
 )
 def test_malformed_targets(study_copy: Path, tmp_path: Path, content: str, fragment: str) -> None:
