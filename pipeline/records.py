@@ -51,6 +51,7 @@ class LesionRecord:
     assessed: bool = True  # False: not looked for (outside the field of view, no registration, not found at baseline)
     sul_peak: float | None = None
     suv_peak_local: float | None = None
+    suv_peak_centre_lps_mm: Point | None = None  # centre of the 1 ml SUVpeak sphere (a PET voxel centre)
     mtv_ml: float | None = None
     tlg_suv_ml: float | None = None
     pet_method: str | None = None  # the PET region's method actually used ("41pct", "fixed", "percist")

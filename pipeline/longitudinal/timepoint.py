@@ -156,7 +156,14 @@ def _write_timepoint(
         ctx.say(f"timepoint {index}: {r.lesion_id}: {outcome}", stage="measure", step=k, total=len(result.records))
     with ctx.prov.stage("qc"):
         lesion_qc(
-            ctx.staging, index, ct, pet, result.labels_zyx, result.records, f"timepoint {index} ({tp.study_date})"
+            ctx.staging,
+            index,
+            ct,
+            pet,
+            result.labels_zyx,
+            result.records,
+            f"timepoint {index} ({tp.study_date})",
+            result.pet_labels_zyx,
         )
     if ctx.dicom_written is not None:
         with ctx.prov.stage("dicom"):

@@ -137,7 +137,10 @@ def test_cli_refuses_a_bad_configuration_before_running(tmp_path: Path, capsys):
         ({"new_lesions": [{"note": "x"}]}, "new_lesions[0]: give timepoint or study_date"),
         ({"new_lesions": [{"timepoint": 0}]}, "new_lesions[0].timepoint: must be at least 1, got 0"),
         ({"new_lesions": [{"study_date": "5 May"}]}, "new_lesions[0].study_date: must be a study date YYYY-MM-DD"),
-        ({"new_lesions": [{"study_date": "2026-02-30"}]}, "new_lesions[0].study_date: must be a valid date YYYY-MM-DD, got '2026-02-30'"),
+        (
+            {"new_lesions": [{"study_date": "2026-02-30"}]},
+            "new_lesions[0].study_date: must be a valid date YYYY-MM-DD, got '2026-02-30'",
+        ),
         ({"new_lesions": [{"timepoint": 1, "where": "segment II"}]}, "new_lesions[0].where: unknown key"),
         (
             {"lesion_status": [{"lesion_id": "L9", "timepoint": 1, "status": "too_small"}]},
