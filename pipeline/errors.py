@@ -45,3 +45,7 @@ class SuvUnavailable(ValueError):
 
 class ConfigFileError(InputError):
     """The configuration file cannot be used as given."""
+
+
+class PdfError(RuntimeError):
+    """The browser could not print the report to PDF; the message says why."""

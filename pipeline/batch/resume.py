@@ -66,10 +66,10 @@ def _sha256_file(path: Path) -> str:
 
 
 def study_fingerprint(
-    study_dir: Path, targets_file: Path | None, config: RunConfig, dicom_out: bool = False
+    study_dir: Path, targets_file: Path | None, config: RunConfig, dicom_out: bool = False, pdf: bool = False
 ) -> Fingerprint:
     """Fingerprint of one study's inputs, targets, parameters and software (see module doc);
-    ``dicom_out`` (DICOM SEG and SR written too) counts as a parameter."""
+    ``dicom_out`` (DICOM SEG and SR written too) and ``pdf`` (report.pdf printed) count as parameters."""
     h = hashlib.sha256()
     n_files = n_bytes = 0
     for dirpath, dirnames, filenames in os.walk(study_dir, followlinks=True):
@@ -86,6 +86,8 @@ def study_fingerprint(
     h.update(json.dumps(parameters, sort_keys=True, default=str).encode())
     if dicom_out:
         h.update(b"dicom_out\0")
+    if pdf:
+        h.update(b"pdf\0")
     h.update(json.dumps(software_versions(), sort_keys=True).encode())
     return Fingerprint(h.hexdigest(), n_files, n_bytes)
 

@@ -103,12 +103,14 @@ def _plan(
     studies: list[Path], out_root: Path, config: RunConfig, resume: bool, options: Mapping[str, object]
 ) -> tuple[dict[str, StudyOutcome], list[StudyTask]]:
     """Skip the up-to-date studies (when resuming); one task for each of the others (``options``:
-    the :class:`StudyTask` fields common to all: threads, time and memory limits, dicom_out, automatic)."""
+    the :class:`StudyTask` fields common to all: threads, time and memory limits, dicom_out, automatic, pdf)."""
     outcomes: dict[str, StudyOutcome] = {}
     tasks: list[StudyTask] = []
     for study in studies:
         out_dir = out_root / study.name
-        fingerprint = study_fingerprint(study, study / TARGETS_FILENAME, config, bool(options.get("dicom_out")))
+        fingerprint = study_fingerprint(
+            study, study / TARGETS_FILENAME, config, bool(options.get("dicom_out")), bool(options.get("pdf"))
+        )
         done, why = up_to_date(out_dir, fingerprint)
         if resume and done:
             outcomes[study.name] = StudyOutcome(study.name, StudyStatus.SKIPPED)
@@ -133,6 +135,7 @@ def run_batch(
     memory_limit_mb: float | None = None,
     dicom_out: bool = False,
     automatic: bool = False,
+    pdf: bool = False,
 ) -> list[StudyOutcome]:
     """Run every sub-folder of ``studies_root`` into ``out_root``; never stops on a failing study.
 
@@ -142,7 +145,8 @@ def run_batch(
     process's data memory (a study that needs more fails as out of memory);
     ``dicom_out`` also writes each study's DICOM SEG and SR; ``automatic``
     runs the studies without a ``targets.json`` in automatic mode (without it
-    they fail as bad input). Returns one outcome per study, in name order.
+    they fail as bad input); ``pdf`` prints each study's ``report.pdf``.
+    Returns one outcome per study, in name order.
     """
     config = config or RunConfig()
     studies_root, out_root = Path(studies_root).resolve(), Path(out_root).resolve()
@@ -166,6 +170,7 @@ def run_batch(
             memory_limit_mb=memory_limit_mb,
             dicom_out=dicom_out,
             automatic=automatic,
+            pdf=pdf,
         )
         outcomes, tasks = _plan(studies, out_root, config, resume, options)
         log.info(

@@ -58,19 +58,42 @@ def _run_config(args: argparse.Namespace) -> RunConfig:
     return load_config(args.config, config) if args.config else config
 
 
+def _pdf_browser(args: argparse.Namespace) -> str | None:
+    """The browser that prints report.pdf: ``--pdf`` needs one, the default uses one when there is one."""
+    from pipeline.outputs.report.pdf import BROWSER_ENV, find_browser
+
+    if args.pdf is False:
+        return None
+    browser = find_browser()
+    if args.pdf and browser is None:
+        raise InputError(
+            f"--pdf needs a headless Chromium (Debian: apt-get install chromium; or set {BROWSER_ENV}); none found"
+        )
+    return browser
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from pipeline.longitudinal.run import run_study
     from pipeline.outputs.summary import summary_text
 
+    browser = _pdf_browser(args)
     result = run_study(
-        args.study_dir, args.output, args.targets, _run_config(args), dicom_out=args.dicom_out, automatic=args.auto
+        args.study_dir,
+        args.output,
+        args.targets,
+        _run_config(args),
+        dicom_out=args.dicom_out,
+        automatic=args.auto,
+        pdf_browser=browser,
     )
     if not args.quiet:
         print(summary_text(result), end="")
-        extra = ", dicom/" if args.dicom_out else ""
+        extra = (", report.pdf" if (Path(args.output) / "report.pdf").is_file() else "") + (
+            ", dicom/" if args.dicom_out else ""
+        )
         print(
-            f"Results: {Path(args.output).resolve()} (report.html, measurements.csv, response.csv, summary.txt, "
-            f"summary.json, run.json, masks/, qc/{extra})"
+            f"Results: {Path(args.output).resolve()} (report.html{extra}, measurements.csv, response.csv, "
+            "best_response.csv, summary.txt, summary.json, run.json, masks/, qc/)"
         )
     return EXIT_OK
 
@@ -92,6 +115,7 @@ def _cmd_batch(args: argparse.Namespace) -> int:
         memory_limit_mb=args.memory_limit,
         dicom_out=args.dicom_out,
         automatic=args.auto,
+        pdf=_pdf_browser(args) is not None,
     )
     failed = [o for o in outcomes if not o.status.complete]
     if not args.quiet:
@@ -136,6 +160,15 @@ def add_selection_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--pet-series", metavar="UID", help="use this PET series")
     parser.add_argument("--pet-description", metavar="REGEX", help="only PET series whose description matches")
+
+
+def add_pdf_argument(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument(
+        "--pdf",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help=f"print the report to {what} with a headless Chromium (default: when one is installed)",
+    )
 
 
 def selection_options(args: argparse.Namespace):
@@ -241,6 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also write a DICOM SEG and a DICOM SR (TID 1500) per timepoint into OUT_DIR/dicom/",
     )
+    add_pdf_argument(run, "OUT_DIR/report.pdf")
     run.set_defaults(func=_cmd_run)
 
     batch = sub.add_parser(
@@ -293,6 +327,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="skip studies whose outputs are up to date (default)",
     )
     redo.add_argument("--force", action="store_true", help="run every study again")
+    add_pdf_argument(batch, "each study's report.pdf")
     batch.set_defaults(func=_cmd_batch)
 
     measure = sub.add_parser(

@@ -44,6 +44,7 @@ class RunContext:
     staging: Path
     dicom_written: list[dict[str, object]] | None  # None: no DICOM SEG/SR (--dicom-out not given)
     dropped: list[dict[str, str]] = field(default_factory=list)  # follow-ups left out, with the reason
+    pdf_browser: str | None = None  # the headless browser that prints report.pdf (None: no PDF)
 
     @property
     def root(self) -> Path:

@@ -16,7 +16,7 @@ import SimpleITK as sitk
 from pipeline.config import RunConfig
 from pipeline.dicom.discover import discover
 from pipeline.dicom.selection import select_timepoints
-from pipeline.errors import InputError
+from pipeline.errors import InputError, PdfError
 from pipeline.longitudinal.assess import assess_study
 from pipeline.longitudinal.autodetect import detected_csv
 from pipeline.longitudinal.context import RunContext, StudyInputs
@@ -24,6 +24,7 @@ from pipeline.longitudinal.timepoint import Baseline, TimepointOutcome, process_
 from pipeline.outputs import names
 from pipeline.outputs.manifest import build_manifest, inputs_entry
 from pipeline.outputs.report import write_patient_report
+from pipeline.outputs.report.pdf import write_pdf
 from pipeline.outputs.staging import staged_output
 from pipeline.outputs.summary import summary_text
 from pipeline.outputs.tables import best_response_csv, measurements_csv, response_csv, summary_json, write_json
@@ -129,19 +130,31 @@ def write_outputs(
     inputs = inputs_entry(
         ctx.inputs.index, result.timepoints, ctx.dropped, baseline.slice_thickness_mm, ctx.inputs.not_read
     )
-    manifest = build_manifest(
-        study_dir=ctx.inputs.study_dir,
-        targets_path=ctx.inputs.targets_path,
-        targets=baseline.targets,
-        inputs=inputs,
-        config=ctx.config,
-        prov=ctx.prov,
-        dicom_written=ctx.dicom_written,
-    )
-    write_json(staging / names.RUN_JSON, manifest)
+
+    def manifest(pdf_written: bool) -> dict[str, object]:
+        return build_manifest(
+            study_dir=ctx.inputs.study_dir,
+            targets_path=ctx.inputs.targets_path,
+            targets=baseline.targets,
+            inputs=inputs,
+            config=ctx.config,
+            prov=ctx.prov,
+            dicom_written=ctx.dicom_written,
+            pdf_written=pdf_written,
+        )
+
+    write_json(staging / names.RUN_JSON, manifest(False))
     with ctx.prov.stage("report"):
         ctx.say("writing report.html", stage="report")
         write_patient_report(staging)
+        if ctx.pdf_browser is not None:
+            ctx.say("printing report.pdf", stage="report")
+            try:
+                write_pdf(staging / names.REPORT_HTML, staging / names.REPORT_PDF, ctx.pdf_browser)
+            except PdfError as exc:
+                log.warning("report.pdf not written: %s", exc)
+    if ctx.pdf_browser is not None:  # run.json lists report.pdf, or the warning why it is missing
+        write_json(staging / names.RUN_JSON, manifest((staging / names.REPORT_PDF).is_file()))
 
 
 def run_study(
@@ -152,6 +165,7 @@ def run_study(
     progress: Callable[..., None] | None = None,
     dicom_out: bool = False,
     automatic: bool = False,
+    pdf_browser: str | None = None,
 ) -> StudyResult:
     """Run the whole chain on one patient's study folder and write the outputs to ``out_dir``.
 
@@ -159,7 +173,8 @@ def run_study(
     either, ``automatic`` must be true (automatic mode), else the study is bad
     input. ``progress(message, stage=..., step=..., total=...)`` receives the
     progress lines (default: :class:`pipeline.progress.Progress`); ``dicom_out``
-    adds the DICOM SEG and SR of every timepoint (``dicom/``).
+    adds the DICOM SEG and SR of every timepoint (``dicom/``); ``pdf_browser``
+    (see :func:`pipeline.outputs.report.pdf.find_browser`) prints ``report.pdf``.
     """
     config = config or RunConfig()
     say = progress or Progress()
@@ -168,7 +183,7 @@ def run_study(
     with prov.capture_warnings():
         inputs = read_study(Path(study_dir), targets_file, config, prov, say, automatic)
         with staged_output(Path(out_dir)) as staging:
-            ctx = RunContext(inputs, config, prov, say, staging, [] if dicom_out else None)
+            ctx = RunContext(inputs, config, prov, say, staging, [] if dicom_out else None, pdf_browser=pdf_browser)
             baseline, ctx = process_baseline(ctx)
             followups = process_followups(ctx, baseline)
             result = assess(ctx, baseline, followups)

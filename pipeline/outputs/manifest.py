@@ -85,6 +85,7 @@ def build_manifest(
     config: RunConfig,
     prov: Provenance,
     dicom_written: list[dict[str, object]] | None,
+    pdf_written: bool = False,
 ) -> dict[str, object]:
     """The whole manifest; ``dicom_written`` is ``None`` without ``--dicom-out``."""
     versions = software_versions()
@@ -96,6 +97,7 @@ def build_manifest(
         names.SUMMARY_JSON,
     ]
     outputs += [f"{names.MASKS_DIR}/", f"{names.QC_DIR}/", names.RUN_JSON, names.REPORT_HTML]
+    outputs += [names.REPORT_PDF] if pdf_written else []
     manifest: dict[str, object] = {
         "tool": {"name": "lesion-pipeline", "version": versions["lesion-pipeline"]},
         "started_at": prov.started.isoformat(timespec="seconds"),

@@ -92,14 +92,14 @@ def write_cohort_report(out_root: Path | str, studies: Sequence[str] | None = No
     for r in results:
         link = out_root / r.study / REPORT_NAME
         name = (
-            f'<a href="{html.text(r.study)}/{REPORT_NAME}">{html.text(r.study)}</a>'
+            f'<a href="{html.text(r.study)}/{REPORT_NAME}">{html.ident(r.study)}</a>'
             if link.is_file()
-            else html.text(r.study)
+            else html.ident(r.study)
         )
         rows.append(
             [
                 name,
-                html.text(r.patient_id),
+                html.ident(r.patient_id),
                 str(r.timepoints),
                 html.text(r.baseline_sum_mm),
                 _pct(r.best_change_pct),
