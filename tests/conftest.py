@@ -46,11 +46,13 @@ def ground_truth(sample_root: Path) -> dict:
 
 @pytest.fixture(scope="session")
 def pipeline_output(sample_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Output folder of one in-process run on the sample study."""
+    """Output folder of one in-process run on the sample study (with report.pdf when a headless Chromium is
+    installed)."""
     from pipeline.longitudinal.run import run_study
+    from pipeline.outputs.report.pdf import find_browser
 
     out = tmp_path_factory.mktemp("run") / "out"
-    run_study(sample_root / "study", out)
+    run_study(sample_root / "study", out, pdf_browser=find_browser())
     return out
 
 

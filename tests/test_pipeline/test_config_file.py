@@ -68,7 +68,8 @@ def test_pet_volumes_follow_the_percist_threshold(sample_root: Path, tmp_path: P
 
     (tmp_path / "c.toml").write_text('[pet_lesion]\nmethod = "percist"\n')
     out = tmp_path / "out"
-    assert main(["run", str(sample_root / "study"), "-o", str(out), "--config", str(tmp_path / "c.toml"), "-q"]) == 0
+    argv = ["run", str(sample_root / "study"), "-o", str(out), "--config", str(tmp_path / "c.toml"), "-q", "--no-pdf"]
+    assert main(argv) == 0
     run = json.loads((out / "run.json").read_text())
     assert run["parameters"]["pet_lesion"]["method"] == "percist"
     baseline = run["inputs"]["timepoints"][0]

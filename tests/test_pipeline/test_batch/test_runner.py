@@ -38,7 +38,7 @@ GOOD, CORRUPT, NO_CT = ("patient_a", "patient_b"), "patient_c_corrupt", "patient
 
 def batch_cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "pipeline.cli.main", "batch", *map(str, args), "--quiet"],
+        [sys.executable, "-m", "pipeline.cli.main", "batch", *map(str, args), "--quiet", "--no-pdf"],
         capture_output=True,
         text=True,
         timeout=600,
@@ -47,7 +47,7 @@ def batch_cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
 
 def start_batch(*args: str | Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "pipeline.cli.main", "batch", *map(str, args), "--quiet"],
+        [sys.executable, "-m", "pipeline.cli.main", "batch", *map(str, args), "--quiet", "--no-pdf"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -67,7 +67,7 @@ def test_garbage_file_among_good_ones_is_skipped_with_a_warning(study_copy: Path
     (study_copy / "criteria.toml").write_text("[recist]\n")
     (study_copy / "liver.nii.gz").write_bytes(b"\x1f\x8b")
     out = tmp_path / "out"
-    result = run_cli("run", str(study_copy), "-o", str(out), "--quiet", "--registration", "affine")
+    result = run_cli("run", str(study_copy), "-o", str(out), "--quiet", "--registration", "affine", "--no-pdf")
     assert result.returncode == 0, result.stderr
     assert "skipped DICOM/0000/IM99999: not a DICOM file" in result.stderr
     assert "skipped DICOM/empty.dcm: empty file" in result.stderr
@@ -111,7 +111,7 @@ def test_truncated_follow_up_ct_drops_that_timepoint(study_copy: Path, tmp_path:
     victim = _series_files(study_copy, ground_truth["timepoints"][1]["ct_series_instance_uid"])[5]
     _truncate(victim)
     out = tmp_path / "out"
-    result = run_cli("run", str(study_copy), "-o", str(out), "--quiet", "--registration", "affine")
+    result = run_cli("run", str(study_copy), "-o", str(out), "--quiet", "--registration", "affine", "--no-pdf")
     assert result.returncode == 0, result.stderr
     assert str(victim.relative_to(study_copy)) in result.stderr
     manifest = json.loads((out / "run.json").read_text())
