@@ -35,7 +35,8 @@ def summary_text(result: StudyResult) -> str:
     lines.append("  ".join(h.rjust(w) for h, w in zip(header, widths, strict=True)))
     lines += ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
     lines.append(
-        "n/f = not found (RECIST: 0 mm if nothing is left at its place, else not evaluated; see README). Sum and volume over the RECIST targets "
-        "(at most 2 per organ); volumetric, Choi and PERCIST in response.csv and summary.json."
+        "n/f = not found (RECIST: 0 mm if nothing is left at its place, else not evaluated; see docs/criteria.md). "
+        "Sum and volume over the RECIST targets (at most 2 per organ); volumetric, Choi and PERCIST in response.csv, "
+        "best response and time to progression in best_response.csv."
     )
     return "\n".join(lines) + "\n"

@@ -159,3 +159,23 @@ def test_best_response_csv_one_row_per_criterion(pipeline_output: Path, ground_t
         assert row["ttp_days"] == str(timepoints[first]["days_from_baseline"])
         assert float(row["ttp_months"]) == pytest.approx(timepoints[first]["days_from_baseline"] / 30.4375, abs=0.005)
     assert rows["recist"]["targets"] == ";".join(timepoints[0]["recist_targets"])
+
+
+# --- the declaration of every column and its documentation --------------------------------------------
+
+
+def test_every_column_is_declared_and_documented() -> None:
+    from pipeline.outputs.columns import COLUMNS, RESPONSE_OVERRIDES, TABLES, markdown_table
+
+    docs = (Path(__file__).resolve().parents[3] / "docs" / "outputs.md").read_text()
+    start, end = "a test keeps it current -->\n\n", "<!-- end of columns -->"
+    assert docs[docs.index(start) + len(start) : docs.index(end)] == markdown_table(), "paste markdown_table()"
+    suffix_units = {"_mm": "mm", "_ml": "ml", "_pct": "%"}
+    for table, columns in TABLES.items():
+        for name in columns:
+            declared = RESPONSE_OVERRIDES.get(name) if table == "response.csv" else None
+            column = declared or COLUMNS[name]  # KeyError: a column without a declaration
+            assert column.definition and column.label, name
+            for suffix, unit in suffix_units.items():
+                if name.endswith(suffix):
+                    assert column.unit == unit, name
