@@ -208,7 +208,7 @@ def _numeric(response: Table) -> set[str]:
 
 def response_section(response: Table) -> str:
     """The response per timepoint, grouped by criterion; any further column of response.csv in a last table."""
-    criteria = set(criterion_columns(response)) - {"new_lesions"}
+    criteria = set(criterion_columns(response))
     parts = ["<h2>Response per timepoint</h2>"]
     grouped: set[str] = set(ROW_KEYS) | {"patient_id"}
     for title, columns in RESPONSE_GROUPS:

@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-NOT_CRITERIA = frozenset({"patient_id", "study_date", "timepoint", "study"})
+NOT_CRITERIA = frozenset({"patient_id", "study_date", "timepoint", "study", "new_lesions"})
 
 
 @dataclass(frozen=True)

@@ -221,7 +221,7 @@ def test_cohort_report_best_change(pipeline_output: Path, tmp_path: Path) -> Non
     page = _Page(path.read_text(encoding="utf-8"))
     _assert_self_contained(page)
     rows = {r[0]: r for r in page.rows if r and r[0] in ("real", "handmade", "baseline_only")}
-    header = next(r for r in page.rows if r and r[0] == "study")
+    header = next(r for r in page.rows if r and r[0] == "study" and "best change (%)" in r)
     best, at = header.index("best change (%)"), header.index("at timepoint")
     assert (rows["handmade"][best], rows["handmade"][at]) == ("-35.0", "2")
     assert rows["handmade"][header.index("recist at best")] == "PR"
@@ -233,6 +233,11 @@ def test_cohort_report_best_change(pipeline_output: Path, tmp_path: Path) -> Non
     assert ["broken", "failed", "no DICOM files"] in page.rows
     assert sum(t == "img" for t, _ in page.tags) == 1  # the waterfall
     assert ("a", {"href": "real/report.html"}) in page.tags
+    bor_header = next(r for r in page.rows if r and r[0] == "study" and "RECIST 1.1 BOR" in r)
+    (real_bor,) = [r for r in page.rows if r and r[0] == "real" and len(r) == len(bor_header)]
+    own = {r["criterion"]: r for r in _rows(pipeline_output / "best_response.csv")}
+    assert real_bor[bor_header.index("RECIST 1.1 BOR")] == own["recist"]["best_overall_response"]
+    assert real_bor[bor_header.index("PERCIST 1.0 TTP")] == f"{own['percist']['ttp_days']} d"
 
 
 # --- in a real browser ---------------------------------------------------------------------------
