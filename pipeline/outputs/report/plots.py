@@ -13,7 +13,7 @@ Definitions:
   (-30 %; the progression level moves with the nadir);
 * lesion waterfall (per patient): one bar per target lesion, the change of its
   RECIST diameter from baseline at the last follow-up, sorted from largest
-  increase to largest decrease; a lesion not evaluated there has no bar;
+  increase to largest decrease; a lesion not found there has no bar (labelled);
 * cohort waterfall: one bar per study, its best (most negative) change of the
   sum of diameters from baseline over the follow-ups, sorted from largest
   increase to largest decrease; reference lines at +20 % and -30 %.
@@ -178,7 +178,7 @@ def spider_png(
 
 
 def lesion_waterfall_png(names: Sequence[str], change_pct: Sequence[float | None], title: str) -> bytes:
-    """One bar per lesion (its change from baseline, %), sorted; a lesion without a value is labelled NE."""
+    """One bar per lesion (its change from baseline, %), sorted; a lesion without a value is labelled "not found"."""
     order = sorted(range(len(names)), key=lambda i: (change_pct[i] is None, -(change_pct[i] or 0.0), names[i]))
     fig, ax = _axes(
         "target lesion", "change of diameter from baseline (%)", title, size=(max(5.0, 0.6 * len(names) + 3), 3.6)
@@ -186,7 +186,7 @@ def lesion_waterfall_png(names: Sequence[str], change_pct: Sequence[float | None
     for position, i in enumerate(order):
         value = change_pct[i]
         if value is None:
-            ax.annotate("NE", (position, 0), ha="center", va="bottom", fontsize=9)
+            ax.annotate("not found", (position, 0), ha="center", va="bottom", fontsize=8)
             continue
         colour = CATEGORY_COLOURS["pd"] if value > 0 else CATEGORY_COLOURS["pr"]
         ax.bar(position, value, color=colour, width=0.7)
