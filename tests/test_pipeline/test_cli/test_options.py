@@ -138,3 +138,17 @@ def test_batch_study_without_targets_needs_auto(tmp_path: Path, capsys) -> None:
 
     assert "no targets" in errors() and "--auto" in errors()
     assert "no DICOM files" in errors("--auto")
+
+
+def test_pdf_without_a_browser_is_refused_before_any_work(tmp_path: Path, capsys, monkeypatch) -> None:
+    monkeypatch.setenv("LESION_PIPELINE_CHROMIUM", str(tmp_path / "no-such-browser"))
+    study = tmp_path / "study"
+    study.mkdir()
+    (study / "targets.json").write_text(json.dumps({"lesions": [{"id": "L1", "seed_lps_mm": [0, 0, 0]}]}))
+    assert main(["run", str(study), "-o", str(tmp_path / "o"), "--pdf"]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "--pdf needs a headless Chromium" in line and "LESION_PIPELINE_CHROMIUM" in line
+    assert not (tmp_path / "o").exists()
+    # without --pdf the same run goes on to the DICOM check: no PDF, no error about it
+    assert main(["run", str(study), "-o", str(tmp_path / "o")]) == 2
+    assert "no DICOM files" in capsys.readouterr().err
