@@ -50,6 +50,12 @@ DATE = {
     "description": "a study date YYYY-MM-DD",
 }
 # the reader's verdicts that replace the software's
+LESION_ID = {
+    "type": "string",
+    "pattern": r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",
+    "description": "1 to 64 characters of A-Z a-z 0-9 . _ - starting with a letter or digit (output file names use it)",
+}
+MAX_TARGETS = 100
 LESION_STATUSES = tuple(s.value for s in (LesionStatus.TOO_SMALL, LesionStatus.DISAPPEARED, LesionStatus.NOT_EVALUATED))
 
 TARGETS_SCHEMA: dict[str, Any] = {
@@ -62,15 +68,16 @@ TARGETS_SCHEMA: dict[str, Any] = {
         "lesions": {
             "type": "array",
             "minItems": 1,
+            "maxItems": MAX_TARGETS,
             "description": "the target lesions, each with a seed point inside it on the baseline CT",
             "items": {
                 "type": "object",
                 "required": ["id", "seed_lps_mm"],
                 "additionalProperties": False,
                 "properties": {
-                    "id": {"type": "string", "minLength": 1, "description": "the lesion's id in every output"},
+                    "id": LESION_ID,
                     "seed_lps_mm": POINT,
-                    "organ": {"type": "string", "minLength": 1, "default": "liver"},
+                    "organ": {"type": "string", "minLength": 1, "maxLength": 64, "default": "liver"},
                     "lymph_node": {"type": "boolean", "default": False},
                 },
             },
@@ -78,6 +85,7 @@ TARGETS_SCHEMA: dict[str, Any] = {
         "new_lesions": {
             "type": "array",
             "description": "new lesions the reader saw; the list's presence says every follow-up was looked at",
+            "maxItems": 10 * MAX_TARGETS,
             "items": {
                 "type": "object",
                 "anyOf": [{"required": ["timepoint"]}, {"required": ["study_date"]}],
@@ -88,13 +96,14 @@ TARGETS_SCHEMA: dict[str, Any] = {
         "lesion_status": {
             "type": "array",
             "description": "the reader's verdict on a target at a follow-up, replacing the software's",
+            "maxItems": 10 * MAX_TARGETS,
             "items": {
                 "type": "object",
                 "required": ["lesion_id", "status"],
                 "anyOf": [{"required": ["timepoint"]}, {"required": ["study_date"]}],
                 "additionalProperties": False,
                 "properties": {
-                    "lesion_id": {"type": "string", "minLength": 1},
+                    "lesion_id": LESION_ID,
                     "timepoint": FOLLOW_UP,
                     "study_date": DATE,
                     "status": {"enum": list(LESION_STATUSES)},
@@ -158,11 +167,19 @@ def bound(section: str, key: str) -> Bound:
     return BOUNDS.get((section, key), Bound(0.0))
 
 
+_METADATA_BOUNDS = {"ge": "minimum", "gt": "exclusiveMinimum", "le": "maximum", "lt": "exclusiveMaximum"}
+
+
 def _option(section: str, f: dataclasses.Field) -> dict[str, Any]:
+    """One option's schema: its type and default, and its choices or range. A field may declare these next to
+    itself (``metadata``: ``choices``, or ``ge``/``gt``/``le``/``lt``); else :data:`CHOICES` and :func:`bound`."""
     kind = f.type if isinstance(f.type, str) else f.type.__name__
     out: dict[str, Any] = {"type": _JSON_TYPES[kind], "default": f.default}
-    if (section, f.name) in CHOICES:
-        out["enum"] = list(CHOICES[(section, f.name)])
+    choices = f.metadata.get("choices", CHOICES.get((section, f.name)))
+    if choices is not None:
+        out["enum"] = list(choices)
+    elif kind in ("float", "int") and any(k in f.metadata for k in _METADATA_BOUNDS):
+        out.update({_METADATA_BOUNDS[k]: f.metadata[k] for k in _METADATA_BOUNDS if k in f.metadata})
     elif kind in ("float", "int"):
         b = bound(section, f.name)
         out["exclusiveMinimum" if b.exclusive else "minimum"] = b.minimum
@@ -212,13 +229,18 @@ def _where(path: Sequence[str | int], toml: bool) -> str:
 
 
 def _range(schema: dict[str, Any]) -> str:
-    low = schema.get("minimum", schema.get("exclusiveMinimum"))
-    high = schema.get("maximum")
-    if high is not None:
-        return f"in {'(' if 'exclusiveMinimum' in schema else '['}{low:g}, {high:g}]"
-    if "exclusiveMinimum" in schema:
-        return f"more than {low:g}"
-    return "zero or more" if low == 0 else f"at least {low:g}"
+    """``in [0, 1]``, ``in (0, 1]``, ``zero or more``, ``at least 1``, ``more than 0``, ``at most 5`` ..."""
+    low_key = "minimum" if "minimum" in schema else "exclusiveMinimum" if "exclusiveMinimum" in schema else None
+    high_key = "maximum" if "maximum" in schema else "exclusiveMaximum" if "exclusiveMaximum" in schema else None
+    if low_key and high_key:
+        left, right = ("[" if low_key == "minimum" else "("), ("]" if high_key == "maximum" else ")")
+        return f"in {left}{schema[low_key]:g}, {schema[high_key]:g}{right}"
+    if low_key == "exclusiveMinimum":
+        return f"more than {schema[low_key]:g}"
+    if low_key:
+        return "zero or more" if schema[low_key] == 0 else f"at least {schema[low_key]:g}"
+    assert high_key is not None
+    return f"{'at most' if high_key == 'maximum' else 'less than'} {schema[high_key]:g}"
 
 
 def _words(values: Iterable[object]) -> str:
@@ -250,11 +272,15 @@ def _problem(error: ValidationError, toml: bool) -> tuple[list[str | int], str]:
         return path, f"must be one of {_words(schema['enum'])}, got {value!r}"
     if keyword in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
         return path, f"must be {_range(schema)}, got {value!r}"
-    if keyword == "minLength":
+    if keyword == "minLength" and "description" not in schema:
         return path, "must be a non-empty string"
+    if keyword == "maxLength":
+        return path, f"must be at most {schema['maxLength']} characters"
     if keyword in ("minItems", "maxItems") and schema.get("minItems") != schema.get("maxItems"):
-        return path, "is empty (give at least one)" if not value else error.message
-    if "description" in schema and keyword in ("minItems", "maxItems", "pattern"):  # points, dates
+        if keyword == "maxItems":
+            return path, f"has {len(value)} entries; at most {schema['maxItems']} are allowed"
+        return path, "is empty (give at least one)"
+    if "description" in schema and keyword in ("minItems", "maxItems", "pattern", "minLength"):  # points, dates, ids
         return path, f"must be {schema['description']}, got {value!r}"
     return path, error.message
 

@@ -41,9 +41,9 @@ def parse_targets(data: object, source: str) -> tuple[Target, ...]:
     seen: set[str] = set()
     for k, entry in enumerate(data["lesions"]):
         lesion_id = entry["id"]
-        if lesion_id in seen:
-            raise TargetsError(f"{source}: lesions[{k}].id: duplicate id {lesion_id!r}")
-        seen.add(lesion_id)
+        if lesion_id.lower() in seen:  # ids name output files: unique also where file names ignore case
+            raise TargetsError(f"{source}: lesions[{k}].id: duplicate id {lesion_id!r} (ids must differ ignoring case)")
+        seen.add(lesion_id.lower())
         seed = entry["seed_lps_mm"]
         point = (float(seed[0]), float(seed[1]), float(seed[2]))
         targets.append(Target(lesion_id, point, entry.get("organ", "liver"), entry.get("lymph_node", False)))

@@ -58,3 +58,26 @@ def test_an_integer_option_accepts_a_whole_float_and_a_float_option_an_integer()
     assert config.recist.pd_absolute_mm == 4.0 and isinstance(config.recist.pd_absolute_mm, float)
     with pytest.raises(ConfigFileError, match=r"\[recist\] max_targets_total: must be a whole number"):
         parse_config({"recist": {"max_targets_total": "3"}}, "c.toml")
+
+
+def test_bounds_and_choices_declared_next_to_a_field_are_used() -> None:
+    import dataclasses
+
+    from pipeline.schema import _option
+
+    @dataclasses.dataclass(frozen=True)
+    class Options:
+        level: float = dataclasses.field(default=0.5, metadata={"gt": 0.0, "lt": 1.0})
+        mode: str = dataclasses.field(default="a", metadata={"choices": ("a", "b")})
+
+    level, mode = (_option("x", f) for f in dataclasses.fields(Options))
+    assert level == {"type": "number", "default": 0.5, "exclusiveMinimum": 0.0, "exclusiveMaximum": 1.0}
+    assert mode == {"type": "string", "default": "a", "enum": ["a", "b"]}
+    with pytest.raises(ValueError, match=r"x\.toml: \[x\] level: must be in \(0, 1\), got 1"):
+        validate(
+            {"x": {"level": 1}},
+            {"type": "object", "properties": {"x": {"type": "object", "properties": {"level": level}}}},
+            "x.toml",
+            ValueError,
+            toml=True,
+        )
