@@ -36,7 +36,7 @@ pre { background: #f7f7f7; padding: 0.6em; overflow-x: auto; font-size: 0.85em; 
   @bottom-right { content: "page " counter(page) " of " counter(pages); font-size: 8pt; color: #666; } }
 @media print {
   body { margin: 0; font-size: 8.5pt; }
-  h2 { break-after: avoid; } h3 { break-after: avoid; }
+  h2, h3, h4 { break-after: avoid; }
   tr, figure, img, .summary { break-inside: avoid; }
   thead { display: table-header-group; }
   .plots img { max-width: 48%; }

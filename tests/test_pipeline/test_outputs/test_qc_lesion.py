@@ -179,3 +179,22 @@ def test_pet_region_and_peak_sphere_are_drawn_where_measured(pipeline_output: Pa
         blue = _pixels(png, panel["box_px"], PEAK_SPHERE_RGB)
         radii = np.linalg.norm(blue - np.asarray(sphere["centre"]), axis=1)
         assert len(blue) > 8 and np.abs(radii - sphere["radius"]).max() <= 1.5
+
+
+@pytest.mark.parametrize(
+    "ends",
+    [
+        [(150.0, 295.0), (150.0, 100.0)],  # end at the right edge: text pushed back to the left of it
+        [(2.0, 150.0), (100.0, 150.0)],  # end at the top edge
+        [(150.0, 3.0), (150.0, 200.0)],  # end at the left edge, text aligned right of its anchor
+        [(298.0, 298.0), (100.0, 100.0)],  # bottom right corner
+    ],
+)
+def test_length_labels_stay_inside_the_panel(ends) -> None:
+    from pipeline.outputs.qc_lesion import _label_offset
+
+    w, h = 300, 300
+    r, c, ha, va = _label_offset(ends, 0, (w, h))
+    left = c - (52 if ha == "right" else 0)
+    top = r - (14 if va == "bottom" else 0)
+    assert left >= 0 and left + 52 <= w and top >= 0 and top + 14 <= h, (r, c, ha, va)
