@@ -31,7 +31,14 @@ def summary_text(result: StudyResult) -> str:
             ]
         )
     widths = [max(len(r[k]) for r in [header, *rows]) for k in range(len(header))]
-    lines = [f"Patient {result.patient_id}: {len(result.timepoints)} timepoint(s), {len(lesion_ids)} target lesion(s)"]
+    targets = result.recist_targets()
+    roles = (
+        f" (RECIST targets: {', '.join(i for i in lesion_ids if i in targets) or 'none'}; "
+        f"non-targets: {', '.join(i for i in lesion_ids if i not in targets) or 'none'})"
+        if targets is not None
+        else ""
+    )
+    lines = [f"Patient {result.patient_id}: {len(result.timepoints)} timepoint(s), {len(lesion_ids)} lesion(s){roles}"]
     lines.append("  ".join(h.rjust(w) for h, w in zip(header, widths, strict=True)))
     lines += ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
     lines.append(

@@ -179,3 +179,10 @@ def test_every_column_is_declared_and_documented() -> None:
             for suffix, unit in suffix_units.items():
                 if name.endswith(suffix):
                     assert column.unit == unit, name
+
+
+def test_summary_names_targets_and_non_targets(pipeline_output: Path, ground_truth: dict) -> None:
+    first = (pipeline_output / "summary.txt").read_text().splitlines()[0]
+    targets = ground_truth["timepoints"][0]["recist_targets"]
+    others = sorted({l["lesion_id"] for l in ground_truth["timepoints"][0]["lesions"]} - set(targets))
+    assert first.endswith(f"4 lesion(s) (RECIST targets: {', '.join(targets)}; non-targets: {', '.join(others)})")
