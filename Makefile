@@ -19,9 +19,10 @@ WORKERS ?=
 SCHEDULER ?=
 TIMEOUT ?=
 FORCE ?=
+AUTO ?=
 PYTEST_ARGS ?=
 
-.PHONY: install demo test lint validate sample-data run batch bench clean
+.PHONY: install browser demo test lint validate sample-data run batch bench clean
 BENCH_STAMP := $(VENV)/.bench-stamp
 
 $(STAMP): pyproject.toml
@@ -38,12 +39,26 @@ $(DEMO_DATA)/ground_truth.json: | $(STAMP)
 
 sample-data: $(DEMO_DATA)/ground_truth.json
 
-$(DEMO_OUT)/run.json: $(DEMO_DATA)/ground_truth.json | $(STAMP)
-	$(BIN)/lesion-pipeline run $(DEMO_DATA)/study -o $(DEMO_OUT) --quiet
+# the headless browser that prints report.pdf: Debian's chromium, installed when missing (as root, with apt-get);
+# LESION_PIPELINE_CHROMIUM=/path/to/browser uses another one
+browser:
+	@[ -n "$$LESION_PIPELINE_CHROMIUM" ] || command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	command -v google-chrome >/dev/null 2>&1 || command -v google-chrome-stable >/dev/null 2>&1 || \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing chromium (it prints report.pdf)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else \
+		echo "report.pdf needs a headless Chromium: sudo apt-get install chromium (Debian), or set LESION_PIPELINE_CHROMIUM" >&2; \
+		exit 1; \
+	fi
 
-demo: $(DEMO_OUT)/run.json
+$(DEMO_OUT)/report.pdf: $(DEMO_DATA)/ground_truth.json | $(STAMP) browser
+	$(BIN)/lesion-pipeline run $(DEMO_DATA)/study -o $(DEMO_OUT) --quiet --pdf
+	@test -f $@ || { echo "report.pdf was not written (see the warning above)" >&2; exit 1; }
+
+demo: $(DEMO_OUT)/report.pdf
 	@cat $(DEMO_OUT)/summary.txt
-	@echo "Results: $(abspath $(DEMO_OUT)) (report.html, measurements.csv, response.csv, summary.txt, summary.json, run.json, masks/, qc/)"
+	@echo "Results: $(abspath $(DEMO_OUT)) (report.html, report.pdf, measurements.csv, response.csv, best_response.csv, summary.txt, summary.json, run.json, masks/, qc/)"
 	@echo "Ground truth of the sample study: $(abspath $(DEMO_DATA))/ground_truth.json"
 
 # the tests of one file share a worker (and its module fixtures); one worker per core on CI's 2 cores
@@ -71,12 +86,12 @@ validate: $(STAMP)
 	$(BIN)/python tests/validation/validate.py --realdata "$(REALDATA)" $(if $(DATA),--data "$(DATA)")
 
 run: $(STAMP)
-	@test -n "$(STUDY)" -a -n "$(OUT)" || { echo "usage: make run STUDY=dir OUT=dir [TARGETS=file]"; exit 2; }
-	$(BIN)/lesion-pipeline run "$(STUDY)" -o "$(OUT)" $(if $(TARGETS),--targets "$(TARGETS)")
+	@test -n "$(STUDY)" -a -n "$(OUT)" || { echo "usage: make run STUDY=dir OUT=dir [TARGETS=file | AUTO=1]"; exit 2; }
+	$(BIN)/lesion-pipeline run "$(STUDY)" -o "$(OUT)" $(if $(TARGETS),--targets "$(TARGETS)") $(if $(AUTO),--auto)
 
 batch: $(STAMP)
-	@test -n "$(STUDIES)" -a -n "$(OUT)" || { echo "usage: make batch STUDIES=dir OUT=dir [WORKERS=n | SCHEDULER=tcp://host:port|file] [TIMEOUT=seconds] [MEMORY_LIMIT=MB] [FORCE=1]"; exit 2; }
-	$(BIN)/lesion-pipeline batch "$(STUDIES)" -o "$(OUT)" $(if $(WORKERS),--workers $(WORKERS)) $(if $(SCHEDULER),--scheduler "$(SCHEDULER)") $(if $(TIMEOUT),--timeout $(TIMEOUT)) $(if $(MEMORY_LIMIT),--memory-limit $(MEMORY_LIMIT)) $(if $(FORCE),--force)
+	@test -n "$(STUDIES)" -a -n "$(OUT)" || { echo "usage: make batch STUDIES=dir OUT=dir [WORKERS=n | SCHEDULER=tcp://host:port|file] [TIMEOUT=seconds] [MEMORY_LIMIT=MB] [FORCE=1] [AUTO=1]"; exit 2; }
+	$(BIN)/lesion-pipeline batch "$(STUDIES)" -o "$(OUT)" $(if $(WORKERS),--workers $(WORKERS)) $(if $(SCHEDULER),--scheduler "$(SCHEDULER)") $(if $(TIMEOUT),--timeout $(TIMEOUT)) $(if $(MEMORY_LIMIT),--memory-limit $(MEMORY_LIMIT)) $(if $(FORCE),--force) $(if $(AUTO),--auto)
 
 $(BENCH_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'

@@ -40,6 +40,7 @@ class PetIntensity:
     suv_peak_local: float
     n_voxels: int
     suv_min: float
+    peak_index_zyx: tuple[int, int, int] = (0, 0, 0)  # centre of the SUVpeak sphere (voxel index of the image)
 
 
 def ct_intensity(image_zyx: np.ndarray, mask_zyx: np.ndarray) -> CtIntensity:
@@ -84,6 +85,8 @@ def pet_intensity(suv_zyx: np.ndarray, mask_zyx: np.ndarray, spacing_zyx: tuple[
     means = sphere_means(suv, spacing_zyx)
     values = suv[local_mask]
     at_max = local_mask & (suv == values.max())
+    inside_zyx = np.argwhere(local_mask)
+    peak = inside_zyx[int(np.argmax(means[local_mask]))] + lo  # the first voxel (C order) of the highest mean
     return PetIntensity(
         suv_max=float(values.max()),
         suv_mean=float(values.mean()),
@@ -91,4 +94,5 @@ def pet_intensity(suv_zyx: np.ndarray, mask_zyx: np.ndarray, spacing_zyx: tuple[
         suv_peak_local=float(means[at_max].max()),
         n_voxels=int(values.size),
         suv_min=float(values.min()),
+        peak_index_zyx=(int(peak[0]), int(peak[1]), int(peak[2])),
     )

@@ -62,6 +62,7 @@ class PetMeasures:
     mtv_ml: float
     tlg_suv_ml: float
     n_voxels: int
+    suv_peak_index_zyx: tuple[int, int, int] = (0, 0, 0)  # centre of the SUVpeak sphere
 
 
 def pet_measures(suv_zyx: np.ndarray, mask_zyx: np.ndarray, spacing_zyx: tuple[float, float, float]) -> PetMeasures:
@@ -77,6 +78,7 @@ def pet_measures(suv_zyx: np.ndarray, mask_zyx: np.ndarray, spacing_zyx: tuple[f
         mtv_ml=mtv_ml,
         tlg_suv_ml=stats.suv_mean * mtv_ml,
         n_voxels=stats.n_voxels,
+        suv_peak_index_zyx=stats.peak_index_zyx,
     )
 
 

@@ -49,3 +49,7 @@ class NoLiverError(InputError):
 
 class LiverMaskError(InputError):
     """A liver mask given by the user cannot be read or does not fit its CT."""
+
+
+class PdfError(RuntimeError):
+    """The browser could not print the report to PDF; the message says why."""

@@ -14,6 +14,7 @@ from measurement.criteria.percist import PercistAssessment
 from measurement.criteria.recist import RecistAssessment
 from measurement.criteria.volumetric import VolumetricAssessment
 from pipeline.pet.suv import SuvFactor
+from pipeline.targets.json_file import Target
 
 Point = tuple[float, float, float]
 
@@ -73,6 +74,7 @@ class LesionRecord:
     assessed: bool = True  # False: not looked for (outside the field of view, no registration, not found at baseline)
     sul_peak: float | None = None
     suv_peak_local: float | None = None
+    suv_peak_centre_lps_mm: Point | None = None  # centre of the 1 ml SUVpeak sphere (a PET voxel centre)
     mtv_ml: float | None = None
     tlg_suv_ml: float | None = None
     pet_method: str | None = None  # the PET region's method actually used ("41pct", "fixed", "percist")
@@ -211,6 +213,7 @@ class TimepointRecord:
     tracking: TrackingRecord = field(default_factory=TrackingRecord)
     pet_reference: PetReference | None = None
     new_lesions: tuple[str, ...] = ()  # new lesions found at this follow-up (by a detector or the reader)
+    new_lesions_looked_for: bool = False  # the detector looked for new lesions here (automatic mode)
     suv_unavailable: str | None = None  # why the PET has no SUV (when there is a PET)
     liver: LiverRecord | None = None
     ct_choice: str | None = None  # why a DERIVED CT series is measured (None: an ORIGINAL one)
@@ -241,6 +244,12 @@ class StudyAssessment:
     new_lesion: tuple[bool, ...]
     days_from_baseline: tuple[int | None, ...]
     outcomes: tuple[CriterionOutcome, ...]
+    # whether new lesions were assessed at each timepoint (looked for by the detector, or the reader's
+    # "new_lesions" list given); False at the baseline
+    new_lesion_assessed: tuple[bool, ...] = ()
+
+    def outcome(self, criterion: str) -> CriterionOutcome | None:
+        return next((o for o in self.outcomes if o.criterion == criterion), None)
 
 
 @dataclass(frozen=True)
@@ -252,6 +261,7 @@ class StudyResult:
     warnings: tuple[str, ...] = field(default=())
     assessment: StudyAssessment | None = None
     dropped: tuple[DroppedTimepoint, ...] = ()  # studies left out, in date order
+    targets: tuple[Target, ...] = ()  # the targets given or chosen, in targets order
 
     def notes(self, k: int) -> tuple[str, ...]:
         """Why the response of ``timepoints[k]`` is conditional: a study dropped before it (and after baseline)."""
@@ -259,3 +269,8 @@ class StudyResult:
         if k == 0 or date is None:
             return ()
         return tuple(d.note() for d in self.dropped if d.study_date is None or d.study_date <= date)
+
+    def recist_targets(self) -> frozenset[str] | None:
+        """The RECIST 1.1 target lesions (those summed); ``None`` when the study was not assessed."""
+        outcome = self.assessment.outcome("recist") if self.assessment else None
+        return frozenset(outcome.targets) if outcome is not None else None

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
@@ -151,8 +152,21 @@ def _timepoint_series(scenario: Scenario, tp: Timepoint) -> tuple[StudyInfo, Ser
     return study, ct, pet
 
 
-def generate_study(out_dir: Path | str, seed: int = 1, size: str = "small", force: bool = False) -> Path:
-    """Write the study for ``seed`` and ``size`` into ``out_dir``; return ``out_dir``."""
+def _no_progress(message: str, stage: str = "", step: int | None = None, total: int | None = None) -> None:
+    pass
+
+
+def generate_study(
+    out_dir: Path | str,
+    seed: int = 1,
+    size: str = "small",
+    force: bool = False,
+    progress: Callable[..., None] = _no_progress,
+) -> Path:
+    """Write the study for ``seed`` and ``size`` into ``out_dir``; return ``out_dir``.
+
+    ``progress(message, stage=..., step=..., total=...)`` is told when each timepoint's CT and PET are written.
+    """
     out_dir = Path(out_dir)
     if out_dir.exists() and not force:
         raise FileExistsError(f"{out_dir} exists; pass force=True (--force) to replace it")
@@ -174,7 +188,9 @@ def generate_study(out_dir: Path | str, seed: int = 1, size: str = "small", forc
         for tp_truth in truths
     ]
     categories = truth.recist_categories(sums)
+    n = len(scenario.timepoints)
     for tp in scenario.timepoints:
+        progress(f"timepoint {tp.index}: rendering the CT", stage="sample-data", step=tp.index + 1, total=n)
         structures = _structures(scenario, tp)
         study, ct_series, pet_series = _timepoint_series(scenario, tp)
         ct = render_ct(
@@ -185,6 +201,7 @@ def generate_study(out_dir: Path | str, seed: int = 1, size: str = "small", forc
         )
         del ct
         save_all(datasets, namer.take(len(datasets)))
+        progress(f"timepoint {tp.index}: rendering the PET", stage="sample-data", step=tp.index + 1, total=n)
         suv, clean_suv = render_pet_suv(
             structures, tp.pose, tp.pet_grid, np.random.default_rng([seed, tp.index, 2]), tp.deformation
         )

@@ -18,10 +18,25 @@ from sample_data.generate import generate_study
 SEED = 1
 
 
+_PROGRESS: list[tuple[str, dict]] = []
+
+
+def _record_progress(message: str, **fields: object) -> None:
+    _PROGRESS.append((message, fields))
+
+
 @pytest.fixture(scope="session")
 def sample_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small generated study: ROOT/study (DICOM + targets.json) and ROOT/ground_truth.json."""
-    return generate_study(tmp_path_factory.mktemp("sample") / "seed1", seed=SEED, size="small")
+    return generate_study(
+        tmp_path_factory.mktemp("sample") / "seed1", seed=SEED, size="small", progress=_record_progress
+    )
+
+
+@pytest.fixture(scope="session")
+def sample_progress(sample_root: Path) -> list[tuple[str, dict]]:
+    """The progress calls (message, fields) of the generation of ``sample_root``."""
+    return list(_PROGRESS)
 
 
 @pytest.fixture(scope="session")
@@ -31,11 +46,13 @@ def ground_truth(sample_root: Path) -> dict:
 
 @pytest.fixture(scope="session")
 def pipeline_output(sample_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Output folder of one in-process run on the sample study."""
+    """Output folder of one in-process run on the sample study (with report.pdf when a headless Chromium is
+    installed)."""
     from pipeline.longitudinal.run import run_study
+    from pipeline.outputs.report.pdf import find_browser
 
     out = tmp_path_factory.mktemp("run") / "out"
-    run_study(sample_root / "study", out)
+    run_study(sample_root / "study", out, pdf_browser=find_browser())
     return out
 
 

@@ -1,6 +1,6 @@
 """Cohort outputs of a batch, rebuilt from the per-study outputs after every batch run.
 
-``OUT_ROOT/measurements.csv`` and ``OUT_ROOT/response.csv`` concatenate the
+``OUT_ROOT/measurements.csv``, ``OUT_ROOT/response.csv`` and ``OUT_ROOT/best_response.csv`` concatenate the
 per-study CSVs of every study whose outputs are complete and up to date (run
 now or skipped), in study-name order, with the study folder name as first
 column ``study``. Studies that failed are left out.
@@ -16,9 +16,13 @@ from pathlib import Path
 from pipeline.batch.tasks import StudyOutcome
 from pipeline.outputs import names
 from pipeline.outputs.staging import atomic_write_text
-from pipeline.outputs.tables import MEASUREMENT_COLUMNS, RESPONSE_COLUMNS
+from pipeline.outputs.tables import BEST_RESPONSE_COLUMNS, MEASUREMENT_COLUMNS, RESPONSE_COLUMNS
 
-COHORT_TABLES = {names.MEASUREMENTS_CSV: MEASUREMENT_COLUMNS, names.RESPONSE_CSV: RESPONSE_COLUMNS}
+COHORT_TABLES = {
+    names.MEASUREMENTS_CSV: MEASUREMENT_COLUMNS,
+    names.RESPONSE_CSV: RESPONSE_COLUMNS,
+    names.BEST_RESPONSE_CSV: BEST_RESPONSE_COLUMNS,
+}
 
 CohortWriter = Callable[[Path, Sequence[StudyOutcome]], None]
 """Writes one cohort output into ``OUT_ROOT`` given every study's outcome (name order); the

@@ -36,7 +36,13 @@ from pipeline.outputs.staging import atomic_write_text
 from pipeline.provenance import software_versions
 
 MARKER = "batch_complete.json"
-REQUIRED_OUTPUTS = (names.MEASUREMENTS_CSV, names.RESPONSE_CSV, names.SUMMARY_TXT, names.RUN_JSON)
+REQUIRED_OUTPUTS = (
+    names.MEASUREMENTS_CSV,
+    names.RESPONSE_CSV,
+    names.BEST_RESPONSE_CSV,
+    names.SUMMARY_TXT,
+    names.RUN_JSON,
+)
 _NOT_FINGERPRINTED = ("threads",)
 
 
@@ -61,10 +67,10 @@ def _sha256_file(path: Path) -> str:
 
 
 def study_fingerprint(
-    study_dir: Path, targets_file: Path | None, config: RunConfig, dicom_out: bool = False
+    study_dir: Path, targets_file: Path | None, config: RunConfig, dicom_out: bool = False, pdf: bool = False
 ) -> Fingerprint:
     """Fingerprint of one study's inputs, targets, parameters and software (see module doc);
-    ``dicom_out`` (DICOM SEG and SR written too) counts as a parameter."""
+    ``dicom_out`` (DICOM SEG and SR written too) and ``pdf`` (report.pdf printed) count as parameters."""
     h = hashlib.sha256()
     n_files = n_bytes = 0
     files, _ = walk_files(study_dir)
@@ -82,6 +88,8 @@ def study_fingerprint(
     h.update(json.dumps(parameters, sort_keys=True, default=str).encode())
     if dicom_out:
         h.update(b"dicom_out\0")
+    if pdf:
+        h.update(b"pdf\0")
     h.update(json.dumps(software_versions(), sort_keys=True).encode())
     return Fingerprint(h.hexdigest(), n_files, n_bytes)
 

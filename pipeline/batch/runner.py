@@ -126,7 +126,7 @@ def _plan(
     studies: list[Path], out_root: Path, config: RunConfig, resume: bool, options: Mapping[str, object]
 ) -> tuple[dict[str, StudyOutcome], list[StudyTask]]:
     """Skip the up-to-date studies (when resuming); one task for each of the others (``options``:
-    the :class:`StudyTask` fields common to all: threads, time and memory limits, dicom_out)."""
+    the :class:`StudyTask` fields common to all: threads, time and memory limits, dicom_out, automatic, pdf)."""
     outcomes: dict[str, StudyOutcome] = {}
     tasks: list[StudyTask] = []
     for study in studies:
@@ -134,7 +134,9 @@ def _plan(
         try:
             if (why_not := _refused(study)) is not None:
                 raise InputError(why_not)
-            fingerprint = study_fingerprint(study, study / TARGETS_FILENAME, config, bool(options.get("dicom_out")))
+            fingerprint = study_fingerprint(
+                study, study / TARGETS_FILENAME, config, bool(options.get("dicom_out")), bool(options.get("pdf"))
+            )
         except InputError as exc:
             log.error("%s: %s", study.name, exc)
             outcomes[study.name] = StudyOutcome(study.name, StudyStatus.FAILED, str(exc))
@@ -162,6 +164,8 @@ def run_batch(
     timeout_s: float | None = None,
     memory_limit_mb: float | None = None,
     dicom_out: bool = False,
+    automatic: bool = False,
+    pdf: bool = False,
 ) -> list[StudyOutcome]:
     """Run every sub-folder of ``studies_root`` into ``out_root``; never stops on a failing study.
 
@@ -169,8 +173,10 @@ def run_batch(
     ``max(1, cores // workers)`` locally and to 1 on a Dask cluster.
     ``timeout_s`` limits each study's wall time, ``memory_limit_mb`` its
     process's data memory (a study that needs more fails as out of memory);
-    ``dicom_out`` also writes each study's DICOM SEG and SR. Returns one
-    outcome per study, in name order.
+    ``dicom_out`` also writes each study's DICOM SEG and SR; ``automatic``
+    runs the studies without a ``targets.json`` in automatic mode (without it
+    they fail as bad input); ``pdf`` prints each study's ``report.pdf``.
+    Returns one outcome per study, in name order.
     """
     config = config or RunConfig()
     studies_root, out_root = Path(studies_root).resolve(), Path(out_root).resolve()
@@ -189,7 +195,14 @@ def run_batch(
             client = stack.enter_context(connect(scheduler))
         out_root.mkdir(parents=True, exist_ok=True)
         stack.enter_context(_exclusive(out_root))
-        options = dict(threads=threads, timeout_s=timeout_s, memory_limit_mb=memory_limit_mb, dicom_out=dicom_out)
+        options = dict(
+            threads=threads,
+            timeout_s=timeout_s,
+            memory_limit_mb=memory_limit_mb,
+            dicom_out=dicom_out,
+            automatic=automatic,
+            pdf=pdf,
+        )
         outcomes, tasks = _plan(studies, out_root, config, resume, options)
         log.info(
             "%d studies: %d up to date, %d to run (%s, %d thread(s) per study)",

@@ -86,6 +86,8 @@ class StudyTask:
     timeout_s: float | None = None
     memory_limit_mb: float | None = None  # data memory of the study's process (RLIMIT_DATA, Linux)
     dicom_out: bool = False  # also write the DICOM SEG and SR
+    automatic: bool = False  # automatic mode when the study has no targets.json (else bad input)
+    pdf: bool = False  # print report.pdf (with the worker's headless Chromium)
 
 
 @dataclass(frozen=True)
@@ -110,6 +112,7 @@ def remove_stale_staging(out_dir: Path) -> None:
 def execute(task: StudyTask) -> StudyOutcome:
     """Run one study in this process (the child) and write its completion marker."""
     from pipeline.longitudinal.run import resolve_targets_path, run_study
+    from pipeline.outputs.report.pdf import find_browser
 
     t0 = time.perf_counter()
     study_dir, out_dir = Path(task.study_dir), Path(task.out_dir)
@@ -118,9 +121,20 @@ def execute(task: StudyTask) -> StudyOutcome:
     try:
         clear_marker(out_dir)
         targets = resolve_targets_path(study_dir, None)
-        before = study_fingerprint(study_dir, targets, config, task.dicom_out)
-        run_study(study_dir, out_dir, None, config, dicom_out=task.dicom_out)
-        if study_fingerprint(study_dir, targets, config, task.dicom_out) != before:
+        before = study_fingerprint(study_dir, targets, config, task.dicom_out, task.pdf)
+        browser = find_browser() if task.pdf else None
+        if task.pdf and browser is None:
+            log.warning("report.pdf not written: no headless Chromium on this worker")
+        run_study(
+            study_dir,
+            out_dir,
+            None,
+            config,
+            dicom_out=task.dicom_out,
+            automatic=task.automatic,
+            pdf_browser=browser,
+        )
+        if study_fingerprint(study_dir, targets, config, task.dicom_out, task.pdf) != before:
             raise InputError(f"{study_dir}: files changed while the study was running; run the batch again")
         write_marker(out_dir, before)
     except InputError as exc:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import math
 import os
 import sys
 import traceback
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from pipeline import __version__
+from pipeline.cli.parsing import SuggestingParser, positive_float, positive_int
 from pipeline.config import RunConfig
 from pipeline.errors import InputError
 
@@ -57,17 +57,42 @@ def _run_config(args: argparse.Namespace) -> RunConfig:
     return load_config(args.config, config) if args.config else config
 
 
+def _pdf_browser(args: argparse.Namespace) -> str | None:
+    """The browser that prints report.pdf: ``--pdf`` needs one, the default uses one when there is one."""
+    from pipeline.outputs.report.pdf import BROWSER_ENV, find_browser
+
+    if args.pdf is False:
+        return None
+    browser = find_browser()
+    if args.pdf and browser is None:
+        raise InputError(
+            f"--pdf needs a headless Chromium (Debian: apt-get install chromium; or set {BROWSER_ENV}); none found"
+        )
+    return browser
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from pipeline.longitudinal.run import run_study
     from pipeline.outputs.summary import summary_text
 
-    result = run_study(args.study_dir, args.output, args.targets, _run_config(args), dicom_out=args.dicom_out)
+    browser = _pdf_browser(args)
+    result = run_study(
+        args.study_dir,
+        args.output,
+        args.targets,
+        _run_config(args),
+        dicom_out=args.dicom_out,
+        automatic=args.auto,
+        pdf_browser=browser,
+    )
     if not args.quiet:
         print(summary_text(result), end="")
-        extra = ", dicom/" if args.dicom_out else ""
+        extra = (", report.pdf" if (Path(args.output) / "report.pdf").is_file() else "") + (
+            ", dicom/" if args.dicom_out else ""
+        )
         print(
-            f"Results: {Path(args.output).resolve()} (report.html, measurements.csv, response.csv, summary.txt, "
-            f"summary.json, run.json, masks/, qc/{extra})"
+            f"Results: {Path(args.output).resolve()} (report.html{extra}, measurements.csv, response.csv, "
+            "best_response.csv, summary.txt, summary.json, run.json, masks/, qc/)"
         )
     return EXIT_OK
 
@@ -88,6 +113,8 @@ def _cmd_batch(args: argparse.Namespace) -> int:
         timeout_s=args.timeout,
         memory_limit_mb=args.memory_limit,
         dicom_out=args.dicom_out,
+        automatic=args.auto,
+        pdf=_pdf_browser(args) is not None,
     )
     failed = [o for o in outcomes if not o.status.complete]
     if not args.quiet:
@@ -120,6 +147,7 @@ def _cmd_sort(args: argparse.Namespace) -> int:
 
 
 def _cmd_sample_data(args: argparse.Namespace) -> int:
+    from pipeline.progress import Progress
     from sample_data.generate import generate_study
 
     out = Path(args.output)
@@ -129,7 +157,7 @@ def _cmd_sample_data(args: argparse.Namespace) -> int:
         raise InputError(
             f"{out}: --force replaces only a sample-data folder (study/, ground_truth.json); this is not one"
         )
-    generate_study(out, seed=args.seed, size=args.size, force=args.force)
+    generate_study(out, seed=args.seed, size=args.size, force=args.force, progress=Progress())
     if not args.quiet:
         print(f"Sample study: {out / 'study'} (targets.json inside); ground truth: {out / 'ground_truth.json'}")
     return EXIT_OK
@@ -143,6 +171,15 @@ def add_selection_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--pet-series", metavar="UID", help="use this PET series")
     parser.add_argument("--pet-description", metavar="REGEX", help="only PET series whose description matches")
+
+
+def add_pdf_argument(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument(
+        "--pdf",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help=f"print the report to {what} with a headless Chromium (default: when one is installed)",
+    )
 
 
 def selection_options(args: argparse.Namespace):
@@ -185,40 +222,21 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-MAX_THREADS = 256
-
-
-def _count(text: str) -> int:
-    """A whole number from 1 to :data:`MAX_THREADS` (threads, workers)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if not 1 <= value <= MAX_THREADS:
-        raise argparse.ArgumentTypeError(f"{value} is not between 1 and {MAX_THREADS}")
-    return value
-
-
-def _positive(text: str) -> float:
-    """A finite number above zero (seconds, megabytes)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number above zero")
-    return value
+AUTO_HELP = (
+    "automatic mode when no targets are given: detect the liver lesions at baseline, choose the RECIST targets "
+    "(written to OUT_DIR/targets.json) and look for new lesions at the follow-ups"
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog=PROG, description="Longitudinal liver lesion measurement from CT and PET/CT DICOM.")
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}", help="print the version")
     common = _Parser(add_help=False)
     common.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
     common.add_argument("-v", "--verbose", action="store_true", help="debug messages")
     common.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
     common.add_argument("--log-json", action="store_true", help="log lines on stderr as JSON objects (one per line)")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", help="one of:")
 
     processing = _Parser(add_help=False)
     processing.add_argument(
@@ -247,24 +265,33 @@ def build_parser() -> argparse.ArgumentParser:
         "again gives the measured values) or the binary label map",
     )
     processing.add_argument(
-        "--config", type=Path, help="TOML file of response-criteria options (default: the published values)"
+        "--config",
+        type=Path,
+        metavar="FILE",
+        help="TOML file of criteria and segmentation options, see docs/configuration.md (default: the published values)",
     )
 
     run = sub.add_parser(
         "run", parents=[common, processing], help="measure the target lesions of one patient's study folder"
     )
-    run.add_argument("study_dir", type=Path, help="folder with all DICOM files of one patient (any nesting)")
-    run.add_argument("-o", "--output", type=Path, required=True, help="output folder")
     run.add_argument(
+        "study_dir", type=Path, metavar="STUDY_DIR", help="folder with all DICOM files of one patient (any nesting)"
+    )
+    run.add_argument("-o", "--output", type=Path, required=True, metavar="OUT_DIR", help="output folder")
+    mode = run.add_mutually_exclusive_group()
+    mode.add_argument(
         "--targets",
         type=Path,
         metavar="FILE_OR_FOLDER",
-        help="the target lesions: targets.json (seed points in baseline LPS mm), a 3D Slicer .mrk.json (RAS or "
-        "LPS), or a viewer's DICOM SR (RECIST lines or points), SEG or RTSTRUCT (one target per segment or ROI, "
-        "measured as drawn); "
-        "a folder of such files (default: STUDY_DIR/targets.json; without targets: automatic mode)",
+        help="the target lesions: targets.json (seed points in the baseline CT's DICOM patient coordinates, LPS mm), "
+        "a 3D Slicer .mrk.json (RAS or LPS), or a viewer's DICOM SR (RECIST lines or points), SEG or RTSTRUCT (one "
+        "target per segment or ROI, measured as drawn); a folder of such files (default: STUDY_DIR/targets.json). "
+        "Without targets, --auto is needed",
     )
-    run.add_argument("--threads", type=_count, default=2, help="threads for ITK filters (default 2)")
+    mode.add_argument("--auto", action="store_true", help=AUTO_HELP)
+    run.add_argument(
+        "--threads", type=positive_int, default=2, metavar="N", help="threads for ITK filters, >= 1 (default 2)"
+    )
     run.add_argument(
         "--liver-mask",
         type=Path,
@@ -277,28 +304,44 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also write a DICOM SEG and a DICOM SR (TID 1500) per timepoint into OUT_DIR/dicom/",
     )
+    add_pdf_argument(run, "OUT_DIR/report.pdf")
     run.set_defaults(func=_cmd_run)
 
     batch = sub.add_parser(
         "batch", parents=[common, processing], help="run every sub-folder of STUDIES_ROOT as one study"
     )
-    batch.add_argument("studies_root", type=Path)
-    batch.add_argument("-o", "--output", type=Path, required=True, help="output root; one sub-folder per study")
     batch.add_argument(
-        "--workers", type=_count, help="studies run at once on this machine, each in its own process (default 1)"
+        "studies_root", type=Path, metavar="STUDIES_ROOT", help="folder with one sub-folder per patient's study"
     )
     batch.add_argument(
-        "--threads", type=_count, help="ITK and BLAS threads per study (default: cores // workers; 1 on Dask)"
+        "-o", "--output", type=Path, required=True, metavar="OUT_ROOT", help="output root; one sub-folder per study"
+    )
+    batch.add_argument(
+        "--workers",
+        type=positive_int,
+        metavar="N",
+        help="studies run at once on this machine, each in its own process (default 1)",
+    )
+    batch.add_argument(
+        "--threads",
+        type=positive_int,
+        metavar="N",
+        help="ITK and BLAS threads per study, >= 1 (default: cores // workers; 1 on Dask)",
+    )
+    batch.add_argument(
+        "--auto",
+        action="store_true",
+        help="studies without a targets.json run in automatic mode (without it they fail as bad input)",
     )
     batch.add_argument(
         "--scheduler", metavar="ADDRESS", help="run on a Dask cluster: tcp://host:port or a scheduler file"
     )
     batch.add_argument(
-        "--timeout", type=_positive, metavar="SECONDS", help="stop a study after this wall time (default: none)"
+        "--timeout", type=positive_float, metavar="SECONDS", help="stop a study after this wall time (default: none)"
     )
     batch.add_argument(
         "--memory-limit",
-        type=_positive,
+        type=positive_float,
         metavar="MB",
         help="data memory per study process (Linux); a study that needs more fails as out of memory (default: none)",
     )
@@ -314,6 +357,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="skip studies whose outputs are up to date (default)",
     )
     redo.add_argument("--force", action="store_true", help="run every study again")
+    add_pdf_argument(batch, "each study's report.pdf")
     batch.set_defaults(func=_cmd_batch)
 
     measure = sub.add_parser(
@@ -349,8 +393,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     sample = sub.add_parser("sample-data", parents=[common], help="generate a synthetic longitudinal PET/CT study")
     sample.add_argument("output", type=Path, help="folder to create (study/ and ground_truth.json inside)")
-    sample.add_argument("--seed", type=int, default=1)
-    sample.add_argument("--size", choices=("small", "full"), default="small")
+    sample.add_argument(
+        "--seed", type=int, default=1, help="random seed: lesions, noise and dates follow from it (default 1)"
+    )
+    sample.add_argument(
+        "--size",
+        choices=("small", "full"),
+        default="small",
+        help="small: a reduced grid for tests (seconds); full: 512 x 512 CT as a scanner writes it (default small)",
+    )
     sample.add_argument("--force", action="store_true", help="replace an existing folder")
     sample.set_defaults(func=_cmd_sample_data)
 
@@ -391,7 +442,7 @@ def _error_line(message: str, log_json: bool) -> None:
         print(f"{PROG}: {message}", file=sys.stderr)
 
 
-class _Parser(argparse.ArgumentParser):
+class _Parser(SuggestingParser):
     """Usage errors as one JSON line when ``--log-json`` is among the arguments."""
 
     log_json = False

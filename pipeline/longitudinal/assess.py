@@ -221,6 +221,7 @@ def assess_study(
     new = [
         tp.index > 0 and (bool(tp.new_lesions) or annotations.new_lesion_at(tp.index, tp.study_date)) for tp in records
     ]
+    assessed = [tp.index > 0 and (tp.new_lesions_looked_for or annotations.new_lesions_given) for tp in records]
     days = [tp.days_from_baseline if tp.index > 0 else 0 for tp in records]
     recist_result, recist, volumetric = _anatomic(lesions, observations, new, slice_thickness_mm, config)
     recist_targets = list(recist_result.selection.targets) if recist_result else []
@@ -236,4 +237,6 @@ def assess_study(
         _outcome("percist", lesions, None, [a.category.value for a in percist], days, config),
     )
     total_volume = tuple(v.total_volume_ml for v in volumetric) if volumetric else tuple(0.0 for _ in records)
-    return StudyAssessment(recist, total_volume, volumetric, choi, percist, tuple(new), tuple(days), outcomes)
+    return StudyAssessment(
+        recist, total_volume, volumetric, choi, percist, tuple(new), tuple(days), outcomes, tuple(assessed)
+    )

@@ -30,6 +30,7 @@ class StudyInputs:
     targets: tuple[Target, ...] | None
     annotations: Annotations
     dropped: tuple[DroppedTimepoint, ...] = ()  # studies series selection left out
+    not_read: tuple[tuple[str, str], ...] = ()  # input-like files of the study folder not read, with the reason
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,7 @@ class RunContext:
     staging: Path
     dicom_written: list[dict[str, object]] | None  # None: no DICOM SEG/SR (--dicom-out not given)
     dropped: list[DroppedTimepoint] = field(default_factory=list)  # follow-ups whose CT did not load
+    pdf_browser: str | None = None  # the headless browser that prints report.pdf (None: no PDF)
 
     @property
     def root(self) -> Path:

@@ -109,7 +109,8 @@ def _measure(
     pet_array: np.ndarray | None,
     config: RunConfig,
     reference: PetReference | None = None,
-) -> LesionRecord:
+) -> tuple[LesionRecord, np.ndarray | None]:
+    """The lesion's measures, and its PET region (full PET grid) when it has one."""
     assert seg.mask_zyx is not None
     mask = seg.mask_zyx
     offset = np.asarray(seg.offset_zyx, dtype=float)
@@ -140,6 +141,7 @@ def _measure(
         minor_axis_mm=shape.minor_axis_mm,
         least_axis_mm=shape.least_axis_mm,
     )
+    pet_region = None
     if pet is not None and pet_array is not None and pet.suv is not None:
         voi = mask_on_grid(seg, ct.image, pet.image, config.pet_lesion.search_margin_mm)
         how = pet_threshold(config, reference)
@@ -154,14 +156,16 @@ def _measure(
                 suv_max=suv.suv_max,
                 suv_peak=suv.suv_peak,
                 suv_peak_local=suv.suv_peak_local,
+                suv_peak_centre_lps_mm=_lps(pet.image, suv.suv_peak_index_zyx),
                 pet_method=pet_seg.method,
                 pet_threshold_suv=pet_seg.threshold_suv,
             )
+            pet_region = pet_seg.mask_zyx
             if pet_seg.above_threshold:
                 record.update(suv_mean=suv.suv_mean, mtv_ml=suv.mtv_ml, tlg_suv_ml=suv.tlg_suv_ml)
             else:  # not above the method's threshold: no metabolic volume
                 record.update(mtv_ml=0.0, tlg_suv_ml=0.0)
-    return LesionRecord(**record)  # type: ignore[arg-type]
+    return LesionRecord(**record), pet_region  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -277,13 +281,15 @@ def _segment(
 @dataclass(frozen=True, eq=False)
 class TimepointLesions:
     """Records (request order), the label map (z, y, x), tracking flags and PET reference of one timepoint,
-    and the segmentation (partial-volume fractions) of every measured lesion."""
+    the segmentation (partial-volume fractions) of every measured lesion and the PET regions measured
+    (label ``k + 1`` on the PET grid, ``None`` without PET)."""
 
     records: list[LesionRecord]
     labels_zyx: np.ndarray
     flags: dict[str, list[str]]
     pet_reference: PetReference | None = None
     segmentations: dict[str, LesionSegmentation] = field(default_factory=dict)
+    pet_labels_zyx: np.ndarray | None = None
 
 
 def process_timepoint(
@@ -347,12 +353,16 @@ def process_timepoint(
             "no PET reference region for the PERCIST threshold: lesion PET volumes use %.0f %% of SUVmax (pet_method in run.json)",
             100.0 * config.pet_lesion.fraction_of_max,
         )
-    records = [
-        outcome
-        if isinstance(outcome, LesionRecord)
-        else _measure(outcome, request, ct, ct_array, spacing, pet, pet_array, config, reference)
-        for request, outcome in zip(requests, outcomes, strict=True)
-    ]
+    records: list[LesionRecord] = []
+    pet_labels = np.zeros(pet_array.shape, dtype=labels.dtype) if pet_array is not None else None
+    for k, (request, outcome) in enumerate(zip(requests, outcomes, strict=True)):
+        if isinstance(outcome, LesionRecord):
+            records.append(outcome)
+            continue
+        record, pet_region = _measure(outcome, request, ct, ct_array, spacing, pet, pet_array, config, reference)
+        records.append(record)
+        if pet_labels is not None and pet_region is not None:
+            pet_labels[pet_region & (pet_labels == 0)] = k + 1
     for r in records:
         if not r.measured:
             log.warning("lesion %s not found: %s", r.lesion_id, r.reason)
@@ -361,4 +371,4 @@ def process_timepoint(
         for r, o in zip(records, outcomes, strict=True)
         if isinstance(o, LesionSegmentation) and r.measured
     }
-    return TimepointLesions(records, labels, flags, reference, measured)
+    return TimepointLesions(records, labels, flags, reference, measured, pet_labels)

@@ -203,7 +203,14 @@ def _write_timepoint(
         ctx.say(f"timepoint {index}: {r.lesion_id}: {outcome}", stage="measure", step=k, total=len(result.records))
     with ctx.prov.stage("qc"):
         lesion_qc(
-            ctx.staging, index, ct, pet, result.labels_zyx, result.records, f"timepoint {index} ({tp.study_date})"
+            ctx.staging,
+            index,
+            ct,
+            pet,
+            result.labels_zyx,
+            result.records,
+            f"timepoint {index} ({tp.study_date})",
+            result.pet_labels_zyx,
         )
     if ctx.dicom_written is not None:
         with ctx.prov.stage("dicom"):
@@ -275,6 +282,7 @@ def _record(
         pet_reference=result.pet_reference,
         new_lesions=tuple(d.lesion_id for d in new if d.unequivocal),
         liver=liver,
+        new_lesions_looked_for=index > 0 and ctx.inputs.targets_path is None,
         ct_choice=ct_choice,
         pet_choice=pet_choice,
         series_notes=tp.notes,

@@ -74,11 +74,13 @@ def inputs_entry(
     records: Sequence[TimepointRecord],
     dropped: Sequence[DroppedTimepoint],
     baseline_thickness_mm: float,
+    not_read: Sequence[tuple[str, str]] = (),
 ) -> dict[str, object]:
+    """``not_read``: input-like files of the study folder that were not read (listed with the skipped files)."""
     return {
         "files_scanned": index.files_scanned,
         "dicom_instances": len(index.instances),
-        "skipped_files": [{"file": f, "reason": r} for f, r in index.skipped],
+        "skipped_files": [{"file": f, "reason": r} for f, r in (*not_read, *index.skipped)],
         "header_notes": list(index.notes),
         "dropped_timepoints": [d.as_record() for d in dropped],
         "timepoints": [timepoint_entry(r) for r in records],
@@ -95,11 +97,19 @@ def build_manifest(
     config: RunConfig,
     prov: Provenance,
     dicom_written: list[dict[str, object]] | None,
+    pdf_written: bool = False,
 ) -> dict[str, object]:
     """The whole manifest; ``dicom_written`` is ``None`` without ``--dicom-out``."""
     versions = software_versions()
-    outputs = [names.MEASUREMENTS_CSV, names.RESPONSE_CSV, names.SUMMARY_TXT, names.SUMMARY_JSON]
+    outputs = [
+        names.MEASUREMENTS_CSV,
+        names.RESPONSE_CSV,
+        names.BEST_RESPONSE_CSV,
+        names.SUMMARY_TXT,
+        names.SUMMARY_JSON,
+    ]
     outputs += [f"{names.MASKS_DIR}/", f"{names.QC_DIR}/", names.RUN_JSON, names.REPORT_HTML]
+    outputs += [names.REPORT_PDF] if pdf_written else []
     manifest: dict[str, object] = {
         "tool": {"name": "lesion-pipeline", "version": versions["lesion-pipeline"]},
         "started_at": prov.started.isoformat(timespec="seconds"),

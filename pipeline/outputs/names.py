@@ -13,10 +13,12 @@ from pipeline.targets.json_file import is_lesion_id
 
 MEASUREMENTS_CSV = "measurements.csv"
 RESPONSE_CSV = "response.csv"
+BEST_RESPONSE_CSV = "best_response.csv"
 SUMMARY_TXT = "summary.txt"
 SUMMARY_JSON = "summary.json"
 RUN_JSON = "run.json"  # written last: its presence marks a complete result
 REPORT_HTML = "report.html"
+REPORT_PDF = "report.pdf"
 TARGETS_JSON = "targets.json"  # the targets used (written in automatic mode, for the user to edit and feed back)
 DETECTED_CSV = "detected_lesions.csv"
 MASKS_DIR = "masks"
@@ -27,6 +29,7 @@ DICOM_DIR = "dicom"
 OUTPUT_ENTRIES = (
     MEASUREMENTS_CSV,
     RESPONSE_CSV,
+    BEST_RESPONSE_CSV,
     SUMMARY_TXT,
     SUMMARY_JSON,
     MASKS_DIR,
@@ -35,6 +38,7 @@ OUTPUT_ENTRIES = (
     DETECTED_CSV,
     RUN_JSON,
     REPORT_HTML,
+    REPORT_PDF,
     DICOM_DIR,
 )
 
@@ -49,10 +53,6 @@ def liver_mask(timepoint: int) -> str:
     return f"{MASKS_DIR}/liver_timepoint_{timepoint}.nii.gz"
 
 
-def liver_qc(timepoint: int) -> str:
-    return f"{QC_DIR}/liver_timepoint_{timepoint}.png"
-
-
 def registration_qc(timepoint: int) -> str:
     return f"{QC_DIR}/registration_timepoint_{int(timepoint)}.png"
 
@@ -61,6 +61,11 @@ def lesion_qc(lesion_id: str, timepoint: int) -> str:
     if not is_lesion_id(lesion_id):
         raise ValueError(f"{lesion_id!r} is not a valid lesion id")
     return f"{QC_DIR}/lesion_{lesion_id}_timepoint_{int(timepoint)}.png"
+
+
+def liver_qc(timepoint: int) -> str:
+    """The liver QC image of a timepoint (shown in the report's liver section when present)."""
+    return f"{QC_DIR}/liver_timepoint_{timepoint}.png"
 
 
 def lesion_qc_index(timepoint: int) -> str:

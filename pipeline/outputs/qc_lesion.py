@@ -1,22 +1,28 @@
-"""Per-lesion quality-control images (PNG): the measured axes on the CT slice, and PET/CT fused.
+"""Per-lesion quality-control images (PNG): the measured axes on the CT slice, and the PET region measured.
 
 For every measured lesion at every timepoint, ``qc/lesion_<id>_timepoint_<K>.png``
-shows the axial CT slice that holds the longest diameter, cropped around the
-lesion (soft-tissue window -160..240 HU), with
+shows the axial CT slice that holds the longest diameter, at least 100 mm
+wide around the lesion (soft-tissue window W 400 / L 40 HU, i.e. -160..240 HU), with
 
 * the lesion outline (yellow: the boundary pixels of the label map on that slice),
 * the long axis (magenta) and the short axis (cyan), each labelled with its length,
+* the slice number and position, the orientation letters of the panel edges
+  (from the image's direction cosines) and a scale bar,
 
 and, when the timepoint has PET in SUV, the PET resampled onto the same slice
-and fused over the CT (hot colour map, SUVbw 0..max(2.5, 1.1 x lesion
-SUVmax)) with the outline in cyan.
+and fused over the CT (hot colour map, SUVbw 0..max(2.5, 1.1 x lesion SUVmax),
+with its colour bar) with the CT outline (yellow), the PET region that gave
+SUVmean, MTV and TLG (green: its method and threshold are written below) and
+the 1 ml SUVpeak sphere (blue: its cross-section with the slice, or dashed,
+its outline projected, when its centre is more than its radius away).
 
 The image is composed pixel by pixel (each CT voxel becomes an integer block
 of PNG pixels, lines drawn without anti-aliasing), so what is drawn is where
 the numbers say. ``qc/lesions_timepoint_<K>.json`` records, per image, each
 panel's box in the PNG and the 3x3 matrix ``pixel_to_lps`` that maps PNG
 coordinates ``(u, v, 1)`` (pixel edges at integers, ``u`` to the right, ``v``
-down) to patient LPS mm, and the PNG coordinates of the drawn axis end points.
+down) to patient LPS mm, the PNG coordinates of the drawn axis end points and
+of the SUVpeak sphere.
 """
 
 from __future__ import annotations
@@ -35,12 +41,12 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 from matplotlib.patheffects import withStroke
 from matplotlib.transforms import IdentityTransform
-from scipy import ndimage
-from skimage.draw import line
 
+from measurement.intensity import PEAK_SPHERE_RADIUS_MM
 from pipeline import spatial
 from pipeline.dicom.load import LoadedSeries
 from pipeline.outputs import names
+from pipeline.outputs.qc_draw import draw_circle, draw_line, draw_scale_bar, edge_letters, outline, scale_bar_mm
 from pipeline.outputs.qc_registration import WINDOW_HU
 from pipeline.outputs.tables import write_json
 from pipeline.records import LesionRecord
@@ -48,12 +54,19 @@ from pipeline.records import LesionRecord
 OUTLINE_RGB = (255, 255, 0)
 LONG_AXIS_RGB = (255, 0, 255)
 SHORT_AXIS_RGB = (0, 255, 255)
-PET_OUTLINE_RGB = (0, 255, 255)
-PANEL_PX = 300  # target panel size (the larger side)
-MARGIN_MM = 12.0  # crop margin around the lesion and its axes
-MIN_FOV_MM = 50.0
-HEADER_PX, FOOTER_PX, GAP_PX = 46, 22, 12
+PET_REGION_RGB = (0, 255, 0)
+PEAK_SPHERE_RGB = (0, 140, 255)
+PANEL_PX = 360  # target panel size (the larger side)
+MARGIN_MM = 25.0  # crop margin around the lesion and its axes
+MIN_FOV_MM = 100.0
+HEADER_PX, FOOTER_PX, GAP_PX = 62, 40, 12
+COLOUR_BAR_PX, COLOUR_BAR_LABELS_PX = 14, 44
 DPI = 100
+PET_METHODS_TEXT = {
+    "41pct": "{f:.0f} % of SUVmax",
+    "fixed": "fixed SUV",
+    "percist": "PERCIST (liver mean + 2 SD x 1.5)",
+}
 
 
 @dataclass(frozen=True)
@@ -125,37 +138,17 @@ def _upsample(a: np.ndarray, crop: Crop) -> np.ndarray:
     return np.repeat(np.repeat(a, crop.sy, axis=0), crop.sx, axis=1)
 
 
-def _outline(mask_px: np.ndarray) -> np.ndarray:
-    """Boundary pixels of an upsampled mask (inside, 4-connected)."""
-    return mask_px & ~ndimage.binary_erosion(mask_px, border_value=0)
-
-
-def _draw_axis(
-    rgb: np.ndarray, ends_rc: Sequence[tuple[float, float]], colour: tuple[int, int, int]
-) -> tuple[tuple[int, int], ...]:
-    """Draw a 2-pixel-wide line between rounded end points; returns the end points (row, col) drawn."""
-    (r0, c0), (r1, c1) = ((int(round(r)), int(round(c))) for r, c in ends_rc)
-    h, w = rgb.shape[:2]
-    rr, cc = line(r0, c0, r1, c1)
-    steep = abs(r1 - r0) > abs(c1 - c0)
-    for dr, dc in ((0, 0), (0, 1) if steep else (1, 0)):
-        r, c = rr + dr, cc + dc
-        ok = (r >= 0) & (r < h) & (c >= 0) & (c < w)
-        rgb[r[ok], c[ok]] = colour
-    return (r0, c0), (r1, c1)
-
-
 def ct_panel(ct_yx: np.ndarray, mask_yx: np.ndarray, crop: Crop) -> np.ndarray:
     """RGB panel of the windowed CT crop with the lesion outline."""
     sl = np.s_[crop.y0 : crop.y1, crop.x0 : crop.x1]
     grey = np.clip((ct_yx[sl].astype(np.float32) - WINDOW_HU[0]) / (WINDOW_HU[1] - WINDOW_HU[0]), 0.0, 1.0)
     rgb = np.repeat(_upsample(np.round(grey * 255).astype(np.uint8), crop)[..., None], 3, axis=2)
-    rgb[_outline(_upsample(mask_yx[sl], crop))] = OUTLINE_RGB
+    rgb[outline(_upsample(mask_yx[sl], crop))] = OUTLINE_RGB
     return rgb
 
 
-def pet_on_panel(ct: sitk.Image, pet: sitk.Image, crop: Crop) -> np.ndarray:
-    """PET values (linear interpolation) at the centres of the panel's pixels."""
+def pet_on_panel(ct: sitk.Image, pet: sitk.Image, crop: Crop, interpolator: int = sitk.sitkLinear) -> np.ndarray:
+    """PET values (linear interpolation; nearest neighbour for labels) at the centres of the panel's pixels."""
     w, h = crop.size_px
     grid = sitk.Image([w, h, 1], sitk.sitkFloat32)
     sx_mm, sy_mm, sz_mm = ct.GetSpacing()
@@ -163,7 +156,7 @@ def pet_on_panel(ct: sitk.Image, pet: sitk.Image, crop: Crop) -> np.ndarray:
     grid.SetDirection(ct.GetDirection())
     first = (crop.x0 - 0.5 + 0.5 / crop.sx, crop.y0 - 0.5 + 0.5 / crop.sy, float(crop.z))
     grid.SetOrigin(ct.TransformContinuousIndexToPhysicalPoint(first))
-    return sitk.GetArrayFromImage(sitk.Resample(pet, grid, sitk.Transform(), sitk.sitkLinear, 0.0, sitk.sitkFloat32))[0]
+    return sitk.GetArrayFromImage(sitk.Resample(pet, grid, sitk.Transform(), interpolator, 0.0, sitk.sitkFloat32))[0]
 
 
 def fused_panel(ct_rgb: np.ndarray, suv_px: np.ndarray, mask_px: np.ndarray, suv_high: float) -> np.ndarray:
@@ -173,28 +166,120 @@ def fused_panel(ct_rgb: np.ndarray, suv_px: np.ndarray, mask_px: np.ndarray, suv
     hot = colormaps["hot"](level)[..., :3]
     alpha = 0.75 * level[..., None]
     rgb = np.round(255 * ((1 - alpha) * grey + alpha * hot)).astype(np.uint8)
-    rgb[_outline(mask_px)] = PET_OUTLINE_RGB
+    rgb[outline(mask_px)] = OUTLINE_RGB
     return rgb
 
 
-def _label_offset(ends: Sequence[tuple[float, float]], end: int) -> tuple[float, float, str, str]:
-    """Where to write an axis length: 10 px beyond end point ``end`` along the axis, aligned away from it."""
+def colour_bar(height_px: int) -> np.ndarray:
+    """The PET colour map, 0 at the bottom and the window's top value at the top."""
+    level = np.linspace(1.0, 0.0, height_px)[:, None] * np.ones((1, COLOUR_BAR_PX))
+    return np.round(255 * colormaps["hot"](level)[..., :3]).astype(np.uint8)
+
+
+def _label_offset(
+    ends: Sequence[tuple[float, float]], end: int, size_px: tuple[int, int]
+) -> tuple[float, float, str, str]:
+    """Where to write an axis length: 10 px beyond end point ``end`` along the axis, aligned away from it, kept
+    inside the panel (``size_px``: width, height) so that the text is never cut."""
     p, q = np.asarray(ends[end]), np.asarray(ends[1 - end])
     d = p - q
     d = d / (np.linalg.norm(d) or 1.0)
     r, c = p + 10.0 * d
-    return r, c, ("left" if d[1] >= 0 else "right"), ("top" if d[0] >= 0 else "bottom")
+    ha, va = ("left" if d[1] >= 0 else "right"), ("top" if d[0] >= 0 else "bottom")
+    w, h = size_px
+    text_w, text_h = 52, 14
+    c = min(max(c, 2 + (text_w if ha == "right" else 0)), w - 2 - (text_w if ha == "left" else 0))
+    r = min(max(r, 2 + (text_h if va == "bottom" else 0)), h - 2 - (text_h if va == "top" else 0))
+    return r, c, ha, va
+
+
+@dataclass(frozen=True)
+class PeakSphere:
+    """The SUVpeak sphere on a panel: centre (row, col), radius (PNG pixels), distance of its centre from the
+    slice (mm, + towards higher slice index) and whether the slice cuts it."""
+
+    centre_rc: tuple[float, float]
+    radius_px: float
+    offset_mm: float
+    on_slice: bool
+
+
+def peak_sphere(ct: sitk.Image, crop: Crop, centre_lps_mm: Sequence[float]) -> PeakSphere:
+    index = spatial.lps_to_index_zyx(ct, np.asarray(centre_lps_mm, dtype=float))
+    offset = float((index[0] - crop.z) * ct.GetSpacing()[2])
+    mm_per_px = ct.GetSpacing()[0] / crop.sx
+    on_slice = abs(offset) < PEAK_SPHERE_RADIUS_MM
+    radius_mm = float(np.sqrt(PEAK_SPHERE_RADIUS_MM**2 - offset**2)) if on_slice else PEAK_SPHERE_RADIUS_MM
+    r, c = crop.to_raster(index)
+    return PeakSphere((float(r), float(c)), radius_mm / mm_per_px, offset, on_slice)
+
+
+def _pet_region_text(record: LesionRecord) -> str:
+    how = PET_METHODS_TEXT.get(record.pet_method or "", record.pet_method or "?")
+    how = how.format(f=100.0 * (record.pet_threshold_suv or 0.0) / (record.suv_max or 1.0))
+    threshold = f" = SUVbw {record.pet_threshold_suv:.2f}" if record.pet_threshold_suv is not None else ""
+    return f"green: PET region ({how}{threshold}), MTV {record.mtv_ml or 0.0:.1f} ml"
+
+
+def _sphere_text(record: LesionRecord, sphere: PeakSphere) -> str:
+    where = (
+        "on this slice"
+        if abs(sphere.offset_mm) < 0.05
+        else f"centre {abs(sphere.offset_mm):.1f} mm {'below' if sphere.offset_mm > 0 else 'above'} this slice"
+    )
+    shown = "" if sphere.on_slice else ", dashed: projected"
+    return f"blue: SUVpeak sphere (1 ml, {where}{shown}), SUVpeak {record.suv_peak or 0.0:.2f}"
+
+
+@dataclass(frozen=True)
+class PetLayer:
+    """What the PET panel shows of one lesion: the PET in SUV and the lesion's PET region (label) on the PET grid."""
+
+    pet: LoadedSeries
+    labels_zyx: np.ndarray | None
+
+
+def _pet_panel(
+    ct: LoadedSeries,
+    layer: PetLayer,
+    crop: Crop,
+    plain: np.ndarray,
+    mask_px: np.ndarray,
+    label: int,
+    record: LesionRecord,
+) -> tuple[np.ndarray, float, PeakSphere | None, list[str]]:
+    """The fused panel with the PET region and the SUVpeak sphere; its SUV window top, the sphere, the notes."""
+    suv_px = pet_on_panel(ct.image, layer.pet.image, crop)
+    suv_high = max(2.5, 1.1 * (record.suv_max if record.suv_max is not None else float(suv_px.max(initial=0.0))))
+    rgb = fused_panel(plain, suv_px, mask_px, suv_high)
+    notes = []
+    if layer.labels_zyx is not None and record.pet_method is not None:
+        labels = sitk.GetImageFromArray(layer.labels_zyx.astype(np.uint16))
+        labels.CopyInformation(layer.pet.image)
+        region = pet_on_panel(ct.image, labels, crop, sitk.sitkNearestNeighbor) == label
+        rgb[outline(region)] = PET_REGION_RGB
+        notes.append(_pet_region_text(record))
+    sphere = None
+    if record.suv_peak_centre_lps_mm is not None:
+        sphere = peak_sphere(ct.image, crop, record.suv_peak_centre_lps_mm)
+        draw_circle(rgb, sphere.centre_rc, sphere.radius_px, PEAK_SPHERE_RGB, dashed=not sphere.on_slice)
+        notes.append(_sphere_text(record, sphere))
+    return rgb, suv_high, sphere, notes
+
+
+def _slice_text(ct: sitk.Image, z: int) -> str:
+    position = spatial.index_zyx_to_lps(ct, np.array([float(z), 0.0, 0.0]))
+    return f"axial slice {z + 1} of {ct.GetSize()[2]} (index {z}, z = {position[2]:.1f} mm)"
 
 
 def lesion_png(
     path: Path,
     ct: LoadedSeries,
-    pet: LoadedSeries | None,
+    pet: PetLayer | None,
     labels_zyx: np.ndarray,
     label: int,
     record: LesionRecord,
     ct_array: np.ndarray,
-    pet_suv_max: float | None,
     title: str,
 ) -> dict[str, object]:
     """Write one lesion's QC image; returns its geometry record (see module docstring)."""
@@ -210,52 +295,99 @@ def lesion_png(
     plain = ct_panel(ct_array[z], np.zeros_like(mask_yx), crop)
     ends = {name: [crop.to_raster(p) for p in pts] for name, pts in axes_zyx.items()}
     drawn = {
-        "long": _draw_axis(rgb, ends["long"], LONG_AXIS_RGB),
-        "short": _draw_axis(rgb, ends["short"], SHORT_AXIS_RGB),
+        "long": draw_line(rgb, ends["long"], LONG_AXIS_RGB),
+        "short": draw_line(rgb, ends["short"], SHORT_AXIS_RGB),
     }
-    panels = [("CT", rgb)]
-    suv_high = None
-    if pet is not None and pet.units == "SUVbw":
-        suv_high = max(2.5, 1.1 * (pet_suv_max or 0.0))
-        mask_px = _upsample(mask_yx[crop.y0 : crop.y1, crop.x0 : crop.x1], crop)
-        panels.append(("PET", fused_panel(plain, pet_on_panel(ct.image, pet.image, crop), mask_px, suv_high)))
     w, h = crop.size_px
-    width = GAP_PX + len(panels) * (w + GAP_PX)
-    height = HEADER_PX + h + FOOTER_PX
+    mm_per_px = ct.image.GetSpacing()[0] / crop.sx
+    bar_mm = scale_bar_mm(w * mm_per_px)
+    bar_left, bar_right, bar_top = draw_scale_bar(rgb, int(round(bar_mm / mm_per_px)))
+    panels = [("CT", rgb)]
+    suv_high: float | None = None
+    sphere: PeakSphere | None = None
+    notes: list[str] = []
+    if pet is not None and pet.pet.units == "SUVbw":
+        mask_px = _upsample(mask_yx[crop.y0 : crop.y1, crop.x0 : crop.x1], crop)
+        fused, suv_high, sphere, notes = _pet_panel(ct, pet, crop, plain, mask_px, label, record)
+        panels.append(("PET", fused))
+    bar_space = COLOUR_BAR_PX + COLOUR_BAR_LABELS_PX if suv_high is not None else 0
+    width = GAP_PX + len(panels) * (w + GAP_PX) + bar_space
+    height = HEADER_PX + h + FOOTER_PX + 15 * max(0, len(notes) - 1)
     fig = Figure(figsize=(width / DPI, height / DPI), dpi=DPI, facecolor="black")
     geometry: dict[str, object] = {}
     text_style: dict[str, Any] = dict(color="white", fontsize=9, transform=IdentityTransform())
+    outlined = [withStroke(linewidth=2.5, foreground="black")]
+    letters = edge_letters(ct.image.GetDirection())
     for k, (name, panel) in enumerate(panels):
         left, top = GAP_PX + k * (w + GAP_PX), HEADER_PX
         fig.figimage(panel, xo=left, yo=height - top - h, origin="upper")
         geometry[name] = {"box_px": [left, top, w, h], "pixel_to_lps": crop.pixel_to_lps(ct.image, left, top).tolist()}
-        caption = (
-            f"CT  W {WINDOW_HU[0]:.0f}..{WINDOW_HU[1]:.0f} HU"
-            if name == "CT"
-            else f"PET/CT fused  SUVbw 0..{suv_high:.1f}"
-        )
-        fig.text(left, 6, caption, **text_style)
-    left, top = GAP_PX, HEADER_PX
-    outlined = [withStroke(linewidth=2.5, foreground="black")]
-    for name, length in (("long", record.longest_diameter_mm), ("short", record.short_axis_mm)):
-        r, c, ha, va = _label_offset(ends[name], 0)
-        fig.text(left + c, height - top - r, f"{length:.1f} mm", ha=ha, va=va, path_effects=outlined, **text_style)
-    fig.text(GAP_PX, height - 16, title, **{**text_style, "fontsize": 10})
-    summary = (
-        f"long axis {record.longest_diameter_mm:.1f} mm (magenta)   short axis {record.short_axis_mm:.1f} mm (cyan)"
+        letter_style = {**text_style, "fontsize": 10, "fontweight": "bold", "path_effects": outlined}
+        for edge, (x, y, ha, va) in {
+            "left": (left + 3, height - top - h / 2, "left", "center"),
+            "right": (left + w - 3, height - top - h / 2, "right", "center"),
+            "top": (left + w / 2, height - top - 3, "center", "top"),
+            "bottom": (left + w / 2, height - top - h + 3, "center", "bottom"),
+        }.items():
+            fig.text(x, y, letters[edge], ha=ha, va=va, **letter_style)
+    ct_left, top = GAP_PX, HEADER_PX
+    fig.text(
+        ct_left + bar_left,
+        height - top - bar_top + 3,
+        f"{bar_mm:g} mm",
+        va="bottom",
+        path_effects=outlined,
+        **text_style,
     )
-    fig.text(GAP_PX, height - 36, summary, **text_style)
+    for name, length in (("long", record.longest_diameter_mm), ("short", record.short_axis_mm)):
+        r, c, ha, va = _label_offset(ends[name], 0, (w, h))
+        fig.text(ct_left + c, height - top - r, f"{length:.1f} mm", ha=ha, va=va, path_effects=outlined, **text_style)
+    fig.text(GAP_PX, height - 16, title, **{**text_style, "fontsize": 10})
+    fig.text(
+        GAP_PX,
+        height - 34,
+        f"long axis {record.longest_diameter_mm:.1f} mm (magenta), short axis {record.short_axis_mm:.1f} mm (cyan), "
+        "outline yellow",
+        **text_style,
+    )
+    fig.text(GAP_PX, height - 50, _slice_text(ct.image, z), **text_style)
+    fig.text(
+        GAP_PX,
+        height - top - h - 16,
+        f"CT  W {WINDOW_HU[1] - WINDOW_HU[0]:.0f} / L {(WINDOW_HU[0] + WINDOW_HU[1]) / 2:.0f} HU",
+        **text_style,
+    )
+    if suv_high is not None:
+        pet_left = GAP_PX + w + GAP_PX
+        bar_x = pet_left + w + 6
+        fig.figimage(colour_bar(h), xo=bar_x, yo=height - top - h, origin="upper")
+        for value, frac in ((0.0, 0.0), (suv_high / 2.0, 0.5), (suv_high, 1.0)):
+            fig.text(bar_x + COLOUR_BAR_PX + 3, height - top - h + frac * h, f"{value:.1f}", va="center", **text_style)
+        fig.text(pet_left, height - top - h - 16, f"PET/CT fused  SUVbw 0..{suv_high:.1f}", **text_style)
+        for k, note in enumerate(notes):
+            fig.text(GAP_PX, height - top - h - 32 - 15 * k, note, **{**text_style, "fontsize": 8.5})
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=DPI, facecolor="black")
-    return {
+    entry: dict[str, object] = {
         "lesion_id": record.lesion_id,
         "file": path.name,
         "slice_index_z": z,
         "panels": geometry,
         "drawn_axes_png_px": {
-            name: [[left + c + 0.5, top + r + 0.5] for r, c in pts] for name, pts in drawn.items()
+            name: [[ct_left + c + 0.5, top + r + 0.5] for r, c in pts] for name, pts in drawn.items()
         },  # centres of the end pixels
+        "scale_bar_mm": bar_mm,
+        "edge_letters": letters,
     }
+    if sphere is not None:
+        pet_left = GAP_PX + w + GAP_PX
+        entry["suv_peak_sphere_png_px"] = {
+            "centre": [pet_left + sphere.centre_rc[1] + 0.5, top + sphere.centre_rc[0] + 0.5],
+            "radius": sphere.radius_px,
+            "offset_from_slice_mm": sphere.offset_mm,
+            "on_slice": sphere.on_slice,
+        }
+    return entry
 
 
 def lesion_qc(
@@ -266,14 +398,17 @@ def lesion_qc(
     labels_zyx: np.ndarray,
     records: Sequence[LesionRecord],
     title: str,
+    pet_labels_zyx: np.ndarray | None = None,
 ) -> list[dict[str, object]]:
-    """QC images of every measured lesion of one timepoint (label ``k + 1`` = ``records[k]``) and their geometry file."""
+    """QC images of every measured lesion of one timepoint (label ``k + 1`` = ``records[k]``, on the CT and, in
+    ``pet_labels_zyx``, on the PET grid) and their geometry file."""
     ct_array = spatial.array_zyx(ct.image)
+    layer = PetLayer(pet, pet_labels_zyx) if pet is not None else None
     entries = []
     for k, r in enumerate(records):
         if not r.measured or r.long_axis_lps_mm is None or r.short_axis_lps_mm is None:
             continue
         path = names.inside(out_dir, names.lesion_qc(r.lesion_id, timepoint))
-        entries.append(lesion_png(path, ct, pet, labels_zyx, k + 1, r, ct_array, r.suv_max, f"{r.lesion_id}  {title}"))
+        entries.append(lesion_png(path, ct, layer, labels_zyx, k + 1, r, ct_array, f"{r.lesion_id}  {title}"))
     write_json(names.inside(out_dir, names.lesion_qc_index(timepoint)), entries)
     return entries

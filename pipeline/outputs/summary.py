@@ -31,12 +31,20 @@ def summary_text(result: StudyResult) -> str:
             ]
         )
     widths = [max(len(r[k]) for r in [header, *rows]) for k in range(len(header))]
-    lines = [f"Patient {result.patient_id}: {len(result.timepoints)} timepoint(s), {len(lesion_ids)} target lesion(s)"]
+    targets = result.recist_targets()
+    roles = (
+        f" (RECIST targets: {', '.join(i for i in lesion_ids if i in targets) or 'none'}; "
+        f"non-targets: {', '.join(i for i in lesion_ids if i not in targets) or 'none'})"
+        if targets is not None
+        else ""
+    )
+    lines = [f"Patient {result.patient_id}: {len(result.timepoints)} timepoint(s), {len(lesion_ids)} lesion(s){roles}"]
     lines.append("  ".join(h.rjust(w) for h, w in zip(header, widths, strict=True)))
     lines += ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
     lines.append(
-        "n/f = not found (RECIST: 0 mm if nothing is left at its place, else not evaluated; see README). Sum and volume over the RECIST targets "
-        "(at most 2 per organ); volumetric, Choi and PERCIST in response.csv and summary.json."
+        "n/f = not found (RECIST: 0 mm if nothing is left at its place, else not evaluated; see docs/criteria.md). "
+        "Sum and volume over the RECIST targets (at most 2 per organ); volumetric, Choi and PERCIST in response.csv, "
+        "best response and time to progression in best_response.csv."
     )
     for d in result.dropped:
         lines.append(f"DROPPED: the study of {d.study_date or 'unknown date'} ({d.study_uid}): {d.reason}")

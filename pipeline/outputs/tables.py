@@ -1,4 +1,7 @@
-"""Writers of the run's tables and files: measurements.csv, response.csv, summary.json, label maps, JSON."""
+"""Writers of the run's tables and files: measurements.csv, response.csv, best_response.csv, summary.json, label maps.
+
+Every column is defined in docs/outputs.md (name, unit, definition).
+"""
 
 from __future__ import annotations
 
@@ -20,7 +23,10 @@ MEASUREMENT_COLUMNS = (
     "study_date",
     "days_from_baseline",
     "lesion_id",
+    "role",
+    "organ",
     "status",
+    "not_found_reason",
     "longest_diameter_mm",
     "short_axis_mm",
     "max_3d_diameter_mm",
@@ -29,6 +35,9 @@ MEASUREMENT_COLUMNS = (
     "suv_max",
     "suv_peak",
     "suv_mean",
+    "sul_peak",
+    "mtv_ml",
+    "tlg",
     "centroid_x_mm",
     "centroid_y_mm",
     "centroid_z_mm",
@@ -38,6 +47,7 @@ RESPONSE_COLUMNS = (
     "timepoint",
     "study_date",
     "days_from_baseline",
+    "new_lesions",
     "sum_diameters_mm",
     "change_from_baseline_pct",
     "change_from_nadir_pct",
@@ -45,12 +55,28 @@ RESPONSE_COLUMNS = (
     "total_volume_ml",
     "volume_change_pct",
     "volumetric",
+    "mean_hu_change_pct",
     "choi",
-    "percist",
     "sul_peak",
+    "sul_peak_change_pct",
     "liver_reference_sul",
+    "percist",
     "note",
 )
+BEST_RESPONSE_COLUMNS = (
+    "patient_id",
+    "criterion",
+    "best_overall_response",
+    "best_response_timepoint",
+    "best_response_days",
+    "progressed",
+    "ttp_timepoint",
+    "ttp_days",
+    "ttp_months",
+    "targets",
+)
+TARGET, NON_TARGET = "target", "non_target"
+NEW_LESIONS_NOT_ASSESSED = "not_assessed"
 
 
 def fmt(value: object, digits: int = 2) -> str:
@@ -70,7 +96,16 @@ def _csv_text(columns: tuple[str, ...], rows: list[list[str]]) -> str:
     return buf.getvalue()
 
 
+def role(lesion_id: str, recist_targets: frozenset[str] | None) -> str:
+    """``target``: a RECIST 1.1 target lesion (in the sum of diameters); ``non_target``: any other lesion followed."""
+    if recist_targets is None:
+        return ""
+    return TARGET if lesion_id in recist_targets else NON_TARGET
+
+
 def measurements_csv(result: StudyResult) -> str:
+    organs = {t.lesion_id: t.organ for t in result.targets}
+    recist_targets = result.recist_targets()
     rows = []
     for tp in result.timepoints:
         for lesion in tp.lesions:
@@ -82,7 +117,10 @@ def measurements_csv(result: StudyResult) -> str:
                     tp.study_date.isoformat() if tp.study_date else "",
                     fmt(tp.days_from_baseline),
                     lesion.lesion_id,
+                    role(lesion.lesion_id, recist_targets),
+                    organs.get(lesion.lesion_id, ""),
                     lesion.status,
+                    "" if lesion.measured else lesion.reason,
                     fmt(lesion.longest_diameter_mm),
                     fmt(lesion.short_axis_mm),
                     fmt(lesion.max_3d_diameter_mm),
@@ -91,6 +129,9 @@ def measurements_csv(result: StudyResult) -> str:
                     fmt(lesion.suv_max, 3),
                     fmt(lesion.suv_peak, 3),
                     fmt(lesion.suv_mean, 3),
+                    fmt(lesion.sul_peak, 3),
+                    fmt(lesion.mtv_ml, 3),
+                    fmt(lesion.tlg_suv_ml, 3),
                     fmt(c[0]),
                     fmt(c[1]),
                     fmt(c[2]),
@@ -99,23 +140,38 @@ def measurements_csv(result: StudyResult) -> str:
     return _csv_text(MEASUREMENT_COLUMNS, rows)
 
 
-def _other_criteria(result: StudyResult, k: int) -> list[str]:
-    """volumetric, choi, percist, sul_peak, liver_reference_sul of timepoint ``k`` (see pipeline.longitudinal.assess)."""
-    a = result.assessment
-    if a is None:
-        return [""] * 5
-    percist = a.percist[k] if a.percist else None
-    reference = percist.reference if percist else None
+def new_lesions_cell(a: StudyAssessment | None, k: int) -> str:
+    """``yes`` / ``no`` / ``not_assessed`` at a follow-up; empty at the baseline."""
+    if a is None or k == 0:
+        return ""
+    if a.new_lesion[k]:
+        return "yes"
+    assessed = a.new_lesion_assessed[k] if k < len(a.new_lesion_assessed) else False
+    return "no" if assessed else NEW_LESIONS_NOT_ASSESSED
+
+
+def _choi_cells(a: StudyAssessment | None, k: int) -> list[str]:
+    """mean_hu_change_pct, choi of timepoint ``k``."""
+    choi = a.choi[k] if a is not None and a.choi else None
+    return [fmt(choi.density_change_pct if choi else None, 1), choi.category.value if choi else ""]
+
+
+def _percist_cells(a: StudyAssessment | None, k: int) -> list[str]:
+    """sul_peak, sul_peak_change_pct, liver_reference_sul, percist of timepoint ``k``."""
+    percist = a.percist[k] if a is not None and a.percist else None
+    if percist is None:
+        return ["", "", "", ""]
+    reference = percist.reference
     return [
-        a.volumetric[k].category.value if a.volumetric else "",
-        a.choi[k].category.value if a.choi else "",
-        percist.category.value if percist else "",
-        fmt(percist.sul_peak if percist else None, 3),
+        fmt(percist.sul_peak, 3),
+        fmt(percist.change_pct, 1),
         fmt(reference.mean_sul if reference is not None and reference.kind == "liver" else None, 3),
+        percist.category.value,
     ]
 
 
 def response_csv(result: StudyResult) -> str:
+    a = result.assessment
     rows = []
     base_volume = result.total_volume_ml[0] if result.total_volume_ml else None
     for k, (tp, assessment, volume) in enumerate(
@@ -128,17 +184,45 @@ def response_csv(result: StudyResult) -> str:
                 str(tp.index),
                 tp.study_date.isoformat() if tp.study_date else "",
                 fmt(tp.days_from_baseline),
+                new_lesions_cell(a, k),
                 fmt(assessment.sum_diameters_mm),
                 fmt(assessment.change_from_baseline_pct, 1),
                 fmt(assessment.change_from_nadir_pct, 1),
                 assessment.category.value,
                 fmt(volume, 3),
                 fmt(volume_change, 1),
-                *_other_criteria(result, k),
+                a.volumetric[k].category.value if a is not None and a.volumetric else "",
+                *_choi_cells(a, k),
+                *_percist_cells(a, k),
                 " ".join(result.notes(k)),
             ]
         )
     return _csv_text(RESPONSE_COLUMNS, rows)
+
+
+def best_response_csv(result: StudyResult) -> str:
+    """One row per criterion: best overall response and time to progression (empty when not assessable)."""
+    a = result.assessment
+    days = a.days_from_baseline if a is not None else ()
+    rows = []
+    for outcome in a.outcomes if a is not None else ():
+        best, ttp = outcome.best, outcome.progression
+        best_days = days[best.timepoint] if best is not None and best.timepoint is not None else None
+        rows.append(
+            [
+                result.patient_id,
+                outcome.criterion,
+                best.category if best else "",
+                fmt(best.timepoint if best else None),
+                fmt(best_days),
+                ("yes" if ttp.progressed else "no") if ttp is not None and ttp.timepoint is not None else "",
+                fmt(ttp.timepoint if ttp else None),
+                fmt(ttp.days if ttp else None),
+                fmt(ttp.months if ttp else None, 2),
+                ";".join(outcome.targets),
+            ]
+        )
+    return _csv_text(BEST_RESPONSE_COLUMNS, rows)
 
 
 def _outcome_entry(outcome: CriterionOutcome) -> dict[str, object]:
@@ -166,6 +250,7 @@ def _timepoint_entry(result: StudyResult, a: StudyAssessment, k: int) -> dict[st
         "study_date": tp.study_date.isoformat() if tp.study_date else None,
         "days_from_baseline": a.days_from_baseline[k],
         "new_lesion": a.new_lesion[k],
+        "new_lesions": new_lesions_cell(a, k) or None,
         "recist": a.recist[k].category.value,
         "volumetric": a.volumetric[k].category.value if a.volumetric else None,
         "choi": a.choi[k].category.value if a.choi else None,

@@ -10,7 +10,9 @@
 
 * ``new_lesions``: a new lesion seen at a follow-up (PD / PMD for every
   criterion), identified by ``timepoint`` (index in the output) or
-  ``study_date`` (YYYY-MM-DD).
+  ``study_date`` (YYYY-MM-DD). The list's presence (even empty) says that the
+  reader looked for new lesions at every follow-up (``new_lesions`` of
+  ``response.csv`` is then ``yes`` or ``no`` instead of ``not_assessed``).
 * ``lesion_status``: the reader's verdict on a target at a timepoint, which
   replaces the software's: ``too_small`` (present, too small to measure:
   RECIST 5 mm), ``disappeared`` (0 mm) or ``not_evaluated``.
@@ -23,13 +25,12 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
 from measurement.criteria.observations import LesionStatus
 from pipeline.errors import TargetsError
-from pipeline.targets.json_file import MAX_TARGETS, finite_numbers
 
 Point = tuple[float, float, float]
-OVERRIDABLE = (LesionStatus.TOO_SMALL, LesionStatus.DISAPPEARED, LesionStatus.NOT_EVALUATED)
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,7 @@ class Annotations:
     lesion_status: tuple[StatusOverride, ...] = ()
     liver_reference_lps_mm: Point | None = None
     blood_pool_lps_mm: Point | None = None
+    new_lesions_given: bool = False  # the file has a "new_lesions" list (possibly empty): the reader looked
 
     def new_lesion_at(self, index: int, study_date: dt.date | None) -> bool:
         return any(ref.matches(index, study_date) for ref in self.new_lesions)
@@ -69,67 +71,36 @@ class Annotations:
 
 def _when(entry: dict, where: str) -> TimepointRef:
     if "timepoint" in entry:
-        k = entry["timepoint"]
-        if not isinstance(k, int) or isinstance(k, bool) or k < 1:
-            raise TargetsError(f'{where}: "timepoint" must be a follow-up index >= 1')
-        return TimepointRef(timepoint=k)
-    if "study_date" in entry:
-        try:
-            return TimepointRef(study_date=dt.date.fromisoformat(str(entry["study_date"])))
-        except ValueError:
-            raise TargetsError(f'{where}: "study_date" must be YYYY-MM-DD') from None
-    raise TargetsError(f'{where}: give "timepoint" or "study_date"')
+        return TimepointRef(timepoint=entry["timepoint"])
+    try:
+        return TimepointRef(study_date=dt.date.fromisoformat(entry["study_date"]))
+    except ValueError:
+        raise TargetsError(
+            f"{where}.study_date: must be a valid date YYYY-MM-DD, got {entry['study_date']!r}"
+        ) from None
 
 
-def _point(value: object, where: str) -> Point | None:
-    if value is None:
-        return None
-    if not finite_numbers(value, 3):
-        raise TargetsError(f"{where}: must be three finite numbers [x, y, z]")
-    assert isinstance(value, list)
-    return (float(value[0]), float(value[1]), float(value[2]))
+def _point(value: list[float] | None) -> Point | None:
+    return None if value is None else (float(value[0]), float(value[1]), float(value[2]))
 
 
-def _entries(data: dict, key: str, source: str) -> list[object]:
-    """The list under ``key`` (absent or null: empty), at most :data:`MAX_TARGETS` x 10 entries."""
-    value = data.get(key)
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise TargetsError(f'{source}: "{key}" must be a list')
-    if len(value) > 10 * MAX_TARGETS:
-        raise TargetsError(f'{source}: "{key}" has {len(value)} entries; at most {10 * MAX_TARGETS} are allowed')
-    return value
-
-
-def parse_annotations(data: object, source: str, lesion_ids: set[str]) -> Annotations:
-    """Validate the optional annotation keys of a decoded targets file."""
-    if not isinstance(data, dict):
-        return Annotations()
-    new = []
-    for k, entry in enumerate(_entries(data, "new_lesions", source)):
-        where = f"{source}: new_lesions #{k + 1}"
-        if not isinstance(entry, dict):
-            raise TargetsError(f"{where}: expected an object")
-        new.append(_when(entry, where))
+def parse_annotations(data: dict[str, Any], source: str, lesion_ids: set[str]) -> Annotations:
+    """The optional annotation keys of a targets file already validated by
+    :func:`pipeline.targets.json_file.parse_targets` (its schema declares them)."""
+    new = [_when(entry, f"{source}: new_lesions[{k}]") for k, entry in enumerate(data.get("new_lesions", []))]
     overrides = []
-    allowed = ", ".join(s.value for s in OVERRIDABLE)
-    for k, entry in enumerate(_entries(data, "lesion_status", source)):
-        where = f"{source}: lesion_status #{k + 1}"
-        if not isinstance(entry, dict):
-            raise TargetsError(f"{where}: expected an object")
-        if not isinstance(entry.get("lesion_id"), str) or entry["lesion_id"] not in lesion_ids:
-            raise TargetsError(f'{where}: "lesion_id" must name a target of "lesions"')
-        try:
-            status = LesionStatus(entry.get("status"))
-        except ValueError:
-            status = None
-        if status not in OVERRIDABLE:
-            raise TargetsError(f'{where}: "status" must be one of {allowed}')
-        overrides.append(StatusOverride(str(entry["lesion_id"]), _when(entry, where), status))
+    for k, entry in enumerate(data.get("lesion_status", [])):
+        where = f"{source}: lesion_status[{k}]"
+        if entry["lesion_id"] not in lesion_ids:
+            raise TargetsError(
+                f'{where}.lesion_id: must name a target of "lesions" ({", ".join(sorted(lesion_ids))}), '
+                f"got {entry['lesion_id']!r}"
+            )
+        overrides.append(StatusOverride(entry["lesion_id"], _when(entry, where), LesionStatus(entry["status"])))
     return Annotations(
         tuple(new),
         tuple(overrides),
-        _point(data.get("liver_reference_lps_mm"), f"{source}: liver_reference_lps_mm"),
-        _point(data.get("blood_pool_lps_mm"), f"{source}: blood_pool_lps_mm"),
+        _point(data.get("liver_reference_lps_mm")),
+        _point(data.get("blood_pool_lps_mm")),
+        new_lesions_given=isinstance(data.get("new_lesions"), list),
     )

@@ -10,19 +10,19 @@ Format::
 Optional: ``"long_axis_lps_mm": [[x, y, z], [x, y, z]]``, the reader's RECIST
 line (its end points, baseline LPS mm), and ``"origin"``, where the target
 came from (written by the pipeline for targets taken from a viewer's file).
+The reader's annotations beside ``"lesions"``: :mod:`pipeline.targets.annotations`.
 
-Limits (bad input beyond them): an ``id`` is 1 to 64 characters of
-``A-Z a-z 0-9 . _ -`` starting with a letter or digit
-(:data:`LESION_ID_PATTERN`; output file names are built from it), unique
-ignoring case; at most :data:`MAX_TARGETS` lesions; ``organ``
-1 to 64 printable characters; the file at most :data:`MAX_FILE_BYTES` bytes
-of JSON nested at most :data:`MAX_DEPTH` levels deep.
+The whole file is validated against :data:`pipeline.schema.TARGETS_SCHEMA`
+(published as ``docs/schemas/targets.schema.json``): an ``id`` is 1 to 64
+characters of ``A-Z a-z 0-9 . _ -`` starting with a letter or digit (output
+file names are built from it), unique ignoring case; at most
+:data:`MAX_TARGETS` lesions; every number finite. The file is at most
+:data:`MAX_FILE_BYTES` bytes of JSON nested at most :data:`MAX_DEPTH` levels.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,11 +30,10 @@ from pathlib import Path
 import SimpleITK as sitk
 
 from pipeline.errors import TargetsError
+from pipeline.schema import LESION_ID, TARGETS_SCHEMA, validate
 
 TARGETS_FILENAME = "targets.json"
-LESION_ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}"
-MAX_TARGETS = 100
-MAX_ORGAN_CHARS = 64
+LESION_ID_PATTERN = LESION_ID["pattern"].strip("^$")
 MAX_FILE_BYTES = 1_000_000
 MAX_DEPTH = 8
 _LESION_ID = re.compile(rf"\A{LESION_ID_PATTERN}\Z")
@@ -87,21 +86,6 @@ def read_document(path: Path | str) -> object:
     return data
 
 
-def finite_numbers(value: object, count: int) -> bool:
-    """A list of ``count`` finite numbers (no booleans; integers too large for a float are not finite)."""
-    if not isinstance(value, list) or len(value) != count:
-        return False
-    for v in value:
-        if not isinstance(v, (int, float)) or isinstance(v, bool):
-            return False
-        try:
-            if not math.isfinite(float(v)):
-                return False
-        except OverflowError:
-            return False
-    return True
-
-
 Point = tuple[float, float, float]
 
 
@@ -123,56 +107,33 @@ class Target:
 
 
 def parse_targets(data: object, source: str) -> tuple[Target, ...]:
-    """Validate the decoded JSON of a targets file; ``source`` names it in errors."""
-    if not isinstance(data, dict) or not isinstance(data.get("lesions"), list):
-        raise TargetsError(f'{source}: expected an object with a "lesions" list')
-    if not data["lesions"]:
-        raise TargetsError(f'{source}: "lesions" is empty')
-    if len(data["lesions"]) > MAX_TARGETS:
-        raise TargetsError(f"{source}: {len(data['lesions'])} lesions; at most {MAX_TARGETS} are allowed")
+    """Validate the decoded JSON of a targets file against :data:`pipeline.schema.TARGETS_SCHEMA` (and unique
+    ids); ``source`` names it in errors."""
+    validate(data, TARGETS_SCHEMA, source, TargetsError)
+    assert isinstance(data, dict)
     targets = []
     seen: set[str] = set()
     for k, entry in enumerate(data["lesions"]):
-        where = f"{source}: lesion #{k + 1}"
-        if not isinstance(entry, dict):
-            raise TargetsError(f"{where}: expected an object")
-        lesion_id = entry.get("id")
-        if not is_lesion_id(lesion_id):
-            raise TargetsError(
-                f'{where}: "id" must be 1 to 64 of the characters A-Z a-z 0-9 . _ - starting with a letter or digit'
-            )
-        assert isinstance(lesion_id, str)
-        if lesion_id.casefold() in seen:
-            raise TargetsError(f"{where}: duplicate id {lesion_id} (ids must differ ignoring case)")
+        lesion_id = entry["id"]
+        if lesion_id.casefold() in seen:  # ids name output files: unique also where file names ignore case
+            raise TargetsError(f"{source}: lesions[{k}].id: duplicate id {lesion_id!r} (ids must differ ignoring case)")
         seen.add(lesion_id.casefold())
-        seed = entry.get("seed_lps_mm")
-        if not finite_numbers(seed, 3):
-            raise TargetsError(f'{where} ({lesion_id}): "seed_lps_mm" must be three finite numbers [x, y, z]')
-        assert isinstance(seed, list)
-        organ = entry.get("organ", "liver")
-        if not isinstance(organ, str) or not 0 < len(organ) <= MAX_ORGAN_CHARS or not organ.isprintable():
-            raise TargetsError(f'{where} ({lesion_id}): "organ" must be 1 to {MAX_ORGAN_CHARS} printable characters')
-        node = entry.get("lymph_node", False)
-        if not isinstance(node, bool):
-            raise TargetsError(f'{where} ({lesion_id}): "lymph_node" must be true or false')
-        line = _long_axis(entry.get("long_axis_lps_mm"), f"{where} ({lesion_id})")
-        origin = entry.get("origin", "")
-        if not isinstance(origin, str):
-            raise TargetsError(f'{where} ({lesion_id}): "origin" must be a string')
-        targets.append(Target(lesion_id, _point(seed), organ, node, line, origin))
+        line = entry.get("long_axis_lps_mm")
+        targets.append(
+            Target(
+                lesion_id,
+                _point(entry["seed_lps_mm"]),
+                entry.get("organ", "liver"),
+                entry.get("lymph_node", False),
+                None if line is None else (_point(line[0]), _point(line[1])),
+                entry.get("origin", ""),
+            )
+        )
     return tuple(targets)
 
 
 def _point(value: list[float]) -> Point:
     return float(value[0]), float(value[1]), float(value[2])
-
-
-def _long_axis(value: object, where: str) -> tuple[Point, Point] | None:
-    if value is None:
-        return None
-    if not isinstance(value, list) or len(value) != 2 or not all(finite_numbers(p, 3) for p in value):
-        raise TargetsError(f'{where}: "long_axis_lps_mm" must be two points [[x, y, z], [x, y, z]]')
-    return _point(value[0]), _point(value[1])
 
 
 def read_targets(path: Path | str) -> tuple[Target, ...]:

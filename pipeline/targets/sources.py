@@ -25,9 +25,10 @@ from pydicom.errors import InvalidDicomError
 
 from pipeline.dicom.discover import DicomIndex
 from pipeline.errors import TargetsError
+from pipeline.schema import MAX_TARGETS
 from pipeline.targets.annotations import Annotations, parse_annotations
 from pipeline.targets.geometry import ImageLookup
-from pipeline.targets.json_file import MAX_TARGETS, Target, parse_targets, read_document
+from pipeline.targets.json_file import Target, parse_targets, read_document
 from pipeline.targets.markups import is_markups, targets_from_markups
 from pipeline.targets.rtstruct import read_rtstruct_targets
 from pipeline.targets.seg import read_seg_targets
@@ -100,6 +101,7 @@ def read_json_targets(source: TargetSource) -> tuple[tuple[Target, ...], Annotat
             targets += targets_from_markups(data, path.name)  # type: ignore[arg-type]
             continue
         found = parse_targets(data, str(path))
+        assert isinstance(data, dict)  # parse_targets validated it
         targets += [t if t.origin else replace(t, origin=path.name) for t in found]
         annotations = parse_annotations(data, str(path), {t.lesion_id for t in found})
     return tuple(targets), annotations

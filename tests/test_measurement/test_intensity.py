@@ -41,3 +41,13 @@ def test_uniform_lesion():
     assert stats.suv_max == 8.0 and stats.suv_mean == 8.0 and stats.suv_peak == pytest.approx(8.0)
     ct = ct_intensity(np.where(mask, 40.0, 100.0), mask)
     assert ct.mean_hu == 40.0 and ct.sd_hu == 0.0
+
+
+def test_peak_sphere_centre_is_at_the_hot_spot():
+    """A Gaussian hot spot off the lesion's centre: the 1 ml sphere with the highest mean is centred on it."""
+    zz, yy, xx = np.mgrid[:40, :40, :40]
+    suv = 4.0 + 8.0 * np.exp(-((zz - 18) ** 2 + (yy - 14) ** 2 + (xx - 23) ** 2) / (2 * 3.0**2))
+    mask = np.zeros_like(suv, bool)
+    mask[5:35, 5:35, 5:35] = True
+    stats = pet_intensity(suv, mask, (1.0, 1.0, 1.0))
+    assert stats.peak_index_zyx == (18, 14, 23)

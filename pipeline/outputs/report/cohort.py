@@ -19,8 +19,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline.outputs import names
 from pipeline.outputs.report import html, plots
 from pipeline.outputs.report.patient import REPORT_NAME
+from pipeline.outputs.report.sections import CRITERIA
 from pipeline.outputs.report.tables import Table, criterion_columns, read_table
 
 COHORT_REPORT_NAME = "cohort_report.html"
@@ -78,6 +80,40 @@ def _pct(value: float | None) -> str:
     return "" if value is None else f"{value:+.1f}"
 
 
+def _ttp(row: dict[str, str]) -> str:
+    if not row.get("progressed"):
+        return ""
+    days = row.get("ttp_days") or "?"
+    return f"{days} d" + ("" if row["progressed"] == "yes" else " (censored)")
+
+
+def _best_response_table(out_root: Path, studies: Sequence[str]) -> str:
+    """Per study and criterion the best overall response and time to progression (``best_response.csv``)."""
+    per_study = {
+        name: {r["criterion"]: r for r in read_table(out_root / name / names.BEST_RESPONSE_CSV).rows}
+        for name in studies
+        if (out_root / name / names.BEST_RESPONSE_CSV).is_file()
+    }
+    criteria = list(dict.fromkeys(c for rows in per_study.values() for c in rows))
+    if not criteria:
+        return ""
+    headers = ["study"] + [f"{CRITERIA.get(c, c)} {what}" for c in criteria for what in ("BOR", "TTP")]
+    rows = [
+        [html.ident(name)]
+        + [
+            cell
+            for c in criteria
+            for cell in (html.badge(rows.get(c, {}).get("best_overall_response", "")), html.text(_ttp(rows.get(c, {}))))
+        ]
+        for name, rows in per_study.items()
+    ]
+    return (
+        "<h2>Best overall response and time to progression</h2>"
+        '<p class="small muted">BOR: best overall response; TTP: days from baseline to the first progression, or '
+        "to the last evaluable assessment (censored). Per study in best_response.csv.</p>" + html.table(headers, rows)
+    )
+
+
 def write_cohort_report(out_root: Path | str, studies: Sequence[str] | None = None) -> Path:
     """Write ``out_root/cohort_report.html`` from the per-study outputs; returns its path.
 
@@ -92,14 +128,14 @@ def write_cohort_report(out_root: Path | str, studies: Sequence[str] | None = No
     for r in results:
         link = out_root / r.study / REPORT_NAME
         name = (
-            f'<a href="{html.text(r.study)}/{REPORT_NAME}">{html.text(r.study)}</a>'
+            f'<a href="{html.text(r.study)}/{REPORT_NAME}">{html.ident(r.study)}</a>'
             if link.is_file()
-            else html.text(r.study)
+            else html.ident(r.study)
         )
         rows.append(
             [
                 name,
-                html.text(r.patient_id),
+                html.ident(r.patient_id),
                 str(r.timepoints),
                 html.text(r.baseline_sum_mm),
                 _pct(r.best_change_pct),
@@ -134,7 +170,8 @@ def write_cohort_report(out_root: Path | str, studies: Sequence[str] | None = No
             '<p class="small muted">Best change = smallest change of the sum of longest diameters from baseline over '
             f"the follow-ups; bars coloured by {html.text(first or 'category')} at that timepoint.</p>"
         )
-    body += "<h2>Studies</h2>" + html.table(headers, rows, numeric)
+    body += _best_response_table(out_root, [r.study for r in results])
+    body += "<h2>Best measured change per study</h2>" + html.table(headers, rows, numeric)
     failures = _failures(out_root)
     if failures:
         body += "<h2>Failed studies</h2>" + html.table(

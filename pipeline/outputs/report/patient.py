@@ -1,22 +1,35 @@
-"""``OUT_DIR/report.html``: one patient's results on one self-contained page.
+"""``OUT_DIR/report.html``: one patient's results on one self-contained page (and ``report.pdf``, its print).
 
-Sections: response per timepoint and criterion (every criterion column of
-``response.csv``), timeline of the lesions x timepoints, plots (sum of
-diameters, volumes, spider plot), QC images (per lesion and timepoint, and
-the registration of each follow-up), liver volume and liver QC image per
-timepoint, warnings, provenance. Built only from the
-files in ``OUT_DIR`` (``measurements.csv``, ``response.csv``, ``run.json``,
-``qc/``).
+Sections: the best overall response and time to progression per criterion,
+with an explicit line on new lesions; the lesions, targets apart from
+non-targets; the response per timepoint, grouped by criterion, with readable
+headings and units; plots with the levels that decide each category (sum of
+diameters, target volumes, spider plot, waterfall of each target's change);
+how the categories are decided; dropped timepoints (before the response); key images per lesion and timepoint; the
+liver (volume per timepoint and QC images) and the registration of each follow-up;
+warnings; provenance. Built only from the files in ``OUT_DIR``
+(``best_response.csv``, ``measurements.csv``, ``response.csv``,
+``summary.json``, ``run.json``, ``qc/``).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 from pipeline.outputs import names
 from pipeline.outputs.report import html, plots
-from pipeline.outputs.report.tables import Table, criterion_columns, number, read_table
+from pipeline.outputs.report.explain import criteria_section
+from pipeline.outputs.report.provenance import provenance_section, warnings_section
+from pipeline.outputs.report.sections import (
+    best_response_table,
+    lesion_roles,
+    lesions_section,
+    new_lesions_notice,
+    response_section,
+)
+from pipeline.outputs.report.tables import Table, number, read_table
 
 REPORT_NAME = names.REPORT_HTML
 
@@ -36,71 +49,26 @@ def _lesion_ids(measurements: Table, manifest: dict) -> list[str]:
     return ids
 
 
-def _cells(measurements: Table) -> dict[tuple[str, str], dict[str, str]]:
-    return {(r["lesion_id"], r["timepoint"]): r for r in measurements.rows}
-
-
-def _response_section(response: Table) -> str:
-    criteria = set(criterion_columns(response))
-    columns = [c for c in response.columns if c != "patient_id"]
-    rows = []
-    for r in response.rows:
-        rows.append([html.badge(r.get(c, "")) if c in criteria else html.text(r.get(c, "")) for c in columns])
-    numeric = [c not in criteria and c != "study_date" for c in columns]
-    names = ", ".join(sorted(criteria)) or "none"
-    return (
-        "<h2>Response</h2>"
-        f'<p class="small muted">Criteria in response.csv: {html.text(names)}. Changes in %; sums in mm; volumes in ml.</p>'
-        + html.table(columns, rows, numeric)
+def _levels(manifest: dict) -> plots.Levels:
+    recist = manifest.get("parameters", {}).get("recist", {})
+    return plots.Levels(
+        float(recist.get("pr_change_pct", plots.PR_CHANGE_PCT)),
+        float(recist.get("pd_change_pct", plots.PD_CHANGE_PCT)),
+        float(recist.get("pd_absolute_mm", 5.0)),
     )
 
 
-def _timeline_section(measurements: Table, response: Table, lesion_ids: list[str], manifest: dict) -> str:
-    timepoints = [r["timepoint"] for r in response.rows]
-    cells = _cells(measurements)
-    reasons = {
-        (lesion["lesion_id"], str(tp["timepoint"])): lesion.get("reason", "")
-        for tp in manifest.get("inputs", {}).get("timepoints", [])
-        for lesion in tp.get("lesions", [])
-    }
-    headers = ["lesion"] + [
-        f"timepoint {r['timepoint']} ({r['study_date'] or 'no date'}, day {r['days_from_baseline'] or '?'})"
-        for r in response.rows
-    ]
-    rows = []
-    for lesion_id in lesion_ids:
-        row = [f"<b>{html.text(lesion_id)}</b>"]
-        for k in timepoints:
-            m = cells.get((lesion_id, k))
-            if m is None:
-                row.append('<span class="muted">-</span>')
-            elif m["status"] != "measured":
-                row.append(
-                    f'<span class="warn">{html.text(m["status"])}</span><br><span class="small">{html.text(reasons.get((lesion_id, k), ""))}</span>'
-                )
-            else:
-                parts = [
-                    f"LD {html.text(m['longest_diameter_mm'])} mm / SA {html.text(m['short_axis_mm'])} mm",
-                    f"{html.text(m['volume_ml'])} ml, {html.text(m['mean_hu'])} HU",
-                ]
-                if m.get("suv_max"):
-                    parts.append(f"SUVmax {html.text(m['suv_max'])}, SUVpeak {html.text(m['suv_peak'])}")
-                parts.append(f'<a href="#qc-{html.text(lesion_id)}-{html.text(k)}">QC image</a>')
-                row.append("<br>".join(parts))
-        rows.append(row)
-    return (
-        "<h2>Timeline</h2>"
-        '<p class="small muted">LD: RECIST longest axial diameter; SA: short axis; volume; mean CT value; SUVbw (PET).</p>'
-        + html.table(headers, rows)
-    )
+def _change(values: Sequence[float | None]) -> list[float | None]:
+    base = values[0] if values else None
+    return [100.0 * (v - base) / base if base and v is not None else None for v in values]
 
 
-def _plots_section(measurements: Table, response: Table, lesion_ids: list[str]) -> str:
+def _plots_section(measurements: Table, response: Table, targets: list[str], manifest: dict) -> str:
     x, xlabel = _x_axis(response)
     timepoints = [r["timepoint"] for r in response.rows]
-    cells = _cells(measurements)
-    criteria = criterion_columns(response)
-    labels = [" / ".join(r.get(c, "") for c in criteria if r.get(c, "")) for r in response.rows]
+    cells = {(r["lesion_id"], r["timepoint"]): r for r in measurements.rows}
+    nodes = {t["lesion_id"] for t in manifest.get("targets", []) if t.get("lymph_node")}
+    levels = _levels(manifest)
 
     def series(lesion_id: str, column: str) -> list[float | None]:
         out = []
@@ -109,55 +77,69 @@ def _plots_section(measurements: Table, response: Table, lesion_ids: list[str]) 
             out.append(number(m[column]) if m is not None and m["status"] == "measured" else None)
         return out
 
-    change: dict[str, list[float | None]] = {}
-    for lesion_id in lesion_ids:
-        d = series(lesion_id, "longest_diameter_mm")
-        base = d[0] if d else None
-        change[lesion_id] = [100.0 * (v - base) / base if base and v is not None else None for v in d]
-    change["sum"] = [0.0, *response.values("change_from_baseline_pct")[1:]] if response.rows else []
+    change = {i: _change(series(i, "short_axis_mm" if i in nodes else "longest_diameter_mm")) for i in targets}
+    sums = response.values("sum_diameters_mm")
+    categories = [r.get("recist", "") for r in response.rows]
+    pd_levels = plots.progression_levels(sums, [c not in ("NE", "") for c in categories], levels)
+    base = sums[0] if sums else None
+    sum_pd = [100.0 * (v - base) / base if base and v is not None else None for v in pd_levels]
+    last = {i: values[-1] if len(values) > 1 else None for i, values in change.items()}
     images = [
-        plots.sum_of_diameters_png(x, xlabel, response.values("sum_diameters_mm"), labels),
-        plots.volume_png(
-            x, xlabel, response.values("total_volume_ml"), {i: series(i, "volume_ml") for i in lesion_ids}
+        (plots.sum_of_diameters_png(x, xlabel, sums, categories, levels), "sum of diameters over time", "plot-sum"),
+        (
+            plots.volume_png(
+                x, xlabel, response.values("total_volume_ml"), {i: series(i, "volume_ml") for i in targets}
+            ),
+            "target lesion volumes over time",
+            "plot-volume",
         ),
-        plots.spider_png(x, xlabel, change),
+        (plots.spider_png(x, xlabel, change, _change(sums), sum_pd, levels), "spider plot", "plot-spider"),
     ]
-    alts = ["sum of diameters over time", "lesion volumes over time", "spider plot"]
-    ids = ["plot-sum", "plot-volume", "plot-spider"]
-    body = "".join(html.png_img(png, alt, img_id=i) for png, alt, i in zip(images, alts, ids, strict=True))
-    return f'<h2>Plots</h2><div class="plots">{body}</div>'
+    if len(timepoints) > 1 and targets:
+        title = f"Waterfall: each target at timepoint {timepoints[-1]} (last)"
+        images.append((plots.lesion_waterfall_png(list(last), list(last.values()), title), title, "plot-waterfall"))
+    body = "".join(html.png_img(png, alt, img_id=i) for png, alt, i in images)
+    return (
+        '<h2>Plots</h2><p class="small muted">Target lesions only. Each point of the sum is coloured by its RECIST '
+        "category; dashed green: the partial-response level; dotted red: the progression level of each follow-up "
+        f'(from the nadir before it).</p><div class="plots">{body}</div>'
+    )
 
 
-def _qc_section(out_dir: Path, lesion_ids: list[str], timepoints: list[str]) -> str:
-    qc = out_dir / names.QC_DIR
+def _figure(out_dir: Path, relative: str, anchor: str, caption: str, width: int | None = None) -> str:
+    path = out_dir / relative
+    if not path.is_file():
+        return ""
+    return (
+        f'<figure id="{html.text(anchor)}">{html.png_img(path.read_bytes(), caption, width=width)}'
+        f"<figcaption>{html.text(caption)}</figcaption></figure>"
+    )
+
+
+def _key_images_section(out_dir: Path, groups: Sequence[tuple[str, list[str]]], response: Table) -> str:
     parts = [
-        "<h2>QC images</h2>",
+        "<h2>Key images</h2>",
         '<p class="small muted">Axial CT slice of the longest diameter: outline (yellow), long axis (magenta), '
-        "short axis (cyan); PET fused over CT when available.</p>",
+        "short axis (cyan), slice number, orientation letters, scale bar and window; beside it the PET fused over "
+        "the CT with its colour bar, the PET region measured (green) and the 1 ml SUVpeak sphere (blue).</p>",
     ]
-    for lesion_id in lesion_ids:
-        figures = []
-        for k in timepoints:
-            path = out_dir / names.lesion_qc(lesion_id, int(k))
-            if path.is_file():
-                anchor = f"qc-{lesion_id}-{k}"
-                figures.append(
-                    f'<figure id="{html.text(anchor)}">{html.png_img(path.read_bytes(), f"{lesion_id} timepoint {k}")}'
-                    f"<figcaption>{html.text(lesion_id)}, timepoint {html.text(k)}</figcaption></figure>"
+    dates = {r["timepoint"]: r.get("study_date", "") for r in response.rows}
+    for title, ids in groups:
+        lesions = []
+        for lesion_id in ids:
+            figures = "".join(
+                _figure(
+                    out_dir,
+                    names.lesion_qc(lesion_id, int(k)),
+                    f"qc-{lesion_id}-{k}",
+                    f"{lesion_id}, timepoint {k} ({dates[k] or 'no date'})",
                 )
-        if figures:
-            parts.append(f'<h3>{html.text(lesion_id)}</h3><div class="qc">{"".join(figures)}</div>')
-    registration = sorted(qc.glob("registration_timepoint_*.png"), key=lambda p: int(p.stem.rsplit("_", 1)[1]))
-    if registration:
-        parts.append("<h3>Registration of the follow-ups</h3>")
-        parts.append(
-            '<div class="qc">'
-            + "".join(
-                f"<figure>{html.png_img(p.read_bytes(), p.stem, width=720)}<figcaption>{html.text(p.name)}</figcaption></figure>"
-                for p in registration
+                for k in dates
             )
-            + "</div>"
-        )
+            if figures:
+                lesions.append(f'<h4>{html.text(lesion_id)}</h4><div class="qc">{figures}</div>')
+        if lesions:
+            parts.append(f"<h3>{html.text(title)}</h3>" + "".join(lesions))
     return "".join(parts)
 
 
@@ -165,8 +147,11 @@ def _liver_section(out_dir: Path, manifest: dict) -> str:
     """Liver volume per timepoint and the QC image of each liver mask."""
     rows, figures = [], []
     for tp in manifest.get("inputs", {}).get("timepoints", []):
-        liver = tp.get("liver") or {}
         k = tp["timepoint"]
+        figures.append(_figure(out_dir, names.liver_qc(int(k)), f"qc-liver-{k}", f"liver, timepoint {k}", 960))
+        liver = tp.get("liver")
+        if not liver:
+            continue
         if liver.get("volume_ml") is not None:
             extent = "partial (cut by the field of view)" if liver.get("partial") else "whole"
             rows.append(
@@ -179,19 +164,14 @@ def _liver_section(out_dir: Path, manifest: dict) -> str:
             )
         else:
             rows.append([html.text(k), "", '<span class="warn">none</span>', html.text(liver.get("failed") or "")])
-        path = out_dir / "qc" / f"liver_timepoint_{k}.png"
-        if path.is_file():
-            figures.append(
-                f'<figure id="qc-liver-{html.text(k)}">{html.png_img(path.read_bytes(), f"liver timepoint {k}", width=960)}'
-                f"<figcaption>liver, timepoint {html.text(k)}</figcaption></figure>"
-            )
-    if not rows:
+    if not rows and not any(figures):
         return ""
+    table = html.table(["timepoint", "volume (ml)", "source", "extent / reason"], rows, [False, True, False, False])
     return (
         "<h2>Liver</h2>"
         '<p class="small muted">Liver mask per timepoint (masks/liver_timepoint_K.nii.gz): built-in segmentation or '
         "the given mask file; outline in yellow on axial slices and a coronal slice.</p>"
-        + html.table(["timepoint", "volume (ml)", "source", "extent / reason"], rows, [False, True, False, False])
+        + (table if rows else "")
         + f'<div class="qc">{"".join(figures)}</div>'
     )
 
@@ -214,75 +194,25 @@ def _dropped_section(manifest: dict) -> str:
     )
 
 
-def _warnings_section(manifest: dict) -> str:
-    lines = [html.text(w) for w in manifest.get("warnings", [])]
-    for tp in manifest.get("inputs", {}).get("timepoints", []):
-        flags = (tp.get("tracking") or {}).get("flags") or {}
-        lines += [
-            f"timepoint {tp['timepoint']}: lesion {html.text(k)}: {html.text(', '.join(v))}" for k, v in flags.items()
-        ]
-        res = (tp.get("tracking") or {}).get("registration_residuals") or {}
-        if res and not res.get("plausible", True):
-            lines.append(
-                f"timepoint {tp['timepoint']}: registration residual median {res.get('median_mm')} mm (implausible)"
-            )
-    body = html.items(lines, "warn") or '<p class="muted">No warnings.</p>'
-    return f"<h2>Warnings</h2>{body}"
-
-
-def _provenance_section(manifest: dict) -> str:
-    tool = manifest.get("tool", {})
-    inputs = manifest.get("inputs", {})
-    rows = []
-    for tp in inputs.get("timepoints", []):
-        reg = tp.get("registration") or {}
-        res = (tp.get("tracking") or {}).get("registration_residuals") or {}
-        reg_text = (
-            "reference"
-            if not reg
-            else (
-                f"failed: {reg['failed']}"
-                if "failed" in reg
-                else f"to the {reg.get('reference', '?')}: {reg.get('type', '')}; rotation {reg.get('rotation_deg', '?')} deg; "
-                f"residual median {res.get('median_mm', '?')} mm"
-            )
-        )
-        rows.append(
-            [
-                html.text(tp["timepoint"]),
-                html.text(tp.get("study_date") or ""),
-                html.text(tp["study_instance_uid"]),
-                html.text(f"{tp['ct_series_instance_uid']} ({tp['ct_slices']} slices)"),
-                html.text(
-                    f"{tp['pet_series_instance_uid']} ({tp['pet_units']})"
-                    if tp.get("pet_series_instance_uid")
-                    else "none"
-                ),
-                html.text(reg_text),
-            ]
-        )
-    skipped = inputs.get("skipped_files", [])
-    timings = ", ".join(f"{k} {v:.1f} s" for k, v in manifest.get("timings_s", {}).items())
-    versions = ", ".join(f"{k} {v}" for k, v in manifest.get("versions", {}).items())
-    return (
-        "<h2>Provenance</h2>"
-        f"<p>{html.text(tool.get('name', 'lesion-pipeline'))} {html.text(tool.get('version', ''))}; run started "
-        f"{html.text(manifest.get('started_at', '?'))}, finished {html.text(manifest.get('finished_at', '?'))}. "
-        f"{html.text(inputs.get('dicom_instances', '?'))} DICOM instances in {html.text(inputs.get('files_scanned', '?'))} files; "
-        f"{len(skipped)} file(s) skipped; {len(inputs.get('dropped_timepoints', []))} timepoint(s) dropped.</p>"
-        + html.table(["timepoint", "date", "StudyInstanceUID", "CT series", "PET series", "registration"], rows)
-        + f'<p class="small">Timings: {html.text(timings)}</p><p class="small">Software: {html.text(versions)}</p>'
-        + "<details><summary>Parameters</summary><pre>"
-        + html.text(json.dumps(manifest.get("parameters", {}), indent=2))
-        + "</pre></details>"
-        + (
-            "<details><summary>Skipped files</summary>"
-            + html.items(html.text(f"{s['file']}: {s['reason']}") for s in skipped)
-            + "</details>"
-            if skipped
-            else ""
-        )
+def _registration_section(out_dir: Path, timepoints: Sequence[str]) -> str:
+    figures = "".join(
+        _figure(out_dir, names.registration_qc(int(k)), f"registration-{k}", f"timepoint {k} registered", 720)
+        for k in timepoints[1:]
     )
+    return f'<h2>Registration of the follow-ups</h2><div class="qc">{figures}</div>' if figures else ""
+
+
+def _not_target_reasons(out_dir: Path, measurements: Table) -> dict[str, str]:
+    """Why each non-target lesion is not a RECIST target (summary.json; not found at baseline from the table)."""
+    path = out_dir / names.SUMMARY_JSON
+    summary = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    reasons = {
+        e["lesion_id"]: e["reason"] for e in summary.get("criteria", {}).get("recist", {}).get("not_targets", [])
+    }
+    for r in measurements.rows:
+        if r["timepoint"] == "0" and r["status"] != "measured":
+            reasons.setdefault(r["lesion_id"], f"not found at baseline ({r.get('not_found_reason', '')})")
+    return reasons
 
 
 def write_patient_report(out_dir: Path | str) -> Path:
@@ -290,23 +220,35 @@ def write_patient_report(out_dir: Path | str) -> Path:
     out_dir = Path(out_dir)
     measurements = read_table(out_dir / names.MEASUREMENTS_CSV)
     response = read_table(out_dir / names.RESPONSE_CSV)
+    best_path = out_dir / names.BEST_RESPONSE_CSV
+    best = read_table(best_path) if best_path.is_file() else Table((), ())
     manifest = json.loads((out_dir / names.RUN_JSON).read_text(encoding="utf-8"))
     lesion_ids = _lesion_ids(measurements, manifest)
+    targets, others = lesion_roles(measurements, lesion_ids)
     patient = response.rows[0]["patient_id"] if response.rows else "?"
     timepoints = [r["timepoint"] for r in response.rows]
+    tool = manifest.get("tool", {})
+    automatic = str(manifest.get("mode", "")).startswith("automatic")
     body = (
         f"<h1>Target lesion report: patient {html.text(patient)}</h1>"
-        f'<p class="muted">{len(timepoints)} timepoint(s), {len(lesion_ids)} target lesion(s). '
-        f"Generated from the files of this folder by {html.text(manifest.get('tool', {}).get('name', 'lesion-pipeline'))} "
-        f"{html.text(manifest.get('tool', {}).get('version', ''))}.</p>"
+        f'<p class="muted">{len(timepoints)} timepoint(s); {len(targets)} target and {len(others)} non-target '
+        f"lesion(s); targets {'chosen automatically' if automatic else 'given'}. Generated from the files of this "
+        f"folder by {html.text(tool.get('name', 'lesion-pipeline'))} {html.text(tool.get('version', ''))}. "
+        "Research software, not for clinical use: every number must be reviewed by a qualified reader.</p>"
+        '<div class="summary"><h2>Best overall response and time to progression</h2>'
+        + best_response_table(best)
+        + new_lesions_notice(response, automatic)
+        + "</div>"
         + _dropped_section(manifest)
-        + _response_section(response)
-        + _timeline_section(measurements, response, lesion_ids, manifest)
-        + _plots_section(measurements, response, lesion_ids)
-        + _qc_section(out_dir, lesion_ids, timepoints)
+        + lesions_section(measurements, response, lesion_ids, _not_target_reasons(out_dir, measurements))
+        + response_section(response)
+        + _plots_section(measurements, response, targets, manifest)
+        + criteria_section(manifest.get("parameters", {}))
+        + _key_images_section(out_dir, [("Target lesions", targets), ("Non-target lesions", others)], response)
         + _liver_section(out_dir, manifest)
-        + _warnings_section(manifest)
-        + _provenance_section(manifest)
+        + _registration_section(out_dir, timepoints)
+        + warnings_section(manifest)
+        + provenance_section(manifest)
     )
     path = out_dir / REPORT_NAME
     path.write_text(html.page(f"lesion-pipeline report {patient}", body), encoding="utf-8")

@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-NOT_CRITERIA = frozenset({"patient_id", "study_date", "timepoint", "study", "note"})
+NOT_CRITERIA = frozenset({"patient_id", "study_date", "timepoint", "study", "new_lesions", "note"})
 
 
 @dataclass(frozen=True)

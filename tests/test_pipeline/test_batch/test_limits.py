@@ -27,7 +27,18 @@ def one_study(sample_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
 
 def batch(studies: Path, out: Path, *options: str) -> tuple[int, dict[str, str]]:
     """Exit status of ``lesion-pipeline batch`` and the study's row of batch_summary.csv."""
-    cmd = [sys.executable, "-m", "pipeline.cli.main", "batch", str(studies), "-o", str(out), "--quiet", *options]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pipeline.cli.main",
+        "batch",
+        str(studies),
+        "-o",
+        str(out),
+        "--quiet",
+        "--no-pdf",
+        *options,
+    ]
     status = subprocess.run(cmd, capture_output=True, text=True, timeout=600).returncode
     with (out / "batch_summary.csv").open(newline="") as f:
         return status, next(row for row in csv.DictReader(f) if row["study"] == STUDY)

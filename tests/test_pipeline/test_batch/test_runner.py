@@ -28,6 +28,7 @@ from pipeline.outputs.staging import WORK_DIR
 OUTPUTS = (
     "measurements.csv",
     "response.csv",
+    "best_response.csv",
     "summary.txt",
     "masks/timepoint_0.nii.gz",
     "masks/timepoint_1.nii.gz",
@@ -38,7 +39,7 @@ GOOD, CORRUPT, NO_CT = ("patient_a", "patient_b"), "patient_c_corrupt", "patient
 
 def batch_cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "pipeline.cli.main", "batch", *map(str, args), "--quiet"],
+        [sys.executable, "-m", "pipeline.cli.main", "batch", *map(str, args), "--quiet", "--no-pdf"],
         capture_output=True,
         text=True,
         timeout=600,
@@ -47,7 +48,7 @@ def batch_cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
 
 def start_batch(*args: str | Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "pipeline.cli.main", "batch", *map(str, args), "--quiet"],
+        [sys.executable, "-m", "pipeline.cli.main", "batch", *map(str, args), "--quiet", "--no-pdf"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -160,7 +161,7 @@ def test_good_studies_complete_and_failures_are_reported(
     for name in (CORRUPT, NO_CT):
         assert not (out / name / MARKER).exists() and not (out / name / "run.json").exists()
     assert not [p.name for p in out.iterdir() if p.name.startswith(".") and p.name != ".batch.lock"]
-    for table in ("measurements.csv", "response.csv"):
+    for table in ("measurements.csv", "response.csv", "best_response.csv"):
         own = rows(pipeline_output / table)
         assert rows(out / table) == [["study", *own[0]]] + [[name, *row] for name in GOOD for row in own[1:]]
     cohort = (out / "cohort_report.html").read_text()
@@ -203,7 +204,7 @@ def test_dask_cluster_gives_identical_csvs(local_batch, studies: Path, tmp_path:
     assert {k: v["status"] for k, v in summary(tmp_path / "out").items()} == {
         k: v["status"] for k, v in local_batch[2].items()
     }
-    for table in ("measurements.csv", "response.csv"):
+    for table in ("measurements.csv", "response.csv", "best_response.csv"):
         assert (tmp_path / "out" / table).read_bytes() == (out_local / table).read_bytes(), table
     for name in GOOD:
         for table in OUTPUTS:

@@ -57,16 +57,32 @@ def test_folder_without_ct(study_copy: Path, tmp_path: Path) -> None:
 
 
 def test_garbage_file_among_good_ones_is_skipped_with_a_warning(study_copy: Path, tmp_path: Path) -> None:
+    """Non-DICOM files are skipped with a warning; input-like ones (a second targets.json, a configuration file,
+    a NIfTI mask) are named with why they are not read, even with --quiet."""
     (study_copy / "DICOM" / "0000" / "IM99999").write_bytes(b"\x00garbage, not DICOM" * 50)
     (study_copy / "notes.txt").write_text("exported by PACS")
     (study_copy / "DICOM" / "empty.dcm").write_bytes(b"")
+    (study_copy / "old").mkdir()
+    (study_copy / "old" / "targets.json").write_text('{"lesions": []}')
+    (study_copy / "criteria.toml").write_text("[recist]\n")
+    (study_copy / "liver.nii.gz").write_bytes(b"\x1f\x8b")
     out = tmp_path / "out"
-    result = run_cli("run", str(study_copy), "-o", str(out), "--quiet", "--registration", "affine")
+    result = run_cli("run", str(study_copy), "-o", str(out), "--quiet", "--registration", "affine", "--no-pdf")
     assert result.returncode == 0, result.stderr
     assert "skipped DICOM/0000/IM99999: not a DICOM file" in result.stderr
     assert "skipped DICOM/empty.dcm: empty file" in result.stderr
-    warnings = json.loads((out / "run.json").read_text())["warnings"]
-    assert any("IM99999" in w for w in warnings)
+    manifest = json.loads((out / "run.json").read_text())
+    assert any("IM99999" in w for w in manifest["warnings"])
+    (ignored,) = [line for line in result.stderr.splitlines() if "files that look like input were ignored" in line]
+    assert "WARNING" in ignored
+    for name, why in (
+        ("criteria.toml", "only with --config FILE"),
+        ("liver.nii.gz", "read only as DICOM"),
+        ("old/targets.json", "only from STUDY_DIR/targets.json or --targets FILE"),
+    ):
+        assert f"{name} (not read: " in ignored and why in ignored
+        assert any(s["file"] == name and why in s["reason"] for s in manifest["inputs"]["skipped_files"])
+    assert "skipped old/targets.json" not in result.stderr  # named once, with the reason
 
 
 def _series_files(study: Path, series_uid: str) -> list[Path]:
@@ -95,7 +111,7 @@ def test_truncated_follow_up_ct_drops_that_timepoint(study_copy: Path, tmp_path:
     victim = _series_files(study_copy, ground_truth["timepoints"][1]["ct_series_instance_uid"])[5]
     _truncate(victim)
     out = tmp_path / "out"
-    result = run_cli("run", str(study_copy), "-o", str(out), "--quiet", "--registration", "affine")
+    result = run_cli("run", str(study_copy), "-o", str(out), "--quiet", "--registration", "affine", "--no-pdf")
     assert result.returncode == 0, result.stderr
     assert str(victim.relative_to(study_copy)) in result.stderr
     manifest = json.loads((out / "run.json").read_text())
@@ -112,14 +128,30 @@ def test_truncated_follow_up_ct_drops_that_timepoint(study_copy: Path, tmp_path:
     "content, fragment",
     [
         ("{not json", "not valid JSON"),
-        ('{"lesions": []}', "is empty"),
-        ('{"lesions": [{"id": "L1"}]}', "seed_lps_mm"),
-        ('{"lesions": [{"id": "L1", "seed_lps_mm": [1, 2]}]}', "three finite numbers"),
+        ('{"lesions": []}', "lesions: is empty"),
+        ('{"lesions": [{"id": "L1"}]}', "lesions[0].seed_lps_mm (lesion L1): missing"),
+        (
+            '{"lesions": [{"id": "L1", "seed_lps_mm": [1, 2]}]}',
+            "seed_lps_mm (lesion L1): must be three numbers [x, y, z]",
+        ),
+        (
+            '{"lesions": [{"id": "L1", "seed_lps_mm": [1, NaN, 3]}]}',
+            "seed_lps_mm[1] (lesion L1): must be a finite number, got nan",
+        ),
         (
             '{"lesions": [{"id": "L1", "seed_lps_mm": [1, 2, 3]}, {"id": "L1", "seed_lps_mm": [1, 2, 3]}]}',
             "duplicate id",
         ),
-        ("[1, 2]", 'expected an object with a "lesions" list'),
+        ("[1, 2]", "must be an object"),
+        (
+            '{"lesions": [{"id": "L1", "seed_lps_mm": [1, 2, 3]}], "new_lesion": [{"timepoint": 1}]}',
+            "new_lesion: unknown key (allowed: lesions, new_lesions, lesion_status, liver_reference_lps_mm, "
+            "blood_pool_lps_mm; did you mean new_lesions?)",
+        ),
+        (
+            '{"lesions": [{"id": "L1", "seed_lps_mm": [1, 2, 3]}], "lesion_statuses": []}',
+            "did you mean lesion_status?",
+        ),
     ],
 )
 def test_malformed_targets(study_copy: Path, tmp_path: Path, content: str, fragment: str) -> None:

@@ -118,3 +118,9 @@ def test_what_the_criteria_see_of_a_lesion_record(record, override, not_found_as
     assert obs.status.value == expected
     if expected == "measured":
         assert obs.longest_mm == record["longest_diameter_mm"]
+
+
+def test_new_lesions_column_from_the_reader(annotated_run: Path) -> None:
+    """The reader's "new_lesions" list names follow-up 1 only; its presence says follow-up 2 was looked at too."""
+    with (annotated_run / "out" / "response.csv").open() as f:
+        assert [r["new_lesions"] for r in csv.DictReader(f)] == ["", "yes", "no"]

@@ -23,7 +23,7 @@ def automatic_run(sample_root: Path, tmp_path_factory: pytest.TempPathFactory):
     shutil.copytree(sample_root / "study", study)
     (study / "targets.json").unlink()
     out = study.parent / "out"
-    result = run_study(study, out, config=RunConfig(registration=RegistrationConfig(deformable=False)))
+    result = run_study(study, out, config=RunConfig(registration=RegistrationConfig(deformable=False)), automatic=True)
     with (out / "detected_lesions.csv").open() as f:
         rows = list(csv.DictReader(f))
     return out, rows, result
@@ -90,3 +90,10 @@ def test_target_choice_rules():
         3,
     ]
     assert choose_targets([12.0, 30.0, 8.0, 20.0], [True, True, True, True], ["liver"] * 4, 5, max_total=2) == [1, 3]
+
+
+def test_new_lesions_column_in_automatic_mode(automatic_run):
+    """The detector looks at every follow-up: no new lesion at the first, the generator's N1 at the last."""
+    out, _, _ = automatic_run
+    with (out / "response.csv").open() as f:
+        assert [r["new_lesions"] for r in csv.DictReader(f)] == ["", "no", "yes"]

@@ -108,3 +108,93 @@ def test_panel_geometry_agrees_with_the_label_map(pipeline_output: Path) -> None
         assert np.all(ijk[:, 2] == e["slice_index_z"])
         hit = labels[ijk[:, 0], ijk[:, 1], ijk[:, 2]] == order.index(e["lesion_id"]) + 1
         assert hit.mean() == 1.0, (k, e["lesion_id"], hit.mean())
+
+
+def test_edge_letters_follow_the_direction_cosines() -> None:
+    from pipeline.outputs.qc_draw import edge_letters
+
+    assert edge_letters((1, 0, 0, 0, 1, 0, 0, 0, 1)) == {"left": "R", "right": "L", "top": "A", "bottom": "P"}
+    # rows running to the patient's right and columns to the feet (e.g. a coronal-like or flipped export)
+    assert edge_letters((-1, 0, 0, 0, 0, 1, 0, -1, 0)) == {"left": "L", "right": "R", "top": "S", "bottom": "I"}
+
+
+def test_scale_bar_orientation_and_field_of_view(pipeline_output: Path) -> None:
+    """The white scale bar at the bottom left is as long as it says; the field of view is at least 100 mm."""
+    for _, e in _qc_entries(pipeline_output):
+        png = mpimg.imread(pipeline_output / "qc" / e["file"])
+        left, top, w, h = e["panels"]["CT"]["box_px"]
+        mm_per_px = float(np.linalg.norm(np.asarray(e["panels"]["CT"]["pixel_to_lps"])[:, 0]))
+        assert w * mm_per_px >= 99.0 and h * mm_per_px >= 99.0
+        bottom = np.round(png[top + h - 20 : top + h, left : left + w // 2, :3] * 255).astype(int)
+        longest = max(_longest_run(np.all(row == 255, axis=1)) for row in bottom)
+        assert longest * mm_per_px == pytest.approx(e["scale_bar_mm"], abs=1.5 * mm_per_px)
+        assert e["edge_letters"] == {"left": "R", "right": "L", "top": "A", "bottom": "P"}  # axial, as the generator
+
+
+def _longest_run(flags: np.ndarray) -> int:
+    best = run = 0
+    for f in flags:
+        run = run + 1 if f else 0
+        best = max(best, run)
+    return best
+
+
+def _pet_of(sample_root: Path, timepoint: int):
+    from pipeline.dicom.discover import discover
+    from pipeline.dicom.load import load_pet
+    from pipeline.dicom.selection import select_timepoints
+
+    study = sample_root / "study"
+    return load_pet(select_timepoints(discover(study, ignore={study / "targets.json"}))[timepoint].pet_candidates[0])
+
+
+def test_pet_region_and_peak_sphere_are_drawn_where_measured(pipeline_output: Path, sample_root: Path) -> None:
+    """Green outline pixels lie in PET voxels at or above the recorded threshold; the blue circle is centred on
+    the recorded SUVpeak centre, where the mean SUV of the 1 ml sphere (recomputed here) is SUVpeak."""
+    from pipeline import spatial
+    from pipeline.outputs.qc_lesion import PEAK_SPHERE_RGB, PET_REGION_RGB
+
+    manifest = json.loads((pipeline_output / "run.json").read_text())
+    lesions = {(tp["timepoint"], l["lesion_id"]): l for tp in manifest["inputs"]["timepoints"] for l in tp["lesions"]}
+    pets = {}
+    for k, e in _qc_entries(pipeline_output):
+        pet = pets.setdefault(k, _pet_of(sample_root, k))
+        suv = spatial.array_zyx(pet.image)
+        lesion = lesions[(k, e["lesion_id"])]
+        png = mpimg.imread(pipeline_output / "qc" / e["file"])
+        panel = e["panels"]["PET"]
+        matrix = np.asarray(panel["pixel_to_lps"])
+        green = _to_lps(matrix, _pixels(png, panel["box_px"], PET_REGION_RGB))
+        assert len(green) > 10
+        idx = np.round(spatial.lps_to_index_zyx(pet.image, green)).astype(int)
+        assert (suv[idx[:, 0], idx[:, 1], idx[:, 2]] >= lesion["pet_threshold_suv"] - 1e-4).all()
+        centre = np.asarray(lesion["suv_peak_centre_lps_mm"])
+        zyx = np.stack(np.meshgrid(*[np.arange(n) for n in suv.shape], indexing="ij"), -1).reshape(-1, 3)
+        near = np.linalg.norm(spatial.index_zyx_to_lps(pet.image, zyx.astype(float)) - centre, axis=1) <= 6.2035
+        assert suv.reshape(-1)[near].mean() == pytest.approx(lesion["suv_peak"], rel=1e-5)
+        sphere = e["suv_peak_sphere_png_px"]
+        drawn = _to_lps(matrix, np.asarray([sphere["centre"]]))[0]
+        in_plane = (drawn - centre)[:2]
+        assert np.linalg.norm(in_plane) <= 1.0 * float(np.linalg.norm(matrix[:, 0])) + 1e-6
+        blue = _pixels(png, panel["box_px"], PEAK_SPHERE_RGB)
+        radii = np.linalg.norm(blue - np.asarray(sphere["centre"]), axis=1)
+        assert len(blue) > 8 and np.abs(radii - sphere["radius"]).max() <= 1.5
+
+
+@pytest.mark.parametrize(
+    "ends",
+    [
+        [(150.0, 295.0), (150.0, 100.0)],  # end at the right edge: text pushed back to the left of it
+        [(2.0, 150.0), (100.0, 150.0)],  # end at the top edge
+        [(150.0, 3.0), (150.0, 200.0)],  # end at the left edge, text aligned right of its anchor
+        [(298.0, 298.0), (100.0, 100.0)],  # bottom right corner
+    ],
+)
+def test_length_labels_stay_inside_the_panel(ends) -> None:
+    from pipeline.outputs.qc_lesion import _label_offset
+
+    w, h = 300, 300
+    r, c, ha, va = _label_offset(ends, 0, (w, h))
+    left = c - (52 if ha == "right" else 0)
+    top = r - (14 if va == "bottom" else 0)
+    assert left >= 0 and left + 52 <= w and top >= 0 and top + 14 <= h, (r, c, ha, va)

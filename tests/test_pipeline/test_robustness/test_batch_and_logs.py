@@ -39,16 +39,19 @@ def test_a_study_named_like_a_batch_output_fails_alone(tmp_path: Path) -> None:
     summary = _summary(out)
     for name in ("measurements.csv", "batch_logs"):
         assert summary[name]["status"] == "failed" and "is the name of a batch output" in summary[name]["error"]
-    assert summary["empty"]["status"] == "failed" and "no DICOM files found" in summary["empty"]["error"]
+    assert summary["empty"]["status"] == "failed" and "no targets: give --targets FILE" in summary["empty"]["error"]
     assert (out / "measurements.csv").is_file() and (out / "cohort_report.html").is_file()
 
 
 def test_a_study_without_targets_file_runs_in_automatic_mode(tmp_path: Path) -> None:
-    """No targets.json: the worker fingerprints the study without one (no crash) and runs it (here: no DICOM)."""
+    """No targets.json and automatic mode: the worker fingerprints the study without one (no crash) and runs it
+    (here: no DICOM)."""
     study = tmp_path / "p1"
     study.mkdir()
     (study / "x.txt").write_text("not DICOM")
-    task = StudyTask("p1", str(study), str(tmp_path / "out" / "p1"), str(tmp_path / "p1.log"), RunConfig(), 1)
+    task = StudyTask(
+        "p1", str(study), str(tmp_path / "out" / "p1"), str(tmp_path / "p1.log"), RunConfig(), 1, automatic=True
+    )
     outcome = execute(task)
     assert outcome.status is StudyStatus.FAILED and "no DICOM files found" in outcome.error, outcome
 

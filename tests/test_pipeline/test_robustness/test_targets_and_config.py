@@ -13,7 +13,8 @@ from robustness_corpus import cli_logging
 
 from pipeline.cli.main import main
 from pipeline.outputs import names
-from pipeline.targets.json_file import LESION_ID_PATTERN, MAX_TARGETS, is_lesion_id
+from pipeline.schema import MAX_TARGETS
+from pipeline.targets.json_file import LESION_ID_PATTERN, is_lesion_id
 
 SEED = [0.0, 0.0, 0.0]
 
@@ -24,43 +25,81 @@ def _lesion(lesion_id: object = "L1", seed: object = SEED, **more: object) -> di
 
 # (case, targets file text, fragment of the one-line message after the file's path)
 TARGETS_CASES = [
-    ("path in an id", json.dumps({"lesions": [_lesion("../../../../tmp/x/PWNED")]}), 'lesion #1: "id" must be 1 to 64'),
-    ("folder in an id", json.dumps({"lesions": [_lesion("a/b")]}), 'lesion #1: "id" must be 1 to 64'),
-    ("300-character id", json.dumps({"lesions": [_lesion("L" * 300)]}), '"id" must be 1 to 64'),
-    ("NUL in an id", json.dumps({"lesions": [_lesion("L\u00001")]}), '"id" must be 1 to 64'),
-    ("TeX in an id", json.dumps({"lesions": [_lesion("$\\frac{")]}), '"id" must be 1 to 64'),
-    ("dot id", json.dumps({"lesions": [_lesion("..")]}), '"id" must be 1 to 64'),
-    ("empty id", json.dumps({"lesions": [_lesion("")]}), '"id" must be 1 to 64'),
-    ("number id", json.dumps({"lesions": [_lesion(7)]}), '"id" must be 1 to 64'),
-    ("duplicate id", json.dumps({"lesions": [_lesion("L1"), _lesion("L1")]}), "lesion #2: duplicate id L1"),
-    ("ids equal ignoring case", json.dumps({"lesions": [_lesion("L1"), _lesion("l1")]}), "duplicate id l1"),
+    (
+        "path in an id",
+        json.dumps({"lesions": [_lesion("../../../../tmp/x/PWNED")]}),
+        "lesions[0].id: must be 1 to 64 characters of A-Z a-z 0-9 . _ - starting with a letter or digit",
+    ),
+    (
+        "folder in an id",
+        json.dumps({"lesions": [_lesion("a/b")]}),
+        "lesions[0].id: must be 1 to 64 characters of A-Z a-z 0-9 . _ - starting with a letter or digit",
+    ),
+    ("300-character id", json.dumps({"lesions": [_lesion("L" * 300)]}), "lesions[0].id: must be 1 to 64 characters"),
+    ("NUL in an id", json.dumps({"lesions": [_lesion("L\u00001")]}), "lesions[0].id: must be 1 to 64 characters"),
+    ("TeX in an id", json.dumps({"lesions": [_lesion("$\\frac{")]}), "lesions[0].id: must be 1 to 64 characters"),
+    ("dot id", json.dumps({"lesions": [_lesion("..")]}), "lesions[0].id: must be 1 to 64 characters"),
+    ("empty id", json.dumps({"lesions": [_lesion("")]}), "lesions[0].id: must be 1 to 64 characters"),
+    ("number id", json.dumps({"lesions": [_lesion(7)]}), "lesions[0].id: must be a string, got 7"),
+    ("duplicate id", json.dumps({"lesions": [_lesion("L1"), _lesion("L1")]}), "lesions[1].id: duplicate id 'L1'"),
+    (
+        "ids equal ignoring case",
+        json.dumps({"lesions": [_lesion("L1"), _lesion("l1")]}),
+        "duplicate id 'l1' (ids must differ ignoring case)",
+    ),
     (
         "10,000 targets",
         json.dumps({"lesions": [_lesion(f"L{k}") for k in range(10_000)]}),
-        f"10000 lesions; at most {MAX_TARGETS} are allowed",
+        f"lesions: has 10000 entries; at most {MAX_TARGETS} are allowed",
     ),
-    ("seed of 1e400", '{"lesions": [{"id": "L1", "seed_lps_mm": [1e400, 0, 0]}]}', "three finite numbers"),
-    ("seed NaN", '{"lesions": [{"id": "L1", "seed_lps_mm": [NaN, 0, 0]}]}', "three finite numbers"),
-    ("seed of 400 digits", '{"lesions": [{"id": "L1", "seed_lps_mm": [' + "9" * 400 + ", 0, 0]}]}", "finite numbers"),
+    (
+        "seed of 1e400",
+        '{"lesions": [{"id": "L1", "seed_lps_mm": [1e400, 0, 0]}]}',
+        "seed_lps_mm[0] (lesion L1): must be a finite number, got inf",
+    ),
+    (
+        "seed NaN",
+        '{"lesions": [{"id": "L1", "seed_lps_mm": [NaN, 0, 0]}]}',
+        "seed_lps_mm[0] (lesion L1): must be a finite number, got nan",
+    ),
+    (
+        "seed of 400 digits",
+        '{"lesions": [{"id": "L1", "seed_lps_mm": [' + "9" * 400 + ", 0, 0]}]}",
+        "seed_lps_mm[0] (lesion L1): must be a finite number",
+    ),
     (
         "seed of 5000 digits",
         '{"lesions": [{"id": "L1", "seed_lps_mm": [' + "9" * 5000 + ", 0, 0]}]}",
         "not usable JSON",
     ),
-    ("seed as text", json.dumps({"lesions": [_lesion(seed="0,0,0")]}), "three finite numbers"),
-    ("organ with a newline", json.dumps({"lesions": [_lesion(organ="liver\nEVIL")]}), '"organ" must be 1 to 64'),
+    (
+        "seed as text",
+        json.dumps({"lesions": [_lesion(seed="0,0,0")]}),
+        "seed_lps_mm (lesion L1): must be a list, got '0,0,0'",
+    ),
+    (
+        "organ with a newline",
+        json.dumps({"lesions": [_lesion(organ="liver\nEVIL")]}),
+        "lesions[0].organ (lesion L1): must be 1 to 64 printable characters",
+    ),
     ("deeply nested JSON", '{"lesions": [' + "[" * 100_000 + "]" * 100_000 + "]}", "nested more than"),
     ("nested 9 levels", json.dumps({"lesions": [_lesion(), [[[[[[[[]]]]]]]]]}), "nested more than 8 levels"),
     ("larger than 1 MB", json.dumps({"lesions": [_lesion()], "pad": "x" * 1_100_000}), "larger than 1000000 bytes"),
     ("not UTF-8", b'{"lesions": [{"id": "\xff"}]}', "not UTF-8"),
     ("empty file", "", "not valid JSON"),
-    ("lesions not a list", json.dumps({"lesions": {"id": "L1"}}), 'expected an object with a "lesions" list'),
+    ("lesions not a list", json.dumps({"lesions": {"id": "L1"}}), "lesions: must be a list"),
     (
         "status of an unknown lesion",
-        json.dumps({"lesions": [_lesion()], "lesion_status": [{"lesion_id": ["x"]}]}),
+        json.dumps(
+            {"lesions": [_lesion()], "lesion_status": [{"lesion_id": "x", "timepoint": 1, "status": "disappeared"}]}
+        ),
         "must name a target",
     ),
-    ("new lesions not a list", json.dumps({"lesions": [_lesion()], "new_lesions": 5}), '"new_lesions" must be a list'),
+    (
+        "new lesions not a list",
+        json.dumps({"lesions": [_lesion()], "new_lesions": 5}),
+        "new_lesions: must be a list, got 5",
+    ),
 ]
 
 
@@ -117,13 +156,25 @@ def test_output_names_stay_inside_the_output_folder(tmp_path: Path) -> None:
 CONFIG_CASES = [
     ("NaN threshold", "[recist]\npr_change_pct = nan\n", "[recist] pr_change_pct: must be a finite number"),
     ("infinite threshold", "[volumetric]\npd_change_pct = inf\n", "[volumetric] pd_change_pct: must be a finite"),
-    ("huge margin", "[pet_lesion]\nsearch_margin_mm = 1e300\n", "[pet_lesion] search_margin_mm: must be >= 0, <= 50"),
-    ("huge integer", "[recist]\nmax_targets_total = 99999999999999999999999\n", "max_targets_total: must be >= 1"),
-    ("huge detection margin", "[detection]\npet_margin_mm = 1e9\n", "[detection] pet_margin_mm: must be >= 0, <= 50"),
-    ("positive PR threshold", "[choi]\nsize_pr_change_pct = 5\n", "[choi] size_pr_change_pct: must be >= -100, < 0"),
+    (
+        "huge margin",
+        "[pet_lesion]\nsearch_margin_mm = 1e300\n",
+        "[pet_lesion] search_margin_mm: must be in [0, 50], got 1e+300",
+    ),
+    (
+        "huge integer",
+        "[recist]\nmax_targets_total = 99999999999999999999999\n",
+        "max_targets_total: must be in [1, 100]",
+    ),
+    ("huge detection margin", "[detection]\npet_margin_mm = 1e9\n", "[detection] pet_margin_mm: must be in [0, 50]"),
+    (
+        "positive PR threshold",
+        "[choi]\nsize_pr_change_pct = 5\n",
+        "[choi] size_pr_change_pct: must be in [-100, 0), got 5",
+    ),
     ("deeply nested", "[recist]\nx = " + "[" * 5000 + "]" * 5000 + "\n", "not usable TOML"),
     ("unknown key", "[percist]\nliver_factor = 2\n", "[percist] liver_factor: unknown option"),
-    ("wrong type", '[recist]\nmin_sd_days = "42"\n', "[recist] min_sd_days: expected int"),
+    ("wrong type", '[recist]\nmin_sd_days = "42"\n', "[recist] min_sd_days: must be a whole number, got '42'"),
     ("not TOML", "[recist\n", "not valid TOML"),
 ]
 
@@ -154,8 +205,8 @@ def test_every_configuration_number_declares_its_bounds() -> None:
 @pytest.mark.parametrize(
     "arguments, fragment",
     [
-        (["--threads", "0"], "argument --threads: 0 is not between 1 and 256"),
-        (["--threads", "-3"], "argument --threads: -3 is not between 1 and 256"),
+        (["--threads", "0"], "argument --threads: must be from 1 to 256, got 0"),
+        (["--threads", "-3"], "argument --threads: must be from 1 to 256, got -3"),
     ],
 )
 def test_bad_command_line_numbers(arguments: list[str], fragment: str, tmp_path: Path, capsys) -> None:
@@ -164,7 +215,7 @@ def test_bad_command_line_numbers(arguments: list[str], fragment: str, tmp_path:
     assert exc.value.code == 2 and fragment in capsys.readouterr().err
     with pytest.raises(SystemExit) as exc, cli_logging():
         main(["batch", str(tmp_path), "-o", str(tmp_path / "out"), "--timeout", "nan"])
-    assert exc.value.code == 2 and "'nan' is not a finite number above zero" in capsys.readouterr().err
+    assert exc.value.code == 2 and "must be a finite number > 0, got nan" in capsys.readouterr().err
 
 
 def test_log_json_stays_json_lines_on_errors(tmp_path: Path, capsys) -> None:
@@ -184,7 +235,7 @@ def test_log_json_stays_json_lines_on_errors(tmp_path: Path, capsys) -> None:
         )
     lines = capsys.readouterr().err.splitlines()
     records = [json.loads(line) for line in lines]
-    assert code == 2 and records[-1]["level"] == "error" and '"id" must be' in records[-1]["message"]
+    assert code == 2 and records[-1]["level"] == "error" and "lesions[0].id: must be" in records[-1]["message"]
     with pytest.raises(SystemExit), cli_logging():
         main(["run", "--log-json", "--no-such-option"])
     (record,) = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
