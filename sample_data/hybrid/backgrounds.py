@@ -50,7 +50,8 @@ class Background:
 
     @property
     def shape_zyx(self) -> tuple[int, int, int]:
-        return self.image_zyx.shape  # type: ignore[return-value]
+        nz, ny, nx = self.image_zyx.shape
+        return (int(nz), int(ny), int(nx))
 
     def index_to_lps(self, index_zyx: np.ndarray) -> np.ndarray:
         idx = np.asarray(index_zyx, dtype=float)
@@ -102,12 +103,13 @@ def _background(
     source: str,
     thickness: float,
 ) -> Background:
-    origin = tuple(float(v) for v in image.GetOrigin())
-    spacing = tuple(float(v) for v in image.GetSpacing()[::-1])
+    ox, oy, oz = (float(v) for v in image.GetOrigin())
+    sx, sy, sz = (float(v) for v in image.GetSpacing())
+    origin, spacing = (ox, oy, oz), (sz, sy, sx)
     array = sitk.GetArrayFromImage(image).astype(np.float32)
     return Background(
         name, array, spacing, origin, thickness, liver.astype(bool), avoid.astype(bool), psf, enhanced, source
-    )  # type: ignore[arg-type]
+    )
 
 
 def _grow(mask: np.ndarray, mm: float, spacing: tuple[float, float, float]) -> np.ndarray:

@@ -81,18 +81,24 @@ def _draw_shape(rng: np.random.Generator, large_allowed: bool) -> StarShape:
     lo, hi = SIZE_BINS_MM[int(rng.choice(len(p), p=p / p.sum()))]
     size = float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
     axes = (1.0, float(rng.uniform(0.6, 1.0)), float(rng.uniform(0.55, 1.0)))
-    rot = rotation_matrix(tuple(rng.uniform(-180.0, 180.0, size=3)))  # type: ignore[arg-type]
+    a1, a2, a3 = (float(v) for v in rng.uniform(-180.0, 180.0, size=3))
+    rot = rotation_matrix((a1, a2, a3))
     lobes = []
     for _ in range(int(rng.integers(0, 5))):
         d = rng.normal(size=3)
-        lobes.append(Lobe(float(rng.uniform(-0.25, 0.35)), float(rng.uniform(2.0, 6.0)), tuple(d / np.linalg.norm(d))))  # type: ignore[arg-type]
+        ux, uy, uz = (float(v) for v in d / np.linalg.norm(d))
+        lobes.append(Lobe(float(rng.uniform(-0.25, 0.35)), float(rng.uniform(2.0, 6.0)), (ux, uy, uz)))
     unit = StarShape(
         (0.0, 0.0, 0.0),
         (10.0, 10.0 * axes[1], 10.0 * axes[2]),
-        tuple(tuple(float(v) for v in row) for row in rot),
+        _rows(rot),
         tuple(lobes),
-    )  # type: ignore[arg-type]
+    )
     return _scaled(unit, size / _axial_extent_mm(unit))
+
+
+def _rows(matrix: np.ndarray) -> tuple[tuple[float, float, float], ...]:
+    return tuple((float(r[0]), float(r[1]), float(r[2])) for r in np.asarray(matrix))
 
 
 def _scaled(shape: StarShape, factor: float) -> StarShape:
@@ -238,7 +244,7 @@ def write_case(case: Path, name: str, bg: Background, level_hu: float, lesions: 
     nz, ny, nx = bg.shape_zyx
     grid = Grid(
         (nz, ny, nx), (bg.spacing_zyx[2], bg.spacing_zyx[1], bg.spacing_zyx[0]), bg.origin_lps_mm, bg.slice_thickness_mm
-    )  # type: ignore[arg-type]
+    )
     when = dt.datetime(2024, 1, 1, 9, 0, 0)
     key = ("hybrid", GENERATOR_VERSION, seed, name)
     study = StudyInfo(uid(*key, "study"), uid(*key, "for"), when, "1", f"H{zlib.crc32(name.encode()) % 10**8:08d}")

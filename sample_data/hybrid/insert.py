@@ -98,7 +98,8 @@ def render(bg: Background, shape: StarShape, appearance: Appearance) -> Rendered
     fraction = frac.reshape(shape_box).astype(np.float32)
     with np.errstate(invalid="ignore", divide="ignore"):
         attenuation = np.where(frac > 0, contrast_sum / np.maximum(frac, 1e-12), 0.0).reshape(shape_box)
-    return Rendered(tuple(sl.start for sl in box), fraction, attenuation.astype(np.float32))  # type: ignore[arg-type]
+    z0, y0, x0 = (int(sl.start) for sl in box)
+    return Rendered((z0, y0, x0), fraction, attenuation.astype(np.float32))
 
 
 def anatomy(bg: Background, box: tuple[slice, slice, slice]) -> np.ndarray:
