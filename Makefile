@@ -56,6 +56,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 # accuracy on real scans (../shared/realdata, or REALDATA=dir), plus a user's own cases (DATA=dir laid out the same
 # way): per-case tables and a summary; exits non-zero when an accuracy target is missed

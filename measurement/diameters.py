@@ -90,10 +90,10 @@ def axial_diameters(mask_zyx: np.ndarray, spacing_zyx: tuple[float, float, float
     # slices in decreasing order of an upper bound of their outline's extent: the outline runs within
     # one pixel of the pixels >= 0.5, so it fits in their bounding box grown by one pixel on each side
     lesion = inside(mask)
-    bounds = {}
-    for z in np.flatnonzero(lesion.any(axis=(1, 2))):
-        rows, cols = np.flatnonzero(lesion[z].any(axis=1)), np.flatnonzero(lesion[z].any(axis=0))
-        bounds[int(z)] = float(np.hypot((rows[-1] - rows[0] + 2) * sy, (cols[-1] - cols[0] + 2) * sx))
+    bounds: dict[int, float] = {}
+    for zi in np.flatnonzero(lesion.any(axis=(1, 2))):
+        rows, cols = np.flatnonzero(lesion[zi].any(axis=1)), np.flatnonzero(lesion[zi].any(axis=0))
+        bounds[int(zi)] = float(np.hypot((rows[-1] - rows[0] + 2) * sy, (cols[-1] - cols[0] + 2) * sx))
     for z in sorted(bounds, key=lambda k: (-bounds[k], k)):
         if best is not None and bounds[z] < best[0]:
             break

@@ -115,13 +115,12 @@ def _region_stats(
     values = np.asarray(image_zyx)[region].astype(np.float64)
     if values.size < 2:
         raise ValueError(f"{what} holds fewer than 2 voxels of the image")
-    return ReferenceRegion(
-        kind, float(values.mean()), float(values.std(ddof=1)), int(values.size), tuple(float(v) for v in centre)
-    )  # type: ignore[arg-type]
+    z, y, x = (float(v) for v in centre)
+    return ReferenceRegion(kind, float(values.mean()), float(values.std(ddof=1)), int(values.size), (z, y, x))
 
 
 def sphere_region(
-    shape: tuple[int, int, int], spacing_zyx: tuple[float, float, float], centre_zyx: np.ndarray, diameter_mm: float
+    shape: tuple[int, ...], spacing_zyx: tuple[float, float, float], centre_zyx: np.ndarray, diameter_mm: float
 ) -> np.ndarray:
     """Voxels whose centres lie within ``diameter_mm / 2`` of ``centre_zyx``."""
     dz, dy, dx = _offsets_mm(shape, spacing_zyx, np.asarray(centre_zyx, dtype=float))
@@ -135,7 +134,7 @@ def sphere_reference(
     diameter_mm: float = LIVER_SPHERE_DIAMETER_MM,
 ) -> ReferenceRegion:
     """PERCIST liver reference: mean and SD in a sphere of ``diameter_mm`` around ``centre_zyx``."""
-    region = sphere_region(np.shape(image_zyx), spacing_zyx, centre_zyx, diameter_mm)  # type: ignore[arg-type]
+    region = sphere_region(image_zyx.shape, spacing_zyx, centre_zyx, diameter_mm)
     return _region_stats(
         image_zyx, region, "liver_sphere", np.asarray(centre_zyx, dtype=float), f"{diameter_mm:g} mm sphere"
     )

@@ -2,16 +2,36 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass, field
 
 from measurement.criteria.choi import ChoiConfig
 from measurement.criteria.percist import PercistConfig
 from measurement.criteria.recist import RecistConfig
 from measurement.criteria.volumetric import VolumetricConfig
-from pipeline.dicom.selection import SelectionOptions
 from segmentation.ct_lesion import CtLesionConfig
 from segmentation.detect import DetectionConfig
 from segmentation.pet_lesion import PetSegmentationConfig
+
+
+def available_cores() -> int:
+    """Cores this process may run on (CPU affinity, else the machine's count); the basis of every default
+    worker and thread count."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+@dataclass(frozen=True)
+class SelectionOptions:
+    """How to choose the measured CT and the PET of each study (``None``: automatic)."""
+
+    min_ct_slices: int = 10
+    ct_series_uid: str | None = None
+    ct_description: str | None = None  # regular expression, case-insensitive, searched in SeriesDescription
+    pet_series_uid: str | None = None
+    pet_description: str | None = None
 
 
 @dataclass(frozen=True)

@@ -44,7 +44,7 @@ from measurement.criteria.recist import RecistConfig
 from measurement.criteria.volumetric import VolumetricConfig
 from measurement.pet import LBM_FORMULAS
 from pipeline.config import RunConfig
-from pipeline.errors import InputError
+from pipeline.errors import ConfigFileError
 from segmentation.detect import DetectionConfig
 from segmentation.pet_lesion import PET_METHODS, PetSegmentationConfig
 
@@ -73,22 +73,24 @@ UPPER_BOUNDS: dict[tuple[str, str], float] = {
 _TYPES: dict[str, tuple[type, ...]] = {"float": (int, float), "int": (int,), "bool": (bool,), "str": (str,)}
 
 
-class ConfigFileError(InputError):
-    """The configuration file cannot be used as given."""
+def _has_type(value: object, kind: str) -> bool:
+    """TOML value of the declared kind (a bool is not a number)."""
+    return isinstance(value, _TYPES[kind]) and (kind == "bool" or not isinstance(value, bool))
 
 
-def _section(name: str, cls: type, values: object, source: str) -> Any:
+def _section(name: str, cls: type, values: Any, source: str) -> Any:
     if not isinstance(values, dict):
         raise ConfigFileError(f"{source}: [{name}] must be a table of options")
     fields = {f.name: f for f in dataclasses.fields(cls)}
     out: dict[str, object] = {}
-    for key, value in values.items():
+    items: dict[str, Any] = values
+    for key, value in items.items():
         where = f"{source}: [{name}] {key}"
         if key not in fields:
             raise ConfigFileError(f"{where}: unknown option (known: {', '.join(fields)})")
         declared = fields[key].type
         kind = declared if isinstance(declared, str) else declared.__name__
-        if isinstance(value, bool) and kind != "bool" or not isinstance(value, _TYPES[kind]):
+        if not _has_type(value, kind):
             raise ConfigFileError(f"{where}: expected {kind}, got {value!r}")
         choices = CHOICES.get((name, key))
         if choices and value not in choices:

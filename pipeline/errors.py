@@ -1,6 +1,7 @@
 """Exceptions of the pipeline.
 
-Each refines the builtin it specialises, so callers may catch either.
+Every exception type of the project lives here. Each refines the builtin it
+specialises, so callers may catch either.
 :class:`InputError` and its subclasses mean *bad input*: the command line
 prints their one-line message and exits with status 2.
 """
@@ -28,3 +29,19 @@ class TargetsError(InputError):
 
 class RegistrationError(RuntimeError):
     """Registration failed or gave an implausible transform."""
+
+
+class PixelDataProblem(ValueError):
+    """The pixel data of a file cannot be what its header describes; the message says why."""
+
+
+class BodySizeUnavailable(ValueError):
+    """A normaliser needs a value the header does not give; the message says which."""
+
+
+class SuvUnavailable(ValueError):
+    """SUV cannot be computed from the headers; the message says why."""
+
+
+class ConfigFileError(InputError):
+    """The configuration file cannot be used as given."""

@@ -1,14 +1,19 @@
-"""Result records passed from the stages to the writers (one per lesion, timepoint, study)."""
+"""Result records passed from the stages to the writers (one per lesion, timepoint, study).
+
+Every record is a frozen dataclass of typed fields; :mod:`pipeline.outputs.manifest` turns them into ``run.json``.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
 
+from measurement.criteria.best_response import BestResponse, TimeToProgression
 from measurement.criteria.choi import ChoiAssessment
 from measurement.criteria.percist import PercistAssessment
 from measurement.criteria.recist import RecistAssessment
 from measurement.criteria.volumetric import VolumetricAssessment
+from pipeline.pet.suv import SuvFactor
 
 Point = tuple[float, float, float]
 
@@ -62,6 +67,101 @@ class LesionRecord:
 
 
 @dataclass(frozen=True)
+class RegistrationSummary:
+    """The transform of a follow-up registration and its quality figures (lengths in mm, angles in degrees)."""
+
+    type: str
+    affine_matrix: list[float]
+    affine_translation_mm: list[float]
+    affine_center_mm: list[float]
+    initial_translation_mm: list[float]
+    rigid_metric: float
+    affine_metric: float
+    rotation_deg: float
+    max_deformation_mm: float
+    liver_ncc_after_affine: float | None
+    liver_ncc_final: float | None
+    elapsed_s: float
+    iterations: list[int] = field(
+        default_factory=list
+    )  # optimiser iterations: rigid per level, affine, demons per level
+
+
+@dataclass(frozen=True)
+class RegistrationRecord:
+    """To what a follow-up was registered, and the result or why it failed."""
+
+    reference: str  # "baseline" or "timepoint K"
+    summary: RegistrationSummary | None = None
+    failed: str | None = None
+
+
+@dataclass(frozen=True)
+class Residuals:
+    per_lesion_mm: dict[str, float]
+    median_mm: float | None
+    max_mm: float | None
+    plausible: bool
+
+    def as_record(self) -> dict[str, object]:
+        return {
+            "per_lesion_mm": {k: round(v, 3) for k, v in self.per_lesion_mm.items()},
+            "median_mm": None if self.median_mm is None else round(self.median_mm, 3),
+            "max_mm": None if self.max_mm is None else round(self.max_mm, 3),
+            "plausible": self.plausible,
+        }
+
+
+@dataclass(frozen=True)
+class TrackingRecord:
+    """What tracking saw at one timepoint: per-lesion flags, registration residuals, new-lesion candidates."""
+
+    flags: dict[str, list[str]] = field(default_factory=dict)
+    registration_residuals: Residuals | None = None
+    new_lesion_candidates: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PetReference:
+    """A timepoint's PET context (SUL = SUVbw x ``sul_per_suvbw``)."""
+
+    sul_per_suvbw: float | None
+    lbm_formula: str
+    uptake_min: float | None
+    kind: str | None = None  # "liver" or "blood_pool"
+    method: str = ""
+    mean_suv: float | None = None
+    sd_suv: float | None = None
+    n_voxels: int | None = None
+    centre_lps_mm: Point | None = None
+    reason: str = ""  # why there is no reference / no SUL
+
+    @property
+    def mean_sul(self) -> float | None:
+        return None if self.mean_suv is None or self.sul_per_suvbw is None else self.mean_suv * self.sul_per_suvbw
+
+    @property
+    def sd_sul(self) -> float | None:
+        return None if self.sd_suv is None or self.sul_per_suvbw is None else self.sd_suv * self.sul_per_suvbw
+
+    def as_record(self) -> dict[str, object]:
+        return {
+            "sul_per_suvbw": self.sul_per_suvbw,
+            "lbm_formula": self.lbm_formula,
+            "uptake_min": self.uptake_min,
+            "reference": self.kind,
+            "method": self.method,
+            "mean_suv": self.mean_suv,
+            "sd_suv": self.sd_suv,
+            "mean_sul": self.mean_sul,
+            "sd_sul": self.sd_sul,
+            "n_voxels": self.n_voxels,
+            "centre_lps_mm": self.centre_lps_mm,
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True)
 class TimepointRecord:
     index: int
     study_uid: str
@@ -71,24 +171,40 @@ class TimepointRecord:
     ct_slices: int
     pet_series_uid: str | None
     pet_units: str | None
-    suv_factor: dict[str, object] | None
-    registration: dict[str, object] | None
+    suv_factor: SuvFactor | None
+    registration: RegistrationRecord | None
     lesions: tuple[LesionRecord, ...]
     skipped_series: tuple[tuple[str, str], ...] = ()
     mask_file: str | None = None
-    tracking: dict[str, object] | None = None
-    pet_reference: dict[str, object] | None = None  # see pipeline.longitudinal.pet_reference.PetReference.as_record
+    tracking: TrackingRecord = field(default_factory=TrackingRecord)
+    pet_reference: PetReference | None = None
     new_lesions: tuple[str, ...] = ()  # new lesions found at this follow-up (by a detector or the reader)
+    suv_unavailable: str | None = None  # why the PET has no SUV (when there is a PET)
+
+
+@dataclass(frozen=True)
+class CriterionOutcome:
+    """Which lesions a criterion used, and the patient's best overall response and time to progression by it."""
+
+    criterion: str  # "recist", "volumetric", "choi", "percist"
+    targets: tuple[str, ...]
+    not_targets: tuple[tuple[str, str], ...] | None  # (lesion, why); None: the criterion selects no targets itself
+    best: BestResponse | None  # None: the criterion could not be assessed
+    progression: TimeToProgression | None
 
 
 @dataclass(frozen=True)
 class StudyAssessment:
+    """Every criterion per timepoint (timepoint order), and per criterion the patient-level outcome."""
+
     recist: tuple[RecistAssessment, ...]
     total_volume_ml: tuple[float, ...]
     volumetric: tuple[VolumetricAssessment, ...]
     choi: tuple[ChoiAssessment, ...]
     percist: tuple[PercistAssessment, ...]
-    summary: dict[str, object]
+    new_lesion: tuple[bool, ...]
+    days_from_baseline: tuple[int | None, ...]
+    outcomes: tuple[CriterionOutcome, ...]
 
 
 @dataclass(frozen=True)

@@ -69,7 +69,7 @@ def is_liver_parenchyma(points_body: np.ndarray, margin_mm: float = 0.0) -> np.n
         inside = np.zeros(len(p), dtype=bool)
         for shape in liver_shapes():
             inside |= shape.contains(p)
-        for shape in later:
-            inside &= ~shape.contains(p)
+        for other in later:
+            inside &= ~other.contains(p)
         ok &= inside
     return ok

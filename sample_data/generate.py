@@ -241,7 +241,7 @@ def generate_study(out_dir: Path | str, seed: int = 1, size: str = "small", forc
     for tp_truth, criteria in zip(timepoint_truth, _expected_criteria(scenario, truths, suv_peaks), strict=True):
         tp_truth.update(criteria)
     rng = np.random.default_rng([seed, 7])
-    targets = {"lesions": []}
+    targets: dict[str, list[dict[str, object]]] = {"lesions": []}
     for lesion, t in zip(scenario.lesions, truths[0], strict=True):
         offset = rng.normal(size=3)
         offset *= 0.25 * min(lesion.baseline.semi_axes_mm) * rng.uniform() / np.linalg.norm(offset)

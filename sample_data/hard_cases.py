@@ -252,10 +252,10 @@ def make_hard_scenario(seed: int, size: str = "small") -> HardScenario:
             HardLesion(
                 lid,
                 placed[lid],
-                tuple(float(v) for v in anchors[lid]),
+                (float(anchors[lid][0]), float(anchors[lid][1]), float(anchors[lid][2])),
                 LIVER_HU - float(contrast),
                 (1.0, float(response[i]), float(later[i])),
-            )  # type: ignore[arg-type]
+            )
         )
     pose_rng = np.random.default_rng(seed)
     grids, poses = [], []

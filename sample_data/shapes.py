@@ -15,6 +15,7 @@ of its centre to the surface exceeds its half-diagonal by a safety factor.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 
@@ -135,7 +136,14 @@ class Cylinder:
         return self.radius_and_gradient(np.asarray(points, dtype=float))[0] <= 1.0
 
 
-Shape = Ellipsoid | Cylinder
+class Shape(Protocol):
+    """What rendering needs of a shape (body frame, mm): its bounding box and its normalised radius field."""
+
+    def bounds(self) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def radius_and_gradient(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def contains(self, points: np.ndarray) -> np.ndarray: ...
 
 
 @dataclass(frozen=True)

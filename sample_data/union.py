@@ -34,11 +34,13 @@ class Union:
 
     def radius_and_gradient(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``r`` and gradient of the part whose surface is nearest (first-order signed distance)."""
-        best_d = r_out = g_out = None
+        best_d: np.ndarray | None = None
+        r_out: np.ndarray | None = None
+        g_out: np.ndarray | None = None
         for part in self.parts:
             r, g = part.radius_and_gradient(points)
             d = (r - 1.0) / np.maximum(np.sqrt(np.einsum("...i,...i->...", g, g)), 1e-12)
-            if best_d is None:
+            if best_d is None or r_out is None or g_out is None:
                 best_d, r_out, g_out = d, r, g
             else:
                 take = d < best_d

@@ -285,7 +285,7 @@ class CtLesionSegmenter:
         self.debug.update(lesion_init=lesion, back_init=background, thr=thr, vol0=vol0, region=region, box=box)
         shape0 = self._ray_init(sm, spacing, (seed - off) * spacing, thr, dark, half)
         if shape0 is None:
-            if self.debug.get("ray_fraction", 0.0) < 0.7:
+            if float(self.debug.get("ray_fraction", 0.0)) < 0.7:  # type: ignore[arg-type]
                 return not_found("no closed boundary around the seed along most rays", seed_t)
             shape0 = moment_ellipsoid(region, spacing, vol0)
         return self._fit(raw, spacing, off, seed, seed_t, shape0, dark, brightf, lesion_raw, background, noise, vol0)
@@ -335,7 +335,7 @@ class CtLesionSegmenter:
         )
         w = np.ones(len(r))
         a_m = np.eye(3)
-        b_v = np.zeros(3)
+        b_v: np.ndarray = np.zeros(3)
         for _ in range(6):
             sol = np.linalg.lstsq(design * w[:, None], w, rcond=None)[0]
             a_m = np.array([[sol[0], sol[3], sol[4]], [sol[3], sol[1], sol[5]], [sol[4], sol[5], sol[2]]])

@@ -28,7 +28,7 @@ def histogram_mode(values: np.ndarray, bin_hu: float = 2.0, min_count: int = 50)
     return float((edges[k] + edges[k + 1]) / 2.0)
 
 
-def ball(radius_mm: float, spacing_zyx: Sequence[float]) -> np.ndarray:
+def ball(radius_mm: float, spacing_zyx: Sequence[float] | np.ndarray) -> np.ndarray:
     """Boolean ball of ``radius_mm`` on a grid of the given spacing (at least one voxel in each direction)."""
     r = [max(1, int(np.floor(radius_mm / s))) for s in spacing_zyx]
     zz, yy, xx = np.ogrid[-r[0] : r[0] + 1, -r[1] : r[1] + 1, -r[2] : r[2] + 1]
@@ -37,7 +37,10 @@ def ball(radius_mm: float, spacing_zyx: Sequence[float]) -> np.ndarray:
 
 
 def search_box(
-    seed_zyx: Sequence[float], half_mm: float, spacing_zyx: Sequence[float], shape: Sequence[int]
+    seed_zyx: Sequence[float] | np.ndarray,
+    half_mm: float,
+    spacing_zyx: Sequence[float] | np.ndarray,
+    shape: Sequence[int],
 ) -> tuple[slice, slice, slice]:
     """Index slices of a box of half-size ``half_mm`` around a voxel, clipped to the image."""
     out = []

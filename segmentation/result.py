@@ -36,7 +36,7 @@ class LesionSegmentation:
     volume_sd_pct: float | None = None
 
     def _pasted(self, shape_zyx: tuple[int, int, int], values: np.ndarray | None, dtype: type) -> np.ndarray:
-        full = np.zeros(shape_zyx, dtype=dtype)
+        full: np.ndarray = np.zeros(shape_zyx, dtype=dtype)
         if values is not None:
             z, y, x = self.offset_zyx
             dz, dy, dx = values.shape

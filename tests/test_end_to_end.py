@@ -14,7 +14,7 @@ from pipeline.outputs.tables import MEASUREMENT_COLUMNS, RESPONSE_COLUMNS
 
 DIAMETER_TOLERANCE_MM = 1.5
 VOLUME_TOLERANCE = 0.10  # lesions whose true longest diameter is >= 10 mm
-SMALL_VOLUME_TOLERANCE = 0.35  # sub-centimetre lesions on 2.5-3 mm slices (see README, "Accuracy")
+SMALL_VOLUME_TOLERANCE = 0.35  # sub-centimetre lesions on 2.5-3 mm slices (see docs/validation.md)
 
 
 def _rows(path: Path) -> list[dict[str, str]]:

@@ -69,6 +69,10 @@ def _until_progression(categories: Sequence[str], order: CategoryOrder) -> list[
     return out
 
 
+def _at_least(days: int | None, minimum: int) -> bool:
+    return days is not None and days >= minimum
+
+
 def best_overall_response(
     categories: Sequence[str],
     days: Sequence[int | None],
@@ -101,9 +105,7 @@ def best_overall_response(
         hits = [k for k in considered if effective[k] == wanted]
         if hits:
             return BestResponse(wanted, hits[0])
-    stable = [
-        k for k in considered if effective[k] == order.stable and days[k] is not None and days[k] >= min_stable_days
-    ]  # type: ignore[operator]
+    stable = [k for k in considered if effective[k] == order.stable and _at_least(days[k], min_stable_days)]
     if stable:
         return BestResponse(order.stable, stable[0])
     progressed = [k for k in considered if effective[k] == order.progression]

@@ -14,9 +14,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from pipeline.batch.tasks import StudyOutcome
-from pipeline.outputs.tables import MEASUREMENT_COLUMNS, RESPONSE_COLUMNS, atomic_write_text
+from pipeline.outputs import names
+from pipeline.outputs.staging import atomic_write_text
+from pipeline.outputs.tables import MEASUREMENT_COLUMNS, RESPONSE_COLUMNS
 
-COHORT_TABLES = {"measurements.csv": MEASUREMENT_COLUMNS, "response.csv": RESPONSE_COLUMNS}
+COHORT_TABLES = {names.MEASUREMENTS_CSV: MEASUREMENT_COLUMNS, names.RESPONSE_CSV: RESPONSE_COLUMNS}
 
 CohortWriter = Callable[[Path, Sequence[StudyOutcome]], None]
 """Writes one cohort output into ``OUT_ROOT`` given every study's outcome (name order); the

@@ -30,11 +30,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.config import RunConfig
-from pipeline.outputs.tables import atomic_write_text
+from pipeline.outputs import names
+from pipeline.outputs.staging import atomic_write_text
 from pipeline.provenance import software_versions
 
 MARKER = "batch_complete.json"
-REQUIRED_OUTPUTS = ("measurements.csv", "response.csv", "summary.txt", "run.json")
+REQUIRED_OUTPUTS = (names.MEASUREMENTS_CSV, names.RESPONSE_CSV, names.SUMMARY_TXT, names.RUN_JSON)
 _NOT_FINGERPRINTED = ("threads",)
 
 
@@ -58,7 +59,9 @@ def _sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def study_fingerprint(study_dir: Path, targets_file: Path, config: RunConfig, dicom_out: bool = False) -> Fingerprint:
+def study_fingerprint(
+    study_dir: Path, targets_file: Path | None, config: RunConfig, dicom_out: bool = False
+) -> Fingerprint:
     """Fingerprint of one study's inputs, targets, parameters and software (see module doc);
     ``dicom_out`` (DICOM SEG and SR written too) counts as a parameter."""
     h = hashlib.sha256()
@@ -72,7 +75,7 @@ def study_fingerprint(study_dir: Path, targets_file: Path, config: RunConfig, di
             n_files += 1
             n_bytes += st.st_size
     h.update(b"targets\0")
-    h.update(targets_file.read_bytes() if targets_file.is_file() else b"<missing>")
+    h.update(targets_file.read_bytes() if targets_file is not None and targets_file.is_file() else b"<missing>")
     parameters = {k: v for k, v in config.as_record().items() if k not in _NOT_FINGERPRINTED}
     h.update(json.dumps(parameters, sort_keys=True, default=str).encode())
     if dicom_out:
@@ -83,7 +86,7 @@ def study_fingerprint(study_dir: Path, targets_file: Path, config: RunConfig, di
 
 def _expected_outputs(out_dir: Path) -> list[str]:
     """The outputs a complete run leaves: the fixed files plus every mask named in ``run.json``."""
-    manifest = json.loads((out_dir / "run.json").read_text(encoding="utf-8"))
+    manifest = json.loads((out_dir / names.RUN_JSON).read_text(encoding="utf-8"))
     masks = [tp["mask"] for tp in manifest["inputs"]["timepoints"]]
     return [*REQUIRED_OUTPUTS, *masks]
 

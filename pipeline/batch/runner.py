@@ -24,17 +24,16 @@ import csv
 import fcntl
 import io
 import logging
-import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 from pipeline.batch.cohort import write_cohort_outputs
 from pipeline.batch.resume import study_fingerprint, up_to_date
 from pipeline.batch.tasks import StudyOutcome, StudyStatus, StudyTask, run_isolated
-from pipeline.config import RunConfig
+from pipeline.config import RunConfig, available_cores
 from pipeline.errors import InputError
-from pipeline.outputs.tables import atomic_write_text
+from pipeline.outputs.staging import atomic_write_text
 from pipeline.targets.json_file import TARGETS_FILENAME
 
 log = logging.getLogger(__name__)
@@ -44,14 +43,6 @@ LOCK_FILE = ".batch.lock"
 LOG_DIR = "batch_logs"
 
 __all__ = ["SUMMARY_COLUMNS", "StudyOutcome", "StudyStatus", "available_cores", "run_batch"]
-
-
-def available_cores() -> int:
-    """Cores this process may run on (CPU affinity, else the machine's count)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
 
 
 def list_studies(studies_root: Path, out_root: Path) -> list[Path]:
@@ -109,7 +100,7 @@ def _run_locally(tasks: Sequence[StudyTask], workers: int) -> Iterator[StudyOutc
 
 
 def _plan(
-    studies: list[Path], out_root: Path, config: RunConfig, resume: bool, options: dict[str, object]
+    studies: list[Path], out_root: Path, config: RunConfig, resume: bool, options: Mapping[str, object]
 ) -> tuple[dict[str, StudyOutcome], list[StudyTask]]:
     """Skip the up-to-date studies (when resuming); one task for each of the others (``options``:
     the :class:`StudyTask` fields common to all: threads, time and memory limits, dicom_out)."""

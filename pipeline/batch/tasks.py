@@ -99,7 +99,7 @@ class StudyOutcome:
 
 
 def remove_stale_staging(out_dir: Path) -> None:
-    """Remove what a killed run of this study left: staging folders of :func:`pipeline.outputs.tables.staged_output`."""
+    """Remove what a killed run of this study left: staging folders of :func:`pipeline.outputs.staging.staged_output`."""
     for stale in [*out_dir.parent.glob(f".{out_dir.name}.partial-*"), *out_dir.glob(".*.old-*")]:
         shutil.rmtree(stale, ignore_errors=True)
 

@@ -136,7 +136,7 @@ def add_selection_arguments(parser: argparse.ArgumentParser) -> None:
 def selection_options(args: argparse.Namespace):
     import re
 
-    from pipeline.dicom.selection import SelectionOptions
+    from pipeline.config import SelectionOptions
 
     for pattern in (args.ct_description, args.pet_description):
         if pattern is not None:

@@ -10,7 +10,7 @@
 * A mask on another grid than the image is resampled onto it (nearest
   neighbour for labels, linear for fractions) with a warning.
 
-Definitions of the measures: README, "Definitions".
+Definitions of the measures: docs/definitions.md.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from measurement.lesion import LesionMeasures, measure_lesion
 from measurement.masks import inside
 from measurement.pet import sul_per_suvbw
 from pipeline import spatial
-from pipeline.dicom.discover import DicomIndex, discover
+from pipeline.dicom.discover import DicomIndex, InstanceHeader, discover
 from pipeline.dicom.load import load_ct, load_pet
 from pipeline.errors import InputError
 
@@ -41,7 +41,7 @@ class MeasureImage:
     sul_per_suvbw: float | None = None
 
 
-def _dicom_series(index: DicomIndex, series_uid: str | None, path: Path) -> list:  # type: ignore[type-arg]
+def _dicom_series(index: DicomIndex, series_uid: str | None, path: Path) -> list[InstanceHeader]:
     groups = {uid: insts for uid, insts in index.by_series().items() if insts[0].modality in ("CT", "PT")}
     if series_uid is not None:
         if series_uid not in groups:

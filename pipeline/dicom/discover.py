@@ -31,15 +31,17 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 import pydicom
 from pydicom.errors import InvalidDicomError
 from pydicom.tag import Tag
 
+from pipeline.config import available_cores
 from pipeline.dicom import values as dv
 from pipeline.dicom.multiframe import FrameAttributes, frame_attributes
-from pipeline.dicom.pixels import PixelDataProblem, PixelFormat, pixel_format
-from pipeline.errors import InputError
+from pipeline.dicom.pixels import PixelFormat, pixel_format
+from pipeline.errors import InputError, PixelDataProblem
 from pipeline.pet.header import PRIVATE_TAGS, PetHeader
 
 log = logging.getLogger(__name__)
@@ -254,9 +256,10 @@ def _frame_header(base: InstanceHeader, k: int, f: FrameAttributes) -> InstanceH
     return dataclasses.replace(
         base,
         frame_index=k,
-        position=f.position,
-        orientation=f.orientation,
-        pixel_spacing=f.pixel_spacing,
+        # values.numbers gives exactly 3, 6 and 2 values (or None)
+        position=cast(tuple[float, float, float] | None, f.position),
+        orientation=cast(tuple[float, float, float, float, float, float] | None, f.orientation),
+        pixel_spacing=cast(tuple[float, float] | None, f.pixel_spacing),
         slice_thickness=f.slice_thickness,
         rescale_slope=_or(f.rescale_slope, 1.0),
         rescale_intercept=_or(f.rescale_intercept, 0.0),
@@ -297,11 +300,7 @@ def _scan(paths: list[Path], workers: int) -> list[list[InstanceHeader] | str]:
 
 def default_workers() -> int:
     """Processes for the header scan: the CPUs this process may use, at most 4."""
-    try:
-        n = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        n = os.cpu_count() or 1
-    return max(1, min(4, n))
+    return max(1, min(4, available_cores()))
 
 
 def discover(root: Path | str, ignore: set[Path] | None = None, workers: int | None = None) -> DicomIndex:

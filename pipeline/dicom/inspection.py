@@ -12,12 +12,15 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
+from pipeline.config import SelectionOptions
 from pipeline.dicom.discover import DicomIndex, InstanceHeader
 from pipeline.dicom.pixels import transfer_syntax_name
-from pipeline.dicom.selection import Selection, SelectionOptions, patients, select
+from pipeline.dicom.selection import Selection, patients, select
 from pipeline.dicom.slices import check_geometry
-from pipeline.pet.suv import SuvType, SuvUnavailable, suv_factor
+from pipeline.errors import SuvUnavailable
+from pipeline.pet.suv import SuvType, suv_factor
 
 
 def patient_key(patient_id: str) -> str:
@@ -115,7 +118,7 @@ def _timepoint_records(
 def inspect_index(index: DicomIndex, options: SelectionOptions | None = None) -> dict[str, object]:
     """The inspection report of an index as a JSON-serialisable dictionary."""
     series = index.by_series()
-    report: dict[str, object] = {
+    report: dict[str, Any] = {
         "folder": str(index.root),
         "files_scanned": index.files_scanned,
         "dicom_slices": len(index.instances),
@@ -136,7 +139,7 @@ def inspect_index(index: DicomIndex, options: SelectionOptions | None = None) ->
                 }
             )
         report["patients"].append(
-            {  # type: ignore[attr-defined]
+            {
                 "patient": patient_key(patient_id),
                 "timepoints": _timepoint_records(selection, series, index.root),
                 "studies_without_usable_ct": dropped,
@@ -145,10 +148,10 @@ def inspect_index(index: DicomIndex, options: SelectionOptions | None = None) ->
     return report
 
 
-def _series_line(s: dict[str, object]) -> str:
+def _series_line(s: dict[str, Any]) -> str:
     spacing = s.get("spacing_xyz_mm")
-    geometry = "x".join(f"{v:g}" for v in spacing) + " mm" if spacing else "no regular volume"  # type: ignore[union-attr]
-    size = "x".join(str(v) for v in s["size"])  # type: ignore[union-attr]
+    geometry = "x".join(f"{v:g}" for v in spacing) + " mm" if spacing else "no regular volume"
+    size = "x".join(str(v) for v in s["size"])
     head = f'{s["modality"]:<3} #{s["series_number"]} "{s["description"]}" {s["slices"]} slices {size} {geometry}'
     if s.get("kernel"):
         head += f" kernel {s['kernel']}"

@@ -15,6 +15,7 @@ read raises :class:`DicomReadError` naming the series and the file.
 from __future__ import annotations
 
 import logging
+import struct
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -26,10 +27,14 @@ import SimpleITK as sitk
 from pipeline.dicom.discover import InstanceHeader
 from pipeline.dicom.pixels import PixelFormat, read_frames, read_native_into, stored_range
 from pipeline.dicom.slices import SliceStack, series_label, sort_slices
-from pipeline.errors import DicomReadError, GeometryError, InputError
-from pipeline.pet.suv import SuvFactor, SuvType, SuvUnavailable, suv_factor
+from pipeline.errors import DicomReadError, GeometryError, InputError, SuvUnavailable
+from pipeline.pet.suv import SuvFactor, SuvType, suv_factor
 
 log = logging.getLogger(__name__)
+
+# what reading or decoding a file's pixel data raises for a file that is not what its header says (truncated,
+# corrupt compressed stream, unsupported encoding); anything else is a programming error and propagates
+PIXEL_READ_ERRORS = (OSError, EOFError, ValueError, RuntimeError, NotImplementedError, struct.error)
 
 
 @dataclass(frozen=True)
@@ -87,7 +92,7 @@ def read_stack(
     )
     dtype = np.dtype(integral_dtype if integral else np.float32)
     out = np.empty(stack.shape_zyx, dtype=dtype)
-    info = np.iinfo(dtype) if integral else None
+    info = np.iinfo(integral_dtype) if integral else None
     for path, members in _frames_by_file(stack).items():
         first = members[0][1]
         if first.pixels is None:
@@ -97,7 +102,7 @@ def read_stack(
                 read_native_into(
                     path, first.pixels, [inst.frame_index or 0 for _, inst in members], [out[k] for k, _ in members]
                 )
-            except Exception as exc:
+            except PIXEL_READ_ERRORS as exc:
                 raise DicomReadError(f"{label}: file {_name(first, root)}: cannot read pixel data ({exc})") from exc
             for k, inst in members:
                 if inst.rescale_slope != 1:
@@ -107,7 +112,7 @@ def read_stack(
             continue
         try:
             frames = read_frames(path, first.pixels, [inst.frame_index or 0 for _, inst in members])
-        except Exception as exc:
+        except PIXEL_READ_ERRORS as exc:
             raise DicomReadError(f"{label}: file {_name(first, root)}: cannot read pixel data ({exc})") from exc
         for (k, inst), pixels in zip(members, frames, strict=True):
             if pixels.shape != stack.shape_zyx[1:]:

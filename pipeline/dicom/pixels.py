@@ -20,6 +20,7 @@ import pydicom
 from pydicom.uid import UID
 
 from pipeline.dicom import values as dv
+from pipeline.errors import PixelDataProblem
 
 PIXEL_DATA_TAG = 0x7FE00010
 UNDEFINED_LENGTH = 0xFFFFFFFF
@@ -31,10 +32,6 @@ NATIVE_SYNTAXES = {
     "1.2.840.10008.1.2.1",  # Explicit VR Little Endian
     "1.2.840.10008.1.2.2",  # Explicit VR Big Endian (retired)
 }
-
-
-class PixelDataProblem(ValueError):
-    """The pixel data of a file cannot be what its header describes; the message says why."""
 
 
 @dataclass(frozen=True)
@@ -188,7 +185,7 @@ def read_native_frames(path: Path, fmt: PixelFormat, frames: list[int]) -> list[
         for k in frames:
             f.seek(fmt.value_offset + k * fmt.frame_bytes)
             frame = np.empty((fmt.rows, fmt.columns), dtype=dtype)
-            if f.readinto(memoryview(frame).cast("B")) != fmt.frame_bytes:
+            if f.readinto(frame.data.cast("B")) != fmt.frame_bytes:
                 raise PixelDataProblem("truncated pixel data")
             if dtype.byteorder == ">":
                 frame = frame.astype(dtype.newbyteorder("="))
@@ -220,7 +217,7 @@ def read_native_into(path: Path, fmt: PixelFormat, frames: list[int], out: list[
     with open(path, "rb") as f:
         for k, target in zip(frames, out, strict=True):
             f.seek(fmt.value_offset + k * fmt.frame_bytes)
-            if f.readinto(memoryview(target).cast("B")) != fmt.frame_bytes:
+            if f.readinto(target.data.cast("B")) != fmt.frame_bytes:
                 raise PixelDataProblem("truncated pixel data")
             if fmt.bits_stored < fmt.bits_allocated:
                 shift = fmt.bits_allocated - fmt.bits_stored

@@ -26,9 +26,11 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from pipeline.config import SelectionOptions
 from pipeline.dicom import values as dv
 from pipeline.dicom.discover import DicomIndex, InstanceHeader
 from pipeline.dicom.slices import check_geometry
@@ -48,17 +50,6 @@ SHARP_KERNEL = re.compile(
     r"^(B|BR|BL|BV|BF|I|Q|J|HR|H|D)[5-9]\d|LUNG|BONE|SHARP|EDGE|DETAIL|^FC[3-9]\d|^Y[A-D]$|^[DEL]$", re.I
 )
 SHARP_DESCRIPTION = re.compile(r"\bLUNG|\bBONE|\bPULM|\bHR\b|\bSHARP", re.I)
-
-
-@dataclass(frozen=True)
-class SelectionOptions:
-    """How to choose the measured CT and the PET of each study (``None``: automatic)."""
-
-    min_ct_slices: int = 10
-    ct_series_uid: str | None = None
-    ct_description: str | None = None  # regular expression, case-insensitive, searched in SeriesDescription
-    pet_series_uid: str | None = None
-    pet_description: str | None = None
 
 
 @dataclass(frozen=True)
@@ -186,7 +177,7 @@ def select(
     series: dict[str, list[InstanceHeader]] = {}
     for inst in index.instances if instances is None else instances:
         series.setdefault(inst.series_uid, []).append(inst)
-    studies: dict[str, dict[str, list]] = {}
+    studies: dict[str, dict[str, Any]] = {}  # per study: ct, pet, skipped (lists) and broken (a set of UIDs)
     for uid, members in sorted(series.items()):
         study = studies.setdefault(members[0].study_uid, {"ct": [], "pet": [], "skipped": [], "broken": set()})
         kind, reason = _classify(members, options)

@@ -24,23 +24,24 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import asdict, replace
+from dataclasses import replace
 
 from measurement.criteria.best_response import ANATOMIC, METABOLIC, best_overall_response, time_to_progression
-from measurement.criteria.choi import assess_choi
+from measurement.criteria.choi import ChoiAssessment, assess_choi
 from measurement.criteria.observations import (
     LesionStatus,
     Observation,
     Observations,
     SelectionRules,
     TargetLesion,
+    TargetSelection,
     select_targets,
 )
-from measurement.criteria.percist import ReferenceValue, assess_percist
+from measurement.criteria.percist import PercistAssessment, ReferenceValue, assess_percist
 from measurement.criteria.recist import Recist, RecistAssessment, RecistResult, assess_recist_lesions
-from measurement.criteria.volumetric import assess_volumetric
+from measurement.criteria.volumetric import VolumetricAssessment, assess_volumetric
 from pipeline.config import RunConfig
-from pipeline.records import LesionRecord, StudyAssessment, TimepointRecord
+from pipeline.records import CriterionOutcome, LesionRecord, PetReference, StudyAssessment, TimepointRecord
 from pipeline.targets.annotations import Annotations
 from pipeline.targets.json_file import Target
 
@@ -70,7 +71,7 @@ def observation(record: LesionRecord, override: LesionStatus | None, not_found_a
 def _observations(
     records: Sequence[TimepointRecord], annotations: Annotations, config: RunConfig
 ) -> list[Observations]:
-    out = []
+    out: list[Observations] = []
     for tp in records:
         obs = {}
         for r in tp.lesions:
@@ -85,15 +86,12 @@ def _observations(
     return out
 
 
-def _references(records: Sequence[TimepointRecord]) -> list[ReferenceValue | None]:
-    out: list[ReferenceValue | None] = []
-    for tp in records:
-        ref = tp.pet_reference or {}
-        kind, mean, sd = ref.get("reference"), ref.get("mean_sul"), ref.get("sd_sul")
-        out.append(
-            ReferenceValue(str(kind), float(mean), float(sd)) if kind and mean is not None and sd is not None else None
-        )  # type: ignore[arg-type]
-    return out
+def _reference_value(ref: PetReference | None) -> ReferenceValue | None:
+    """The PERCIST reference (liver or blood pool) in SUL, when the timepoint has one."""
+    if ref is None or not ref.kind:
+        return None
+    mean, sd = ref.mean_sul, ref.sd_sul
+    return None if mean is None or sd is None else ReferenceValue(ref.kind, mean, sd)
 
 
 def _recist(
@@ -110,33 +108,34 @@ def _recist(
         return None
 
 
-def _excluded(pairs: Sequence[tuple[str, str]]) -> list[dict[str, str]]:
-    return [{"lesion_id": i, "reason": why} for i, why in pairs]
-
-
 def _outcome(
-    categories: list[str], days: list[int | None], order, min_stable_days: int, confirm: bool, confirmation_days: int
-) -> dict[str, object]:  # type: ignore[no-untyped-def]
-    best = best_overall_response(categories, days, order, min_stable_days, confirm, confirmation_days)
-    ttp = time_to_progression(categories, days, order)
-    return {
-        "best_overall_response": {"category": best.category, "timepoint": best.timepoint},
-        "time_to_progression": {
-            "progressed": ttp.progressed,
-            "censored": ttp.censored,
-            "timepoint": ttp.timepoint,
-            "days": ttp.days,
-            "months": None if ttp.months is None else round(ttp.months, 2),
-        },
-    }
+    criterion: str,
+    targets: Sequence[TargetLesion],
+    not_targets: Sequence[tuple[str, str]] | None,
+    categories: Sequence[str],
+    days: Sequence[int | None],
+    config: RunConfig,
+) -> CriterionOutcome:
+    """Best overall response and time to progression of one criterion (none when it gave no categories)."""
+    ids = tuple(t.lesion_id for t in targets)
+    excluded = tuple(not_targets) if not_targets is not None else None
+    if not categories:
+        return CriterionOutcome(criterion, ids, excluded, None, None)
+    if criterion == "percist":
+        order, stable, confirm, confirmation = METABOLIC, 0, False, 0
+    else:
+        rc = config.recist
+        order, stable, confirm, confirmation = ANATOMIC, rc.min_sd_days, rc.confirm_response, rc.min_confirmation_days
+    best = best_overall_response(list(categories), list(days), order, stable, confirm, confirmation)
+    return CriterionOutcome(criterion, ids, excluded, best, time_to_progression(list(categories), list(days), order))
 
 
 def _warn_uptake_times(records: Sequence[TimepointRecord], config: RunConfig) -> None:
     """PERCIST 1.0: a follow-up's uptake time should be within 15 minutes of the baseline's."""
-    base = (records[0].pet_reference or {}).get("uptake_min") if records else None
+    base = records[0].pet_reference.uptake_min if records and records[0].pet_reference else None
     for tp in records[1:]:
-        uptake = (tp.pet_reference or {}).get("uptake_min")
-        if base is not None and uptake is not None and abs(uptake - base) > config.percist.max_uptake_difference_min:  # type: ignore[operator]
+        uptake = tp.pet_reference.uptake_min if tp.pet_reference else None
+        if base is not None and uptake is not None and abs(uptake - base) > config.percist.max_uptake_difference_min:
             log.warning(
                 "timepoint %d: PET uptake time %.0f min differs from baseline's %.0f min by more than %g min (PERCIST)",
                 tp.index,
@@ -144,6 +143,68 @@ def _warn_uptake_times(records: Sequence[TimepointRecord], config: RunConfig) ->
                 base,
                 config.percist.max_uptake_difference_min,
             )
+
+
+def _anatomic(
+    lesions: list[TargetLesion],
+    observations: list[Observations],
+    new: list[bool],
+    slice_thickness_mm: float | None,
+    config: RunConfig,
+) -> tuple[RecistResult | None, tuple[RecistAssessment, ...], tuple[VolumetricAssessment, ...]]:
+    """RECIST 1.1 and the volumetric criteria over the RECIST targets (NE throughout when RECIST is not assessable)."""
+    result = _recist(lesions, observations, new, slice_thickness_mm, config)
+    if result is None:
+        ne = tuple(
+            RecistAssessment(k, 0.0, None, None, None, Recist.BASELINE if k == 0 else Recist.NE)
+            for k in range(len(observations))
+        )
+        return None, ne, ()
+    for lesion_id, why in result.selection.excluded:
+        log.warning("lesion %s is not a RECIST target: %s", lesion_id, why)
+    targets = list(result.selection.targets)
+    return result, result.assessments, tuple(assess_volumetric(targets, observations, new, config.volumetric))
+
+
+def _choi(
+    lesions: list[TargetLesion],
+    observations: list[Observations],
+    new: list[bool],
+    slice_thickness_mm: float | None,
+    config: RunConfig,
+) -> tuple[TargetSelection, tuple[ChoiAssessment, ...]]:
+    """Choi over RECIST 1.0 targets (up to 5 per organ, 10 in all; every lesion by its longest diameter)."""
+    rules = SelectionRules(
+        config.choi.max_targets_total,
+        config.choi.max_targets_per_organ,
+        config.recist.min_measurable_mm,
+        config.recist.min_measurable_slice_factor,
+    )
+    as_non_nodal = [replace(t, lymph_node=False) for t in lesions]
+    selection = select_targets(as_non_nodal, observations[0], slice_thickness_mm, rules)
+    if not selection.targets:
+        return selection, ()
+    return selection, tuple(assess_choi(selection.targets, observations, new, config.choi))
+
+
+def _percist(
+    lesions: list[TargetLesion],
+    observations: list[Observations],
+    records: Sequence[TimepointRecord],
+    new: list[bool],
+    config: RunConfig,
+) -> tuple[PercistAssessment, ...]:
+    """PERCIST 1.0 over every target found at baseline, with each timepoint's reference region."""
+    if not lesions:
+        return ()
+    references = [_reference_value(tp.pet_reference) for tp in records]
+    percist = tuple(assess_percist(lesions, observations, references, new, config.percist))
+    _warn_uptake_times(records, config)
+    for a in percist:
+        for note in a.notes:
+            if note != "new lesion" and not note.startswith("not assessable at baseline"):
+                log.warning("PERCIST timepoint %d: %s", a.timepoint, note)
+    return percist
 
 
 def assess_study(
@@ -161,81 +222,18 @@ def assess_study(
         tp.index > 0 and (bool(tp.new_lesions) or annotations.new_lesion_at(tp.index, tp.study_date)) for tp in records
     ]
     days = [tp.days_from_baseline if tp.index > 0 else 0 for tp in records]
-    n = len(records)
-
-    recist_result = _recist(lesions, observations, new, slice_thickness_mm, config)
-    if recist_result is not None:
-        recist = recist_result.assessments
-        recist_targets = list(recist_result.selection.targets)
-        excluded = list(recist_result.selection.excluded)
-        for lesion_id, why in excluded:
-            log.warning("lesion %s is not a RECIST target: %s", lesion_id, why)
-        volumetric = tuple(assess_volumetric(recist_targets, observations, new, config.volumetric))
-    else:
-        recist = tuple(
-            RecistAssessment(k, 0.0, None, None, None, Recist.BASELINE if k == 0 else Recist.NE) for k in range(n)
-        )
-        recist_targets, excluded, volumetric = [], [], ()
-
-    choi_rules = SelectionRules(
-        config.choi.max_targets_total,
-        config.choi.max_targets_per_organ,
-        config.recist.min_measurable_mm,
-        config.recist.min_measurable_slice_factor,
+    recist_result, recist, volumetric = _anatomic(lesions, observations, new, slice_thickness_mm, config)
+    recist_targets = list(recist_result.selection.targets) if recist_result else []
+    excluded = list(recist_result.selection.excluded) if recist_result else []
+    choi_selection, choi = _choi(lesions, observations, new, slice_thickness_mm, config)
+    percist = _percist(lesions, observations, records, new, config)
+    outcomes = (
+        _outcome("recist", recist_targets, excluded, [a.category.value for a in recist], days, config),
+        _outcome("volumetric", recist_targets, None, [a.category.value for a in volumetric], days, config),
+        _outcome(
+            "choi", choi_selection.targets, choi_selection.excluded, [a.category.value for a in choi], days, config
+        ),
+        _outcome("percist", lesions, None, [a.category.value for a in percist], days, config),
     )
-    as_non_nodal = [replace(t, lymph_node=False) for t in lesions]  # RECIST 1.0: every lesion by its longest diameter
-    choi_selection = select_targets(as_non_nodal, observations[0], slice_thickness_mm, choi_rules)
-    choi = tuple(assess_choi(choi_selection.targets, observations, new, config.choi)) if choi_selection.targets else ()
-    percist = tuple(assess_percist(lesions, observations, _references(records), new, config.percist)) if lesions else ()
-    _warn_uptake_times(records, config)
-    for a in percist:
-        for note in a.notes:
-            if note != "new lesion" and not note.startswith("not assessable at baseline"):
-                log.warning("PERCIST timepoint %d: %s", a.timepoint, note)
-
-    total_volume = tuple(v.total_volume_ml for v in volumetric) if volumetric else tuple(0.0 for _ in range(n))
-    rc = config.recist
-    anatomic = dict(
-        min_stable_days=rc.min_sd_days, confirm=rc.confirm_response, confirmation_days=rc.min_confirmation_days
-    )
-    criteria: dict[str, object] = {
-        "recist": {
-            "targets": [t.lesion_id for t in recist_targets],
-            "not_targets": _excluded(excluded),
-            **_outcome([a.category.value for a in recist], days, ANATOMIC, **anatomic),
-        },
-        "volumetric": {
-            "targets": [t.lesion_id for t in recist_targets],
-            **(_outcome([a.category.value for a in volumetric], days, ANATOMIC, **anatomic) if volumetric else {}),
-        },
-        "choi": {
-            "targets": [t.lesion_id for t in choi_selection.targets],
-            "not_targets": _excluded(choi_selection.excluded),
-            **(_outcome([a.category.value for a in choi], days, ANATOMIC, **anatomic) if choi else {}),
-        },
-        "percist": {
-            "targets": [t.lesion_id for t in lesions],
-            **(_outcome([a.category.value for a in percist], days, METABOLIC, 0, False, 0) if percist else {}),
-        },
-    }
-    timepoints = []
-    for k, tp in enumerate(records):
-        p = percist[k] if percist else None
-        timepoints.append(
-            {
-                "timepoint": tp.index,
-                "study_date": tp.study_date.isoformat() if tp.study_date else None,
-                "days_from_baseline": days[k],
-                "new_lesion": new[k],
-                "recist": recist[k].category.value,
-                "volumetric": volumetric[k].category.value if volumetric else None,
-                "choi": choi[k].category.value if choi else None,
-                "percist": p.category.value if p else None,
-                "percist_hottest_lesion": p.hottest_lesion if p else None,
-                "sul_peak": p.sul_peak if p else None,
-                "percist_reference": asdict(p.reference) if p and p.reference else None,
-                "percist_notes": list(p.notes) if p else [],
-            }
-        )
-    summary = {"criteria": criteria, "timepoints": timepoints}
-    return StudyAssessment(tuple(recist), total_volume, volumetric, choi, percist, summary)
+    total_volume = tuple(v.total_volume_ml for v in volumetric) if volumetric else tuple(0.0 for _ in records)
+    return StudyAssessment(recist, total_volume, volumetric, choi, percist, tuple(new), tuple(days), outcomes)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,10 +25,15 @@ import SimpleITK as sitk
 from measurement.diameters import axial_diameters
 from measurement.volume import centroid_zyx, volume_ml
 from pipeline import spatial
+from pipeline.config import RunConfig
 from pipeline.dicom.load import LoadedSeries
-from pipeline.records import Point
+from pipeline.errors import InputError
+from pipeline.longitudinal.register import RegistrationResult
+from pipeline.records import LesionRecord, Point
 from pipeline.targets.json_file import Target
+from segmentation.ct_lesion import CtLesionSegmenter
 from segmentation.detect import DetectionConfig, choose_targets, ct_candidates, pet_hotspots
+from segmentation.liver import locate_liver, segment_liver
 from segmentation.result import LesionSegmenter
 
 log = logging.getLogger(__name__)
@@ -159,6 +164,57 @@ def new_lesion_candidates(
         for d in detected
         if all(np.linalg.norm(np.subtract(d.centroid_lps_mm, k)) > match_distance_mm for k in known_lps)
     ]
+
+
+def automatic_targets(
+    ct: LoadedSeries, pet: LoadedSeries | None, config: RunConfig
+) -> tuple[list[DetectedLesion], tuple[Target, ...]]:
+    """Baseline candidates (targets marked) and the chosen targets; bad input when no liver or no target is found."""
+    image, spacing = spatial.array_zyx(ct.image), spatial.spacing_zyx(ct.image)
+    try:
+        liver = segment_liver(image, spacing, locate_liver(image, spacing)).mask_zyx
+    except ValueError as exc:
+        raise InputError(f"automatic mode: cannot find the liver in the baseline CT ({exc})") from None
+    detected = detect(0, ct, pet, liver, CtLesionSegmenter(config.ct_lesion), config.detection, lambda k: f"L{k}")
+    marked, targets = targets_from(detected, config.recist.max_targets_per_organ, config.recist.max_targets_total)
+    if not targets:
+        raise InputError(
+            "automatic mode: no measurable liver lesion (>= 10 mm) detected at baseline; give targets with --targets"
+        )
+    return marked, targets
+
+
+def new_lesions(
+    index: int,
+    ct: LoadedSeries,
+    pet: LoadedSeries | None,
+    lesions: Sequence[LesionRecord],
+    baseline_detected: Sequence[DetectedLesion],
+    reg: RegistrationResult | None,
+    config: RunConfig,
+) -> list[DetectedLesion]:
+    """Follow-up candidates that match no tracked target and no mapped baseline candidate (logged as warnings)."""
+    image, spacing = spatial.array_zyx(ct.image), spatial.spacing_zyx(ct.image)
+    found = [r.centroid_lps_mm for r in lesions if r.measured and r.centroid_lps_mm]
+    seeds = [tuple(float(v) for v in spatial.lps_to_index_zyx(ct.image, np.asarray(c))) for c in found]
+    liver = segment_liver(image, spacing, seeds or locate_liver(image, spacing)).mask_zyx
+    segmenter = CtLesionSegmenter(config.ct_lesion)
+    detected = detect(index, ct, pet, liver, segmenter, config.detection, lambda k: f"T{index}-N{k}")
+    known: list[Point] = [c for c in found if c is not None]
+    if reg is not None:
+        known += [reg.map_point(d.centroid_lps_mm) for d in baseline_detected]
+    new = new_lesion_candidates(detected, known, config.detection.match_distance_mm)
+    for d in new:
+        log.warning(
+            "timepoint %d: new-lesion candidate %s at %s mm (%s, %s); %s",
+            index,
+            d.lesion_id,
+            [round(v, 1) for v in d.centroid_lps_mm],
+            d.source,
+            f"{d.longest_diameter_mm:.1f} mm" if d.longest_diameter_mm else "size n/a",
+            "unequivocal on CT and PET: RECIST PD" if d.unequivocal else "equivocal (one modality): reported only",
+        )
+    return new
 
 
 def detected_csv(rows: list[DetectedLesion]) -> str:

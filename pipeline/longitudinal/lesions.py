@@ -23,11 +23,10 @@ from measurement.volume import centroid_zyx, volume_ml
 from pipeline import spatial
 from pipeline.config import RunConfig
 from pipeline.dicom.load import LoadedSeries
-from pipeline.longitudinal.pet_reference import PetReference
 from pipeline.longitudinal.tracking import fragments, merged_pairs
-from pipeline.records import MEASURED, NOT_FOUND, LesionRecord, Point
+from pipeline.records import MEASURED, NOT_FOUND, LesionRecord, PetReference, Point
 from segmentation.ct_lesion import CtLesionSegmenter
-from segmentation.pet_lesion import segment_pet_lesion
+from segmentation.pet_lesion import PetSegmentationConfig, segment_pet_lesion
 from segmentation.recentre import recentre_seed
 from segmentation.result import LesionSegmentation, LesionSegmenter
 
@@ -114,7 +113,10 @@ def _measure(
     )
     if pet is not None and pet_array is not None and pet.suv is not None:
         voi = mask_on_grid(seg, ct.image, pet.image, config.pet_lesion.search_margin_mm)
-        pet_seg = segment_pet_lesion(pet_array, voi, **_pet_arguments(config, reference))
+        how = pet_threshold(config, reference)
+        pet_seg = segment_pet_lesion(
+            pet_array, voi, how.config, how.liver_mean, how.liver_sd, how.reference_factor, how.sd_factor
+        )
         if pet_seg is None:
             log.warning("lesion %s: CT lesion lies outside the PET field of view; no SUV", request.lesion_id)
         else:
@@ -133,23 +135,33 @@ def _measure(
     return LesionRecord(**record)  # type: ignore[arg-type]
 
 
-def _pet_arguments(config: RunConfig, reference: PetReference | None) -> dict[str, object]:
-    """Keyword arguments of :func:`segment_pet_lesion`: the configured method, with the PERCIST reference when
-    the method needs it (41 % of SUVmax when there is no reference)."""
+@dataclass(frozen=True)
+class PetThreshold:
+    """How :func:`segment_pet_lesion` delineates the PET region: the configured method, with the PERCIST
+    reference when the method needs it (41 % of SUVmax when there is no reference)."""
+
+    config: PetSegmentationConfig
+    liver_mean: float | None = None
+    liver_sd: float | None = None
+    reference_factor: float = 1.5
+    sd_factor: float = 2.0
+
+
+def pet_threshold(config: RunConfig, reference: PetReference | None) -> PetThreshold:
     if config.pet_lesion.method != "percist":
-        return {"config": config.pet_lesion}
+        return PetThreshold(config.pet_lesion)
     if reference is None or reference.mean_suv is None or reference.sd_suv is None:
-        return {"config": replace(config.pet_lesion, method="41pct")}
+        return PetThreshold(replace(config.pet_lesion, method="41pct"))
     blood_pool = reference.kind == "blood_pool"
-    return {
-        "config": config.pet_lesion,
-        "liver_mean": reference.mean_suv,
-        "liver_sd": reference.sd_suv,
-        "reference_factor": config.percist.blood_pool_measurable_factor
+    return PetThreshold(
+        config.pet_lesion,
+        liver_mean=reference.mean_suv,
+        liver_sd=reference.sd_suv,
+        reference_factor=config.percist.blood_pool_measurable_factor
         if blood_pool
         else config.percist.liver_measurable_factor,
-        "sd_factor": config.percist.measurable_sd_factor,
-    }
+        sd_factor=config.percist.measurable_sd_factor,
+    )
 
 
 def _segment(
@@ -180,7 +192,7 @@ def _segment(
         if moved.seed_zyx is None:
             return LesionRecord(request.lesion_id, NOT_FOUND, moved.reason, mapped_seed_lps_mm=mapped, absent=True)
         seed = np.asarray(moved.seed_zyx)
-    seg = segmenter.segment(ct_array, spacing, tuple(float(v) for v in seed))
+    seg = segmenter.segment(ct_array, spacing, (float(seed[0]), float(seed[1]), float(seed[2])))
     if not seg.found:
         return LesionRecord(request.lesion_id, NOT_FOUND, seg.reason, _lps(ct.image, seg.seed_zyx), mapped)
     return seg
@@ -231,7 +243,7 @@ def process_timepoint(
         flags.setdefault(b, []).append(f"merged with {a}")
     labels = np.zeros(ct_array.shape, dtype=np.uint8 if len(requests) < 256 else np.uint16)
     for k, (request, outcome, mask) in enumerate(zip(requests, outcomes, masks, strict=True)):
-        if isinstance(outcome, LesionRecord):
+        if isinstance(outcome, LesionRecord) or mask is None:
             continue
         parts = fragments(mask)
         if parts > 1:
@@ -242,7 +254,7 @@ def process_timepoint(
     if (
         pet_array is not None
         and config.pet_lesion.method == "percist"
-        and _pet_arguments(config, reference)["config"].method != "percist"
+        and pet_threshold(config, reference).config.method != "percist"
     ):
         log.warning(
             "no PET reference region for the PERCIST threshold: lesion PET volumes use %.0f %% of SUVmax (pet_method in run.json)",

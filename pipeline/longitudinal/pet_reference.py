@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import replace
 
 import numpy as np
 import SimpleITK as sitk
@@ -38,51 +38,11 @@ from measurement.pet import (
 from pipeline import spatial
 from pipeline.dicom.discover import InstanceHeader
 from pipeline.dicom.load import LoadedSeries
+from pipeline.records import PetReference, Point
 
 log = logging.getLogger(__name__)
 
-Point = tuple[float, float, float]
 CROP_MARGIN_MM = 120.0  # the liver lies within this distance of its lesions
-
-
-@dataclass(frozen=True)
-class PetReference:
-    """A timepoint's PET context (SUL = SUVbw x ``sul_per_suvbw``)."""
-
-    sul_per_suvbw: float | None
-    lbm_formula: str
-    uptake_min: float | None
-    kind: str | None = None  # "liver" or "blood_pool"
-    method: str = ""
-    mean_suv: float | None = None
-    sd_suv: float | None = None
-    n_voxels: int | None = None
-    centre_lps_mm: Point | None = None
-    reason: str = ""  # why there is no reference / no SUL
-
-    @property
-    def mean_sul(self) -> float | None:
-        return None if self.mean_suv is None or self.sul_per_suvbw is None else self.mean_suv * self.sul_per_suvbw
-
-    @property
-    def sd_sul(self) -> float | None:
-        return None if self.sd_suv is None or self.sul_per_suvbw is None else self.sd_suv * self.sul_per_suvbw
-
-    def as_record(self) -> dict[str, object]:
-        return {
-            "sul_per_suvbw": self.sul_per_suvbw,
-            "lbm_formula": self.lbm_formula,
-            "uptake_min": self.uptake_min,
-            "reference": self.kind,
-            "method": self.method,
-            "mean_suv": self.mean_suv,
-            "sd_suv": self.sd_suv,
-            "mean_sul": self.mean_sul,
-            "sd_sul": self.sd_sul,
-            "n_voxels": self.n_voxels,
-            "centre_lps_mm": self.centre_lps_mm,
-            "reason": self.reason,
-        }
 
 
 def slice_thickness_mm(ct: LoadedSeries) -> float:
@@ -164,7 +124,7 @@ def pet_reference(
     if pet is None or pet.suv is None:
         return None
     factor, why = _sul_factor(pet.instances, config.lbm_formula)
-    base = dict(sul_per_suvbw=factor, lbm_formula=config.lbm_formula, uptake_min=_uptake_min(pet))
+    base = PetReference(sul_per_suvbw=factor, lbm_formula=config.lbm_formula, uptake_min=_uptake_min(pet))
     suv = spatial.array_zyx(pet.image)
     spacing = spatial.spacing_zyx(pet.image)
     region: ReferenceRegion | None = None
@@ -193,18 +153,18 @@ def pet_reference(
             "" if blood_pool_point_lps else " and no blood-pool point was given"
         )
         log.warning("PERCIST reference region unavailable: %s", reason)
-        return PetReference(**base, reason="; ".join(r for r in (why, reason) if r))  # type: ignore[arg-type]
+        return replace(base, reason="; ".join(r for r in (why, reason) if r))
     kind = LIVER if region.kind == "liver_sphere" else BLOOD_POOL
-    centre_lps = tuple(float(v) for v in spatial.index_zyx_to_lps(pet.image, np.asarray(region.centre_zyx)))
+    x, y, z = (float(v) for v in spatial.index_zyx_to_lps(pet.image, np.asarray(region.centre_zyx)))
     if factor is None:
         log.warning("PET series %s: no SUL (%s); PERCIST not assessable", pet.series_uid, why)
-    return PetReference(
-        **base,
+    return replace(
+        base,
         kind=kind,
         method=method,
         mean_suv=region.mean,
-        sd_suv=region.sd,  # type: ignore[arg-type]
+        sd_suv=region.sd,
         n_voxels=region.n_voxels,
-        centre_lps_mm=centre_lps,
+        centre_lps_mm=(x, y, z),
         reason=why,
-    )  # type: ignore[arg-type]
+    )

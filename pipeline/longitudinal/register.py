@@ -52,6 +52,7 @@ from scipy import ndimage
 
 from pipeline.config import RegistrationConfig
 from pipeline.errors import RegistrationError
+from pipeline.records import RegistrationSummary
 
 log = logging.getLogger(__name__)
 
@@ -82,23 +83,23 @@ class RegistrationResult:
     def map_point(self, point_lps: tuple[float, float, float]) -> tuple[float, float, float]:
         return tuple(float(v) for v in self.transform.TransformPoint(tuple(float(c) for c in point_lps)))  # type: ignore[return-value]
 
-    def as_record(self) -> dict[str, object]:
-        return {
-            "type": ("rigid -> affine" if self.affine_kept else "rigid (affine stage did not improve the metric)")
+    def summary(self) -> RegistrationSummary:
+        return RegistrationSummary(
+            type=("rigid -> affine" if self.affine_kept else "rigid (affine stage did not improve the metric)")
             + (" -> demons displacement field (liver region)" if self.deformable else ""),
-            "affine_matrix": [round(v, 8) for v in self.affine.GetMatrix()],
-            "affine_translation_mm": [round(v, 4) for v in self.affine.GetTranslation()],
-            "affine_center_mm": [round(v, 4) for v in self.affine.GetCenter()],
-            "initial_translation_mm": [round(v, 3) for v in self.initial_translation_mm],
-            "rigid_metric": round(self.rigid_metric, 6),
-            "affine_metric": round(self.affine_metric, 6),
-            "rotation_deg": round(self.rotation_deg, 3),
-            "max_deformation_mm": round(self.max_deformation_mm, 3),
-            "liver_ncc_after_affine": None if self.roi_ncc_affine is None else round(self.roi_ncc_affine, 4),
-            "liver_ncc_final": None if self.roi_ncc_final is None else round(self.roi_ncc_final, 4),
-            "iterations": list(self.iterations),
-            "elapsed_s": round(self.elapsed_s, 3),
-        }
+            affine_matrix=[round(v, 8) for v in self.affine.GetMatrix()],
+            affine_translation_mm=[round(v, 4) for v in self.affine.GetTranslation()],
+            affine_center_mm=[round(v, 4) for v in self.affine.GetCenter()],
+            initial_translation_mm=[round(v, 3) for v in self.initial_translation_mm],
+            rigid_metric=round(self.rigid_metric, 6),
+            affine_metric=round(self.affine_metric, 6),
+            rotation_deg=round(self.rotation_deg, 3),
+            max_deformation_mm=round(self.max_deformation_mm, 3),
+            liver_ncc_after_affine=None if self.roi_ncc_affine is None else round(self.roi_ncc_affine, 4),
+            liver_ncc_final=None if self.roi_ncc_final is None else round(self.roi_ncc_final, 4),
+            elapsed_s=round(self.elapsed_s, 3),
+            iterations=list(self.iterations),
+        )
 
 
 @dataclass(frozen=True, eq=False)

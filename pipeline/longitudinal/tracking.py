@@ -18,28 +18,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage
 
-from pipeline.records import Point
-
-
-@dataclass(frozen=True)
-class Residuals:
-    per_lesion_mm: dict[str, float]
-    median_mm: float | None
-    max_mm: float | None
-    plausible: bool
-
-    def as_record(self) -> dict[str, object]:
-        return {
-            "per_lesion_mm": {k: round(v, 3) for k, v in self.per_lesion_mm.items()},
-            "median_mm": None if self.median_mm is None else round(self.median_mm, 3),
-            "max_mm": None if self.max_mm is None else round(self.max_mm, 3),
-            "plausible": self.plausible,
-        }
+from pipeline.records import Point, Residuals
 
 
 def residuals(mapped: dict[str, Point], found: dict[str, Point], max_residual_mm: float = 10.0) -> Residuals:

@@ -17,7 +17,7 @@ import pydicom
 
 from pipeline.dicom.discover import InstanceHeader
 from pipeline.dicom.slices import sort_slices
-from pipeline.outputs import dicom_ids
+from pipeline.outputs import dicom_ids, names
 from pipeline.outputs.seg import build_seg
 from pipeline.outputs.sr import build_sr
 from pipeline.records import LesionRecord
@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 
 def write_timepoint_dicom(
-    dicom_dir: Path,
+    out_dir: Path,
     timepoint: int,
     ct_instances: Sequence[InstanceHeader],
     labels_zyx: np.ndarray,
@@ -51,13 +51,13 @@ def write_timepoint_dicom(
     tracking = {lesion_id: dicom_ids.tracking_uid(baseline_study_uid, lesion_id) for lesion_id in lesion_ids}
     seg, numbers = build_seg(sources, labels_zyx, lesion_ids, organs, tracking)
     sr = build_sr(seg, sources, records, numbers, organs, tracking, timepoint, with_pet)
-    dicom_dir.mkdir(parents=True, exist_ok=True)
-    seg_name, sr_name = f"seg_timepoint_{timepoint}.dcm", f"sr_timepoint_{timepoint}.dcm"
-    seg.save_as(dicom_dir / seg_name)
-    sr.save_as(dicom_dir / sr_name)
+    (out_dir / names.DICOM_DIR).mkdir(parents=True, exist_ok=True)
+    seg_name, sr_name = names.dicom_seg(timepoint), names.dicom_sr(timepoint)
+    seg.save_as(out_dir / seg_name)
+    sr.save_as(out_dir / sr_name)
     return {
         "timepoint": timepoint,
-        "seg": {"file": f"dicom/{seg_name}", "sop_instance_uid": str(seg.SOPInstanceUID), "segments": numbers},
-        "sr": {"file": f"dicom/{sr_name}", "sop_instance_uid": str(sr.SOPInstanceUID)},
+        "seg": {"file": seg_name, "sop_instance_uid": str(seg.SOPInstanceUID), "segments": numbers},
+        "sr": {"file": sr_name, "sop_instance_uid": str(sr.SOPInstanceUID)},
         "tracking_uids": {k: v for k, v in tracking.items() if k in numbers},
     }

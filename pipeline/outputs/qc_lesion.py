@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -39,6 +40,7 @@ from skimage.draw import line
 
 from pipeline import spatial
 from pipeline.dicom.load import LoadedSeries
+from pipeline.outputs import names
 from pipeline.outputs.qc_registration import WINDOW_HU
 from pipeline.outputs.tables import write_json
 from pipeline.records import LesionRecord
@@ -222,7 +224,7 @@ def lesion_png(
     height = HEADER_PX + h + FOOTER_PX
     fig = Figure(figsize=(width / DPI, height / DPI), dpi=DPI, facecolor="black")
     geometry: dict[str, object] = {}
-    text_style = dict(color="white", fontsize=9, transform=IdentityTransform())
+    text_style: dict[str, Any] = dict(color="white", fontsize=9, transform=IdentityTransform())
     for k, (name, panel) in enumerate(panels):
         left, top = GAP_PX + k * (w + GAP_PX), HEADER_PX
         fig.figimage(panel, xo=left, yo=height - top - h, origin="upper")
@@ -257,7 +259,7 @@ def lesion_png(
 
 
 def lesion_qc(
-    qc_dir: Path,
+    out_dir: Path,
     timepoint: int,
     ct: LoadedSeries,
     pet: LoadedSeries | None,
@@ -271,7 +273,7 @@ def lesion_qc(
     for k, r in enumerate(records):
         if not r.measured or r.long_axis_lps_mm is None or r.short_axis_lps_mm is None:
             continue
-        path = qc_dir / f"lesion_{r.lesion_id}_timepoint_{timepoint}.png"
+        path = out_dir / names.lesion_qc(r.lesion_id, timepoint)
         entries.append(lesion_png(path, ct, pet, labels_zyx, k + 1, r, ct_array, r.suv_max, f"{r.lesion_id}  {title}"))
-    write_json(qc_dir / f"lesions_timepoint_{timepoint}.json", entries)
+    write_json(out_dir / names.lesion_qc_index(timepoint), entries)
     return entries

@@ -13,7 +13,7 @@ whose ROI is the lesion's segment in the timepoint's SEG (see
   unit, derivation Mean) and, when the PET gave SUV, SUVbw (g/ml{SUVbw}) with
   derivation Maximum, Peak Value Within ROI and Mean. The SUV values are those
   of ``measurements.csv``: measured on the PET lesion segmented inside the CT
-  lesion grown by a margin (see README), not on the SEG segment itself.
+  lesion grown by a margin (see docs/definitions.md), not on the SEG segment itself.
 
 Values are the unrounded measurements (the CSV rounds them).
 """

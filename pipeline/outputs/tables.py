@@ -1,25 +1,17 @@
-"""Writers of the run's outputs, and the staging folder that makes them atomic.
-
-Everything is written into a hidden staging folder beside ``OUT_DIR`` and
-moved into place only when the run succeeded (``run.json`` last), so a failed
-or killed run never leaves a half-written CSV in ``OUT_DIR``.
-"""
+"""Writers of the run's tables and files: measurements.csv, response.csv, summary.json, label maps, JSON."""
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import json
-import os
-import shutil
-from collections.abc import Iterator
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
 
-from pipeline.records import StudyResult
+from pipeline.records import CriterionOutcome, StudyAssessment, StudyResult
 
 MEASUREMENT_COLUMNS = (
     "patient_id",
@@ -56,19 +48,6 @@ RESPONSE_COLUMNS = (
     "percist",
     "sul_peak",
     "liver_reference_sul",
-)
-OUTPUT_ENTRIES = (
-    "measurements.csv",
-    "response.csv",
-    "summary.txt",
-    "summary.json",
-    "masks",
-    "qc",
-    "targets.json",
-    "detected_lesions.csv",
-    "run.json",
-    "report.html",
-    "dicom",
 )
 
 
@@ -159,6 +138,42 @@ def response_csv(result: StudyResult) -> str:
     return _csv_text(RESPONSE_COLUMNS, rows)
 
 
+def _outcome_entry(outcome: CriterionOutcome) -> dict[str, object]:
+    out: dict[str, object] = {"targets": list(outcome.targets)}
+    if outcome.not_targets is not None:
+        out["not_targets"] = [{"lesion_id": i, "reason": why} for i, why in outcome.not_targets]
+    if outcome.best is not None and outcome.progression is not None:
+        ttp = outcome.progression
+        out["best_overall_response"] = {"category": outcome.best.category, "timepoint": outcome.best.timepoint}
+        out["time_to_progression"] = {
+            "progressed": ttp.progressed,
+            "censored": ttp.censored,
+            "timepoint": ttp.timepoint,
+            "days": ttp.days,
+            "months": None if ttp.months is None else round(ttp.months, 2),
+        }
+    return out
+
+
+def _timepoint_entry(result: StudyResult, a: StudyAssessment, k: int) -> dict[str, object]:
+    tp = result.timepoints[k]
+    p = a.percist[k] if a.percist else None
+    return {
+        "timepoint": tp.index,
+        "study_date": tp.study_date.isoformat() if tp.study_date else None,
+        "days_from_baseline": a.days_from_baseline[k],
+        "new_lesion": a.new_lesion[k],
+        "recist": a.recist[k].category.value,
+        "volumetric": a.volumetric[k].category.value if a.volumetric else None,
+        "choi": a.choi[k].category.value if a.choi else None,
+        "percist": p.category.value if p else None,
+        "percist_hottest_lesion": p.hottest_lesion if p else None,
+        "sul_peak": p.sul_peak if p else None,
+        "percist_reference": asdict(p.reference) if p and p.reference else None,
+        "percist_notes": list(p.notes) if p else [],
+    }
+
+
 def summary_json(result: StudyResult) -> dict[str, object]:
     """Per-patient summary: best overall response and time to progression per criterion, per-timepoint categories."""
     baseline = result.timepoints[0] if result.timepoints else None
@@ -166,8 +181,10 @@ def summary_json(result: StudyResult) -> dict[str, object]:
         "patient_id": result.patient_id,
         "baseline_study_date": baseline.study_date.isoformat() if baseline and baseline.study_date else None,
     }
-    if result.assessment is not None:
-        out.update(result.assessment.summary)
+    a = result.assessment
+    if a is not None:
+        out["criteria"] = {o.criterion: _outcome_entry(o) for o in a.outcomes}
+        out["timepoints"] = [_timepoint_entry(result, a, k) for k in range(len(result.timepoints))]
     return out
 
 
@@ -181,56 +198,3 @@ def write_label_map(path: Path, labels_zyx: np.ndarray, reference: sitk.Image) -
 
 def write_json(path: Path, data: object) -> None:
     path.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to a temporary file beside ``path`` and rename it into place."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
-@contextlib.contextmanager
-def staged_output(out_dir: Path) -> Iterator[Path]:
-    """Yield a staging folder; on success move its entries into ``out_dir`` (run.json last).
-
-    On any exception the staging folder is removed and ``out_dir`` is left as
-    it was. Only the pipeline's own entries (:data:`OUTPUT_ENTRIES`) are
-    replaced in an existing ``out_dir``; an own entry that this run did not
-    write (e.g. ``dicom/`` of an earlier run with ``--dicom-out``) is removed,
-    so the folder never mixes two runs.
-    """
-    out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = out_dir.parent / f".{out_dir.name}.partial-{os.getpid()}"
-    if staging.exists():
-        shutil.rmtree(staging)
-    staging.mkdir()
-    try:
-        yield staging
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    out_dir.mkdir(parents=True, exist_ok=True)
-    # an interrupted earlier commit is never mistaken for a complete one: run.json goes first out, last in
-    with contextlib.suppress(FileNotFoundError):
-        (out_dir / "run.json").unlink()
-    entries = sorted(p.name for p in staging.iterdir())
-    for name in sorted(set(OUTPUT_ENTRIES) - set(entries)):
-        stale = out_dir / name
-        if stale.is_dir() and not stale.is_symlink():
-            shutil.rmtree(stale, ignore_errors=True)
-        elif stale.exists() or stale.is_symlink():
-            stale.unlink()
-    for name in sorted(entries, key=lambda n: n == "run.json"):
-        target = out_dir / name
-        source = staging / name
-        if source.is_dir():
-            old = out_dir / f".{name}.old-{os.getpid()}"
-            if target.exists():
-                target.rename(old)
-            source.rename(target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(source, target)
-    shutil.rmtree(staging, ignore_errors=True)

@@ -25,11 +25,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from pipeline.errors import BodySizeUnavailable
+
 MALE, FEMALE, OTHER = "M", "F", "O"
-
-
-class BodySizeUnavailable(ValueError):
-    """A normaliser needs a value the header does not give; the message says which."""
 
 
 def _bmi(weight_kg: float, height_m: float) -> float:

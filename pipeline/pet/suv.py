@@ -46,6 +46,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from pipeline.errors import SuvUnavailable
 from pipeline.pet import body_size, nuclides
 from pipeline.pet.header import (  # noqa: F401 - re-exported for callers and tests
     GE_POST_INJECTION_DATETIME,
@@ -58,10 +59,6 @@ MIN_DOSE_BQ = 1e6  # below: not a PET activity in Bq
 MAX_DOSE_MBQ = 1e5  # a value below this many "Bq" is read as MBq
 MAX_WEIGHT_KG = 400.0
 HALF_LIFE_TOLERANCE = 0.01
-
-
-class SuvUnavailable(ValueError):
-    """SUV cannot be computed from the headers; the message says why."""
 
 
 class SuvType(StrEnum):
@@ -206,10 +203,9 @@ def scan_reference_datetime(headers: Sequence[PetHeader], half_life_s: float) ->
     if first.decay_correction_datetime is not None:
         return first.decay_correction_datetime, "DecayCorrectionDateTime"
     timed = [h for h in headers if h.acquisition_datetime is not None]
-    earliest = min(timed, key=lambda h: h.acquisition_datetime) if timed else None  # type: ignore[arg-type, return-value]
-    if first.series_datetime is not None and (
-        earliest is None or first.series_datetime <= earliest.acquisition_datetime
-    ):  # type: ignore[operator]
+    earliest = min(timed, key=lambda h: h.acquisition_datetime or dt.datetime.max) if timed else None
+    earliest_time = earliest.acquisition_datetime if earliest is not None else None
+    if first.series_datetime is not None and (earliest_time is None or first.series_datetime <= earliest_time):
         return first.series_datetime, "series date/time"
     if first.ge_post_injection_datetime is not None:
         return first.ge_post_injection_datetime, "GE private post-injection date/time (0009,xx0D)"
@@ -279,7 +275,7 @@ def _activity_factors(
         }
         return [normaliser / decayed] * len(headers), used | {"dose_bq": dose, "half_life_s": half_life}
     factors = []
-    injection = None
+    injected: dt.datetime | None = None
     for h in headers:
         if h.acquisition_datetime is None or not h.actual_frame_duration_ms or h.actual_frame_duration_ms <= 0:
             raise SuvUnavailable(
@@ -288,15 +284,15 @@ def _activity_factors(
         t_ref = h.acquisition_datetime + dt.timedelta(
             seconds=mean_count_rate_time_s(h.actual_frame_duration_ms / 1000.0, half_life)
         )
-        injection = injection or injection_datetime(first, t_ref)
-        elapsed = (t_ref - injection).total_seconds()
+        injected = injected or injection_datetime(first, t_ref)
+        elapsed = (t_ref - injected).total_seconds()
         if elapsed < 0:
             raise SuvUnavailable(f"injection time is {-elapsed:.0f} s after a frame's acquisition")
         factors.append(normaliser / (dose * 2.0 ** (-elapsed / half_life)))
     earliest = min(h.acquisition_datetime for h in headers)  # type: ignore[type-var]
     used = {
         "scan_datetime": earliest,
-        "injection_datetime": injection,
+        "injection_datetime": injected,
         "decayed_dose_bq": None,
         "dose_bq": dose,
         "half_life_s": half_life,

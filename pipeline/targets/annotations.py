@@ -119,7 +119,7 @@ def parse_annotations(data: object, source: str, lesion_ids: set[str]) -> Annota
             status = None
         if status not in OVERRIDABLE:
             raise TargetsError(f'{where}: "status" must be one of {allowed}')
-        overrides.append(StatusOverride(str(entry["lesion_id"]), _when(entry, where), status))  # type: ignore[arg-type]
+        overrides.append(StatusOverride(str(entry["lesion_id"]), _when(entry, where), status))
     return Annotations(
         tuple(new),
         tuple(overrides),

@@ -9,7 +9,7 @@ formulas (:mod:`sample_data.truth`), never from the code under test.
   along its own direction (a 0.8 x 0.8 x 5 mm voxel is 2.5 mm deep along z,
   0.4 mm across) and the mesh volume within 3 % when the lesion spans at
   least five slices (thinner lesions lose their tips and caps to the slab
-  average, see README, "Accuracy"); the voxel-fraction volume within 1 %.
+  average, see docs/validation.md); the voxel-fraction volume within 1 %.
 * Binary masks (voxel centres inside the shape): each end of a diameter is
   only known to half a voxel, so diameters are checked within one voxel.
 """

@@ -9,8 +9,8 @@ import pytest
 
 from pipeline.cli.main import main
 from pipeline.config import RunConfig
-from pipeline.config_file import ConfigFileError, load_config
-from pipeline.errors import TargetsError
+from pipeline.config_file import load_config
+from pipeline.errors import ConfigFileError, TargetsError
 from pipeline.targets.annotations import parse_annotations
 
 

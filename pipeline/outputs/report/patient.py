@@ -13,10 +13,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from pipeline.outputs import names
 from pipeline.outputs.report import html, plots
 from pipeline.outputs.report.tables import Table, criterion_columns, number, read_table
 
-REPORT_NAME = "report.html"
+REPORT_NAME = names.REPORT_HTML
 
 
 def _x_axis(response: Table) -> tuple[list[float], str]:
@@ -112,7 +113,7 @@ def _plots_section(measurements: Table, response: Table, lesion_ids: list[str]) 
         d = series(lesion_id, "longest_diameter_mm")
         base = d[0] if d else None
         change[lesion_id] = [100.0 * (v - base) / base if base and v is not None else None for v in d]
-    change["sum"] = [0.0] + response.values("change_from_baseline_pct")[1:] if response.rows else []
+    change["sum"] = [0.0, *response.values("change_from_baseline_pct")[1:]] if response.rows else []
     images = [
         plots.sum_of_diameters_png(x, xlabel, response.values("sum_diameters_mm"), labels),
         plots.volume_png(
@@ -127,7 +128,7 @@ def _plots_section(measurements: Table, response: Table, lesion_ids: list[str]) 
 
 
 def _qc_section(out_dir: Path, lesion_ids: list[str], timepoints: list[str]) -> str:
-    qc = out_dir / "qc"
+    qc = out_dir / names.QC_DIR
     parts = [
         "<h2>QC images</h2>",
         '<p class="small muted">Axial CT slice of the longest diameter: outline (yellow), long axis (magenta), '
@@ -136,7 +137,7 @@ def _qc_section(out_dir: Path, lesion_ids: list[str], timepoints: list[str]) -> 
     for lesion_id in lesion_ids:
         figures = []
         for k in timepoints:
-            path = qc / f"lesion_{lesion_id}_timepoint_{k}.png"
+            path = out_dir / names.lesion_qc(lesion_id, int(k))
             if path.is_file():
                 anchor = f"qc-{lesion_id}-{k}"
                 figures.append(
@@ -233,9 +234,9 @@ def _provenance_section(manifest: dict) -> str:
 def write_patient_report(out_dir: Path | str) -> Path:
     """Write ``out_dir/report.html`` from the outputs already in ``out_dir``; returns its path."""
     out_dir = Path(out_dir)
-    measurements = read_table(out_dir / "measurements.csv")
-    response = read_table(out_dir / "response.csv")
-    manifest = json.loads((out_dir / "run.json").read_text(encoding="utf-8"))
+    measurements = read_table(out_dir / names.MEASUREMENTS_CSV)
+    response = read_table(out_dir / names.RESPONSE_CSV)
+    manifest = json.loads((out_dir / names.RUN_JSON).read_text(encoding="utf-8"))
     lesion_ids = _lesion_ids(measurements, manifest)
     patient = response.rows[0]["patient_id"] if response.rows else "?"
     timepoints = [r["timepoint"] for r in response.rows]

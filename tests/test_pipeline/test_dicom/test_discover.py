@@ -101,7 +101,7 @@ def _copy_series(study: Path, series_uid: str, description: str, kernel: str) ->
 
 
 def test_soft_tissue_kernel_preferred_and_selection_configurable(study_copy: Path, ground_truth: dict):
-    from pipeline.dicom.selection import SelectionOptions
+    from pipeline.config import SelectionOptions
 
     tp0 = ground_truth["timepoints"][0]
     lung = _copy_series(study_copy, tp0["ct_series_instance_uid"], "CT THORAX LUNG 1.0 B70f", "B70f")

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.outputs.tables import fmt, staged_output
+from pipeline.outputs.staging import staged_output
+from pipeline.outputs.tables import fmt
 
 
 def test_failure_leaves_nothing(tmp_path: Path):
