@@ -37,7 +37,7 @@ lesions (RECIST overall response with non-target lesions "non-CR/non-PD").
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 
 from measurement.criteria.observations import (
@@ -92,12 +92,17 @@ class RecistConfig:
 
 @dataclass(frozen=True)
 class RecistAssessment:
+    """One timepoint. ``evaluable``: every target was assessed; otherwise ``sum_diameters_mm`` and the changes
+    are over the assessed targets only (a lower bound: enough for PD, not a sum of the targets)."""
+
     timepoint: int
     sum_diameters_mm: float
     change_from_baseline_pct: float | None
     change_from_nadir_pct: float | None
     nadir_mm: float | None
     category: Recist
+    evaluable: bool = True
+    not_evaluated: tuple[str, ...] = ()  # the targets not assessed (from lesion observations)
 
 
 def assess_recist(
@@ -143,9 +148,8 @@ def assess_recist(
             category = Recist.PR
         else:
             category = Recist.SD
-        out.append(
-            RecistAssessment(k, total, percent_change(total, baseline), percent_change(total, nadir), nadir, category)
-        )
+        changes = percent_change(total, baseline), percent_change(total, nadir)
+        out.append(RecistAssessment(k, total, *changes, nadir, category, evaluable[k]))
     return out
 
 
@@ -204,4 +208,5 @@ def assess_recist_lesions(
         complete.append(not absent and targets_complete(selection.targets, present, config))
         missing.append(absent)
     assessments = assess_recist(sums, new_lesions, config, complete, evaluable)
+    assessments = [replace(a, not_evaluated=absent) for a, absent in zip(assessments, missing, strict=True)]
     return RecistResult(selection, tuple(assessments), tuple(missing))

@@ -156,7 +156,7 @@ def _anatomic(
     result = _recist(lesions, observations, new, slice_thickness_mm, config)
     if result is None:
         ne = tuple(
-            RecistAssessment(k, 0.0, None, None, None, Recist.BASELINE if k == 0 else Recist.NE)
+            RecistAssessment(k, 0.0, None, None, None, Recist.BASELINE if k == 0 else Recist.NE, evaluable=False)
             for k in range(len(observations))
         )
         return None, ne, ()

@@ -13,6 +13,7 @@ from pipeline.config import RunConfig
 from pipeline.dicom.discover import DicomIndex
 from pipeline.dicom.load import LoadedSeries
 from pipeline.dicom.selection import Timepoint
+from pipeline.longitudinal.tracking import TrackedLesion, tracked_lesions
 from pipeline.provenance import Provenance
 from pipeline.records import LesionRecord, Point
 from pipeline.targets.annotations import Annotations
@@ -51,17 +52,17 @@ class RunContext:
 
 @dataclass(frozen=True, eq=False)
 class Reference:
-    """What a follow-up is registered to: a CT, its liver region and the lesion centroids found on it."""
+    """What a follow-up is registered to: a CT, its liver region and the lesions found on it."""
 
     ct: LoadedSeries
     liver_zyx: np.ndarray
-    centroids: dict[str, Point]
+    lesions: dict[str, TrackedLesion]
     label: str
 
 
 def reference_of(ct: LoadedSeries, lesions: list[LesionRecord], label: str) -> Reference:
-    """The registration reference of a timepoint: its liver (seeded at the lesions found) and their centroids."""
-    found = {r.lesion_id: r.centroid_lps_mm for r in lesions if r.measured and r.centroid_lps_mm}
-    seeds = [tuple(float(v) for v in spatial.lps_to_index_zyx(ct.image, np.asarray(c))) for c in found.values()]
+    """The registration reference of a timepoint: its liver (seeded at the lesions found) and those lesions."""
+    found: list[Point] = [r.centroid_lps_mm for r in lesions if r.measured and r.centroid_lps_mm]
+    seeds = [tuple(float(v) for v in spatial.lps_to_index_zyx(ct.image, np.asarray(c))) for c in found]
     liver = segment_liver(spatial.array_zyx(ct.image), spatial.spacing_zyx(ct.image), seeds).mask_zyx
-    return Reference(ct, liver, {k: v for k, v in found.items() if v is not None}, label)
+    return Reference(ct, liver, tracked_lesions(ct.image, lesions), label)

@@ -28,7 +28,7 @@ from pipeline.longitudinal.register import (
     prepare_reference,
     register_followup,
 )
-from pipeline.longitudinal.tracking import residuals
+from pipeline.longitudinal.tracking import FollowupPrior, residuals
 from pipeline.outputs import names
 from pipeline.outputs.dicom_out import write_timepoint_dicom
 from pipeline.outputs.qc_lesion import lesion_qc
@@ -251,7 +251,7 @@ def process_baseline(ctx: RunContext) -> tuple[Baseline, RunContext]:
     with ctx.prov.stage("load"):
         pet = load_pet_of(tp, ctx, ct)
     _say_loaded(ctx, 0, tp, ct, pet)
-    requests = [SeedRequest(t.lesion_id, t.seed_lps_mm, recentre=False) for t in targets]
+    requests = [SeedRequest(t.lesion_id, t.seed_lps_mm) for t in targets]
     result = _measure(ctx, requests, ct, pet, None, is_baseline=True)
     found = frozenset(r.lesion_id for r in result.records if r.measured)
     if not found:
@@ -285,13 +285,15 @@ def _track(
     requests = []
     for t in baseline.targets:
         if t.lesion_id not in baseline.found:
-            requests.append(SeedRequest(t.lesion_id, None, False, "not found at baseline"))
+            requests.append(SeedRequest(t.lesion_id, None, reason_if_absent="not found at baseline"))
         elif reg is None:
-            requests.append(SeedRequest(t.lesion_id, None, False, f"registration to the {ref.label} failed"))
-        elif t.lesion_id not in ref.centroids:
-            requests.append(SeedRequest(t.lesion_id, None, False, f"not found at the {ref.label}"))
+            requests.append(SeedRequest(t.lesion_id, None, reason_if_absent=f"registration to the {ref.label} failed"))
+        elif t.lesion_id not in ref.lesions:
+            requests.append(SeedRequest(t.lesion_id, None, reason_if_absent=f"not found at the {ref.label}"))
         else:
-            requests.append(SeedRequest(t.lesion_id, reg.map_point(ref.centroids[t.lesion_id]), recentre=True))
+            lesion = ref.lesions[t.lesion_id]
+            prior = FollowupPrior(reg.map_point(lesion.seed_lps_mm), lesion.radius_mm, lesion.appearance)
+            requests.append(SeedRequest(t.lesion_id, reg.map_point(lesion.centroid_lps_mm), prior=prior))
     return requests, reg, record
 
 

@@ -74,7 +74,9 @@ def ours(root: Path, followups: tuple[int, ...], repeats: int) -> dict[str, obje
             "mapped": [list(result.map_point(c)) for c in centres],
             "iterations": result.iterations,
         }
-    points = [fixed.TransformContinuousIndexToPhysicalPoint([float(v) for v in p[::-1]]) for p in np.argwhere(liver)[::97]]
+    points = [
+        fixed.TransformContinuousIndexToPhysicalPoint([float(v) for v in p[::-1]]) for p in np.argwhere(liver)[::97]
+    ]
     identity = register_followup(reference, fixed, config)
     out["identity_max_mm"] = max(float(np.linalg.norm(np.subtract(identity.map_point(p), p))) for p in points)
     out["identity_wall_s"] = identity.elapsed_s

@@ -39,18 +39,35 @@ def _cells(measurements: Table) -> dict[tuple[str, str], dict[str, str]]:
     return {(r["lesion_id"], r["timepoint"]): r for r in measurements.rows}
 
 
+# sums over the targets: empty at a follow-up when a target was not evaluated (there is no sum)
+TOTALS = (
+    "sum_diameters_mm",
+    "change_from_baseline_pct",
+    "change_from_nadir_pct",
+    "total_volume_ml",
+    "volume_change_pct",
+)
+
+
+def _cell(r: dict[str, str], column: str) -> str:
+    value = r.get(column, "")
+    if not value and column in TOTALS and r.get("timepoint", "0") != "0":
+        return '<span class="warn">NE</span>'
+    return html.text(value)
+
+
 def _response_section(response: Table) -> str:
     criteria = set(criterion_columns(response))
     columns = [c for c in response.columns if c != "patient_id"]
     rows = []
     for r in response.rows:
-        rows.append([html.badge(r.get(c, "")) if c in criteria else html.text(r.get(c, "")) for c in columns])
+        rows.append([html.badge(r.get(c, "")) if c in criteria else _cell(r, c) for c in columns])
     numeric = [c not in criteria and c != "study_date" for c in columns]
     names = ", ".join(sorted(criteria)) or "none"
     return (
         "<h2>Response</h2>"
-        f'<p class="small muted">Criteria in response.csv: {html.text(names)}. Changes in %; sums in mm; volumes in ml.</p>'
-        + html.table(columns, rows, numeric)
+        f'<p class="small muted">Criteria in response.csv: {html.text(names)}. Changes in %; sums in mm; volumes in ml; '
+        "NE: a target was not evaluated at that timepoint, so there is no sum.</p>" + html.table(columns, rows, numeric)
     )
 
 
