@@ -82,7 +82,7 @@ class RecistConfig:
     node_normal_short_axis_mm: float = 10.0
     too_small_mm: float = 5.0
     keep_non_measurable_targets: bool = False
-    # a target the software did not find: "auto" (disappeared when nothing hypodense is left at its place,
+    # a target the software did not find: "auto" (disappeared when nothing of its look is left at its place,
     # else not evaluated), "not_evaluated" or "disappeared"
     not_found_as: str = "auto"
     confirm_response: bool = False
