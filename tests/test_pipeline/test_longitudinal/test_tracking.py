@@ -216,3 +216,15 @@ def test_a_follow_up_region_far_from_the_mapped_lesion_is_not_measured_as_the_ta
     assert "from where the registration puts the lesion" in record.reason
     assert record.located == "baseline seed mapped"
     assert not result.labels_zyx.any()
+
+
+def test_chained_registration_tracks_each_follow_up_from_the_previous_one(sample_root: Path, tmp_path: Path):
+    from dataclasses import replace
+
+    from pipeline.longitudinal.run import run_study
+
+    run_study(sample_root / "study", tmp_path / "out", config=replace(AFFINE_ONLY, chain_registration=True))
+    timepoints = _manifest(tmp_path / "out")["inputs"]["timepoints"]
+    assert [tp["registration"]["reference"] for tp in timepoints[1:]] == ["baseline", "timepoint 1"]
+    assert all(lesion["status"] == "measured" for tp in timepoints for lesion in tp["lesions"])
+    assert all(tp["tracking"]["registration_residuals"]["plausible"] for tp in timepoints[1:])
