@@ -183,6 +183,9 @@ class TimepointRecord:
     pet_reference: PetReference | None = None
     new_lesions: tuple[str, ...] = ()  # new lesions found at this follow-up (by a detector or the reader)
     suv_unavailable: str | None = None  # why the PET has no SUV (when there is a PET)
+    ct_choice: str | None = None  # why a DERIVED CT series is measured (None: an ORIGINAL one)
+    pet_choice: str | None = None  # why a DERIVED PET series is used
+    series_notes: tuple[str, ...] = ()  # images dropped from a series of the study (another orientation)
 
 
 @dataclass(frozen=True)

@@ -45,3 +45,23 @@ def study_copy(sample_root: Path, tmp_path: Path) -> Path:
     dst = tmp_path / "study"
     shutil.copytree(sample_root / "study", dst)
     return dst
+
+
+def realdata_root() -> Path | None:
+    """The real-data folder: ``LESION_REALDATA``, else ``<repo>/../shared/realdata``, else /work/shared/realdata."""
+    env = os.environ.get("LESION_REALDATA")
+    candidates = [Path(env)] if env else [Path(__file__).resolve().parents[1].parent / "shared" / "realdata"]
+    candidates.append(Path("/work/shared/realdata"))
+    return next((c for c in candidates if c.is_dir()), None)
+
+
+@pytest.fixture(scope="session")
+def realdata() -> Path:
+    """The real-data folder; a test needing it skips when it is missing, except under CI (``CI=true``): then it fails."""
+    root = realdata_root()
+    if root is None:
+        message = "real-data folder not found (set LESION_REALDATA or place it at ../shared/realdata)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return root

@@ -1,4 +1,4 @@
-"""Command line: ``lesion-pipeline run | batch | measure | sample-data | inspect | convert``.
+"""Command line: ``lesion-pipeline run | batch | sort | measure | sample-data | inspect | convert``.
 
 Exit status: 0 success; 2 bad input (one-line message on stderr, no
 traceback); 1 unexpected internal error, or a batch in which a study failed.
@@ -106,8 +106,17 @@ def _cmd_measure(args: argparse.Namespace) -> int:
 
     from pipeline.cli.measure import measure_files, measures_text
 
-    result = measure_files(args.image, args.mask, args.label, args.series)
+    result = measure_files(args.image, args.mask, args.label, args.series, args.roi)
     print(json.dumps(result, indent=2) if args.json else measures_text(result), end="\n" if args.json else "")
+    return EXIT_OK
+
+
+def _cmd_sort(args: argparse.Namespace) -> int:
+    from pipeline.batch.sort_export import SortMode, sort_export
+
+    summary = sort_export(args.export_dir, args.output, SortMode.LINK if args.link else SortMode.COPY)
+    if not args.quiet:
+        print(summary.text(), end="")
     return EXIT_OK
 
 
@@ -257,14 +266,35 @@ def build_parser() -> argparse.ArgumentParser:
     batch.set_defaults(func=_cmd_batch)
 
     measure = sub.add_parser(
-        "measure", parents=[common], help="measure a lesion mask (NIfTI, DICOM SEG) on an image (NIfTI, DICOM series)"
+        "measure",
+        parents=[common],
+        help="measure a lesion mask (NIfTI, DICOM SEG, DICOM RTSTRUCT) on an image (NIfTI, DICOM series)",
     )
     measure.add_argument("image", type=Path, help="image file (NIfTI, NRRD, MHA) or folder of one DICOM CT/PET series")
-    measure.add_argument("mask", type=Path, help="mask file (NIfTI, ...) or DICOM SEG file")
+    measure.add_argument("mask", type=Path, help="mask file (NIfTI, ...), DICOM SEG or DICOM RTSTRUCT file")
     measure.add_argument("--label", type=int, help="label value (label map) or segment number (DICOM SEG) to measure")
+    measure.add_argument(
+        "--roi",
+        metavar="NAME|NUMBER",
+        help="RTSTRUCT ROI to measure, by name or number (needed when there are several)",
+    )
     measure.add_argument("--series", help="SeriesInstanceUID when the IMAGE folder holds several series")
     measure.add_argument("--json", action="store_true", help="print the measures as JSON")
     measure.set_defaults(func=_cmd_measure)
+
+    sorter = sub.add_parser(
+        "sort",
+        parents=[common],
+        help="split a PACS export holding several patients into one study folder per patient (for batch)",
+    )
+    sorter.add_argument("export_dir", type=Path, help="folder of the export (any nesting); nothing in it is changed")
+    sorter.add_argument(
+        "-o", "--output", type=Path, required=True, help="studies root: one sub-folder per patient (hash of PatientID)"
+    )
+    how = sorter.add_mutually_exclusive_group()
+    how.add_argument("--copy", action="store_true", help="copy the files (default; modification times kept)")
+    how.add_argument("--link", action="store_true", help="symbolic links to the export's files instead of copies")
+    sorter.set_defaults(func=_cmd_sort)
 
     sample = sub.add_parser("sample-data", parents=[common], help="generate a synthetic longitudinal PET/CT study")
     sample.add_argument("output", type=Path, help="folder to create (study/ and ground_truth.json inside)")

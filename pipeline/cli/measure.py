@@ -3,10 +3,13 @@
 * IMAGE: a DICOM folder (one CT or PET series, or choose one with
   ``--series UID``; loaded like the pipeline does: CT in HU, PET in SUVbw)
   or an image file SimpleITK reads (NIfTI, NRRD, MHA; values as stored).
-* MASK: an image file (NIfTI, ...) or a DICOM SEG file (or a folder holding
-  one), read with highdicom. A label map needs ``--label N`` unless it holds a
-  single label; a DICOM SEG segment is chosen the same way. A float mask
-  with values in [0, 1] is taken as partial-volume fractions.
+* MASK: an image file (NIfTI, ...), a DICOM SEG file (or a folder holding
+  one), read with highdicom, or a DICOM RTSTRUCT file (or a folder holding
+  one), whose ROI is rasterised onto the image grid
+  (:mod:`pipeline.targets.rtstruct`). A label map needs ``--label N`` unless
+  it holds a single label; a DICOM SEG segment is chosen the same way, an
+  RTSTRUCT ROI with ``--roi NAME|NUMBER``. A float mask with values in [0, 1]
+  is taken as partial-volume fractions.
 * A mask on another grid than the image is resampled onto it (nearest
   neighbour for labels, linear for fractions) with a warning.
 
@@ -29,6 +32,7 @@ from pipeline import spatial
 from pipeline.dicom.discover import DicomIndex, InstanceHeader, discover
 from pipeline.dicom.load import load_ct, load_pet
 from pipeline.errors import InputError
+from pipeline.targets.rtstruct import choose_roi, rasterise, read_rtstruct
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +43,8 @@ class MeasureImage:
     units: str
     modality: str  # "CT", "PT" or "" (not DICOM)
     sul_per_suvbw: float | None = None
+    series_uid: str | None = None
+    frame_of_reference_uid: str | None = None
 
 
 def _dicom_series(index: DicomIndex, series_uid: str | None, path: Path) -> list[InstanceHeader]:
@@ -60,7 +66,7 @@ def load_image(path: Path, series_uid: str | None = None, lbm_formula: str = "ja
         instances = _dicom_series(index, series_uid, path)
         if instances[0].modality == "CT":
             ct = load_ct(instances, index.root)
-            return MeasureImage(ct.image, ct.units, "CT")
+            return MeasureImage(ct.image, ct.units, "CT", None, ct.series_uid, ct.frame_of_reference_uid)
         pet = load_pet(instances, index.root)
         header = instances[0].pet
         factor = None
@@ -69,7 +75,7 @@ def load_image(path: Path, series_uid: str | None = None, lbm_formula: str = "ja
                 factor = sul_per_suvbw(header.weight_kg, header.height_m, header.sex.upper(), lbm_formula)
             except ValueError as exc:
                 log.warning("%s: no SUL: %s", path, exc)
-        return MeasureImage(pet.image, pet.units, "PT", factor)
+        return MeasureImage(pet.image, pet.units, "PT", factor, pet.series_uid, pet.frame_of_reference_uid)
     if not path.is_file():
         raise InputError(f"{path}: image not found")
     try:
@@ -80,21 +86,21 @@ def load_image(path: Path, series_uid: str | None = None, lbm_formula: str = "ja
         ) from None
 
 
-def _seg_file(path: Path) -> Path | None:
-    """The DICOM SEG file at ``path`` (a file, or a folder holding exactly one), else ``None``."""
+def _dicom_object(path: Path, modality: str) -> Path | None:
+    """The DICOM file of ``modality`` (SEG, RTSTRUCT) at ``path`` (a file, or a folder holding exactly one), else ``None``."""
     import pydicom
 
     candidates = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    segs = []
+    found = []
     for p in candidates:
         try:
-            if pydicom.dcmread(p, stop_before_pixels=True, specific_tags=["Modality"]).get("Modality") == "SEG":
-                segs.append(p)
+            if pydicom.dcmread(p, stop_before_pixels=True, specific_tags=["Modality"]).get("Modality") == modality:
+                found.append(p)
         except Exception:
             continue
-    if path.is_dir() and len(segs) > 1:
-        raise InputError(f"{path}: {len(segs)} DICOM SEG files; give one file")
-    return segs[0] if segs else None
+    if path.is_dir() and len(found) > 1:
+        raise InputError(f"{path}: {len(found)} DICOM {modality} files; give one file")
+    return found[0] if found else None
 
 
 def _pick(labels: list[int], label: int | None, what: str, path: Path) -> int:
@@ -109,7 +115,7 @@ def _pick(labels: list[int], label: int | None, what: str, path: Path) -> int:
 
 def load_mask(path: Path, label: int | None = None) -> tuple[sitk.Image, int | None]:
     """The lesion mask (uint8 0/1 or float32 fractions) and the label or segment number used."""
-    seg_path = _seg_file(path) if path.exists() else None
+    seg_path = _dicom_object(path, "SEG") if path.exists() else None
     if seg_path is not None:
         import highdicom as hd
 
@@ -198,16 +204,54 @@ def measures_record(m: LesionMeasures, image: MeasureImage) -> dict[str, object]
     return out
 
 
+def rtstruct_mask(path: Path, image: MeasureImage, roi: str | int | None) -> tuple[np.ndarray, int, str]:
+    """The chosen ROI of the RTSTRUCT at ``path`` rasterised on the image grid: (mask, ROI number, ROI name)."""
+    structures = read_rtstruct(path)
+    if (
+        structures.frame_of_reference_uid
+        and image.frame_of_reference_uid
+        and structures.frame_of_reference_uid != image.frame_of_reference_uid
+    ):
+        raise InputError(
+            f"{path}: the structure set's frame of reference {structures.frame_of_reference_uid} is not the "
+            f"image's ({image.frame_of_reference_uid})"
+        )
+    if structures.referenced_series_uid and image.series_uid and structures.referenced_series_uid != image.series_uid:
+        log.warning(
+            "%s: contours drawn on series %s, rasterised on series %s (same frame of reference)",
+            path,
+            structures.referenced_series_uid,
+            image.series_uid,
+        )
+    chosen = choose_roi(structures, roi)
+    mask = rasterise(chosen, image.image, path)
+    if not mask.any():
+        raise InputError(f"{path}: ROI {chosen.number} {chosen.name!r} covers no voxel of the image")
+    return mask, chosen.number, chosen.name
+
+
 def measure_files(
-    image_path: Path, mask_path: Path, label: int | None = None, series_uid: str | None = None
+    image_path: Path,
+    mask_path: Path,
+    label: int | None = None,
+    series_uid: str | None = None,
+    roi: str | int | None = None,
 ) -> dict[str, object]:
     """Load, align and measure; the result as written by ``--json``."""
     image = load_image(Path(image_path), series_uid)
-    mask_image, used = load_mask(Path(mask_path), label)
-    mask = mask_on_image_grid(mask_image, image.image, Path(mask_path))
+    mask_path = Path(mask_path)
+    rtstruct = _dicom_object(mask_path, "RTSTRUCT") if mask_path.exists() else None
+    roi_name = None
+    if rtstruct is not None:
+        mask, used, roi_name = rtstruct_mask(rtstruct, image, roi if roi is not None else label)
+    elif roi is not None:
+        raise InputError(f"{mask_path}: --roi is for a DICOM RTSTRUCT mask; use --label for label maps and SEG")
+    else:
+        mask_image, used = load_mask(mask_path, label)  # type: ignore[assignment]
+        mask = mask_on_image_grid(mask_image, image.image, mask_path)
     values = spatial.array_zyx(image.image).astype(np.float64)
     m = measure_lesion(mask, spatial.spacing_zyx(image.image), ct_zyx=values, pet_zyx=values)
-    return {
+    result: dict[str, object] = {
         "image": str(image_path),
         "mask": str(mask_path),
         "label": used,
@@ -215,6 +259,9 @@ def measure_files(
         "spacing_zyx_mm": list(spatial.spacing_zyx(image.image)),
         "lesion": measures_record(m, image),
     }
+    if rtstruct is not None:
+        result["roi_name"] = roi_name
+    return result
 
 
 def measures_text(result: dict[str, object]) -> str:
@@ -226,8 +273,9 @@ def measures_text(result: dict[str, object]) -> str:
     def pt(p: list[float]) -> str:
         return "(" + ", ".join(f"{v:.1f}" for v in p) + ")"
 
+    what = f"ROI {result['label']} {result['roi_name']!r}" if "roi_name" in result else f"label {result['label']}"
     lines = [
-        f"{result['mask']} (label {result['label']}, {result['mask_type']}) on {result['image']}",
+        f"{result['mask']} ({what}, {result['mask_type']}) on {result['image']}",
         f"  longest axial diameter  {m['longest_diameter_mm']:8.2f} mm   {pt(m['long_axis_lps_mm'][0])} -> {pt(m['long_axis_lps_mm'][1])} LPS mm",
         f"  short axis              {m['short_axis_mm']:8.2f} mm   {pt(m['short_axis_lps_mm'][0])} -> {pt(m['short_axis_lps_mm'][1])} LPS mm",
         f"  maximum 3D diameter     {m['max_3d_diameter_mm']:8.2f} mm",

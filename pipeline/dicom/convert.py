@@ -20,7 +20,7 @@ import SimpleITK as sitk
 
 from pipeline.dicom.discover import DicomIndex, InstanceHeader, discover
 from pipeline.dicom.load import LoadedSeries, load_ct, load_pet
-from pipeline.dicom.selection import CT_SOP_CLASSES, PET_SOP_CLASSES
+from pipeline.dicom.series_kind import CT_SOP_CLASSES, PET_SOP_CLASSES
 from pipeline.errors import InputError
 from pipeline.pet.suv import SuvType
 

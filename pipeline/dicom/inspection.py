@@ -18,6 +18,7 @@ from pipeline.config import SelectionOptions
 from pipeline.dicom.discover import DicomIndex, InstanceHeader
 from pipeline.dicom.pixels import transfer_syntax_name
 from pipeline.dicom.selection import Selection, patients, select
+from pipeline.dicom.series_kind import derived_note
 from pipeline.dicom.slices import check_geometry
 from pipeline.errors import SuvUnavailable
 from pipeline.pet.suv import SuvType, suv_factor
@@ -103,6 +104,9 @@ def _timepoint_records(
             record = _series_record(series[uid], root)
             record["status"] = "chosen" if uid in chosen else "skipped"
             record["reason"] = reasons.get(uid)
+            if uid in chosen:
+                what = "CT" if series[uid][0].modality == "CT" else "PET"
+                record["note"] = derived_note(series[uid], what)
             rows.append(record)
         out.append(
             {
@@ -110,6 +114,7 @@ def _timepoint_records(
                 "study_instance_uid": tp.study_uid,
                 "study_date": tp.study_date.isoformat() if tp.study_date else None,
                 "series": rows,
+                "notes": list(tp.notes),
             }
         )
     return out
@@ -123,6 +128,7 @@ def inspect_index(index: DicomIndex, options: SelectionOptions | None = None) ->
         "files_scanned": index.files_scanned,
         "dicom_slices": len(index.instances),
         "skipped_files": [{"file": f, "reason": r} for f, r in index.skipped],
+        "header_notes": list(index.notes),
         "patients": [],
     }
     for patient_id, members in patients(index).items():
@@ -157,6 +163,8 @@ def _series_line(s: dict[str, Any]) -> str:
         head += f" kernel {s['kernel']}"
     status = "CHOSEN" if s["status"] == "chosen" else f"skipped: {s['reason']}"
     lines = [f"    {head}", f"      {s['series_instance_uid']}  {status}"]
+    if s.get("note"):
+        lines.append(f"      note: {s['note']}")
     lines += [
         f"      geometry: {issue}" for issue in s.get("geometry_issues") or [] if issue not in str(s.get("reason"))
     ]
@@ -182,11 +190,13 @@ def format_report(report: dict[str, object]) -> str:
     lines = [f"{report['folder']}: {report['files_scanned']} files, {report['dicom_slices']} DICOM slices"]
     for f in report["skipped_files"]:  # type: ignore[attr-defined]
         lines.append(f"  file {f['file']}: {f['reason']}")
+    lines += [f"  note: {n}" for n in report["header_notes"]]  # type: ignore[attr-defined]
     for p in report["patients"]:  # type: ignore[attr-defined]
         lines.append(f"patient {p['patient']}: {len(p['timepoints'])} timepoint(s)")
         for tp in p["timepoints"]:
             lines.append(f"  timepoint {tp['timepoint']} ({tp['study_date']}) study {tp['study_instance_uid']}")
             lines += [_series_line(s) for s in tp["series"]]
+            lines += [f"    note: {n}" for n in tp["notes"]]
         for study in p["studies_without_usable_ct"]:
             lines.append(f"  study {study['study_instance_uid']}: no usable CT (not a timepoint)")
             lines += [_series_line(s) for s in study["series"]]

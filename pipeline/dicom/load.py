@@ -6,6 +6,8 @@ returned in HU as int16 when every slice's rescale is integral and the values
 fit (the usual case, half the memory of float32), else as float32. PET is
 returned as float32 SUV (body weight by default, see :mod:`pipeline.pet.suv`) when
 the factor can be computed, else in its stored units with the reason recorded.
+A PET exported already in SUV (Units GML or CM2ML) is used as stored (converted
+to the SUV type asked for), with a warning that SUV was taken from the export.
 
 Uncompressed files are read at the pixel-data offset recorded by the header
 pass; compressed ones are decoded by pydicom's plugins. A file that cannot be
@@ -28,7 +30,7 @@ from pipeline.dicom.discover import InstanceHeader
 from pipeline.dicom.pixels import PixelFormat, read_frames, read_native_into, stored_range
 from pipeline.dicom.slices import SliceStack, series_label, sort_slices
 from pipeline.errors import DicomReadError, GeometryError, InputError, SuvUnavailable
-from pipeline.pet.suv import SuvFactor, SuvType, suv_factor
+from pipeline.pet.suv import SUV_UNITS, SuvFactor, SuvType, suv_factor
 
 log = logging.getLogger(__name__)
 
@@ -209,6 +211,12 @@ def load_pet(
     if factor is not None:
         for message in factor.warnings:
             log.warning("%s: %s", label, message)
+        if factor.units in SUV_UNITS:
+            log.warning(
+                "%s: SUV taken from the export (%s); not recomputed from the injected dose and decay",
+                label,
+                factor.method,
+            )
     array = read_stack(stack, root, factors=factor.per_slice(len(stack.instances)) if factor else None)
     array = array.astype(np.float32, copy=False)
     image = to_image(array, stack)

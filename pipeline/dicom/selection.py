@@ -1,55 +1,52 @@
 """Series selection: which CT and PET series make up each timepoint, and why every other was skipped.
 
 A timepoint is a study (StudyInstanceUID) with at least one usable axial CT
-series, ordered by study date and time; timepoint 0 is the baseline. A CT
-series is usable when it is CT Image Storage (single-frame, Enhanced or Legacy
-Converted Enhanced), ORIGINAL, not a localizer/scout, not a dose report,
-axial (slice normal within ~20 degrees of the patient z axis), has at least
-``min_ct_slices`` slices and passes the geometry check
-(:func:`pipeline.dicom.slices.check_geometry`; a series failing it, or with a file
+series, ordered by study date and time; timepoint 0 is the baseline. Which
+series can be measured is decided by :mod:`pipeline.dicom.series_kind`
+(ORIGINAL or DERIVED axial reformats; never localizers, dose reports,
+secondary captures, projections or non-axial reformats), with at least
+``min_ct_slices`` slices. A series holding a few images of another orientation
+(e.g. one coronal image among the axial slices of an archived reformat) keeps
+its axial stack; the odd images are dropped with a note naming them
+(:func:`pipeline.dicom.slices.split_orientations`). A series failing the
+geometry check (:func:`pipeline.dicom.slices.check_geometry`), or with a file
 whose pixel data are unreadable, stays a last-ranked candidate so that the
-timepoint is not silently lost and loading names the problem). Usable CT
-series are ranked: the
-series named by ``SelectionOptions.ct_series_uid`` (only it, when given), a
-soft-tissue reconstruction kernel before an unknown one before a sharp
-(lung/bone) one, more slices, lower series number. The PET series is the
-attenuation-corrected PET (ORIGINAL, CorrectedImage ATTN) of the study, or of
-a study whose CT shares its FrameOfReferenceUID. Every series not used is
-listed with its reason.
+timepoint is not silently lost and loading names the problem.
+
+Usable CT series are ranked: the series named by
+``SelectionOptions.ct_series_uid`` (only it, when given), loadable before
+broken, ORIGINAL before DERIVED, a soft-tissue reconstruction kernel before an
+unknown one before a sharp (lung/bone) one, more slices, lower series number.
+The PET series is the attenuation-corrected PET of the study, or of a study
+whose CT shares its FrameOfReferenceUID, ranked loadable, ORIGINAL, more
+slices. Every series not used is listed with its reason.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from pipeline.config import SelectionOptions
 from pipeline.dicom import values as dv
 from pipeline.dicom.discover import DicomIndex, InstanceHeader
-from pipeline.dicom.slices import check_geometry
+from pipeline.dicom.series_kind import (
+    AXIAL_COSINE,
+    ct_rejection,
+    kernel_class,
+    matches,
+    origin_rank,
+    pet_rejection,
+)
+from pipeline.dicom.slices import check_geometry, describe_files, split_orientations
 from pipeline.errors import SeriesSelectionError
 
 log = logging.getLogger(__name__)
-
-CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
-PET_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.128"
-CT_SOP_CLASSES = {CT_IMAGE_STORAGE, "1.2.840.10008.5.1.4.1.1.2.1", "1.2.840.10008.5.1.4.1.1.2.2"}
-PET_SOP_CLASSES = {PET_IMAGE_STORAGE, "1.2.840.10008.5.1.4.1.1.130", "1.2.840.10008.5.1.4.1.1.128.1"}
-AXIAL_COSINE = 0.94  # slice normal within ~20 degrees of the patient z axis
-SOFT_KERNEL = re.compile(
-    r"^(B|BR|BV|BF|I|Q|J|H)[1-4]\d|STANDARD|STND|SOFT|SMOOTH|BODY|ABDOMEN|^FC0?[0-2]\d|^[ABC]$", re.I
-)
-SHARP_KERNEL = re.compile(
-    r"^(B|BR|BL|BV|BF|I|Q|J|HR|H|D)[5-9]\d|LUNG|BONE|SHARP|EDGE|DETAIL|^FC[3-9]\d|^Y[A-D]$|^[DEL]$", re.I
-)
-SHARP_DESCRIPTION = re.compile(r"\bLUNG|\bBONE|\bPULM|\bHR\b|\bSHARP", re.I)
 
 
 @dataclass(frozen=True)
@@ -63,6 +60,7 @@ class Timepoint:
     ct_candidates: tuple[tuple[InstanceHeader, ...], ...]
     pet_candidates: tuple[tuple[InstanceHeader, ...], ...]
     skipped: tuple[tuple[str, str], ...]  # (series UID, reason)
+    notes: tuple[str, ...] = ()  # images dropped from a series (another orientation), naming them
 
     @property
     def label(self) -> str:
@@ -78,73 +76,14 @@ class Selection:
     dropped_studies: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = field(default=())  # (study UID, skipped)
 
 
-def _slice_normal(orientation: tuple[float, ...]) -> np.ndarray:
-    row, col = np.asarray(orientation[:3]), np.asarray(orientation[3:])
-    return np.cross(row, col)
-
-
-def kernel_class(first: InstanceHeader) -> int:
-    """0 soft-tissue kernel, 1 unknown, 2 sharp (lung/bone) kernel or description."""
-    kernels = [k for k in first.convolution_kernel.split("\\") if k]
-    if any(SHARP_KERNEL.search(k) for k in kernels) or SHARP_DESCRIPTION.search(first.series_description):
-        return 2
-    if any(SOFT_KERNEL.search(k) for k in kernels):
-        return 0
-    return 1
-
-
-def _matches(first: InstanceHeader, uid: str | None, pattern: str | None) -> str | None:
-    if uid is not None and first.series_uid != uid:
-        return "not the requested series UID"
-    if pattern is not None and not re.search(pattern, first.series_description, re.I):
-        return f"description does not match {pattern!r}"
-    return None
-
-
-def ct_rejection(
-    instances: Sequence[InstanceHeader], min_slices: int, options: SelectionOptions | None = None
-) -> str | None:
-    """Why a CT series cannot be the measured series, or ``None`` if it can (geometry not checked)."""
-    first = instances[0]
-    kinds = set(first.image_type)
-    if "LOCALIZER" in kinds or "SCOUT" in kinds:
-        return "localizer/scout image"
-    if first.image_type and first.image_type[0] != "ORIGINAL":
-        return f"ImageType {first.image_type[0]} (derived/secondary, e.g. MPR or dose report)"
-    if "DOSE" in first.series_description.upper() or kinds & {"DOSE_INFO", "SCREEN SAVE"}:
-        return "dose report"
-    if first.sop_class_uid not in CT_SOP_CLASSES:
-        return f"SOP class {first.sop_class_uid} is not a CT image storage class"
-    if first.orientation is None:
-        return "missing ImageOrientationPatient"
-    if abs(_slice_normal(first.orientation)[2]) < AXIAL_COSINE:
-        return "not axial"
-    if len(instances) < min_slices:
-        return f"only {len(instances)} slices (< {min_slices})"
-    if options is not None:
-        return _matches(first, options.ct_series_uid, options.ct_description)
-    return None
-
-
-def pet_rejection(instances: Sequence[InstanceHeader], options: SelectionOptions | None = None) -> str | None:
-    """Why a PET series cannot be used for quantification, or ``None`` if it can (geometry not checked)."""
-    first = instances[0]
-    if first.sop_class_uid not in PET_SOP_CLASSES:
-        return f"SOP class {first.sop_class_uid} is not a PET image storage class"
-    if first.image_type and first.image_type[0] != "ORIGINAL":
-        return f"ImageType {first.image_type[0]} (derived)"
-    corrected = set(first.pet.corrected_image) if first.pet else set()
-    if "ATTN" not in corrected:
-        return "not attenuation corrected (CorrectedImage lacks ATTN)"
-    if options is not None:
-        return _matches(first, options.pet_series_uid, options.pet_description)
-    return None
-
-
-def _ct_rank(instances: Sequence[InstanceHeader]) -> tuple[int, int, int, str]:
+def _ct_rank(instances: Sequence[InstanceHeader]) -> tuple[int, int, int, int, str]:
     first = instances[0]
     number = first.series_number if first.series_number is not None else 10**9
-    return (kernel_class(first), -len(instances), number, first.series_uid)
+    return (origin_rank(first), kernel_class(first), -len(instances), number, first.series_uid)
+
+
+def _pet_rank(instances: Sequence[InstanceHeader]) -> tuple[int, int, str]:
+    return (origin_rank(instances[0]), -len(instances), instances[0].series_uid)
 
 
 def series_problem(instances: Sequence[InstanceHeader], root: Path | None) -> str | None:
@@ -161,12 +100,28 @@ def series_problem(instances: Sequence[InstanceHeader], root: Path | None) -> st
 
 def _classify(instances: list[InstanceHeader], options: SelectionOptions) -> tuple[str, str | None]:
     """(kind, reason): kind "ct"/"pet" for a series of the right type, reason when it is skipped."""
-    modality = instances[0].modality
-    if modality == "CT":
-        return "ct", ct_rejection(instances, options.min_ct_slices, options)
-    if modality == "PT":
-        return "pet", pet_rejection(instances, options)
-    return "", f"modality {modality or '(none)'} not used"
+    first = instances[0]
+    if first.modality == "CT":
+        reason = ct_rejection(instances, options.min_ct_slices)
+        return "ct", reason or matches(first, options.ct_series_uid, options.ct_description)
+    if first.modality == "PT":
+        reason = pet_rejection(instances)
+        return "pet", reason or matches(first, options.pet_series_uid, options.pet_description)
+    return "", f"modality {first.modality or '(none)'} not used"
+
+
+def _axial_stack(members: list[InstanceHeader], root: Path) -> tuple[list[InstanceHeader], str | None]:
+    """The series without its few images of another orientation, and a note naming those (see module docstring)."""
+    if members[0].modality not in ("CT", "PT"):
+        return members, None
+    kept, other = split_orientations(members, AXIAL_COSINE)
+    if not other:
+        return members, None
+    note = (
+        f"{members[0].modality} series {members[0].series_uid}: {len(other)} image(s) of another orientation "
+        f"dropped, the {len(kept)} axial ones kept (file {describe_files(other, root)})"
+    )
+    return kept, note
 
 
 def select(
@@ -177,10 +132,15 @@ def select(
     series: dict[str, list[InstanceHeader]] = {}
     for inst in index.instances if instances is None else instances:
         series.setdefault(inst.series_uid, []).append(inst)
-    studies: dict[str, dict[str, Any]] = {}  # per study: ct, pet, skipped (lists) and broken (a set of UIDs)
+    studies: dict[str, dict[str, Any]] = {}  # per study: ct, pet, skipped, notes (lists), broken (a set of UIDs)
     for uid, members in sorted(series.items()):
-        study = studies.setdefault(members[0].study_uid, {"ct": [], "pet": [], "skipped": [], "broken": set()})
+        study = studies.setdefault(
+            members[0].study_uid, {"ct": [], "pet": [], "skipped": [], "broken": set(), "notes": []}
+        )
+        members, note = _axial_stack(members, index.root)
         kind, reason = _classify(members, options)
+        if note and not reason:
+            study["notes"].append(note)
         if reason:
             study["skipped"].append((uid, f"{members[0].modality}: {reason}"))
             continue
@@ -213,7 +173,7 @@ def select(
             continue
         broken = entry["broken"]
         cts = sorted(entry["ct"], key=lambda s: (s[0].series_uid in broken, *_ct_rank(s)))
-        pets = sorted(entry["pet"], key=lambda s: (s[0].series_uid in broken, -len(s), s[0].series_uid))
+        pets = sorted(entry["pet"], key=lambda s: (s[0].series_uid in broken, *_pet_rank(s)))
         skipped = list(entry["skipped"])
         for kind, ranked in (("CT", cts), ("PT", pets)):
             skipped += [
@@ -231,13 +191,11 @@ def select(
                 tuple(tuple(s) for s in cts),
                 tuple(tuple(s) for s in pets),
                 tuple(skipped),
+                tuple(entry["notes"]),
             )
         )
     timepoints.sort(key=lambda t: (t.study_date or dt.date.min, t.study_time or dt.time.min, t.study_uid))
-    numbered = tuple(
-        Timepoint(k, t.study_uid, t.study_date, t.study_time, t.ct_candidates, t.pet_candidates, t.skipped)
-        for k, t in enumerate(timepoints)
-    )
+    numbered = tuple(dataclasses.replace(t, index=k) for k, t in enumerate(timepoints))
     return Selection(numbered, tuple(dropped))
 
 
@@ -273,6 +231,8 @@ def select_timepoints(
     for tp in selection.timepoints:
         for uid, reason in tp.skipped:
             log.info("%s: series %s skipped: %s", tp.label, uid, reason)
+        for note in tp.notes:
+            log.warning("%s: %s", tp.label, note)
     for study_uid, skipped in selection.dropped_studies:
         log.info("study %s has no usable CT: %s", study_uid, "; ".join(f"{u}: {r}" for u, r in skipped))
     if not selection.timepoints:

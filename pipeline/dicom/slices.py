@@ -30,6 +30,8 @@ ORIENTATION_TOLERANCE = 1e-4
 SPACING_RELATIVE_TOLERANCE = 0.01
 SPACING_ABSOLUTE_TOLERANCE_MM = 0.01
 SHEAR_TOLERANCE_MM = 0.05
+OTHER_ORIENTATION_COSINE = 0.02  # direction cosines differing more than this: another orientation
+MAX_OTHER_ORIENTATION_FRACTION = 0.2  # "a few images" of another orientation in a series
 
 
 class GeometryProblem(StrEnum):
@@ -107,9 +109,10 @@ def _consistency(instances: Sequence[InstanceHeader], root: Path | None) -> list
         (lambda i: i.pixel_spacing, GeometryProblem.MIXED_SPACING, "PixelSpacing"),
     ):
         counts = Counter(attribute(i) for i in instances)
-        if len(counts) > 1 or None in counts or (None, None) in counts:
+        absent = [i for i in instances if attribute(i) in (None, (None, None))]
+        if len(counts) > 1 or absent:
             common = counts.most_common(1)[0][0]
-            odd_ones = [i for i in instances if attribute(i) != common]
+            odd_ones = absent or [i for i in instances if attribute(i) != common]
             shown = ", ".join(f"{v} x{n}" for v, n in counts.most_common(4))
             issues.append(
                 GeometryIssue(
@@ -187,6 +190,45 @@ def _spacing_issues(
             )
         )
     return issues, spacing
+
+
+def split_orientations(
+    instances: Sequence[InstanceHeader], axial_cosine: float, max_other_fraction: float = MAX_OTHER_ORIENTATION_FRACTION
+) -> tuple[list[InstanceHeader], list[InstanceHeader]]:
+    """(axial stack, images of another orientation) of a series holding a few images of another orientation.
+
+    The stack is the images within ``OTHER_ORIENTATION_COSINE`` of the most
+    common axial orientation (slice normal within ``acos(axial_cosine)`` of z);
+    it is split off only when the other images are at most
+    ``max_other_fraction`` of the series (e.g. one coronal image in an axial
+    series). Otherwise, or with no axial image, the series is returned whole
+    (the geometry check then reports its mixed orientations). Images without
+    an orientation stay in the stack, where the geometry check names them.
+    """
+    oriented = [i for i in instances if i.orientation is not None]
+    axial = [i for i in oriented if abs(_normal(i.orientation)[2]) >= axial_cosine]  # type: ignore[arg-type]
+    if not axial or len(axial) == len(oriented):
+        return list(instances), []
+    common = Counter(tuple(round(v, 2) for v in i.orientation) for i in axial).most_common(1)[0][0]  # type: ignore[union-attr]
+    reference = np.asarray(common, dtype=float)
+    other = [
+        i
+        for i in oriented
+        if np.abs(np.asarray(i.orientation, dtype=float) - reference).max() > OTHER_ORIENTATION_COSINE
+    ]
+    if not other or len(other) > max_other_fraction * len(instances):
+        return list(instances), []
+    ids = {id(i) for i in other}
+    return [i for i in instances if id(i) not in ids], other
+
+
+def _normal(orientation: Sequence[float]) -> np.ndarray:
+    return np.cross(np.asarray(orientation[:3], dtype=float), np.asarray(orientation[3:], dtype=float))
+
+
+def describe_files(instances: Sequence[InstanceHeader], root: Path | None, limit: int = 3) -> str:
+    """The files (and frames) of ``instances`` for a message: the first ``limit`` and how many more."""
+    return _files(instances, root, limit)
 
 
 def check_geometry(

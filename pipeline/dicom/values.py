@@ -7,11 +7,25 @@ from the raw bytes pydicom read, which makes the header pass several times
 faster than pydicom's value conversion; so are texts (LO, SH, LT, ST, UT) in
 ASCII, ISO_IR 100 or UTF-8. Everything else goes through
 pydicom so that the character set is honoured.
+
+Numbers are read exactly as leniently as pydicom reads them by default (the
+header comparison test checks this file by file): each value of a
+multi-valued DS or IS is stripped of spaces and NULs and read as a Python
+float, whatever its length (decimal strings longer than the 16 characters DS
+allows, e.g. GDCM's ``0.742999970912933``, are read in full), and a value
+Python does not read as a number (``0,75`` with a comma decimal mark) is not a
+number, as in pydicom. Departures from the standard that were read anyway are
+noted: inside :func:`collect_repairs` each such value adds one line (the
+attribute and what was wrong) to the collected list, which the header pass
+turns into one warning per kind of repair.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+from collections.abc import Iterator
+from contextvars import ContextVar
 from functools import cache
 from typing import Any
 
@@ -21,8 +35,31 @@ from pydicom.dataset import Dataset
 
 ASCII_VRS = frozenset({"AE", "AS", "CS", "DA", "DS", "DT", "IS", "TM", "UI"})
 TEXT_VRS = frozenset({"LO", "SH", "LT", "ST", "UT"})
+NUMBER_VRS = frozenset({"DS", "IS"})
+MAX_LENGTH = {"DS": 16, "IS": 12}  # characters per value (PS3.5 6.2)
 SIMPLE_CHARSETS = {"": "latin-1", "ISO_IR 6": "latin-1", "ISO_IR 100": "latin-1", "ISO_IR 192": "utf-8"}
 PYTHON_CODECS = {"iso8859": "latin-1", "latin_1": "latin-1", "UTF8": "utf-8"}  # pydicom's names
+PADDING = " \x00"
+
+_repairs: ContextVar[list[str] | None] = ContextVar("dicom_value_repairs", default=None)
+
+
+@contextlib.contextmanager
+def collect_repairs() -> Iterator[list[str]]:
+    """Collect, while the block runs, one line per kind of non-conformant value read anyway (see module docstring)."""
+    notes: list[str] = []
+    token = _repairs.set(notes)
+    try:
+        yield notes
+    finally:
+        _repairs.reset(token)
+
+
+def note(message: str) -> None:
+    """Record, inside :func:`collect_repairs`, that a value was read in a non-standard way (once per message)."""
+    notes = _repairs.get()
+    if notes is not None and message not in notes:
+        notes.append(message)
 
 
 @cache
@@ -46,7 +83,12 @@ def _string(ds: Dataset | None, keyword: str) -> str | list[str] | None:
         return None
     if isinstance(elem, RawDataElement) and vr in ASCII_VRS:
         raw = elem.value
-        return None if raw is None else raw.decode("latin-1")
+        if raw is None:
+            return None
+        value = raw.decode("latin-1")
+        if vr in NUMBER_VRS:
+            _check_number_string(keyword, vr, value)
+        return value
     if isinstance(elem, RawDataElement) and vr in TEXT_VRS and elem.value is not None and (codec := _codec(ds)):
         return elem.value.decode(codec, errors="replace")
     if isinstance(elem, RawDataElement) and vr == "US" and elem.value is not None and len(elem.value) == 2:
@@ -57,6 +99,20 @@ def _string(ds: Dataset | None, keyword: str) -> str | list[str] | None:
     if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
         return str(value)
     return [str(v) for v in value]
+
+
+def _check_number_string(keyword: str, vr: str, value: str) -> None:
+    """Note the departures from the standard of a raw DS or IS value (read anyway, as pydicom reads them)."""
+    if "\x00" in value:
+        note(f"{keyword}: value padded with NUL instead of space")
+    for part in value.split("\\"):
+        part = part.strip(PADDING)
+        if len(part) > MAX_LENGTH[vr]:
+            note(f"{keyword}: {vr} value longer than {MAX_LENGTH[vr]} characters (read in full)")
+        if "," in part and to_float(part) is None:
+            note(f"{keyword}: comma decimal mark ({part!r}): not a number (pydicom does not read it either)")
+        elif vr == "IS" and part and not part.lstrip("+-").isdigit() and to_float(part) is not None:
+            note(f"{keyword}: IS value {part!r} is not an integer (read as a number)")
 
 
 def _codec(ds: Dataset) -> str | None:
@@ -80,23 +136,28 @@ def _codec(ds: Dataset) -> str | None:
 
 
 def text(ds: Dataset | None, keyword: str) -> str | None:
+    """A string attribute (values joined by backslashes), stripped of spaces and NULs; ``None`` if absent or empty."""
     value = _string(ds, keyword)
     if isinstance(value, list):
         value = "\\".join(value)
     if value is None:
         return None
-    value = value.strip(" \x00")
+    value = value.strip(PADDING)
     return value or None
 
 
 def number(ds: Dataset | None, keyword: str) -> float | None:
+    """The (first) value of a numeric attribute; ``None`` if absent or not a number."""
     value = _string(ds, keyword)
     if isinstance(value, list):
         value = value[0] if value else None
-    return to_float(value.split("\\")[0].strip(" \x00") if isinstance(value, str) else value)
+    return to_float(value.split("\\")[0] if isinstance(value, str) else value)
 
 
 def to_float(value: Any) -> float | None:
+    """``float(value)`` of a number or a string stripped of spaces and NULs; ``None`` when that fails."""
+    if isinstance(value, str):
+        value = value.strip(PADDING)
     if value is None or value == "":
         return None
     try:
@@ -110,12 +171,11 @@ def numbers(ds: Dataset | None, keyword: str, count: int) -> tuple[float, ...] |
     value = _string(ds, keyword)
     if value is None:
         return None
-    parts = value.split("\\") if isinstance(value, str) else value
-    try:
-        values = tuple(float(v) for v in parts)
-    except (TypeError, ValueError):
+    parts = value.strip(PADDING).split("\\") if isinstance(value, str) else value
+    values = tuple(to_float(v) for v in parts)
+    if len(values) != count or any(v is None for v in values):
         return None
-    return values if len(values) == count else None
+    return values  # type: ignore[return-value]
 
 
 def strings(ds: Dataset | None, keyword: str) -> tuple[str, ...]:
@@ -124,7 +184,7 @@ def strings(ds: Dataset | None, keyword: str) -> tuple[str, ...]:
     if value is None:
         return ()
     parts = value.split("\\") if isinstance(value, str) else value
-    return tuple(p.strip(" \x00").upper() for p in parts if p.strip(" \x00"))
+    return tuple(p.strip(PADDING).upper() for p in parts if p.strip(PADDING))
 
 
 def parse_date(value: str | None) -> dt.date | None:

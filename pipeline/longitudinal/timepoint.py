@@ -17,6 +17,7 @@ import SimpleITK as sitk
 from pipeline import spatial
 from pipeline.dicom.load import LoadedSeries, load_ct, load_first_usable, load_pet
 from pipeline.dicom.selection import Timepoint
+from pipeline.dicom.series_kind import derived_note
 from pipeline.errors import InputError, RegistrationError, TargetsError
 from pipeline.longitudinal.autodetect import DetectedLesion, automatic_targets, new_lesions
 from pipeline.longitudinal.context import Reference, RunContext, reference_of
@@ -200,6 +201,11 @@ def _record(
 ) -> TimepointRecord:
     baseline_date = ctx.inputs.timepoints[0].study_date
     mask_file = _write_timepoint(ctx, index, tp, ct, pet, result)
+    ct_choice = derived_note(ct.instances, "CT")
+    pet_choice = derived_note(pet.instances, "PET") if pet else None
+    for note in (ct_choice, pet_choice):
+        if note:
+            log.warning("%s: %s", tp.label, note)
     return TimepointRecord(
         index=index,
         study_uid=tp.study_uid,
@@ -218,6 +224,9 @@ def _record(
         tracking=tracking,
         pet_reference=result.pet_reference,
         new_lesions=tuple(d.lesion_id for d in new if d.unequivocal),
+        ct_choice=ct_choice,
+        pet_choice=pet_choice,
+        series_notes=tp.notes,
     )
 
 

@@ -53,6 +53,9 @@ def timepoint_entry(r: TimepointRecord) -> dict[str, object]:
         "tracking": tracking_entry(r.tracking),
         "pet_reference": r.pet_reference.as_record() if r.pet_reference else None,
         "skipped_series": [{"series_instance_uid": u, "reason": why} for u, why in r.skipped_series],
+        "ct_choice": r.ct_choice,
+        "pet_choice": r.pet_choice,
+        "series_notes": list(r.series_notes),
         "mask": r.mask_file,
         "lesions": [asdict(lesion) for lesion in r.lesions],
     }
@@ -68,6 +71,7 @@ def inputs_entry(
         "files_scanned": index.files_scanned,
         "dicom_instances": len(index.instances),
         "skipped_files": [{"file": f, "reason": r} for f, r in index.skipped],
+        "header_notes": list(index.notes),
         "dropped_timepoints": list(dropped),
         "timepoints": [timepoint_entry(r) for r in records],
         "baseline_ct_slice_thickness_mm": baseline_thickness_mm,

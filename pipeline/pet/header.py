@@ -2,10 +2,15 @@
 
 Values are kept as stored (dose as written, weight as written); plausibility
 checks and unit repairs are made, with warnings, in :mod:`pipeline.pet.suv`.
-Private attributes are read only from the block of their private creator:
+Private attributes are read from the block of their private creator:
 Philips ``Philips PET Private Group`` (7053,xx00) SUV scale factor and
 (7053,xx09) activity concentration scale factor; GE ``GEMS_PETD_01``
-(0009,xx0D) post-injection (scan start) date-time.
+(0009,xx0D) post-injection (scan start) date-time; Siemens ``SIEMENS MED PT``
+(0071,xx22) decay-correction date-time. Exports that dropped the
+Philips private creator element (7053,0010) still carry the two scale factors
+at (7053,1000) and (7053,1009): they are read there when the Manufacturer is
+Philips (or the Units are CNTS, which only Philips writes) and no other
+creator owns the block, with a note (a warning of the header pass).
 """
 
 from __future__ import annotations
@@ -21,16 +26,63 @@ from pipeline.dicom import values as dv
 
 PHILIPS_CREATOR = "Philips PET Private Group"
 GE_CREATOR = "GEMS_PETD_01"
+SIEMENS_CREATOR = "SIEMENS MED PT"
 PHILIPS_SUV_SCALE = Tag(0x7053, 0x1000)  # with the creator in (7053,0010)
 PHILIPS_ACTIVITY_SCALE = Tag(0x7053, 0x1009)
 GE_POST_INJECTION_DATETIME = Tag(0x0009, 0x100D)  # with the creator in (0009,0010)
+SIEMENS_DECAY_DATETIME = Tag(0x0071, 0x1022)  # with the creator in (0071,0010)
+PRIVATE_ELEMENTS = ((0x0009, (0x0D,)), (0x0071, (0x22,)), (0x7053, (0x00, 0x09)))
 PRIVATE_TAGS = tuple(
     Tag(group, (block << 8) | element)
-    for group, elements in ((0x0009, (0x0D,)), (0x7053, (0x00, 0x09)))
+    for group, elements in PRIVATE_ELEMENTS
     for block in (0x10, 0x11, 0x12)
     for element in elements
-) + tuple(Tag(group, block) for group in (0x0009, 0x7053) for block in (0x10, 0x11, 0x12))
+) + tuple(Tag(group, block) for group, _ in PRIVATE_ELEMENTS for block in (0x10, 0x11, 0x12))
 PET_UNITS = ("BQML", "CNTS", "GML", "CM2ML")
+# non-standard spellings of the SUV units some exporters write (upper case, spaces, "_" and "-" removed):
+# the standard Units and the SUV type they imply (None: the standard default of the Units)
+SUV_UNIT_SPELLINGS = {
+    "SUV": ("GML", None),
+    "SUVBW": ("GML", "BW"),
+    "G/ML": ("GML", None),
+    "GM/ML": ("GML", None),
+    "G/CC": ("GML", None),
+    "SUVLBM": ("GML", "LBM"),
+    "SUVIBW": ("GML", "IBW"),
+    "SUVBSA": ("CM2ML", "BSA"),
+    "CM2/ML": ("CM2ML", None),
+}
+
+
+def _units(ds: Dataset) -> tuple[str | None, str | None]:
+    """(Units, SUVType), the non-standard SUV unit spellings read as the standard Units (with a note)."""
+    units = (dv.text(ds, "Units") or "").upper() or None
+    suv_type = (dv.text(ds, "SUVType") or "").upper() or None
+    key = "".join(c for c in units or "" if c not in " _-")
+    if key in SUV_UNIT_SPELLINGS and units not in PET_UNITS:
+        standard, implied = SUV_UNIT_SPELLINGS[key]
+        dv.note(f"Units {units!r} is not a DICOM unit: read as {standard}")
+        return standard, suv_type or implied
+    return units, suv_type
+
+
+def _philips(ds: Dataset, element: int, manufacturer: str | None, units: str | None) -> float | None:
+    """A Philips PET scale factor: from its creator's block, else at (7053,10xx) without a creator (see docstring)."""
+    value = _private(ds, 0x7053, PHILIPS_CREATOR, element)
+    philips = "PHILIPS" in (manufacturer or "").upper() or units == "CNTS"
+    if value is None and philips and ds.get(Tag(0x7053, 0x0010)) is None:
+        elem = ds.get(Tag(0x7053, 0x1000 | element))
+        value = elem.value if elem is not None else None
+        if value is not None:
+            tag = f"(7053,{0x1000 | element:04X})"
+            dv.note(f"Philips PET scale factor {tag} without its private creator: read by position")
+    if isinstance(value, bytes):
+        value = value.decode("latin-1")
+    return dv.to_float(value)
+
+
+def _str(value: object) -> str:
+    return value.decode("latin-1") if isinstance(value, bytes) else str(value)
 
 
 def _private(ds: Dataset, group: int, creator: str, element: int) -> object | None:
@@ -73,6 +125,7 @@ class PetHeader:
     nuclide_text: str | None = None
     decay_correction_datetime: dt.datetime | None = None
     manufacturer: str | None = None
+    siemens_decay_datetime: dt.datetime | None = None
 
     @classmethod
     def from_dataset(cls, ds: Dataset) -> PetHeader:
@@ -87,9 +140,9 @@ class PetHeader:
             acq_date, dv.parse_time(dv.text(ds, "AcquisitionTime"))
         )
         ge = _private(ds, 0x0009, GE_CREATOR, 0x0D)
-        philips_suv = _private(ds, 0x7053, PHILIPS_CREATOR, 0x00)
-        philips_act = _private(ds, 0x7053, PHILIPS_CREATOR, 0x09)
-        units = (dv.text(ds, "Units") or "").upper() or None
+        siemens = _private(ds, 0x0071, SIEMENS_CREATOR, 0x22)
+        units, suv_type = _units(ds)
+        manufacturer = dv.text(ds, "Manufacturer")
         decay = (dv.text(ds, "DecayCorrection") or "").upper() or None
         decay_dt = dv.parse_datetime(dv.text(ds, "DecayCorrectionDateTime"))
         if decay is None and (dv.text(ds, "DecayCorrected") or "").upper() == "NO":
@@ -115,13 +168,14 @@ class PetHeader:
             sex=dv.text(ds, "PatientSex"),
             frame_reference_time_ms=dv.number(ds, "FrameReferenceTime"),
             actual_frame_duration_ms=dv.number(ds, "ActualFrameDuration"),
-            philips_suv_scale=dv.to_float(philips_suv),
-            philips_activity_scale=dv.to_float(philips_act),
-            ge_post_injection_datetime=dv.parse_datetime(str(ge)) if ge is not None else None,
-            suv_type=(dv.text(ds, "SUVType") or "").upper() or None,
+            philips_suv_scale=_philips(ds, 0x00, manufacturer, units),
+            philips_activity_scale=_philips(ds, 0x09, manufacturer, units),
+            ge_post_injection_datetime=dv.parse_datetime(_str(ge)) if ge is not None else None,
+            suv_type=suv_type,
             nuclide_text=" / ".join(t for t in nuclide_texts if t) or None,
             decay_correction_datetime=decay_dt,
-            manufacturer=dv.text(ds, "Manufacturer"),
+            manufacturer=manufacturer,
+            siemens_decay_datetime=dv.parse_datetime(_str(siemens)) if siemens is not None else None,
         )
 
     def for_frame(

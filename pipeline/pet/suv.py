@@ -8,12 +8,15 @@ the IBSI SUV computation rules (and their reference implementation):
   X (:mod:`pipeline.pet.body_size`: grams for BW, LBM, IBW; cm^2 for BSA) and D the
   injected activity (Bq) decayed from the injection to the reference time of
   the image values, ``D(t) = D0 * 2 ** (-(t - t_inj) / T_half)``.
-* DecayCorrection START (values decay-corrected to the scan start): t_ref is the
-  series date/time unless it is later than the earliest acquisition date/time
-  (the series was re-created after the scan); then the GE private
-  post-injection date-time (0009,xx0D); else ``acquisition - (FrameReferenceTime
-  - t_avg)`` when the frame times are valid (QIBA, Siemens), else the earliest
-  acquisition date/time. Enhanced PET: DecayCorrectionDateTime (0018,9701).
+* DecayCorrection START (values decay-corrected to the scan start): t_ref is,
+  in this order, DecayCorrectionDateTime (0018,9701) of enhanced PET; the
+  Siemens private decay-correction date-time (0071,xx22); the series date/time
+  unless it is later than the earliest acquisition date/time (the series was
+  re-created after the scan); the GE private post-injection date-time
+  (0009,xx0D); for GE, ``acquisition - FrameReferenceTime`` (GE's frame
+  reference is the frame's start, as the IBSI SUV manual has it); else
+  ``acquisition - (FrameReferenceTime - t_avg)`` when the frame times are
+  valid (QIBA, Siemens, Philips); else the earliest acquisition date/time.
 * DecayCorrection ADMIN (corrected to the injection): ``D = D0``.
 * DecayCorrection NONE: each slice is referred to its own frame,
   ``t_ref = acquisition start + t_avg`` with the mean count-rate time
@@ -42,6 +45,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -55,6 +59,8 @@ from pipeline.pet.header import (  # noqa: F401 - re-exported for callers and te
     PetHeader,
 )
 
+SUV_UNITS = ("GML", "CM2ML")  # Units of a PET whose values are already SUV
+GE_MANUFACTURER = re.compile(r"GE\b", re.I)
 MIN_DOSE_BQ = 1e6  # below: not a PET activity in Bq
 MAX_DOSE_MBQ = 1e5  # a value below this many "Bq" is read as MBq
 MAX_WEIGHT_KG = 400.0
@@ -205,6 +211,8 @@ def scan_reference_datetime(headers: Sequence[PetHeader], half_life_s: float) ->
     timed = [h for h in headers if h.acquisition_datetime is not None]
     earliest = min(timed, key=lambda h: h.acquisition_datetime or dt.datetime.max) if timed else None
     earliest_time = earliest.acquisition_datetime if earliest is not None else None
+    if first.siemens_decay_datetime is not None:
+        return first.siemens_decay_datetime, "Siemens private decay-correction date/time (0071,xx22)"
     if first.series_datetime is not None and (earliest_time is None or first.series_datetime <= earliest_time):
         return first.series_datetime, "series date/time"
     if first.ge_post_injection_datetime is not None:
@@ -213,6 +221,10 @@ def scan_reference_datetime(headers: Sequence[PetHeader], half_life_s: float) ->
         raise SuvUnavailable("no series or acquisition date/time")
     assert earliest.acquisition_datetime is not None
     frt, duration = earliest.frame_reference_time_ms, earliest.actual_frame_duration_ms
+    if frt and frt > 0 and GE_MANUFACTURER.match(first.manufacturer or ""):
+        return earliest.acquisition_datetime - dt.timedelta(
+            milliseconds=frt
+        ), "GE: acquisition date/time - FrameReferenceTime (the frame's start)"
     if frt and frt > 0 and duration and duration > 0:
         offset_s = frt / 1000.0 - mean_count_rate_time_s(duration / 1000.0, half_life_s)
         return earliest.acquisition_datetime - dt.timedelta(
@@ -326,7 +338,7 @@ def suv_factor(headers: Sequence[PetHeader], suv_type: SuvType | str = SuvType.B
     ctx = _Context(first, [])
     units = first.units or ""
     used: dict[str, object] = {}
-    if units in ("GML", "CM2ML"):
+    if units in SUV_UNITS:
         stored = _stored_suv_kind(first)
         if stored == suv_type.dicom:
             factors, method = [1.0] * len(headers), f"values already {suv_type.label} (Units {units}, SUVType {stored})"

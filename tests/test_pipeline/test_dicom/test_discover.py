@@ -37,14 +37,14 @@ def test_localizer_and_derived_series_are_skipped_with_reasons(study_copy: Path,
     from pydicom.uid import generate_uid
 
     tp0, tp1 = ground_truth["timepoints"][0], ground_truth["timepoints"][1]
-    _rewrite(_series_files(study_copy, tp1["ct_series_instance_uid"]), ImageType=["DERIVED", "SECONDARY", "MPR"])
+    _rewrite(_series_files(study_copy, tp1["ct_series_instance_uid"]), ImageType=["DERIVED", "SECONDARY", "MIP"])
     scout = pydicom.dcmread(_series_files(study_copy, tp0["ct_series_instance_uid"])[0])
     scout.SeriesInstanceUID, scout.SOPInstanceUID = generate_uid(), generate_uid()
     scout.file_meta.MediaStorageSOPInstanceUID = scout.SOPInstanceUID
     scout.ImageType = ["ORIGINAL", "PRIMARY", "LOCALIZER"]
     scout.save_as(study_copy / "scout")
     timepoints = select_timepoints(discover(study_copy))
-    # the follow-up whose only CT is derived is not a timepoint
+    # the follow-up whose only CT is a projection (MIP) is not a timepoint
     assert [t.study_uid for t in timepoints] == [
         tp0["study_instance_uid"],
         ground_truth["timepoints"][2]["study_instance_uid"],

@@ -92,3 +92,21 @@ def test_mixed_orientation_and_sizes_are_refused():
         sort_slices(slices[:2] + [dataclasses.replace(slices[2], rows=8)])
     with pytest.raises(GeometryError, match="without ImagePositionPatient"):
         sort_slices(slices[:2] + [dataclasses.replace(slices[2], position=None)])
+
+
+def test_missing_pixel_spacing_names_a_file():
+    """Every slice without PixelSpacing: the message still names one (it used to say "e.g. file " and stop)."""
+    with pytest.raises(GeometryError, match=r"missing PixelSpacing \(None x3; e.g. file f0 and 2 more\)"):
+        sort_slices(stack([0.0, 2.0, 4.0], pixel_spacing=None))
+
+
+def test_a_few_images_of_another_orientation_are_split_off():
+    from pipeline.dicom.series_kind import AXIAL_COSINE
+    from pipeline.dicom.slices import split_orientations
+
+    axial = stack([2.0 * k for k in range(10)])
+    coronal = instance(99, (0.0, 5.0, 0.0), orientation=(1, 0, 0, 0, 0, -1))
+    kept, other = split_orientations([*axial[:4], coronal, *axial[4:]], AXIAL_COSINE)
+    assert kept == axial and other == [coronal]
+    many = axial[:6] + [dataclasses.replace(coronal, path=Path(f"c{k}")) for k in range(4)]
+    assert split_orientations(many, AXIAL_COSINE) == (many, [])  # 40 %: not "a few", refused as mixed
