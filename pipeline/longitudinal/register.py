@@ -320,12 +320,21 @@ def _ncc(a: np.ndarray, b: np.ndarray) -> float:
 def _demons(
     region: _Region, moving: sitk.Image, affine: sitk.Transform, config: RegistrationConfig
 ) -> tuple[sitk.DisplacementFieldTransform, float, float, float, tuple[int, ...]]:
-    """Displacement field on the region's grid (tapered), its largest length in the liver, NCC before/after,
-    iterations per level."""
+    """Displacement field on the region's grid (tapered), its largest length in the liver, NCC before/after (in
+    the liver seen by the follow-up), iterations per level. Where the follow-up's field of view ends, the
+    baseline stands in for it, so that the border of the scanned range exerts no force."""
     fixed = region.image
     warped = sitk.Resample(moving, fixed, affine, sitk.sitkLinear, config.window_hu[0], sitk.sitkFloat32)
-    offset = float(np.median(sitk.GetArrayViewFromImage(warped)[region.roi_zyx])) - region.median_hu
-    warped = warped - offset if offset else warped
+    ones = sitk.Image(moving.GetSize(), sitk.sitkUInt8) + 1
+    ones.CopyInformation(moving)
+    seen = sitk.GetArrayFromImage(sitk.Resample(ones, fixed, affine, sitk.sitkNearestNeighbor, 0)) > 0
+    if not (seen & region.roi_zyx).any():
+        raise RegistrationError("the liver region lies outside the follow-up's field of view")
+    offset = float(np.median(sitk.GetArrayViewFromImage(warped)[region.roi_zyx & seen])) - region.median_hu
+    if offset or not seen.all():  # beyond the follow-up's field of view: the baseline itself, so no force there
+        values = np.where(seen, sitk.GetArrayViewFromImage(warped) - offset, sitk.GetArrayViewFromImage(fixed))
+        warped = sitk.GetImageFromArray(values.astype(np.float32))
+        warped.CopyInformation(fixed)
     field = None
     iterations = []
     for shrink, n in zip(config.demons_shrink_factors, config.demons_iterations, strict=True):
@@ -347,8 +356,8 @@ def _demons(
     tapered = sitk.GetImageFromArray(vectors, isVector=True)
     tapered.CopyInformation(fixed)
     transform = sitk.DisplacementFieldTransform(tapered)
-    inside = region.roi_zyx
-    longest = float(np.linalg.norm(vectors[inside], axis=-1).max())
+    longest = float(np.linalg.norm(vectors[region.roi_zyx], axis=-1).max())
+    inside = region.roi_zyx & seen
     final = sitk.Resample(
         moving, fixed, sitk.CompositeTransform([affine, transform]), sitk.sitkLinear, config.window_hu[0]
     )
