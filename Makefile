@@ -49,7 +49,12 @@ demo: $(DEMO_OUT)/run.json
 # the tests of one file share a worker (and its module fixtures); one worker per core on CI's 2 cores
 TEST_WORKERS ?= 2
 
-test: $(STAMP)
+# the Cornerstone3D adapters (the code OHIF uses to read SR) for the viewer test, when npm is available
+VIEWER_MODULES := tests/viewer/node_modules/.package-lock.json
+$(VIEWER_MODULES): tests/viewer/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then npm ci --prefix tests/viewer --no-audit --no-fund --silent; else echo "npm not found: the viewer (Cornerstone3D) test will be skipped"; fi
+
+test: $(STAMP) $(VIEWER_MODULES)
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # lint and type checks (run by .ci/run)

@@ -3,11 +3,9 @@
 Definitions:
 
 * **SUL**: SUV normalised by lean body mass instead of body weight,
-  ``SUL = SUVbw x LBM / weight``. LBM formulas (weight W in kg, height H in cm):
-  James 1976 (used by Sugawara et al. 1999, on which PERCIST's SUL rests):
-  male ``1.10 W - 128 (W/H)^2``, female ``1.07 W - 148 (W/H)^2``;
-  Janmahasatian 2005: male ``9270 W / (6680 + 216 BMI)``, female
-  ``9270 W / (8780 + 244 BMI)`` with ``BMI = W / (H/100)^2``.
+  ``SUL = SUVbw x LBM / weight``, with LBM by James 1976 (used by Sugawara et
+  al. 1999, on which PERCIST's SUL rests; the default) or Janmahasatian 2005:
+  the formulas are in :mod:`measurement.body_size`.
 * **MTV** (metabolic tumour volume, ml): number of voxels of the PET lesion
   mask x voxel volume. **TLG** (total lesion glycolysis): SUVmean x MTV
   (SUV.ml); both depend on how the PET lesion was delineated.
@@ -27,36 +25,26 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from measurement.body_size import normaliser
 from measurement.intensity import pet_intensity
 from measurement.masks import inside
 
-LBM_FORMULAS = ("james", "janmahasatian")
+# the lean body mass formulas of SUL, by their name in the configuration -> their SUV Type in measurement.body_size
+LBM_FORMULAS = {"james": "LBMJAMES128", "janmahasatian": "LBMJANMA"}
 LIVER_SPHERE_DIAMETER_MM = 30.0
 BLOOD_POOL_DIAMETER_MM = 10.0
 BLOOD_POOL_LENGTH_MM = 20.0
 
 
 def lean_body_mass_kg(weight_kg: float, height_m: float, sex: str, formula: str = "james") -> float:
-    """Lean body mass (kg) by ``formula`` (``"james"`` or ``"janmahasatian"``); sex ``"M"`` or ``"F"``."""
+    """Lean body mass (kg) by ``formula`` (``"james"`` or ``"janmahasatian"``; :mod:`measurement.body_size`).
+
+    Sex ``"M"`` or ``"F"``; ``"O"`` gives the mean of the two formulas; anything else is a ``ValueError``.
+    """
     if formula not in LBM_FORMULAS:
         raise ValueError(f"unknown LBM formula {formula!r} (one of {', '.join(LBM_FORMULAS)})")
-    if sex not in ("M", "F"):
-        raise ValueError(f"lean body mass needs PatientSex M or F, got {sex!r}")
-    if not (weight_kg > 0 and height_m > 0):
-        raise ValueError("lean body mass needs a positive weight and height")
-    height_cm = 100.0 * height_m
-    if formula == "james":
-        lbm = (
-            1.10 * weight_kg - 128.0 * (weight_kg / height_cm) ** 2
-            if sex == "M"
-            else 1.07 * weight_kg - 148.0 * (weight_kg / height_cm) ** 2
-        )
-    else:
-        bmi = weight_kg / height_m**2
-        lbm = 9270.0 * weight_kg / ((6680.0 + 216.0 * bmi) if sex == "M" else (8780.0 + 244.0 * bmi))
-    if lbm <= 0:  # the James formula turns negative for extreme obesity
-        raise ValueError(f"{formula} lean body mass is not positive for {weight_kg} kg, {height_m} m")
-    return float(lbm)
+    grams, _ = normaliser(LBM_FORMULAS[formula], weight_kg, height_m, sex)
+    return grams / 1000.0
 
 
 def sul_per_suvbw(weight_kg: float, height_m: float, sex: str, formula: str = "james") -> float:

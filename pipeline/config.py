@@ -71,6 +71,8 @@ class RunConfig:
     volumetric: VolumetricConfig = field(default_factory=VolumetricConfig)
     choi: ChoiConfig = field(default_factory=ChoiConfig)
     percist: PercistConfig = field(default_factory=PercistConfig)
+    resegment: bool = False  # segment the lesions of a reader's SEG/RTSTRUCT again instead of measuring them
+    seg_type: str = "fractional"  # DICOM SEG written with --dicom-out: "fractional" (partial volume) or "binary"
     config_file: str | None = None  # the TOML file the criteria options came from
     config_file_sha256: str | None = None
 

@@ -61,7 +61,7 @@ CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("recist", "not_found_as"): ("auto", "not_evaluated", "disappeared"),
     ("choi", "pd_reference"): ("nadir", "baseline"),
     ("percist", "unstable_reference"): ("not_evaluable", "warn"),
-    ("percist", "lbm_formula"): LBM_FORMULAS,
+    ("percist", "lbm_formula"): tuple(LBM_FORMULAS),
     ("percist", "reference"): ("auto", "liver", "blood_pool"),
 }
 # segmentation options are lengths, levels, volumes and fractions: never negative; these also have an upper bound

@@ -35,10 +35,6 @@ class PixelDataProblem(ValueError):
     """The pixel data of a file cannot be what its header describes; the message says why."""
 
 
-class BodySizeUnavailable(ValueError):
-    """A normaliser needs a value the header does not give; the message says which."""
-
-
 class SuvUnavailable(ValueError):
     """SUV cannot be computed from the headers; the message says why."""
 

@@ -9,6 +9,7 @@ import hashlib
 import importlib
 import logging
 import platform
+import resource
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -58,12 +59,23 @@ class _Collector(logging.Handler):
             self.messages.append(record.getMessage())
 
 
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far, in MB (Linux reports kilobytes)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
 class Provenance:
-    """Collects stage timings and warnings during one study's run."""
+    """Collects stage timings, memory and warnings during one study's run.
+
+    ``timings_s``: wall seconds per stage, summed over its occurrences; ``peak_rss_mb``: the process's peak
+    resident memory (MB) at the end of each stage (the peak of the whole process so far, so a stage that
+    raises it is one that needed more memory than every stage before it).
+    """
 
     def __init__(self) -> None:
         self.started = dt.datetime.now(dt.UTC)
         self.timings_s: dict[str, float] = {}
+        self.peak_rss_mb: dict[str, float] = {}
         self._collector = _Collector(threading.get_ident())
 
     @contextlib.contextmanager
@@ -73,6 +85,7 @@ class Provenance:
             yield
         finally:
             self.timings_s[name] = self.timings_s.get(name, 0.0) + time.perf_counter() - t0
+            self.peak_rss_mb[name] = max(self.peak_rss_mb.get(name, 0.0), peak_rss_mb())
 
     @contextlib.contextmanager
     def capture_warnings(self) -> Iterator[None]:

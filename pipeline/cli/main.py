@@ -53,6 +53,8 @@ def _run_config(args: argparse.Namespace) -> RunConfig:
         chain_registration=args.chain_registration,
         registration=registration,
         selection=selection_options(args),
+        seg_type=args.seg_type,
+        resegment=args.resegment,
     )
     return load_config(args.config, config) if args.config else config
 
@@ -211,6 +213,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_selection_arguments(processing)
     processing.add_argument(
+        "--resegment",
+        action="store_true",
+        help="with targets from a DICOM SEG or RTSTRUCT: segment each lesion again from the reader's mask's "
+        "deepest point (default: measure the reader's mask as it is)",
+    )
+    processing.add_argument(
+        "--seg-type",
+        choices=("fractional", "binary"),
+        default="fractional",
+        help="DICOM SEG written with --dicom-out: each lesion's partial-volume fractions (default; measuring it "
+        "again gives the measured values) or the binary label map",
+    )
+    processing.add_argument(
         "--config", type=Path, help="TOML file of response-criteria options (default: the published values)"
     )
 
@@ -219,7 +234,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("study_dir", type=Path, help="folder with all DICOM files of one patient (any nesting)")
     run.add_argument("-o", "--output", type=Path, required=True, help="output folder")
-    run.add_argument("--targets", type=Path, help="targets JSON (default: STUDY_DIR/targets.json)")
+    run.add_argument(
+        "--targets",
+        type=Path,
+        metavar="FILE_OR_FOLDER",
+        help="the target lesions: targets.json (seed points in baseline LPS mm), a 3D Slicer .mrk.json (RAS or "
+        "LPS), or a viewer's DICOM SR (RECIST lines or points), SEG or RTSTRUCT (one target per segment or ROI, "
+        "measured as drawn); "
+        "a folder of such files (default: STUDY_DIR/targets.json; without targets: automatic mode)",
+    )
     run.add_argument("--threads", type=int, default=2, help="threads for ITK filters (default 2)")
     run.add_argument(
         "--dicom-out",

@@ -6,7 +6,7 @@
 * MASK: an image file (NIfTI, ...), a DICOM SEG file (or a folder holding
   one), read with highdicom, or a DICOM RTSTRUCT file (or a folder holding
   one), whose ROI is rasterised onto the image grid
-  (:mod:`pipeline.targets.rtstruct`). A label map needs ``--label N`` unless
+  (:mod:`pipeline.dicom.rtstruct`). A label map needs ``--label N`` unless
   it holds a single label; a DICOM SEG segment is chosen the same way, an
   RTSTRUCT ROI with ``--roi NAME|NUMBER``. A float mask with values in [0, 1]
   is taken as partial-volume fractions.
@@ -31,8 +31,9 @@ from measurement.pet import sul_per_suvbw
 from pipeline import spatial
 from pipeline.dicom.discover import DicomIndex, InstanceHeader, discover
 from pipeline.dicom.load import load_ct, load_pet
+from pipeline.dicom.rtstruct import choose_roi, rasterise, read_rtstruct
+from pipeline.dicom.seg import read_seg, segment_image
 from pipeline.errors import InputError
-from pipeline.targets.rtstruct import choose_roi, rasterise, read_rtstruct
 
 log = logging.getLogger(__name__)
 
@@ -117,21 +118,9 @@ def load_mask(path: Path, label: int | None = None) -> tuple[sitk.Image, int | N
     """The lesion mask (uint8 0/1 or float32 fractions) and the label or segment number used."""
     seg_path = _dicom_object(path, "SEG") if path.exists() else None
     if seg_path is not None:
-        import highdicom as hd
-
-        try:
-            seg = hd.seg.segread(seg_path)
-            number = _pick(list(seg.segment_numbers), label, "segment", seg_path)
-            fractional = seg.segmentation_type == hd.seg.SegmentationTypeValues.FRACTIONAL
-            volume = seg.get_volume(segment_numbers=[number], combine_segments=not fractional, relabel=True)
-            if fractional:
-                volume = volume.squeeze_channel()
-            image = volume.to_simpleitk()
-        except InputError:
-            raise
-        except Exception as exc:
-            raise InputError(f"{seg_path}: cannot read the DICOM SEG ({exc})") from None
-        return (sitk.Cast(image, sitk.sitkFloat32) if fractional else sitk.Cast(image > 0, sitk.sitkUInt8)), number
+        seg = read_seg(seg_path)
+        number = _pick(list(seg.segment_numbers), label, "segment", seg_path)
+        return segment_image(seg, number, seg_path), number
     if not path.is_file():
         raise InputError(f"{path}: mask not found")
     try:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import SimpleITK as sitk
@@ -16,7 +16,7 @@ from scipy import ndimage
 
 from measurement.diameters import axial_diameters
 from measurement.intensity import ct_intensity
-from measurement.masks import fractions
+from measurement.masks import fractions, inside
 from measurement.morphology import morphology
 from measurement.pet import pet_measures
 from measurement.volume import centroid_zyx, volume_ml
@@ -46,6 +46,24 @@ class SeedRequest:
     seed_lps_mm: Point | None
     prior: FollowupPrior | None = None
     reason_if_absent: str = ""
+    reader_mask: sitk.Image | None = field(default=None, compare=False, repr=False)  # measured as it is
+
+
+def reader_segmentation(mask: sitk.Image, ct: sitk.Image, seed_zyx: tuple[float, float, float]) -> LesionSegmentation:
+    """The reader's mask (lesion fractions in patient space) on the CT grid, as a segmentation to measure.
+
+    Resampled linearly (on the CT's own grid, as a SEG derived from it is, the values are kept as they are).
+    """
+    on_ct = sitk.Resample(sitk.Cast(mask, sitk.sitkFloat32), ct, sitk.Transform(), sitk.sitkLinear, 0.0)
+    fractions_zyx = np.clip(sitk.GetArrayFromImage(on_ct), 0.0, 1.0)
+    lesion = fractions_zyx > 0
+    if not inside(fractions_zyx).any():
+        return LesionSegmentation(False, "the reader's segmentation has no lesion voxel on this CT's grid", seed_zyx)
+    box = tuple(slice(int(a.min()), int(a.max()) + 1) for a in np.nonzero(lesion))
+    offset = (box[0].start, box[1].start, box[2].start)
+    return LesionSegmentation(
+        True, "the reader's segmentation", seed_zyx, fractions_zyx[box].astype(np.float32), offset, confidence=1.0
+    )
 
 
 def _lps(image: sitk.Image, index_zyx: Sequence[float]) -> Point:
@@ -204,6 +222,11 @@ def _segment(
             )
             return record, ""
         seed, located = np.asarray(found.seed_zyx), found.how
+    if request.reader_mask is not None:
+        seg = reader_segmentation(request.reader_mask, ct.image, (float(seed[0]), float(seed[1]), float(seed[2])))
+        if not seg.found:
+            return LesionRecord(request.lesion_id, NOT_FOUND, seg.reason, mapped_seed_lps_mm=mapped), located
+        return seg, located
     seg = segmenter.segment(ct_array, spacing, (float(seed[0]), float(seed[1]), float(seed[2])))
     if not seg.found:
         return LesionRecord(request.lesion_id, NOT_FOUND, seg.reason, _lps(ct.image, seg.seed_zyx), mapped), located
@@ -223,12 +246,14 @@ def _segment(
 
 @dataclass(frozen=True, eq=False)
 class TimepointLesions:
-    """Records (request order), the label map (z, y, x), tracking flags and PET reference of one timepoint."""
+    """Records (request order), the label map (z, y, x), tracking flags and PET reference of one timepoint,
+    and the segmentation (partial-volume fractions) of every measured lesion."""
 
     records: list[LesionRecord]
     labels_zyx: np.ndarray
     flags: dict[str, list[str]]
     pet_reference: PetReference | None = None
+    segmentations: dict[str, LesionSegmentation] = field(default_factory=dict)
 
 
 def process_timepoint(
@@ -296,4 +321,9 @@ def process_timepoint(
     for r in records:
         if not r.measured:
             log.warning("lesion %s not found: %s", r.lesion_id, r.reason)
-    return TimepointLesions(records, labels, flags, reference)
+    measured = {
+        r.lesion_id: o
+        for r, o in zip(records, outcomes, strict=True)
+        if isinstance(o, LesionSegmentation) and r.measured
+    }
+    return TimepointLesions(records, labels, flags, reference, measured)

@@ -58,8 +58,10 @@ def _sul_factor(instances: Sequence[InstanceHeader], formula: str) -> tuple[floa
     h = headers[0]
     if h.weight_kg is None or h.height_m is None or h.sex is None:
         return None, "SUL needs PatientWeight, PatientSize and PatientSex"
+    sex = h.sex.upper()
+    note = "PatientSex O: lean body mass is the mean of the male and female formulas" if sex == "O" else ""
     try:
-        return sul_per_suvbw(h.weight_kg, h.height_m, h.sex.upper(), formula), ""
+        return sul_per_suvbw(h.weight_kg, h.height_m, sex, formula), note
     except ValueError as exc:
         return None, str(exc)
 

@@ -29,8 +29,9 @@ from pipeline.outputs.tables import measurements_csv, response_csv, summary_json
 from pipeline.progress import Progress
 from pipeline.provenance import Provenance
 from pipeline.records import StudyResult
-from pipeline.targets.annotations import Annotations, read_annotations
-from pipeline.targets.json_file import TARGETS_FILENAME, read_targets
+from pipeline.targets.annotations import Annotations
+from pipeline.targets.json_file import TARGETS_FILENAME
+from pipeline.targets.sources import combine, read_dicom_targets, read_json_targets, target_source
 
 
 def resolve_targets_path(study_dir: Path, targets: Path | str | None) -> Path | None:
@@ -48,18 +49,20 @@ def read_study(
     if not study_dir.is_dir():
         raise InputError(f"{study_dir}: study folder not found")
     targets_path = resolve_targets_path(study_dir, targets_file)
-    targets = read_targets(targets_path) if targets_path else None
-    annotations = Annotations()
-    if targets_path and targets:
-        annotations = read_annotations(targets_path, {t.lesion_id for t in targets})
-    if targets is None:
+    source = target_source(targets_path) if targets_path else None
+    json_targets, annotations = read_json_targets(source) if source else ((), Annotations())
+    if source is None:
         say("no targets given: automatic mode (targets chosen among the lesions detected at baseline)")
     with prov.stage("discover"):
         say("discovering DICOM files in the study folder", stage="discover")
-        index = discover(study_dir, ignore={targets_path} if targets_path else set())
+        index = discover(study_dir, ignore=source.files if source else set())
     with prov.stage("select"):
         timepoints = select_timepoints(index, config.selection.min_ct_slices, config.selection)
     say(f"found {len(index.instances)} DICOM instances, {len(timepoints)} candidate timepoint(s)", stage="discover")
+    targets = None
+    if source is not None:
+        viewer = read_dicom_targets(source, index, timepoints[0].study_uid) if source.dicom_files else ()
+        targets = combine([json_targets, viewer], source)
     return StudyInputs(study_dir, index, tuple(timepoints), targets_path, targets, annotations)
 
 

@@ -14,11 +14,10 @@ from dataclasses import dataclass, replace
 import numpy as np
 import SimpleITK as sitk
 
-from pipeline import spatial
 from pipeline.dicom.load import LoadedSeries, load_ct, load_first_usable, load_pet
 from pipeline.dicom.selection import Timepoint
 from pipeline.dicom.series_kind import derived_note
-from pipeline.errors import InputError, RegistrationError, TargetsError
+from pipeline.errors import InputError, RegistrationError
 from pipeline.longitudinal.autodetect import DetectedLesion, automatic_targets, new_lesions
 from pipeline.longitudinal.context import Reference, RunContext, reference_of
 from pipeline.longitudinal.lesions import SeedRequest, TimepointLesions, process_timepoint
@@ -29,18 +28,18 @@ from pipeline.longitudinal.register import (
     prepare_reference,
     register_followup,
 )
+from pipeline.longitudinal.seeds import check_seeds, describe, hint
 from pipeline.longitudinal.tracking import FollowupPrior, residuals
 from pipeline.outputs import names
 from pipeline.outputs.dicom_out import write_timepoint_dicom
 from pipeline.outputs.qc_lesion import lesion_qc
 from pipeline.outputs.qc_registration import registration_png
+from pipeline.outputs.seg import Fractions
 from pipeline.outputs.tables import write_label_map
-from pipeline.records import PetReference, Point, RegistrationRecord, TimepointRecord, TrackingRecord
+from pipeline.records import LesionRecord, PetReference, Point, RegistrationRecord, TimepointRecord, TrackingRecord
 from pipeline.targets.json_file import Target, targets_to_json
 
 log = logging.getLogger(__name__)
-
-BODY_THRESHOLD_HU = -500.0
 
 
 @dataclass(frozen=True)
@@ -61,19 +60,6 @@ class Baseline:
     found: frozenset[str]
     slice_thickness_mm: float
     timepoint: Timepoint
-
-
-def check_seeds(targets: tuple[Target, ...], ct: LoadedSeries) -> None:
-    """Every baseline seed must lie inside the baseline CT and inside the body."""
-    array = sitk.GetArrayViewFromImage(ct.image)
-    for t in targets:
-        idx = spatial.lps_to_index_zyx(ct.image, np.asarray(t.seed_lps_mm))
-        where = f"seed of lesion {t.lesion_id} at {list(t.seed_lps_mm)} mm"
-        if not spatial.inside(ct.image, idx):
-            raise TargetsError(f"{where} lies outside the baseline CT (series {ct.series_uid})")
-        hu = float(array[tuple(int(round(v)) for v in idx)])
-        if hu < BODY_THRESHOLD_HU:
-            raise TargetsError(f"{where} is outside the body ({hu:.0f} HU in the baseline CT)")
 
 
 def load_pet_of(tp: Timepoint, ctx: RunContext, ct: LoadedSeries) -> LoadedSeries | None:
@@ -176,10 +162,18 @@ def _write_timepoint(
                 _targets_of(ctx),
                 ctx.inputs.timepoints[0].study_uid,
                 pet is not None and pet.suv is not None,
+                _fractions(ctx, result),
             )
             if written is not None:
                 ctx.dicom_written.append(written)
     return mask_file
+
+
+def _fractions(ctx: RunContext, result: TimepointLesions) -> dict[str, Fractions] | None:
+    """The measured lesions' partial-volume fractions for a FRACTIONAL SEG (``None``: a BINARY SEG)."""
+    if ctx.config.seg_type != "fractional":
+        return None
+    return {i: (s.mask_zyx, s.offset_zyx) for i, s in result.segmentations.items() if s.mask_zyx is not None}
 
 
 def _targets_of(ctx: RunContext) -> tuple[Target, ...]:
@@ -239,6 +233,15 @@ def _say_loaded(ctx: RunContext, index: int, tp: Timepoint, ct: LoadedSeries, pe
     )
 
 
+def _explained(r: LesionRecord, ct: LoadedSeries) -> LesionRecord:
+    """A baseline target not found, with what is at its seed and the likely mistake."""
+    if r.measured or r.seed_lps_mm is None and r.mapped_seed_lps_mm is None:
+        return r
+    point = r.mapped_seed_lps_mm or r.seed_lps_mm
+    assert point is not None
+    return replace(r, reason=f"{r.reason} (at the seed: {describe(ct, point)}{hint(ct, point)})")
+
+
 def process_baseline(ctx: RunContext) -> tuple[Baseline, RunContext]:
     """Load the baseline, choose the targets (automatic mode) and measure them.
 
@@ -253,15 +256,19 @@ def process_baseline(ctx: RunContext) -> tuple[Baseline, RunContext]:
             found_rows, targets = automatic_targets(ct, load_pet_of(tp, ctx, ct), ctx.config)
         detected = tuple(found_rows)
         ctx.say(f"  detected {len(detected)} candidate(s); targets: {', '.join(t.lesion_id for t in targets)}")
-        (ctx.staging / names.TARGETS_JSON).write_text(targets_to_json(targets), encoding="utf-8")
         ctx = replace(ctx, inputs=replace(ctx.inputs, targets=targets))
     targets = _targets_of(ctx)
+    (ctx.staging / names.TARGETS_JSON).write_text(targets_to_json(targets), encoding="utf-8")
     check_seeds(targets, ct)
     with ctx.prov.stage("load"):
         pet = load_pet_of(tp, ctx, ct)
     _say_loaded(ctx, 0, tp, ct, pet)
-    requests = [SeedRequest(t.lesion_id, t.seed_lps_mm) for t in targets]
+    requests = [
+        SeedRequest(t.lesion_id, t.seed_lps_mm, reader_mask=None if ctx.config.resegment else t.reader_mask)
+        for t in targets
+    ]
     result = _measure(ctx, requests, ct, pet, None, is_baseline=True)
+    result = replace(result, records=[_explained(r, ct) for r in result.records])
     found = frozenset(r.lesion_id for r in result.records if r.measured)
     if not found:
         reasons = "; ".join(f"{r.lesion_id}: {r.reason}" for r in result.records)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from pathlib import Path
 
 from pipeline.config import RunConfig
@@ -17,6 +17,13 @@ from pipeline.outputs import names
 from pipeline.provenance import Provenance, software_versions
 from pipeline.records import RegistrationRecord, TimepointRecord, TrackingRecord
 from pipeline.targets.json_file import Target
+
+
+def target_entry(t: Target) -> dict[str, object]:
+    """A target as run.json records it (the reader's mask as a flag, not its voxels)."""
+    out = {f.name: getattr(t, f.name) for f in fields(t) if f.name != "reader_mask"}
+    out["reader_mask"] = t.reader_mask is not None
+    return out
 
 
 def registration_entry(record: RegistrationRecord | None) -> dict[str, object] | None:
@@ -99,11 +106,12 @@ def build_manifest(
         "study_dir": str(study_dir),
         "targets_file": str(targets_path) if targets_path else None,
         "mode": "targets given" if targets_path else "automatic (targets.json and detected_lesions.csv written)",
-        "targets": [asdict(t) for t in targets],
+        "targets": [target_entry(t) for t in targets],
         "inputs": inputs,
         "parameters": config.as_record(),
         "versions": versions,
         "timings_s": {k: round(v, 3) for k, v in prov.timings_s.items()},
+        "peak_memory_mb": {k: round(v, 1) for k, v in prov.peak_rss_mb.items()},
         "warnings": prov.warnings,
         "outputs": outputs + ([f"{names.DICOM_DIR}/"] if dicom_written is not None else []),
     }

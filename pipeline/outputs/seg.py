@@ -1,7 +1,10 @@
 """DICOM Segmentation (SEG) of one timepoint's target lesions, built with highdicom.
 
-One BINARY SEG per timepoint, derived from (and referencing) the measured CT
-series' instances. One segment per target lesion that has voxels in the label
+One SEG per timepoint, derived from (and referencing) the measured CT
+series' instances. FRACTIONAL (the default) stores each lesion's partial-volume
+fractions, so that measuring the SEG again gives the measured volume and
+diameters; BINARY stores the label map (voxels with fraction >= 0.5), whose
+outline can move by up to a voxel. One segment per target lesion that has voxels in the label
 map, numbered 1..m in targets order (a lesion not found at that timepoint has
 no segment); the segment's label and Tracking ID are the lesion id, its
 Tracking UID the lesion's (see :mod:`pipeline.outputs.dicom_ids`). Frames without
@@ -41,12 +44,31 @@ def _segment_array(labels_zyx: np.ndarray, lesion_ids: Sequence[str], numbers: M
     return lut[labels_zyx]
 
 
+#: a lesion's fractions: the cropped array (z, y, x) and the offset of its first voxel in the full grid
+Fractions = tuple[np.ndarray, tuple[int, int, int]]
+
+
+def _fraction_array(
+    shape_zyx: tuple[int, ...], numbers: Mapping[str, int], fractions: Mapping[str, Fractions]
+) -> tuple[np.ndarray, slice]:
+    """(frames, rows, columns, segments) fractions over the slices that hold a lesion, and those slices."""
+    z0 = min(fractions[i][1][0] for i in numbers)
+    z1 = max(fractions[i][1][0] + fractions[i][0].shape[0] for i in numbers)
+    out = np.zeros((z1 - z0, shape_zyx[1], shape_zyx[2], len(numbers)), dtype=np.float32)
+    for lesion_id, number in numbers.items():
+        crop, (z, y, x) = fractions[lesion_id]
+        dz, dy, dx = crop.shape
+        out[z - z0 : z - z0 + dz, y : y + dy, x : x + dx, number - 1] = np.clip(crop.astype(np.float32), 0.0, 1.0)
+    return out, slice(z0, z1)
+
+
 def build_seg(
     source_datasets: Sequence[Dataset],
     labels_zyx: np.ndarray,
     lesion_ids: Sequence[str],
     organs: Mapping[str, str],
     tracking_uids: Mapping[str, str],
+    fractions: Mapping[str, Fractions] | None = None,
 ) -> tuple[hd.seg.Segmentation, dict[str, int]]:
     """The SEG of one timepoint and the segment number of each lesion in it.
 
@@ -60,6 +82,9 @@ def build_seg(
     lesion_ids, organs, tracking_uids
         The targets in label order, each lesion's organ (``"liver"`` gives the
         anatomic region code) and Tracking UID.
+    fractions
+        Each present lesion's partial-volume fractions: a FRACTIONAL SEG of the
+        slices that hold lesions; ``None``: a BINARY SEG of the label map.
 
     Raises
     ------
@@ -90,16 +115,20 @@ def build_seg(
                 anatomic_regions=[organ] if organ is not None else None,
             )
         )
-    pixels = _segment_array(labels_zyx, lesion_ids, numbers)
+    if fractions is None:
+        pixels, sources, kind = _segment_array(labels_zyx, lesion_ids, numbers), list(source_datasets), "BINARY"
+    else:
+        pixels, used = _fraction_array(labels_zyx.shape, numbers, fractions)
+        sources, kind = list(source_datasets[used]), "FRACTIONAL"
     series_uid = str(source_datasets[0].SeriesInstanceUID)
     digest = dicom_ids.content_digest(
-        [pixels.tobytes(), str(pixels.shape), repr(sorted(numbers.items())), dicom_ids.SOFTWARE_VERSION]
+        [pixels.tobytes(), str(pixels.shape), kind, repr(sorted(numbers.items())), dicom_ids.SOFTWARE_VERSION]
     )
     sop_uid = dicom_ids.derived_uid("SEG", series_uid, digest)
     seg = hd.seg.Segmentation(
-        source_images=list(source_datasets),
+        source_images=sources,
         pixel_array=pixels,
-        segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
+        segmentation_type=hd.seg.SegmentationTypeValues[kind],
         segment_descriptions=descriptions,
         series_instance_uid=dicom_ids.derived_uid("SEG series", sop_uid),
         series_number=dicom_ids.SEG_SERIES_NUMBER,

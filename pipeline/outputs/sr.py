@@ -15,6 +15,15 @@ whose ROI is the lesion's segment in the timepoint's SEG (see
   of ``measurements.csv``: measured on the PET lesion segmented inside the CT
   lesion grown by a margin (see docs/definitions.md), not on the SEG segment itself.
 
+Beside it, one planar measurement group per measured lesion, with the same Tracking UID, that
+viewers draw as the RECIST measurement: a measurement group (TID 1501) whose Long axis and Short axis
+measurements (TID 300) are each inferred from a SCOORD POLYLINE on the CT image that holds the longest
+diameter (DICOM image coordinates: column, row, the top left corner of the image at 0, 0; the image
+by its SOP Instance UID). This is the form OHIF and Cornerstone3D write and read for a bidirectional
+measurement (a planar ROI group, TID 1410, may not carry per-measurement coordinates); its Tracking
+Identifier is theirs (:data:`VIEWER_BIDIRECTIONAL`) and its Comment is the lesion id (the label they
+show).
+
 Values are the unrounded measurements (the CSV rounds them).
 """
 
@@ -24,12 +33,13 @@ import json
 from collections.abc import Mapping, Sequence
 
 import highdicom as hd
+import numpy as np
 from pydicom import Dataset
 from pydicom.sr.codedict import codes
 from pydicom.sr.coding import Code
 
 from pipeline.outputs import dicom_ids
-from pipeline.records import LesionRecord
+from pipeline.records import LesionRecord, Point
 
 MILLIMETER = codes.UCUM.Millimeter
 MILLILITER = Code("ml", "UCUM", "milliliter")
@@ -38,6 +48,75 @@ ATTENUATION_COEFFICIENT = Code("112031", "DCM", "Attenuation Coefficient")
 SUV_BW = codes.DCM.Suvbw
 SUV_BW_UNIT = codes.UCUM.StandardizedUptakeValueBodyWeight
 _ORGAN_CODES = {"liver": codes.SCT.Liver}
+#: Tracking Identifier of a bidirectional measurement in OHIF / Cornerstone3D measurement reports
+VIEWER_BIDIRECTIONAL = "Cornerstone3DTools@^0.1.0:Bidirectional"
+COMMENT = codes.DCM.Comment
+# the axes as OHIF / Cornerstone3D name them (they match the meaning, case included)
+VIEWER_LONG_AXIS = Code(codes.SCT.LongAxis.value, "SCT", "Long Axis")
+VIEWER_SHORT_AXIS = Code(codes.SCT.ShortAxis.value, "SCT", "Short Axis")
+
+
+def image_coordinates(image: Dataset, point_lps: Point) -> tuple[float, float]:
+    """SCOORD (column, row) of an LPS point on ``image`` (pixel centres at +0.5, DICOM PS3.3 C.18.6.1.1)."""
+    iop = np.asarray(image.ImageOrientationPatient, dtype=float)
+    spacing_row, spacing_col = (float(v) for v in image.PixelSpacing)
+    d = np.asarray(point_lps, dtype=float) - np.asarray(image.ImagePositionPatient, dtype=float)
+    return float(d @ iop[:3] / spacing_col + 0.5), float(d @ iop[3:] / spacing_row + 0.5)
+
+
+def holding_image(images: Sequence[Dataset], point_lps: Point) -> Dataset:
+    """The image whose plane is nearest to ``point_lps``."""
+
+    def distance(image: Dataset) -> float:
+        iop = np.asarray(image.ImageOrientationPatient, dtype=float)
+        normal = np.cross(iop[:3], iop[3:])
+        return abs(float((np.asarray(point_lps) - np.asarray(image.ImagePositionPatient, dtype=float)) @ normal))
+
+    return min(images, key=distance)
+
+
+def _axis(name: Code, length_mm: float, ends: tuple[Point, Point], image: Dataset) -> hd.sr.Measurement:
+    coordinates = np.array([image_coordinates(image, p) for p in ends], dtype=float)
+    return hd.sr.Measurement(
+        name=name,
+        value=float(length_mm),
+        unit=MILLIMETER,
+        method=codes.DCM.RECIST1Point1,
+        referenced_coordinates=[
+            hd.sr.CoordinatesForMeasurement(
+                graphic_type=hd.sr.GraphicTypeValues.POLYLINE,
+                graphic_data=coordinates,
+                source_image=hd.sr.SourceImageForRegion.from_source_image(image),
+            )
+        ],
+    )
+
+
+def planar_group(
+    r: LesionRecord, images: Sequence[Dataset], tracking_uid: str, organ: Code | None
+) -> hd.sr.MeasurementsAndQualitativeEvaluations | None:
+    """The RECIST long and short axes of a measured lesion as a planar group (``None`` without axes).
+
+    The group has no time point context of its own (its Time Point Order would be the group's first
+    numeric item, where viewers look for the measurement): the lesion's volumetric group, with the same
+    Tracking UID, carries it.
+    """
+    if r.long_axis_lps_mm is None or r.short_axis_lps_mm is None:
+        return None
+    if r.longest_diameter_mm is None or r.short_axis_mm is None:
+        return None
+    image = holding_image(images, r.long_axis_lps_mm[0])
+    group = hd.sr.MeasurementsAndQualitativeEvaluations(
+        tracking_identifier=hd.sr.TrackingIdentifier(uid=tracking_uid, identifier=VIEWER_BIDIRECTIONAL),
+        finding_type=codes.SCT.Lesion,
+        finding_sites=[hd.sr.FindingSite(organ)] if organ is not None else None,
+        measurements=[
+            _axis(VIEWER_LONG_AXIS, r.longest_diameter_mm, r.long_axis_lps_mm, image),
+            _axis(VIEWER_SHORT_AXIS, r.short_axis_mm, r.short_axis_lps_mm, image),
+        ],
+    )
+    group[0].ContentSequence.append(hd.sr.TextContentItem(COMMENT, r.lesion_id, hd.sr.RelationshipTypeValues.CONTAINS))
+    return group
 
 
 def _measurements(r: LesionRecord) -> list[hd.sr.Measurement]:
@@ -100,21 +179,26 @@ def build_sr(
         time_point_type=codes.cid6146.Baseline if timepoint_index == 0 else None,
         time_point_order=timepoint_index + 1,
     )
+    groups: list[hd.sr.MeasurementsAndQualitativeEvaluations | hd.sr.VolumetricROIMeasurementsAndQualitativeEvaluations]
     groups = []
     for r in lesions:
         if not r.measured or r.lesion_id not in segment_numbers:
             continue
         organ = _ORGAN_CODES.get(organs.get(r.lesion_id, ""))
+        number, uid = segment_numbers[r.lesion_id], tracking_uids[r.lesion_id]
         groups.append(
             hd.sr.VolumetricROIMeasurementsAndQualitativeEvaluations(
-                tracking_identifier=hd.sr.TrackingIdentifier(uid=tracking_uids[r.lesion_id], identifier=r.lesion_id),
-                referenced_segment=hd.sr.ReferencedSegment.from_segmentation(seg, segment_numbers[r.lesion_id]),
+                tracking_identifier=hd.sr.TrackingIdentifier(uid=uid, identifier=r.lesion_id),
+                referenced_segment=hd.sr.ReferencedSegment.from_segmentation(seg, number),
                 time_point_context=time_point,
                 finding_type=codes.SCT.Lesion,
                 finding_sites=[hd.sr.FindingSite(organ)] if organ is not None else None,
                 measurements=_measurements(r),
             )
         )
+        planar = planar_group(r, source_datasets, uid, organ)
+        if planar is not None:
+            groups.append(planar)
     procedures = [codes.LN.CTUnspecifiedBodyRegion] + ([codes.LN.PETUnspecifiedBodyRegion] if with_pet else [])
     report = hd.sr.MeasurementReport(
         observation_context=hd.sr.ObservationContext(observer_device_context=observer),

@@ -1,1 +1,1 @@
-"""PET quantification: the header values SUV needs, body-size normalisers, radionuclides, SUV factors."""
+"""PET quantification: the header values SUV needs, radionuclides, SUV factors (body-size formulas: measurement.body_size)."""

@@ -5,7 +5,7 @@ the IBSI SUV computation rules (and their reference implementation):
 
 * ``SUV_X = C * N_X / D(t_ref)``: C the activity concentration (Bq/ml) after
   each slice's RescaleSlope/Intercept, N_X the body-size normaliser of SUV type
-  X (:mod:`pipeline.pet.body_size`: grams for BW, LBM, IBW; cm^2 for BSA) and D the
+  X (:mod:`measurement.body_size`: grams for BW, LBM, IBW; cm^2 for BSA) and D the
   injected activity (Bq) decayed from the injection to the reference time of
   the image values, ``D(t) = D0 * 2 ** (-(t - t_inj) / T_half)``.
 * DecayCorrection START (values decay-corrected to the scan start): t_ref is,
@@ -50,8 +50,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from measurement import body_size
 from pipeline.errors import SuvUnavailable
-from pipeline.pet import body_size, nuclides
+from pipeline.pet import nuclides
 from pipeline.pet.header import (  # noqa: F401 - re-exported for callers and tests
     GE_POST_INJECTION_DATETIME,
     PHILIPS_ACTIVITY_SCALE,
@@ -185,7 +186,7 @@ class _Context:
     def normaliser(self, kind: str, weight_kg: float) -> float:
         try:
             value, notes = body_size.normaliser(kind, weight_kg, self.height_m(), self.first.sex)
-        except body_size.BodySizeUnavailable as exc:
+        except ValueError as exc:
             raise SuvUnavailable(str(exc)) from exc
         self.warnings.extend(notes)
         return value

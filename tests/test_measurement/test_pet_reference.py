@@ -31,9 +31,21 @@ def test_lean_body_mass(weight, height, sex, formula, expected):
 
 
 def test_lean_body_mass_refuses_what_it_cannot_compute():
-    for args in ((70.0, 1.75, "O"), (70.0, 0.0, "M"), (250.0, 1.5, "F")):  # unknown sex, no height, James < 0
+    for args in (
+        (70.0, 1.75, ""),
+        (70.0, 1.75, "X"),
+        (70.0, 0.0, "M"),
+        (250.0, 1.5, "F"),
+    ):  # no sex, no height, James < 0
         with pytest.raises(ValueError):
             lean_body_mass_kg(*args)
+
+
+def test_lean_body_mass_of_sex_other_is_the_mean_of_the_two_formulas():
+    """PatientSex O: the mean of the male and female values (IBSI SUV reference), for SUV and SUL alike."""
+    for formula in ("james", "janmahasatian"):
+        mean = (lean_body_mass_kg(70.0, 1.75, "M", formula) + lean_body_mass_kg(70.0, 1.75, "F", formula)) / 2
+        assert lean_body_mass_kg(70.0, 1.75, "O", formula) == pytest.approx(mean)
 
 
 def test_sphere_and_cylinder_regions_hold_the_voxels_whose_centres_are_inside():

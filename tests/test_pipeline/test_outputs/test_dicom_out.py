@@ -75,25 +75,50 @@ def test_seg_references_the_measured_ct_instances_of_the_input(dicom_run, manife
                 assert source.ReferencedSOPInstanceUID in input_instances
 
 
-def test_seg_pixels_equal_the_label_maps(dicom_run, manifest, input_instances) -> None:
+def test_seg_fractions_match_the_label_maps(dicom_run, manifest, input_instances) -> None:
+    """The FRACTIONAL SEG's lesion voxels (fraction >= 0.5) are the label map's (up to the 1/255 quantisation)."""
     for tp in _timepoints(manifest):
         k = tp["timepoint"]
         seg = hd.seg.segread(dicom_run.out / "dicom" / f"seg_timepoint_{k}.dcm")
+        assert seg.SegmentationType == "FRACTIONAL"
         ct = [ds for ds in input_instances.values() if ds.SeriesInstanceUID == tp["ct_series_instance_uid"]]
         normal = np.cross(*np.reshape(np.asarray(ct[0].ImageOrientationPatient, dtype=float), (2, 3)))
         ct.sort(key=lambda ds: float(np.dot(np.asarray(ds.ImagePositionPatient, dtype=float), normal)))
-        pixels = seg.get_pixels_by_source_instance(
-            [str(ds.SOPInstanceUID) for ds in ct], combine_segments=True, assert_missing_frames_are_empty=True
+        fractions = seg.get_pixels_by_source_instance(
+            [str(ds.SOPInstanceUID) for ds in ct],
+            combine_segments=False,
+            assert_missing_frames_are_empty=True,
         )
-        label_of_segment = {
-            int(s.SegmentNumber): 1 + [t["lesion_id"] for t in manifest["targets"]].index(s.SegmentLabel)
-            for s in seg.SegmentSequence
-        }
-        lut = np.zeros(max(label_of_segment) + 1, dtype=np.uint8)
-        for number, label in label_of_segment.items():
-            lut[number] = label
         labels = np.asarray(nib.load(dicom_run.out / "masks" / f"timepoint_{k}.nii.gz").dataobj).transpose(2, 1, 0)
-        np.testing.assert_array_equal(lut[pixels], labels)
+        ids = [t["lesion_id"] for t in manifest["targets"]]
+        for s in seg.SegmentSequence:
+            fraction = fractions[..., int(s.SegmentNumber) - 1]
+            lesion = labels == 1 + ids.index(s.SegmentLabel)
+            decided = np.abs(fraction - 0.5) > 1.0 / 255
+            np.testing.assert_array_equal((fraction >= 0.5)[decided], lesion[decided])
+
+
+def test_measuring_our_seg_gives_the_measured_values(dicom_run, manifest, csv_rows, sample_root: Path) -> None:
+    """``measure`` of the SEG a run wrote reproduces measurements.csv: volume within 1 %, diameter within 0.5 mm."""
+    from pipeline.cli.measure import measure_files
+
+    checked = 0
+    for tp in _timepoints(manifest):
+        k = tp["timepoint"]
+        seg = hd.seg.segread(dicom_run.out / "dicom" / f"seg_timepoint_{k}.dcm")
+        for s in seg.SegmentSequence:
+            row = csv_rows[(k, s.SegmentLabel)]
+            result = measure_files(
+                sample_root / "study",
+                dicom_run.out / "dicom" / f"seg_timepoint_{k}.dcm",
+                label=int(s.SegmentNumber),
+                series_uid=tp["ct_series_instance_uid"],
+            )
+            lesion = result["lesion"]
+            assert abs(lesion["voxel_volume_ml"] / float(row["volume_ml"]) - 1.0) <= 0.01, (k, s.SegmentLabel)
+            assert abs(lesion["longest_diameter_mm"] - float(row["longest_diameter_mm"])) <= 0.5, (k, s.SegmentLabel)
+            checked += 1
+    assert checked >= len(_timepoints(manifest))
 
 
 def test_sr_values_equal_measurements_csv(dicom_run, manifest, csv_rows) -> None:

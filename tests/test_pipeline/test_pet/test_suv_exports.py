@@ -18,9 +18,9 @@ import SimpleITK as sitk
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
+from measurement import body_size
 from pipeline.dicom.discover import discover
 from pipeline.dicom.load import load_pet
-from pipeline.pet import body_size
 from pipeline.pet.suv import PetHeader, SuvType, suv_bw_factor, suv_factor
 
 T_F18 = 6588.0

@@ -18,14 +18,15 @@ SUV reference implementation:
 
 Sex-specific formulas use PatientSex M or F; for ``O`` (other) the mean of the
 male and female values is used (as the IBSI reference implementation does) and
-the caller is told so; a missing sex gives no value.
+the caller is told so; a missing sex gives no value. This is the one
+implementation of these formulas: SUV factors (:mod:`pipeline.pet.suv`) and SUL
+(:mod:`measurement.pet`) both use it. What cannot be computed raises
+``ValueError`` saying why.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-
-from pipeline.errors import BodySizeUnavailable
 
 MALE, FEMALE, OTHER = "M", "F", "O"
 
@@ -65,20 +66,20 @@ _SEX_SPECIFIC: dict[str, Callable[[str, float, float], float]] = {
 def normaliser(kind: str, weight_kg: float | None, height_m: float | None, sex: str | None) -> tuple[float, list[str]]:
     """``N_X`` in grams (BW, LBM*, IBW) or cm^2 (BSA), and notes on assumptions made.
 
-    Raises :class:`BodySizeUnavailable` when a needed value is missing or the
-    result is not positive.
+    Raises ``ValueError`` when a needed value is missing or the result is not
+    positive.
     """
     notes: list[str] = []
     if weight_kg is None or weight_kg <= 0:
-        raise BodySizeUnavailable("no patient weight")
+        raise ValueError("no patient weight")
     if kind == "BW":
         return weight_kg * 1000.0, notes
     if height_m is None or height_m <= 0:
-        raise BodySizeUnavailable(f"no patient height (needed for SUV {kind})")
+        raise ValueError(f"no patient height (needed for SUV {kind})")
     if kind == "BSA":
         return 0.007184 * weight_kg**0.425 * (100.0 * height_m) ** 0.725 * 1e4, notes
     if kind not in _SEX_SPECIFIC:
-        raise BodySizeUnavailable(f"unknown SUV type {kind}")
+        raise ValueError(f"unknown SUV type {kind}")
     formula = _SEX_SPECIFIC[kind]
     if kind == "LBM":
         notes.append(
@@ -91,7 +92,7 @@ def normaliser(kind: str, weight_kg: float | None, height_m: float | None, sex: 
         value = 0.5 * (formula(MALE, weight_kg, height_m) + formula(FEMALE, weight_kg, height_m))
         notes.append(f"PatientSex O: {kind} is the mean of the male and female formulas")
     else:
-        raise BodySizeUnavailable(f"PatientSex {s or '(missing)'}: {kind} needs M, F or O")
+        raise ValueError(f"PatientSex {s or '(missing)'}: {kind} needs M, F or O")
     if value <= 0:
-        raise BodySizeUnavailable(f"{kind} formula gives {value:.1f} kg for weight {weight_kg} kg, height {height_m} m")
+        raise ValueError(f"{kind} formula gives {value:.1f} kg for weight {weight_kg} kg, height {height_m} m")
     return value * 1000.0, notes

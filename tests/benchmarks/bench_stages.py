@@ -1,0 +1,114 @@
+"""Where a run's time and memory go: per stage, on the full-size sample study and on a real case.
+
+Each study is run 3 times, each run in a fresh process with 2 threads (the
+CI machine's cores); the table gives, per stage, the median wall time, its
+share of the run, and the process's peak resident memory at the end of the
+stage (from ``run.json``: ``timings_s`` and ``peak_memory_mb``), then the
+median wall time of the whole run and its peak memory. The real case is the
+IRCAD patient from ``../shared/realdata`` given as a baseline and an identical
+follow-up 60 days later (new UIDs), with a seed at the deepest point of each
+manually delineated tumour; it is skipped with a message when the folder is
+missing.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from common import REPO, full_size_study, in_fresh_process
+
+RUNS = 3
+REALDATA = REPO.parent / "shared" / "realdata"
+
+
+def _run(study: str, out: str, targets: str | None) -> dict:
+    from pipeline.config import RunConfig
+    from pipeline.longitudinal.run import run_study
+
+    run_study(study, out, targets, RunConfig(threads=2), progress=lambda *a, **k: None)
+    return json.loads((Path(out) / "run.json").read_text())
+
+
+def profile(name: str, study: Path, targets: Path | None) -> None:
+    timings: list[dict[str, float]] = []
+    memory: list[dict[str, float]] = []
+    walls, peaks = [], []
+    for k in range(RUNS):
+        with tempfile.TemporaryDirectory() as tmp:
+            manifest, wall, peak = in_fresh_process(_run, str(study), f"{tmp}/out", str(targets) if targets else None)
+        timings.append(manifest["timings_s"])
+        memory.append(manifest.get("peak_memory_mb", {}))
+        walls.append(wall)
+        peaks.append(peak)
+        print(f"  run {k + 1}: {wall:.1f} s, peak {peak:.0f} MB", flush=True)
+    wall = statistics.median(walls)
+    stages = sorted({s for t in timings for s in t}, key=lambda s: -statistics.median(t.get(s, 0.0) for t in timings))
+    print(f"\n{name}: median of {RUNS} runs, 2 threads")
+    print(f"  {'stage':<18}{'time s':>9}{'share':>8}{'peak MB':>10}")
+    for s in stages:
+        seconds = statistics.median(t.get(s, 0.0) for t in timings)
+        mb = max(m.get(s, 0.0) for m in memory)
+        print(f"  {s:<18}{seconds:>9.2f}{100 * seconds / wall:>7.0f}%{mb:>10.0f}")
+    print(f"  {'whole run':<18}{wall:>9.2f}{100:>7.0f}%{max(peaks):>10.0f}\n", flush=True)
+
+
+def _ircad_study(root: Path) -> tuple[Path, Path] | None:
+    """The IRCAD CT as a baseline and an identical follow-up, and targets at the tumours' deepest points."""
+    ircad = REALDATA / "ircad_patient"
+    if not (ircad / "ct").is_dir():
+        return None
+    import nibabel as nib
+    import numpy as np
+    import pydicom
+    from pydicom.uid import generate_uid
+    from scipy import ndimage
+
+    study = root / "study"
+    for tp, suffix in enumerate(("base", "follow")):
+        folder = study / suffix
+        folder.mkdir(parents=True)
+        series, study_uid, frame = generate_uid(), generate_uid(), generate_uid()
+        for path in sorted((ircad / "ct").iterdir()):
+            ds = pydicom.dcmread(path)
+            ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.FrameOfReferenceUID = study_uid, series, frame
+            ds.SOPInstanceUID = generate_uid()
+            ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+            ds.PatientID = "IRCAD-BENCH"
+            ds.StudyDate = "20260101" if tp == 0 else "20260302"
+            ds.save_as(folder / path.name)
+    labels = nib.load(ircad / "masks.nii.gz")
+    data = np.asarray(labels.dataobj)
+    lesions = []
+    for label, lesion_id in ((2, "T1"), (3, "T2")):
+        depth = ndimage.distance_transform_edt(data == label, sampling=labels.header.get_zooms()[:3])
+        ijk = np.unravel_index(int(np.argmax(depth)), depth.shape)
+        ras = labels.affine @ np.array([*ijk, 1.0])
+        lesions.append({"id": lesion_id, "seed_lps_mm": [-float(ras[0]), -float(ras[1]), float(ras[2])]})
+    targets = root / "targets.json"
+    targets.write_text(json.dumps({"lesions": lesions}))
+    return study, targets
+
+
+def main() -> None:
+    root = full_size_study()
+    print(f"bench_stages: full-size sample study {root / 'study'}", flush=True)
+    profile("full-size sample study (3 timepoints, 512x512 CT + PET)", root / "study", None)
+    with tempfile.TemporaryDirectory() as tmp:
+        case = _ircad_study(Path(tmp))
+        if case is None:
+            print(f"bench_stages: {REALDATA}/ircad_patient not found; the real case is skipped")
+            return
+        start = time.perf_counter()
+        print(f"bench_stages: IRCAD real case written in {time.perf_counter() - start:.1f} s", flush=True)
+        profile("real case: IRCAD patient, baseline + identical follow-up (512x512x119 CT)", *case)
+
+
+if __name__ == "__main__":
+    main()
