@@ -23,11 +23,11 @@ from measurement.volume import centroid_zyx, volume_ml
 from pipeline import spatial
 from pipeline.config import RunConfig
 from pipeline.dicom.load import LoadedSeries
-from pipeline.longitudinal.tracking import fragments, merged_pairs
+from pipeline.longitudinal.tracking import FollowupPrior, fragments, max_track_distance_mm, merged_pairs
 from pipeline.records import MEASURED, NOT_FOUND, LesionRecord, PetReference, Point
 from segmentation.ct_lesion import CtLesionSegmenter
 from segmentation.pet_lesion import PetSegmentationConfig, segment_pet_lesion
-from segmentation.recentre import recentre_seed
+from segmentation.recentre import locate_lesion
 from segmentation.result import LesionSegmentation, LesionSegmenter
 
 log = logging.getLogger(__name__)
@@ -35,11 +35,16 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class SeedRequest:
-    """Where to look for a target at this timepoint (``seed_lps_mm`` ``None``: do not look)."""
+    """Where to look for a target at this timepoint (``seed_lps_mm`` ``None``: do not look).
+
+    At baseline ``seed_lps_mm`` is the reader's seed; at a follow-up it is the
+    mapped centroid, and ``prior`` what the reference timepoint knows of the
+    lesion (:mod:`pipeline.longitudinal.tracking`).
+    """
 
     lesion_id: str
     seed_lps_mm: Point | None
-    recentre: bool
+    prior: FollowupPrior | None = None
     reason_if_absent: str = ""
     reader_mask: sitk.Image | None = field(default=None, compare=False, repr=False)  # measured as it is
 
@@ -193,36 +198,54 @@ def _segment(
     spacing: tuple[float, float, float],
     config: RunConfig,
     segmenter: LesionSegmenter,
-) -> LesionSegmentation | LesionRecord:
-    """The lesion's segmentation, or a ``not_found`` record saying why there is none."""
+) -> tuple[LesionSegmentation | LesionRecord, str]:
+    """The lesion's segmentation, or a ``not_found`` record saying why there is none; and how a follow-up seed
+    was chosen."""
     if request.seed_lps_mm is None:
-        return LesionRecord(request.lesion_id, NOT_FOUND, request.reason_if_absent, assessed=False)
+        return LesionRecord(request.lesion_id, NOT_FOUND, request.reason_if_absent, assessed=False), ""
     mapped = request.seed_lps_mm
     seed = spatial.lps_to_index_zyx(ct.image, np.asarray(mapped))
     if not spatial.inside(ct.image, seed):
-        return LesionRecord(
-            request.lesion_id,
-            NOT_FOUND,
-            "seed lies outside this CT's field of view",
-            mapped_seed_lps_mm=mapped,
-            assessed=False,
+        outside = "seed lies outside this CT's field of view"
+        return LesionRecord(request.lesion_id, NOT_FOUND, outside, mapped_seed_lps_mm=mapped, assessed=False), ""
+    located = ""
+    if request.prior is not None:
+        prior = request.prior
+        found = locate_lesion(
+            ct_array,
+            spacing,
+            tuple(seed),
+            tuple(spatial.lps_to_index_zyx(ct.image, np.asarray(prior.mapped_seed_lps_mm))),
+            prior.appearance,
+            prior.radius_mm,
+            config.ct_lesion.recentre_radius_mm,
         )
-    if request.recentre:
-        moved = recentre_seed(
-            ct_array, spacing, tuple(seed), config.ct_lesion.recentre_radius_mm, config.ct_lesion.min_contrast_hu
-        )
-        if moved.seed_zyx is None:
-            return LesionRecord(request.lesion_id, NOT_FOUND, moved.reason, mapped_seed_lps_mm=mapped, absent=True)
-        seed = np.asarray(moved.seed_zyx)
+        if found.seed_zyx is None:
+            record = LesionRecord(
+                request.lesion_id, NOT_FOUND, found.reason, mapped_seed_lps_mm=mapped, absent=found.absent
+            )
+            return record, ""
+        seed, located = np.asarray(found.seed_zyx), found.how
     if request.reader_mask is not None:
         seg = reader_segmentation(request.reader_mask, ct.image, (float(seed[0]), float(seed[1]), float(seed[2])))
         if not seg.found:
-            return LesionRecord(request.lesion_id, NOT_FOUND, seg.reason, mapped_seed_lps_mm=mapped)
-        return seg
+            return LesionRecord(request.lesion_id, NOT_FOUND, seg.reason, mapped_seed_lps_mm=mapped), located
+        return seg, located
     seg = segmenter.segment(ct_array, spacing, (float(seed[0]), float(seed[1]), float(seed[2])))
     if not seg.found:
-        return LesionRecord(request.lesion_id, NOT_FOUND, seg.reason, _lps(ct.image, seg.seed_zyx), mapped)
-    return seg
+        return LesionRecord(request.lesion_id, NOT_FOUND, seg.reason, _lps(ct.image, seg.seed_zyx), mapped), located
+    if request.prior is not None:
+        assert seg.mask_zyx is not None
+        centroid = _lps(ct.image, np.asarray(centroid_zyx(seg.mask_zyx)) + np.asarray(seg.offset_zyx, dtype=float))
+        distance = float(np.linalg.norm(np.subtract(centroid, mapped)))
+        limit = max_track_distance_mm(config.ct_lesion.recentre_radius_mm, request.prior.radius_mm)
+        if distance > limit:
+            reason = (
+                f"the region delineated lies {distance:.0f} mm from where the registration puts the lesion "
+                f"(more than {limit:.0f} mm): another structure, not measured as the target"
+            )
+            return LesionRecord(request.lesion_id, NOT_FOUND, reason, _lps(ct.image, seg.seed_zyx), mapped), located
+    return seg, located
 
 
 @dataclass(frozen=True, eq=False)
@@ -259,7 +282,8 @@ def process_timepoint(
     ct_array = spatial.array_zyx(ct.image)
     spacing = spatial.spacing_zyx(ct.image)
     pet_array = spatial.array_zyx(pet.image) if pet is not None and pet.suv is not None else None
-    outcomes = [_segment(r, ct, ct_array, spacing, config, segmenter) for r in requests]
+    segmented = [_segment(r, ct, ct_array, spacing, config, segmenter) for r in requests]
+    outcomes = [outcome for outcome, _ in segmented]
     masks = [o.full_mask(ct_array.shape) if isinstance(o, LesionSegmentation) else None for o in outcomes]
     flags: dict[str, list[str]] = {}
     for i, j in merged_pairs(masks):
@@ -293,12 +317,12 @@ def process_timepoint(
         )
     records: list[LesionRecord] = []
     pet_labels = np.zeros(pet_array.shape, dtype=labels.dtype) if pet_array is not None else None
-    for k, (request, outcome) in enumerate(zip(requests, outcomes, strict=True)):
+    for k, (request, outcome, (_, located)) in enumerate(zip(requests, outcomes, segmented, strict=True)):
         if isinstance(outcome, LesionRecord):
-            records.append(outcome)
+            records.append(replace(outcome, located=located))
             continue
         record, pet_region = _measure(outcome, request, ct, ct_array, spacing, pet, pet_array, config, reference)
-        records.append(record)
+        records.append(replace(record, located=located))
         if pet_labels is not None and pet_region is not None:
             pet_labels[pet_region & (pet_labels == 0)] = k + 1
     for r in records:
