@@ -42,18 +42,19 @@ class RegistrationConfig:
 
     working_spacing_mm: float = 4.0
     window_hu: tuple[float, float] = (-300.0, 300.0)
-    histogram_bins: int = 48
-    sampling_fraction: float = 0.25
+    metric_samples: tuple[int, int] = (5000, 10000)  # random points per pyramid level (~8, ~4 mm); affine: the last
     random_seed: int = 20260101
-    rigid_iterations: int = 200
+    rigid_iterations: int = 100
     affine_iterations: int = 100
     z_search_mm: float = 80.0
     max_translation_mm: float = 150.0
     max_rotation_deg: float = 30.0
     deformable: bool = True
     deformable_spacing_mm: float = 3.0
-    demons_iterations: tuple[int, int] = (80, 80)
+    demons_shrink_factors: tuple[int, ...] = (4, 2, 1)  # of the ~deformable_spacing_mm image
+    demons_iterations: tuple[int, ...] = (40, 40, 20)
     demons_sd_voxels: float = 1.0
+    demons_rms_change_mm: float = 0.02  # a level stops when the field changes less than this (RMS) per iteration
     roi_margin_mm: float = 15.0
     max_deformation_mm: float = 25.0
 

@@ -54,6 +54,7 @@ class LesionRecord:
     reason: str = ""
     seed_lps_mm: Point | None = None  # where segmentation started (after re-centring)
     mapped_seed_lps_mm: Point | None = None  # where the lesion was looked for (baseline: the user's seed)
+    located: str = ""  # follow-ups: how the seed was chosen where the registration puts the lesion
     longest_diameter_mm: float | None = None
     short_axis_mm: float | None = None
     max_3d_diameter_mm: float | None = None
@@ -70,7 +71,9 @@ class LesionRecord:
     volume_sd_pct: float | None = (
         None  # the segmenter's predicted volume standard deviation from noise, % of the volume
     )
-    absent: bool = False  # not found because only liver-like tissue is left where it should be (or it coalesced)
+    absent: bool = (
+        False  # not found because nothing of its baseline appearance is left where it should be (or it coalesced)
+    )
     assessed: bool = True  # False: not looked for (outside the field of view, no registration, not found at baseline)
     sul_peak: float | None = None
     suv_peak_local: float | None = None
@@ -107,6 +110,9 @@ class RegistrationSummary:
     liver_ncc_after_affine: float | None
     liver_ncc_final: float | None
     elapsed_s: float
+    iterations: list[int] = field(
+        default_factory=list
+    )  # optimiser iterations: rigid per level, affine, demons per level
 
 
 @dataclass(frozen=True)
@@ -274,3 +280,11 @@ class StudyResult:
         """The RECIST 1.1 target lesions (those summed); ``None`` when the study was not assessed."""
         outcome = self.assessment.outcome("recist") if self.assessment else None
         return frozenset(outcome.targets) if outcome is not None else None
+
+
+def evaluable_totals(result: StudyResult, k: int) -> tuple[bool, bool]:
+    """Whether timepoint ``k``'s sum of diameters and total target volume are over every target (when a target
+    was not evaluated they are over the others only: not reported, the timepoint is NE or, on the others, PD)."""
+    recist = result.recist[k].evaluable
+    a = result.assessment
+    return recist, a.volumetric[k].evaluable if a is not None and a.volumetric else recist

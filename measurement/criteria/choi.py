@@ -51,6 +51,7 @@ class ChoiAssessment:
     mean_hu: float | None
     density_change_pct: float | None
     category: Recist
+    evaluable: bool = True  # every target assessed (else the sum is over the assessed ones only)
 
 
 def _density_hu(observations: list[Observation | None]) -> float | None:
@@ -111,6 +112,7 @@ def assess_choi(
                 density,
                 density_change,
                 category,
+                evaluable[k],
             )
         )
     return out

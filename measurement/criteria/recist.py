@@ -37,7 +37,7 @@ lesions (RECIST overall response with non-target lesions "non-CR/non-PD").
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 
 from measurement.criteria.observations import (
@@ -86,7 +86,7 @@ class RecistConfig:
     node_normal_short_axis_mm: float = field(default=10.0, metadata={"ge": 0.0, "le": 100.0})
     too_small_mm: float = field(default=5.0, metadata={"ge": 0.0, "le": 100.0})
     keep_non_measurable_targets: bool = False
-    # a target the software did not find: "auto" (disappeared when nothing hypodense is left at its place,
+    # a target the software did not find: "auto" (disappeared when nothing of its look is left at its place,
     # else not evaluated), "not_evaluated" or "disappeared"
     not_found_as: str = field(default="auto", metadata={"choices": ("auto", "not_evaluated", "disappeared")})
     confirm_response: bool = False
@@ -96,12 +96,17 @@ class RecistConfig:
 
 @dataclass(frozen=True)
 class RecistAssessment:
+    """One timepoint. ``evaluable``: every target was assessed; otherwise ``sum_diameters_mm`` and the changes
+    are over the assessed targets only (a lower bound: enough for PD, not a sum of the targets)."""
+
     timepoint: int
     sum_diameters_mm: float
     change_from_baseline_pct: float | None
     change_from_nadir_pct: float | None
     nadir_mm: float | None
     category: Recist
+    evaluable: bool = True
+    not_evaluated: tuple[str, ...] = ()  # the targets not assessed (from lesion observations)
 
 
 def assess_recist(
@@ -147,9 +152,8 @@ def assess_recist(
             category = Recist.PR
         else:
             category = Recist.SD
-        out.append(
-            RecistAssessment(k, total, percent_change(total, baseline), percent_change(total, nadir), nadir, category)
-        )
+        changes = percent_change(total, baseline), percent_change(total, nadir)
+        out.append(RecistAssessment(k, total, *changes, nadir, category, evaluable[k]))
     return out
 
 
@@ -208,4 +212,5 @@ def assess_recist_lesions(
         complete.append(not absent and targets_complete(selection.targets, present, config))
         missing.append(absent)
     assessments = assess_recist(sums, new_lesions, config, complete, evaluable)
+    assessments = [replace(a, not_evaluated=absent) for a, absent in zip(assessments, missing, strict=True)]
     return RecistResult(selection, tuple(assessments), tuple(missing))

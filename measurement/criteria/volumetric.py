@@ -41,6 +41,7 @@ class VolumetricAssessment:
     change_from_nadir_pct: float | None
     nadir_ml: float | None
     category: Recist
+    evaluable: bool = True  # every target assessed (else the total is over the assessed ones only)
 
 
 def assess_volumetric(
@@ -78,7 +79,7 @@ def assess_volumetric(
             category = Recist.SD
         out.append(
             VolumetricAssessment(
-                k, total, percent_change(total, totals[0]), percent_change(total, nadir), nadir, category
+                k, total, percent_change(total, totals[0]), percent_change(total, nadir), nadir, category, evaluable[k]
             )
         )
     return out

@@ -10,8 +10,8 @@ Which lesions each criterion uses:
 
 A target the software did not find at a follow-up counts as
 ``recist.not_found_as``. The default, ``auto``, counts it as disappeared
-(0 mm, with a warning) when nothing hypodense is left where registration
-puts it (or it coalesced with another target: RECIST 1.1 records the merged
+(0 mm, with a warning) when nothing of its baseline appearance is left where
+registration puts it (or it coalesced with another target: RECIST 1.1 records the merged
 lesion once and 0 mm for the others), and as not evaluated when something is
 there that could not be delineated (the timepoint is then NE
 unless the others show progression; ``disappeared``: 0 mm). A target that
@@ -156,7 +156,7 @@ def _anatomic(
     result = _recist(lesions, observations, new, slice_thickness_mm, config)
     if result is None:
         ne = tuple(
-            RecistAssessment(k, 0.0, None, None, None, Recist.BASELINE if k == 0 else Recist.NE)
+            RecistAssessment(k, 0.0, None, None, None, Recist.BASELINE if k == 0 else Recist.NE, evaluable=False)
             for k in range(len(observations))
         )
         return None, ne, ()

@@ -13,8 +13,9 @@ from pipeline.dicom.discover import DicomIndex
 from pipeline.dicom.load import LoadedSeries
 from pipeline.dicom.selection import Timepoint
 from pipeline.longitudinal.liver import LiverMask
+from pipeline.longitudinal.tracking import TrackedLesion, tracked_lesions
 from pipeline.provenance import Provenance
-from pipeline.records import DroppedTimepoint, LesionRecord, Point
+from pipeline.records import DroppedTimepoint, LesionRecord
 from pipeline.targets.annotations import Annotations
 from pipeline.targets.json_file import Target
 
@@ -53,16 +54,15 @@ class RunContext:
 
 @dataclass(frozen=True, eq=False)
 class Reference:
-    """What a follow-up is registered to: a CT, its liver (when there is one) and the lesion centroids found on it."""
+    """What a follow-up is registered to: a CT, its liver (when there is one) and the lesions found on it."""
 
     ct: LoadedSeries
     liver_zyx: np.ndarray | None
-    centroids: dict[str, Point]
+    lesions: dict[str, TrackedLesion]
     label: str
 
 
 def reference_of(ct: LoadedSeries, lesions: list[LesionRecord], label: str, liver: LiverMask | None) -> Reference:
-    """The registration reference of a timepoint: its liver and the centroids of the lesions found."""
-    found = {r.lesion_id: r.centroid_lps_mm for r in lesions if r.measured and r.centroid_lps_mm}
+    """The registration reference of a timepoint: its liver and the lesions found on it."""
     liver_zyx = None if liver is None else liver.mask_zyx
-    return Reference(ct, liver_zyx, {k: v for k, v in found.items() if v is not None}, label)
+    return Reference(ct, liver_zyx, tracked_lesions(ct.image, lesions), label)

@@ -25,12 +25,12 @@ from pipeline.config import RunConfig
 from pipeline.dicom.load import LoadedSeries
 from pipeline.errors import NoLiverError
 from pipeline.longitudinal.liver import segment_ct_liver
-from pipeline.longitudinal.tracking import fragments, merged_pairs
+from pipeline.longitudinal.tracking import FollowupPrior, fragments, max_track_distance_mm, merged_pairs
 from pipeline.records import MEASURED, NOT_FOUND, LesionRecord, PetReference, Point
 from segmentation.ct_seeded import SeededCtSegmenter, organ_model
 from segmentation.pet_lesion import PetSegmentationConfig, segment_pet_lesion
-from segmentation.recentre import recentre_seed
-from segmentation.result import LesionPrior, LesionSegmentation, LesionSegmenter, OrganModel, SegmentationHints
+from segmentation.recentre import locate_lesion
+from segmentation.result import LesionSegmentation, LesionSegmenter, OrganModel, SegmentationHints
 
 log = logging.getLogger(__name__)
 
@@ -39,19 +39,19 @@ log = logging.getLogger(__name__)
 class SeedRequest:
     """Where to look for a target at this timepoint (``seed_lps_mm`` ``None``: do not look).
 
-    ``recentre``: the seed was mapped from another timepoint and the lesion may lie up to the configured
-    recentring radius away; ``long_axis_lps_mm``: the reader's RECIST line (baseline); ``organ``: the organ
-    that holds the lesion (the liver is segmented once per timepoint and given to the segmenter);
-    ``prior``: the lesion at an earlier timepoint, mapped onto this CT's grid.
+    At baseline ``seed_lps_mm`` is the reader's seed; at a follow-up it is the
+    mapped centroid, and ``prior`` what the reference timepoint knows of the
+    lesion (:mod:`pipeline.longitudinal.tracking`).
+    ``long_axis_lps_mm``: the reader's RECIST line (baseline); ``organ``: the organ that holds the lesion
+    (the timepoint's liver is given to the segmenter).
     """
 
     lesion_id: str
     seed_lps_mm: Point | None
-    recentre: bool
+    prior: FollowupPrior | None = None
     reason_if_absent: str = ""
     long_axis_lps_mm: tuple[Point, Point] | None = None
     organ: str = "liver"
-    prior: LesionPrior | None = None
     reader_mask: sitk.Image | None = field(default=None, compare=False, repr=False)  # measured as it is
 
 
@@ -212,19 +212,14 @@ def liver_model(
         return None
 
 
-def _hints(request: SeedRequest, ct: LoadedSeries, organ: OrganModel | None, config: RunConfig) -> SegmentationHints:
+def _hints(request: SeedRequest, ct: LoadedSeries, organ: OrganModel | None) -> SegmentationHints:
     line = None
     if request.long_axis_lps_mm is not None:
         a, b = (
             tuple(float(v) for v in spatial.lps_to_index_zyx(ct.image, np.asarray(p))) for p in request.long_axis_lps_mm
         )
         line = (a, b)
-    return SegmentationHints(
-        long_axis_zyx=line,  # type: ignore[arg-type]
-        organ=organ if request.organ == "liver" else None,
-        search_mm=config.ct_lesion.recentre_radius_mm if request.recentre else 0.0,
-        prior=request.prior,
-    )
+    return SegmentationHints(long_axis_zyx=line, organ=organ if request.organ == "liver" else None)  # type: ignore[arg-type]
 
 
 def _segment(
@@ -235,47 +230,58 @@ def _segment(
     config: RunConfig,
     segmenter: LesionSegmenter,
     organ: Callable[[], OrganModel | None],
-) -> LesionSegmentation | LesionRecord:
-    """The lesion's segmentation, or a ``not_found`` record saying why there is none."""
+) -> tuple[LesionSegmentation | LesionRecord, str]:
+    """The lesion's segmentation, or a ``not_found`` record saying why there is none; and how a follow-up seed
+    was chosen."""
     if request.seed_lps_mm is None:
-        return LesionRecord(request.lesion_id, NOT_FOUND, request.reason_if_absent, assessed=False)
+        return LesionRecord(request.lesion_id, NOT_FOUND, request.reason_if_absent, assessed=False), ""
     mapped = request.seed_lps_mm
     seed = spatial.lps_to_index_zyx(ct.image, np.asarray(mapped))
     if not spatial.inside(ct.image, seed):
-        return LesionRecord(
-            request.lesion_id,
-            NOT_FOUND,
-            "seed lies outside this CT's field of view",
-            mapped_seed_lps_mm=mapped,
-            assessed=False,
+        outside = "seed lies outside this CT's field of view"
+        return LesionRecord(request.lesion_id, NOT_FOUND, outside, mapped_seed_lps_mm=mapped, assessed=False), ""
+    located = ""
+    if request.prior is not None:
+        prior = request.prior
+        found = locate_lesion(
+            ct_array,
+            spacing,
+            tuple(seed),
+            tuple(spatial.lps_to_index_zyx(ct.image, np.asarray(prior.mapped_seed_lps_mm))),
+            prior.appearance,
+            prior.radius_mm,
+            config.ct_lesion.recentre_radius_mm,
         )
+        if found.seed_zyx is None:
+            record = LesionRecord(
+                request.lesion_id, NOT_FOUND, found.reason, mapped_seed_lps_mm=mapped, absent=found.absent
+            )
+            return record, ""
+        seed, located = np.asarray(found.seed_zyx), found.how
     if request.reader_mask is not None:
         seg = reader_segmentation(request.reader_mask, ct.image, (float(seed[0]), float(seed[1]), float(seed[2])))
         if not seg.found:
-            return LesionRecord(request.lesion_id, NOT_FOUND, seg.reason, mapped_seed_lps_mm=mapped)
-        return seg
-    if getattr(segmenter, "uses_hints", False):
-        # the segmenter looks for the lesion around a mapped seed itself, with what is known of the target
-        hints = _hints(request, ct, organ(), config)
-        seed_t = (float(seed[0]), float(seed[1]), float(seed[2]))
-        seg = segmenter.segment(ct_array, spacing, seed_t, hints)  # type: ignore[call-arg]
-        if not seg.found:
-            absent = request.recentre and seg.absent  # at a follow-up, only liver where the lesion was: gone
-            return LesionRecord(
-                request.lesion_id, NOT_FOUND, seg.reason, _lps(ct.image, seg.seed_zyx), mapped, absent=absent
-            )
-        return seg
-    if request.recentre:
-        moved = recentre_seed(
-            ct_array, spacing, tuple(seed), config.ct_lesion.recentre_radius_mm, config.ct_lesion.min_contrast_hu
-        )
-        if moved.seed_zyx is None:
-            return LesionRecord(request.lesion_id, NOT_FOUND, moved.reason, mapped_seed_lps_mm=mapped, absent=True)
-        seed = np.asarray(moved.seed_zyx)
-    seg = segmenter.segment(ct_array, spacing, (float(seed[0]), float(seed[1]), float(seed[2])))
+            return LesionRecord(request.lesion_id, NOT_FOUND, seg.reason, mapped_seed_lps_mm=mapped), located
+        return seg, located
+    seed_t = (float(seed[0]), float(seed[1]), float(seed[2]))
+    if getattr(segmenter, "uses_hints", False):  # with what is known of the target: its line, its organ
+        seg = segmenter.segment(ct_array, spacing, seed_t, _hints(request, ct, organ()))  # type: ignore[call-arg]
+    else:
+        seg = segmenter.segment(ct_array, spacing, seed_t)
     if not seg.found:
-        return LesionRecord(request.lesion_id, NOT_FOUND, seg.reason, _lps(ct.image, seg.seed_zyx), mapped)
-    return seg
+        return LesionRecord(request.lesion_id, NOT_FOUND, seg.reason, _lps(ct.image, seg.seed_zyx), mapped), located
+    if request.prior is not None:
+        assert seg.mask_zyx is not None
+        centroid = _lps(ct.image, np.asarray(centroid_zyx(seg.mask_zyx)) + np.asarray(seg.offset_zyx, dtype=float))
+        distance = float(np.linalg.norm(np.subtract(centroid, mapped)))
+        limit = max_track_distance_mm(config.ct_lesion.recentre_radius_mm, request.prior.radius_mm)
+        if distance > limit:
+            reason = (
+                f"the region delineated lies {distance:.0f} mm from where the registration puts the lesion "
+                f"(more than {limit:.0f} mm): another structure, not measured as the target"
+            )
+            return LesionRecord(request.lesion_id, NOT_FOUND, reason, _lps(ct.image, seg.seed_zyx), mapped), located
+    return seg, located
 
 
 @dataclass(frozen=True, eq=False)
@@ -321,7 +327,8 @@ def process_timepoint(
         return liver[0]
 
     pet_array = spatial.array_zyx(pet.image) if pet is not None and pet.suv is not None else None
-    outcomes = [_segment(r, ct, ct_array, spacing, config, segmenter, organ) for r in requests]
+    segmented = [_segment(r, ct, ct_array, spacing, config, segmenter, organ) for r in requests]
+    outcomes = [outcome for outcome, _ in segmented]
     masks = [o.full_mask(ct_array.shape) if isinstance(o, LesionSegmentation) else None for o in outcomes]
     flags: dict[str, list[str]] = {}
     for i, j in merged_pairs(masks):
@@ -355,12 +362,12 @@ def process_timepoint(
         )
     records: list[LesionRecord] = []
     pet_labels = np.zeros(pet_array.shape, dtype=labels.dtype) if pet_array is not None else None
-    for k, (request, outcome) in enumerate(zip(requests, outcomes, strict=True)):
+    for k, (request, outcome, (_, located)) in enumerate(zip(requests, outcomes, segmented, strict=True)):
         if isinstance(outcome, LesionRecord):
-            records.append(outcome)
+            records.append(replace(outcome, located=located))
             continue
         record, pet_region = _measure(outcome, request, ct, ct_array, spacing, pet, pet_array, config, reference)
-        records.append(record)
+        records.append(replace(record, located=located))
         if pet_labels is not None and pet_region is not None:
             pet_labels[pet_region & (pet_labels == 0)] = k + 1
     for r in records:

@@ -2,28 +2,39 @@
 
 The transform maps *baseline* (fixed) patient coordinates to *follow-up*
 (moving) patient coordinates, so baseline seeds are carried into a follow-up
-with ``transform.TransformPoint``. Steps:
+with ``transform.TransformPoint``. What depends on the baseline alone (its
+working images, body mask and centre, slice profile, liver region) is computed
+once per study (:func:`prepare_reference`) and reused for every follow-up.
 
-1. Both CTs are block-averaged (``BinShrink``) to ~4 mm voxels and clamped to
-   a soft-tissue window, which keeps organs rather than the air/skin edge in
-   charge of the metric.
+1. Working images: each CT block-averaged (``BinShrink``) to ~4 mm voxels and
+   clamped to a soft-tissue window, which keeps organs rather than the
+   air/skin edge in charge of the metric; a two-level pyramid (~8 and ~4 mm),
+   each level Gaussian-smoothed by half its voxel.
 2. Initial translation: in-plane from the body centres of mass; along z from
    the best correlation of the two slice-mean intensity profiles (the scanned
    ranges may differ, so a z centre of mass would be biased).
-3. Rigid (Euler 3D), then affine, by Mattes mutual information with a
-   regular-step gradient descent over two resolution levels.
-4. Optional deformable refinement inside a region of interest of the
-   baseline (the liver): a dense displacement field estimated by symmetric-
-   forces demons (two levels, Gaussian-regularised, ``demons_sd_voxels``) on
-   ~``deformable_spacing_mm`` images cropped to the region plus a margin,
-   composed after the affine transform and tapered to zero across the margin.
-   Demons suits the same-modality CT pair and runs multi-threaded while
-   staying deterministic (each voxel's update is independent).
+3. Rigid (Euler 3D) on the ~8 then ~4 mm level, then affine on ~4 mm:
+   normalised cross-correlation over a fixed number of random points of the
+   baseline body (``metric_samples``), regular-step gradient descent with
+   physical-shift scales, stopped when the step falls below 0.01 mm or the
+   gradient vanishes. Identical images (or the same pixels in a shifted frame
+   of reference) coincide under the initial transform: the gradient there is
+   zero and the optimiser stops at once, at the identity (or the shift).
+4. Optional deformable refinement inside the baseline liver: the ~4 mm
+   images cropped to the liver region (opened by 8 mm, which drops thin
+   attachments such as vessels, largest part) plus ``roi_margin_mm``; the
+   follow-up resampled by the affine transform, its median in the liver
+   matched to the baseline's (contrast-phase offset); a dense displacement
+   field by symmetric-forces demons over shrink factors
+   ``demons_shrink_factors`` (Gaussian-regularised by ``demons_sd_voxels``),
+   stopping early when the field no longer changes, tapered to zero across
+   the margin and applied before the affine transform. Identical images give
+   a zero field.
 
-Random sampling uses a fixed seed and the metric runs on one thread (ITK's
-multi-threaded metric sums partial results in a varying order, which changes
-the last bits), so the transform is identical run to run. The working images
-are small (~4 mm voxels), so one thread costs little.
+Deterministic: random sampling uses a fixed seed, and the metric runs on one
+thread (ITK's multi-threaded metric sums partial results in a varying order,
+which changes the last bits); the demons update of each voxel is independent
+of the thread split. The transform is identical run to run.
 """
 
 from __future__ import annotations
@@ -45,6 +56,10 @@ from pipeline.records import RegistrationSummary
 
 log = logging.getLogger(__name__)
 
+_PYRAMID_SHRINK = (2, 1)  # of the working image: ~8 mm, ~4 mm
+_DEFORMABLE_SMOOTHING_VOXELS = 0.75  # Gaussian sigma of the deformable stage's images (noise)
+_ROI_MIN_AREA_FRACTION = 0.05  # slices of the liver region with less (vessels, thin tips) do not extend the crop
+
 
 @dataclass(frozen=True)
 class RegistrationResult:
@@ -62,13 +77,16 @@ class RegistrationResult:
     max_deformation_mm: float = 0.0
     roi_ncc_affine: float | None = None
     roi_ncc_final: float | None = None
+    iterations: tuple[int, ...] = ()  # rigid per level, affine, demons per level
+    affine_kept: bool = True
 
     def map_point(self, point_lps: tuple[float, float, float]) -> tuple[float, float, float]:
         return tuple(float(v) for v in self.transform.TransformPoint(tuple(float(c) for c in point_lps)))  # type: ignore[return-value]
 
     def summary(self) -> RegistrationSummary:
         return RegistrationSummary(
-            type="rigid -> affine" + (" -> demons displacement field (liver region)" if self.deformable else ""),
+            type=("rigid -> affine" if self.affine_kept else "rigid (affine stage did not improve the metric)")
+            + (" -> demons displacement field (liver region)" if self.deformable else ""),
             affine_matrix=[round(v, 8) for v in self.affine.GetMatrix()],
             affine_translation_mm=[round(v, 4) for v in self.affine.GetTranslation()],
             affine_center_mm=[round(v, 4) for v in self.affine.GetCenter()],
@@ -80,16 +98,61 @@ class RegistrationResult:
             liver_ncc_after_affine=None if self.roi_ncc_affine is None else round(self.roi_ncc_affine, 4),
             liver_ncc_final=None if self.roi_ncc_final is None else round(self.roi_ncc_final, 4),
             elapsed_s=round(self.elapsed_s, 3),
+            iterations=list(self.iterations),
         )
+
+
+@dataclass(frozen=True, eq=False)
+class _Side:
+    """One CT's working images: the pyramid (coarse to fine), its body mask, centre and slice profile."""
+
+    pyramid: tuple[sitk.Image, ...]
+    body_zyx: np.ndarray
+    centre_lps_mm: np.ndarray
+    z_profile: tuple[np.ndarray, np.ndarray]
+
+
+@dataclass(frozen=True, eq=False)
+class _Region:
+    """The baseline's deformable region: cropped ~4 mm image, its liver mask, the taper weights."""
+
+    image: sitk.Image
+    roi_zyx: np.ndarray
+    taper_zyx: np.ndarray
+    median_hu: float
+
+
+@dataclass(frozen=True, eq=False)
+class RegistrationReference:
+    """The baseline's share of every registration of a study (:func:`prepare_reference`)."""
+
+    side: _Side
+    masks: tuple[sitk.Image, ...]  # metric masks per pyramid level (the dilated body)
+    mask_voxels: tuple[int, ...]
+    region: _Region | None
+    elapsed_s: float
+
+
+def _float(ct: sitk.Image) -> sitk.Image:
+    return ct if ct.GetPixelID() == sitk.sitkFloat32 else sitk.Cast(ct, sitk.sitkFloat32)
 
 
 def working_image(ct: sitk.Image, config: RegistrationConfig, spacing_mm: float | None = None) -> sitk.Image:
     """Block-averaged (~``spacing_mm``, default the working spacing) float image clamped to the soft-tissue window."""
     target = spacing_mm or config.working_spacing_mm
     factors = [max(1, int(round(target / s))) for s in ct.GetSpacing()]
-    small = sitk.BinShrink(sitk.Cast(ct, sitk.sitkFloat32), factors)
+    small = sitk.BinShrink(_float(ct), factors)
     lo, hi = config.window_hu
     return sitk.Clamp(small, sitk.sitkFloat32, lo, hi)
+
+
+def _deformable_image(ct: sitk.Image, config: RegistrationConfig) -> sitk.Image:
+    """The working image of the deformable stage: ~``deformable_spacing_mm``, smoothed by half a voxel."""
+    return _smooth(working_image(ct, config, config.deformable_spacing_mm), _DEFORMABLE_SMOOTHING_VOXELS)
+
+
+def _smooth(image: sitk.Image, sigma_voxels: float) -> sitk.Image:
+    return sitk.SmoothingRecursiveGaussian(image, [sigma_voxels * s for s in image.GetSpacing()])
 
 
 def _body_mask(image: sitk.Image, threshold: float) -> np.ndarray:
@@ -120,8 +183,10 @@ def _z_profile(image: sitk.Image, mask: np.ndarray) -> tuple[np.ndarray, np.ndar
     sums = np.where(mask, arr, 0).sum(axis=(1, 2))
     profile = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
     centre = (np.asarray(arr.shape[1:]) - 1) / 2.0
-    z = np.array([_physical(image, np.array([k, centre[0], centre[1]]))[2] for k in range(arr.shape[0])])
-    return z, profile
+    rows = np.column_stack(
+        [np.arange(arr.shape[0]), np.full(arr.shape[0], centre[0]), np.full(arr.shape[0], centre[1])]
+    )
+    return _physical(image, rows)[:, 2], profile
 
 
 def _z_offset(fixed: tuple[np.ndarray, np.ndarray], moving: tuple[np.ndarray, np.ndarray], search_mm: float) -> float:
@@ -152,26 +217,86 @@ def _z_offset(fixed: tuple[np.ndarray, np.ndarray], moving: tuple[np.ndarray, np
     return best_shift
 
 
+def _side(ct: sitk.Image, config: RegistrationConfig) -> _Side:
+    work = working_image(ct, config)
+    body = _body_mask(work, config.window_hu[0] + 1.0)
+    levels = tuple(
+        sitk.Shrink(_smooth(work, 0.5 * s), [s] * 3) if s > 1 else _smooth(work, 0.5) for s in _PYRAMID_SHRINK
+    )
+    return _Side(levels, body, _centre_of_mass(work, body), _z_profile(work, body))
+
+
+def _liver_region(work: sitk.Image, roi: sitk.Image, config: RegistrationConfig) -> _Region:
+    """The deformable region on the baseline's working grid (see the module docstring, step 4)."""
+    fraction = sitk.Resample(sitk.Cast(roi, sitk.sitkFloat32), work, sitk.Transform(), sitk.sitkLinear, 0.0)
+    inside = sitk.GetArrayViewFromImage(fraction) >= 0.5
+    if not inside.any():
+        raise RegistrationError("the deformable region of interest is empty")
+    area = inside.sum(axis=(1, 2))
+    inside = inside & (area >= _ROI_MIN_AREA_FRACTION * area.max())[:, None, None]
+    where = np.nonzero(inside)
+    margin = np.ceil(config.roi_margin_mm / np.asarray(work.GetSpacing()[::-1])).astype(int)
+    lo = np.maximum(np.array([w.min() for w in where]) - margin, 0)
+    hi = np.minimum(np.array([w.max() + 1 for w in where]) + margin, inside.shape)
+    crop = sitk.RegionOfInterest(work, [int(v) for v in (hi - lo)[::-1]], [int(v) for v in lo[::-1]])
+    roi_crop = inside[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]]
+    border = np.ones(roi_crop.shape, bool)
+    border[1:-1, 1:-1, 1:-1] = False
+    distance = ndimage.distance_transform_edt(~border, sampling=crop.GetSpacing()[::-1])
+    taper = np.clip(distance / config.roi_margin_mm, 0.0, 1.0)
+    median = float(np.median(sitk.GetArrayViewFromImage(crop)[roi_crop]))
+    return _Region(crop, roi_crop, taper, median)
+
+
+def prepare_reference(
+    fixed_ct: sitk.Image, config: RegistrationConfig | None = None, roi: sitk.Image | None = None
+) -> RegistrationReference:
+    """The baseline's share of the registrations (see the module docstring).
+
+    ``roi`` (1 inside, on the fixed grid) is the liver region of the
+    deformable stage (used when ``config.deformable``).
+    """
+    config = config or RegistrationConfig()
+    t0 = time.perf_counter()
+    fixed_ct = _float(fixed_ct)
+    side = _side(fixed_ct, config)
+    body = ndimage.binary_dilation(side.body_zyx, iterations=2)
+    masks, counts = [], []
+    for level in side.pyramid:
+        shrink = [int(round(a / b)) for a, b in zip(level.GetSpacing(), side.pyramid[-1].GetSpacing(), strict=True)]
+        mask = sitk.GetImageFromArray(body.astype(np.uint8))
+        mask.CopyInformation(side.pyramid[-1])
+        mask = sitk.BinShrink(mask, shrink) if max(shrink) > 1 else mask
+        mask = sitk.Cast(mask > 0, sitk.sitkUInt8)
+        masks.append(mask)
+        counts.append(int(np.count_nonzero(sitk.GetArrayViewFromImage(mask))))
+    region = None
+    if config.deformable and roi is not None:
+        region = _liver_region(_deformable_image(fixed_ct, config), roi, config)
+    return RegistrationReference(side, tuple(masks), tuple(counts), region, time.perf_counter() - t0)
+
+
 def _method(
-    config: RegistrationConfig, fixed_mask: sitk.Image, iterations: int, shrink: list[int]
+    config: RegistrationConfig, mask: sitk.Image, voxels: int, samples: int, iterations: int, learning_rate: float
 ) -> sitk.ImageRegistrationMethod:
     reg = sitk.ImageRegistrationMethod()
-    reg.SetMetricAsMattesMutualInformation(numberOfHistogramBins=config.histogram_bins)
+    reg.SetMetricAsCorrelation()
     reg.SetMetricSamplingStrategy(reg.RANDOM)
-    reg.SetMetricSamplingPercentage(config.sampling_fraction, config.random_seed)
-    reg.SetMetricFixedMask(fixed_mask)
+    reg.SetMetricSamplingPercentage(min(1.0, samples / max(voxels, 1)), config.random_seed)
+    reg.SetMetricFixedMask(mask)
+    reg.SetMetricUseFixedImageGradientFilter(False)
+    reg.SetMetricUseMovingImageGradientFilter(False)
     reg.SetInterpolator(sitk.sitkLinear)
     reg.SetOptimizerAsRegularStepGradientDescent(
-        learningRate=2.0,
+        learningRate=learning_rate,
         minStep=0.01,
         numberOfIterations=iterations,
-        relaxationFactor=0.6,
-        gradientMagnitudeTolerance=1e-6,
+        relaxationFactor=0.5,
+        gradientMagnitudeTolerance=1e-8,
     )
     reg.SetOptimizerScalesFromPhysicalShift()
-    reg.SetShrinkFactorsPerLevel(shrink)
-    reg.SetSmoothingSigmasPerLevel([float(s) for s in shrink])
-    reg.SmoothingSigmasAreSpecifiedInPhysicalUnitsOff()
+    reg.SetShrinkFactorsPerLevel([1])
+    reg.SetSmoothingSigmasPerLevel([0.0])
     return reg
 
 
@@ -186,127 +311,138 @@ def _single_threaded() -> Iterator[None]:
         sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(previous)
 
 
-def _crop_to_roi(image: sitk.Image, roi: sitk.Image, margin_mm: float) -> tuple[sitk.Image, sitk.Image]:
-    """``image`` and ``roi`` (same grid) cropped to the ROI's bounding box grown by ``margin_mm``."""
-    stats = sitk.LabelShapeStatisticsImageFilter()
-    stats.Execute(roi)
-    if not stats.HasLabel(1):
-        raise RegistrationError("the deformable region of interest is empty")
-    x, y, z, sx, sy, sz = stats.GetBoundingBox(1)
-    size = np.array(image.GetSize())
-    margin = np.ceil(margin_mm / np.array(image.GetSpacing())).astype(int)
-    lo = np.maximum(np.array([x, y, z]) - margin, 0)
-    hi = np.minimum(np.array([x + sx, y + sy, z + sz]) + margin, size)
-    index, extent = [int(v) for v in lo], [int(v) for v in hi - lo]
-    return sitk.RegionOfInterest(image, extent, index), sitk.RegionOfInterest(roi, extent, index)
-
-
-def _ncc(a: sitk.Image, b: sitk.Image, mask: np.ndarray) -> float:
-    x = sitk.GetArrayViewFromImage(a)[mask].astype(np.float64)
-    y = sitk.GetArrayViewFromImage(b)[mask].astype(np.float64)
+def _ncc(a: np.ndarray, b: np.ndarray) -> float:
+    x, y = a.astype(np.float64), b.astype(np.float64)
     x, y = x - x.mean(), y - y.mean()
     return float((x @ y) / np.sqrt((x @ x) * (y @ y) + 1e-12))
 
 
-def refine_deformable(
-    fixed_ct: sitk.Image, moving_ct: sitk.Image, affine: sitk.Transform, roi: sitk.Image, config: RegistrationConfig
-) -> tuple[sitk.DisplacementFieldTransform, float, float, float]:
-    """Demons displacement field inside ``roi`` (uint8 on the fixed grid), to be applied before ``affine``.
-
-    Returns the transform, its largest displacement inside the ROI (mm) and
-    the normalised cross-correlation in the ROI after the affine and after the
-    refinement.
-    """
-    fixed_crop, roi_crop = _crop_to_roi(fixed_ct, roi, config.roi_margin_mm)
-    spacing = config.deformable_spacing_mm
-    fixed = working_image(fixed_crop, config, spacing)
-    moving_work = working_image(moving_ct, config, spacing)
-    moving = sitk.Resample(moving_work, fixed, affine, sitk.sitkLinear, config.window_hu[0], sitk.sitkFloat32)
-    fixed_s = sitk.SmoothingRecursiveGaussian(fixed, spacing / 2)
-    moving_s = sitk.SmoothingRecursiveGaussian(moving, spacing / 2)
+def _demons(
+    region: _Region, moving: sitk.Image, affine: sitk.Transform, config: RegistrationConfig
+) -> tuple[sitk.DisplacementFieldTransform, float, float, float, tuple[int, ...]]:
+    """Displacement field on the region's grid (tapered), its largest length in the liver, NCC before/after (in
+    the liver seen by the follow-up), iterations per level. Where the follow-up's field of view ends, the
+    baseline stands in for it, so that the border of the scanned range exerts no force."""
+    fixed = region.image
+    warped = sitk.Resample(moving, fixed, affine, sitk.sitkLinear, config.window_hu[0], sitk.sitkFloat32)
+    ones = sitk.Image(moving.GetSize(), sitk.sitkUInt8) + 1
+    ones.CopyInformation(moving)
+    seen = sitk.GetArrayFromImage(sitk.Resample(ones, fixed, affine, sitk.sitkNearestNeighbor, 0)) > 0
+    if not (seen & region.roi_zyx).any():
+        raise RegistrationError("the liver region lies outside the follow-up's field of view")
+    offset = float(np.median(sitk.GetArrayViewFromImage(warped)[region.roi_zyx & seen])) - region.median_hu
+    if offset or not seen.all():  # beyond the follow-up's field of view: the baseline itself, so no force there
+        values = np.where(seen, sitk.GetArrayViewFromImage(warped) - offset, sitk.GetArrayViewFromImage(fixed))
+        warped = sitk.GetImageFromArray(values.astype(np.float32))
+        warped.CopyInformation(fixed)
     field = None
-    for shrink, iterations in zip((2, 1), config.demons_iterations, strict=True):
-        f = sitk.Shrink(fixed_s, [shrink] * 3) if shrink > 1 else fixed_s
-        m = sitk.Shrink(moving_s, [shrink] * 3) if shrink > 1 else moving_s
+    iterations = []
+    for shrink, n in zip(config.demons_shrink_factors, config.demons_iterations, strict=True):
+        f = sitk.Shrink(fixed, [shrink] * 3) if shrink > 1 else fixed
+        m = sitk.Shrink(warped, [shrink] * 3) if shrink > 1 else warped
         demons = sitk.FastSymmetricForcesDemonsRegistrationFilter()
-        demons.SetNumberOfIterations(iterations)
+        demons.SetNumberOfIterations(n)
         demons.SetStandardDeviations(config.demons_sd_voxels)
         demons.SetSmoothDisplacementField(True)
+        demons.SetMaximumRMSError(config.demons_rms_change_mm)
         if field is None:
             field = demons.Execute(f, m)
         else:
-            field = demons.Execute(
-                f, m, sitk.Resample(field, f, sitk.Transform(), sitk.sitkLinear, 0.0, sitk.sitkVectorFloat64)
-            )
+            field = demons.Execute(f, m, sitk.Resample(field, f, sitk.Transform(), sitk.sitkLinear, 0.0))
+        iterations.append(int(demons.GetElapsedIterations()))
     assert field is not None
     field = sitk.Resample(field, fixed, sitk.Transform(), sitk.sitkLinear, 0.0, sitk.sitkVectorFloat64)
-    # taper to zero across the margin so that the composite transform is continuous at the crop border
-    vectors = sitk.GetArrayFromImage(field)
-    border = np.ones(vectors.shape[:3], bool)
-    border[1:-1, 1:-1, 1:-1] = False
-    distance = ndimage.distance_transform_edt(~border, sampling=fixed.GetSpacing()[::-1])
-    vectors *= np.clip(distance / config.roi_margin_mm, 0.0, 1.0)[..., None]
+    vectors = sitk.GetArrayFromImage(field) * region.taper_zyx[..., None]
     tapered = sitk.GetImageFromArray(vectors, isVector=True)
     tapered.CopyInformation(fixed)
-    roi_work = sitk.Resample(roi_crop, fixed, sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
-    inside = sitk.GetArrayViewFromImage(roi_work) > 0
-    max_displacement = float(np.linalg.norm(vectors[inside], axis=-1).max()) if inside.any() else 0.0
-    transform = sitk.DisplacementFieldTransform(sitk.Cast(tapered, sitk.sitkVectorFloat64))
-    warped = sitk.Resample(
-        moving_work,
-        fixed,
-        sitk.CompositeTransform([affine, transform]),
-        sitk.sitkLinear,
-        config.window_hu[0],
-        sitk.sitkFloat32,
+    transform = sitk.DisplacementFieldTransform(tapered)
+    longest = float(np.linalg.norm(vectors[region.roi_zyx], axis=-1).max())
+    inside = region.roi_zyx & seen
+    final = sitk.Resample(
+        moving, fixed, sitk.CompositeTransform([affine, transform]), sitk.sitkLinear, config.window_hu[0]
     )
-    return transform, max_displacement, _ncc(fixed, moving, inside), _ncc(fixed, warped, inside)
+    fixed_values = sitk.GetArrayViewFromImage(fixed)[inside]
+    before = _ncc(fixed_values, sitk.GetArrayViewFromImage(warped)[inside])
+    after = _ncc(fixed_values, sitk.GetArrayViewFromImage(final)[inside])
+    return transform, longest, before, after, tuple(iterations)
+
+
+def _global(
+    reference: RegistrationReference, moving: _Side, config: RegistrationConfig
+) -> tuple[sitk.AffineTransform, tuple[float, float, float], float, float, list[int], bool]:
+    """Initial translation, rigid per pyramid level, then affine (steps 2-3 of the module docstring).
+
+    The affine stage is kept only if it improves the metric over the rigid
+    result on the same sample points; otherwise the rigid transform stands.
+    """
+    dz = _z_offset(reference.side.z_profile, moving.z_profile, config.z_search_mm)
+    cf, cm = reference.side.centre_lps_mm, moving.centre_lps_mm
+    initial = (float(cm[0] - cf[0]), float(cm[1] - cf[1]), dz)
+    iterations: list[int] = []
+    rigid = sitk.Euler3DTransform()
+    rigid.SetCenter(tuple(float(v) for v in cf))
+    rigid.SetTranslation(initial)
+    levels = zip(reference.side.pyramid, moving.pyramid, reference.masks, reference.mask_voxels, strict=True)
+    for (f, m, mask, voxels), samples in zip(levels, config.metric_samples, strict=True):
+        reg = _method(config, mask, voxels, samples, config.rigid_iterations, learning_rate=2.0)
+        reg.SetInitialTransform(rigid, inPlace=True)
+        with _single_threaded():
+            reg.Execute(f, m)
+        iterations.append(int(reg.GetOptimizerIteration()))
+
+    def as_affine(t: sitk.Euler3DTransform) -> sitk.AffineTransform:
+        a = sitk.AffineTransform(3)
+        a.SetCenter(t.GetCenter())
+        a.SetMatrix(t.GetMatrix())
+        a.SetTranslation(t.GetTranslation())
+        return a
+
+    affine = as_affine(rigid)
+    samples, voxels = config.metric_samples[-1], reference.mask_voxels[-1]
+    reg = _method(config, reference.masks[-1], voxels, samples, config.affine_iterations, learning_rate=1.0)
+    reg.SetInitialTransform(affine, inPlace=True)
+    with _single_threaded():
+        reg.Execute(reference.side.pyramid[-1], moving.pyramid[-1])
+    iterations.append(int(reg.GetOptimizerIteration()))
+
+    def metric(transform: sitk.Transform) -> float:
+        reg = _method(config, reference.masks[-1], voxels, samples, 0, learning_rate=1.0)
+        reg.SetInitialTransform(transform)
+        with _single_threaded():
+            return float(reg.MetricEvaluate(reference.side.pyramid[-1], moving.pyramid[-1]))
+
+    rigid_metric, affine_metric = metric(rigid), metric(affine)
+    if affine_metric > rigid_metric:  # the metric is minimised: the affine stage made it worse
+        log.info(
+            "affine stage did not improve on the rigid result (%.5f vs %.5f): rigid kept", affine_metric, rigid_metric
+        )
+        return as_affine(rigid), initial, rigid_metric, rigid_metric, iterations, False
+    return affine, initial, rigid_metric, affine_metric, iterations, True
 
 
 def register_followup(
-    fixed_ct: sitk.Image,
+    fixed: sitk.Image | RegistrationReference,
     moving_ct: sitk.Image,
     config: RegistrationConfig | None = None,
     roi: sitk.Image | None = None,
 ) -> RegistrationResult:
-    """Register a follow-up CT (moving) to the baseline CT (fixed); see the module docstring.
+    """Register a follow-up CT (moving) to the baseline (fixed); see the module docstring.
 
-    ``roi`` (uint8, 1 inside, on the fixed grid) enables the deformable stage
-    when ``config.deformable``.
+    ``fixed`` is the baseline CT or its :func:`prepare_reference` (prepared
+    once per study; then ``roi`` is not given). ``roi`` (1 inside, on the
+    fixed grid) enables the deformable stage when ``config.deformable``.
     """
     config = config or RegistrationConfig()
     t0 = time.perf_counter()
-    fixed = working_image(fixed_ct, config)
-    moving = working_image(moving_ct, config)
-    air = config.window_hu[0] + 1.0
-    fixed_body = _body_mask(fixed, air)
-    moving_body = _body_mask(moving, air)
-    cf = _centre_of_mass(fixed, fixed_body)
-    cm = _centre_of_mass(moving, moving_body)
-    dz = _z_offset(_z_profile(fixed, fixed_body), _z_profile(moving, moving_body), config.z_search_mm)
-    initial = (float(cm[0] - cf[0]), float(cm[1] - cf[1]), dz)
-    mask_image = sitk.GetImageFromArray(ndimage.binary_dilation(fixed_body, iterations=2).astype(np.uint8))
-    mask_image.CopyInformation(fixed)
-
-    rigid = sitk.Euler3DTransform()
-    rigid.SetCenter(tuple(float(v) for v in cf))
-    rigid.SetTranslation(initial)
-    reg = _method(config, mask_image, config.rigid_iterations, [2, 1])
-    reg.SetInitialTransform(rigid, inPlace=True)
-    with _single_threaded():
-        reg.Execute(fixed, moving)
-    rigid_metric = reg.GetMetricValue()
-
-    affine = sitk.AffineTransform(3)
-    affine.SetCenter(rigid.GetCenter())
-    affine.SetMatrix(rigid.GetMatrix())
-    affine.SetTranslation(rigid.GetTranslation())
-    reg = _method(config, mask_image, config.affine_iterations, [1])
-    reg.SetInitialTransform(affine, inPlace=True)
-    with _single_threaded():
-        reg.Execute(fixed, moving)
-    affine_metric = reg.GetMetricValue()
-
+    if isinstance(fixed, RegistrationReference):
+        if roi is not None:
+            raise ValueError("the region of interest belongs to prepare_reference")
+        reference = fixed
+    else:
+        reference = prepare_reference(fixed, config, roi)
+    moving_ct = _float(moving_ct)  # once for both working images
+    moving = _side(moving_ct, config)
+    affine, initial, rigid_metric, affine_metric, iterations, affine_kept = _global(reference, moving, config)
     matrix = np.asarray(affine.GetMatrix()).reshape(3, 3)
     u, _, vt = np.linalg.svd(matrix)
     rotation = u @ vt
@@ -325,10 +461,13 @@ def register_followup(
         )
     transform: sitk.Transform = affine
     max_deformation, ncc_affine, ncc_final = 0.0, None, None
-    deformable = bool(config.deformable and roi is not None)
+    deformable = bool(config.deformable and reference.region is not None)
     if deformable:
-        assert roi is not None
-        field, max_deformation, ncc_affine, ncc_final = refine_deformable(fixed_ct, moving_ct, affine, roi, config)
+        assert reference.region is not None
+        field, max_deformation, ncc_affine, ncc_final, demons_iterations = _demons(
+            reference.region, _deformable_image(moving_ct, config), affine, config
+        )
+        iterations += demons_iterations
         if max_deformation > config.max_deformation_mm:
             raise RegistrationError(f"implausible deformation: {max_deformation:.1f} mm inside the liver region")
         transform = sitk.CompositeTransform([affine, field])  # the field (added last) is applied first
@@ -345,4 +484,6 @@ def register_followup(
         max_deformation_mm=max_deformation,
         roi_ncc_affine=ncc_affine,
         roi_ncc_final=ncc_final,
+        iterations=tuple(iterations),
+        affine_kept=affine_kept,
     )

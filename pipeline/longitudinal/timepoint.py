@@ -24,10 +24,15 @@ from pipeline.longitudinal.context import Reference, RunContext, reference_of
 from pipeline.longitudinal.lesions import SeedRequest, TimepointLesions, process_timepoint
 from pipeline.longitudinal.liver import LiverMask, LiverMaskFiles, liver_for, liver_mask_files, mask_on_grid
 from pipeline.longitudinal.pet_reference import pet_reference, slice_thickness_mm
-from pipeline.longitudinal.register import RegistrationResult, register_followup
+from pipeline.longitudinal.register import (
+    RegistrationReference,
+    RegistrationResult,
+    prepare_reference,
+    register_followup,
+)
 from pipeline.longitudinal.seeds import check_seeds, describe, hint
 from pipeline.longitudinal.timeline import dropped_at_load
-from pipeline.longitudinal.tracking import residuals
+from pipeline.longitudinal.tracking import FollowupPrior, residuals
 from pipeline.outputs import names
 from pipeline.outputs.dicom_out import write_timepoint_dicom
 from pipeline.outputs.qc_lesion import lesion_qc
@@ -340,7 +345,6 @@ def process_baseline(ctx: RunContext) -> tuple[Baseline, RunContext]:
         SeedRequest(
             t.lesion_id,
             t.seed_lps_mm,
-            recentre=False,
             long_axis_lps_mm=t.long_axis_lps_mm,
             organ=t.organ,
             reader_mask=None if ctx.config.resegment else t.reader_mask,
@@ -359,14 +363,19 @@ def process_baseline(ctx: RunContext) -> tuple[Baseline, RunContext]:
     return Baseline(outcome, targets, found, thickness_mm, tp, files), ctx
 
 
+def _registration_reference(ref: Reference, ctx: RunContext) -> RegistrationReference:
+    """The reference CT's share of every registration to it (working images, body, liver region), once."""
+    roi = None if ref.liver_zyx is None else spatial.image_like(ref.liver_zyx.astype(np.uint8), ref.ct.image)
+    return prepare_reference(ref.ct.image, ctx.config.registration, roi)
+
+
 def _track(
-    ref: Reference, ct: LoadedSeries, baseline: Baseline, ctx: RunContext
+    ref: Reference, prepared: RegistrationReference, ct: LoadedSeries, baseline: Baseline, ctx: RunContext
 ) -> tuple[list[SeedRequest], RegistrationResult | None, RegistrationRecord]:
     """Register ``ct`` to the reference and say where to look for every target."""
-    roi = None if ref.liver_zyx is None else spatial.image_like(ref.liver_zyx.astype(np.uint8), ref.ct.image)
     reg: RegistrationResult | None
     try:
-        reg = register_followup(ref.ct.image, ct.image, ctx.config.registration, roi)
+        reg = register_followup(prepared, ct.image, ctx.config.registration)
         record = RegistrationRecord(ref.label, summary=reg.summary())
     except RegistrationError as exc:
         log.warning("registration to the %s failed: %s", ref.label, exc)
@@ -374,15 +383,15 @@ def _track(
     requests = []
     for t in baseline.targets:
         if t.lesion_id not in baseline.found:
-            requests.append(SeedRequest(t.lesion_id, None, False, "not found at baseline"))
+            requests.append(SeedRequest(t.lesion_id, None, reason_if_absent="not found at baseline"))
         elif reg is None:
-            requests.append(SeedRequest(t.lesion_id, None, False, f"registration to the {ref.label} failed"))
-        elif t.lesion_id not in ref.centroids:
-            requests.append(SeedRequest(t.lesion_id, None, False, f"not found at the {ref.label}"))
+            requests.append(SeedRequest(t.lesion_id, None, reason_if_absent=f"registration to the {ref.label} failed"))
+        elif t.lesion_id not in ref.lesions:
+            requests.append(SeedRequest(t.lesion_id, None, reason_if_absent=f"not found at the {ref.label}"))
         else:
-            requests.append(
-                SeedRequest(t.lesion_id, reg.map_point(ref.centroids[t.lesion_id]), recentre=True, organ=t.organ)
-            )
+            lesion = ref.lesions[t.lesion_id]
+            prior = FollowupPrior(reg.map_point(lesion.seed_lps_mm), lesion.radius_mm, lesion.appearance)
+            requests.append(SeedRequest(t.lesion_id, reg.map_point(lesion.centroid_lps_mm), prior=prior, organ=t.organ))
     return requests, reg, record
 
 
@@ -423,15 +432,25 @@ def _tracking(
 
 
 def process_followup(
-    ctx: RunContext, index: int, tp: Timepoint, ct: LoadedSeries, ref: Reference, baseline: Baseline
+    ctx: RunContext,
+    index: int,
+    tp: Timepoint,
+    ct: LoadedSeries,
+    ref: Reference,
+    baseline: Baseline,
+    prepared: RegistrationReference | None = None,
 ) -> TimepointOutcome:
-    """Register a loaded follow-up to ``ref``, look for every target and measure it, detect new lesions."""
+    """Register a loaded follow-up to ``ref``, look for every target and measure it, detect new lesions.
+
+    ``prepared``: the registration reference of ``ref`` when already computed (:func:`prepare_reference`).
+    """
     with ctx.prov.stage("load"):
         pet = load_pet_of(tp, ctx, ct)
     _say_loaded(ctx, index, tp, ct, pet)
     liver, liver_record = _liver(ctx, index, tp, ct, baseline.liver_files, required=False)
     with ctx.prov.stage("register"):
-        requests, reg, registration = _track(ref, ct, baseline, ctx)
+        prepared = prepared or _registration_reference(ref, ctx)
+        requests, reg, registration = _track(ref, prepared, ct, baseline, ctx)
     if reg is not None:
         ctx.say(
             f"timepoint {index} registered to the {ref.label} in {reg.elapsed_s:.1f} s (rotation {reg.rotation_deg:.1f} deg)",
@@ -462,6 +481,7 @@ def process_followups(ctx: RunContext, baseline: Baseline) -> list[TimepointOutc
     outcomes: list[TimepointOutcome] = []
     assert baseline.outcome.reference is not None
     previous = baseline.outcome.reference
+    prepared: tuple[Reference, RegistrationReference] | None = None  # computed once per reference CT
     for tp in ctx.inputs.timepoints[1:]:
         with ctx.prov.stage("load"):
             try:
@@ -471,7 +491,10 @@ def process_followups(ctx: RunContext, baseline: Baseline) -> list[TimepointOutc
                 ctx.dropped.append(dropped_at_load(tp, str(exc)))
                 continue
         ref = previous if ctx.config.chain_registration else baseline.outcome.reference
-        outcome = process_followup(ctx, len(outcomes) + 1, tp, ct, ref, baseline)
+        if prepared is None or prepared[0] is not ref:
+            with ctx.prov.stage("register"):
+                prepared = (ref, _registration_reference(ref, ctx))
+        outcome = process_followup(ctx, len(outcomes) + 1, tp, ct, ref, baseline, prepared[1])
         if outcome.reference is not None:
             previous = outcome.reference
         outcomes.append(outcome)

@@ -1,8 +1,14 @@
 """Tracking decisions between timepoints: what to look for where, and what was found.
 
 * Propagation: a target found at the reference timepoint is looked for at the
-  follow-up around its *segmented centroid* mapped through the registration
-  (the user's click may sit off-centre; the centroid is the better landmark).
+  follow-up where the registration maps its *segmented centroid* and its
+  seed, with what the reference says of it (:class:`TrackedLesion`: size and
+  appearance); :func:`segmentation.recentre.locate_lesion` chooses the seed
+  or says the lesion is not there.
+* No jump: the follow-up segmentation's centroid must lie within
+  :func:`max_track_distance_mm` of the mapped centroid (the search radius plus
+  the lesion's baseline radius); a region farther away is another structure,
+  and the target is ``not_found`` with the reason, never measured on it.
 * Merge: two targets whose follow-up masks overlap (intersection >= half the
   smaller one) are one coalesced lesion; RECIST 1.1 counts its diameter once,
   for the earlier target; the later one is reported ``not_found`` with the
@@ -18,11 +24,54 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
+import SimpleITK as sitk
 from scipy import ndimage
 
-from pipeline.records import Point, Residuals
+from pipeline import spatial
+from pipeline.records import LesionRecord, Point, Residuals
+from segmentation.recentre import Appearance, probe
+
+
+@dataclass(frozen=True)
+class TrackedLesion:
+    """What the reference timepoint knows of a target found there (points in LPS mm)."""
+
+    seed_lps_mm: Point  # where its segmentation started
+    centroid_lps_mm: Point
+    radius_mm: float  # equivalent-sphere radius of its volume
+    appearance: Appearance | None  # None: no soft tissue around it to compare with
+
+
+@dataclass(frozen=True)
+class FollowupPrior:
+    """A target's reference knowledge carried into a follow-up by the registration."""
+
+    mapped_seed_lps_mm: Point
+    radius_mm: float
+    appearance: Appearance | None
+
+
+def tracked_lesions(image: sitk.Image, records: Sequence[LesionRecord]) -> dict[str, TrackedLesion]:
+    """The measured targets of a timepoint, probed on its CT (see :mod:`segmentation.recentre`)."""
+    array, spacing = spatial.array_zyx(image), spatial.spacing_zyx(image)
+    out = {}
+    for r in records:
+        if not r.measured or r.centroid_lps_mm is None or r.seed_lps_mm is None or not r.volume_ml:
+            continue
+        radius = float((3.0 * r.volume_ml * 1000.0 / (4.0 * np.pi)) ** (1.0 / 3.0))
+        centre = spatial.lps_to_index_zyx(image, np.asarray(r.centroid_lps_mm))
+        seed = spatial.lps_to_index_zyx(image, np.asarray(r.seed_lps_mm))
+        look = probe(array, spacing, tuple(centre), tuple(seed), radius)
+        out[r.lesion_id] = TrackedLesion(r.seed_lps_mm, r.centroid_lps_mm, radius, look)
+    return out
+
+
+def max_track_distance_mm(search_radius_mm: float, radius_mm: float) -> float:
+    """How far the follow-up centroid may lie from the mapped centroid: the search radius plus the lesion's radius."""
+    return search_radius_mm + radius_mm
 
 
 def residuals(mapped: dict[str, Point], found: dict[str, Point], max_residual_mm: float = 10.0) -> Residuals:

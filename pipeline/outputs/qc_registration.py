@@ -16,16 +16,14 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import SimpleITK as sitk
-from scipy import ndimage
 
 WINDOW_HU = (-160.0, 240.0)
 CHECKER_MM = 20.0
 QC_SPACING_MM = 1.5
 
 
-def _region(reference: sitk.Image, roi_zyx: np.ndarray, margin_mm: float = 25.0) -> sitk.Image:
-    """An isotropic QC grid (identity-aligned with ``reference``) around the ROI."""
-    idx = np.argwhere(roi_zyx)
+def _region(reference: sitk.Image, idx: np.ndarray, margin_mm: float = 25.0) -> sitk.Image:
+    """An isotropic QC grid (identity-aligned with ``reference``) around the ROI voxels ``idx`` ((n, 3), z y x)."""
     lo, hi = idx.min(axis=0)[::-1], idx.max(axis=0)[::-1]  # x, y, z
     spacing = np.asarray(reference.GetSpacing())
     margin = np.ceil(margin_mm / spacing).astype(int)
@@ -40,42 +38,53 @@ def _region(reference: sitk.Image, roi_zyx: np.ndarray, margin_mm: float = 25.0)
     return grid
 
 
+def _slab(grid: sitk.Image, axis: int, index: int) -> sitk.Image:
+    """The one-voxel-thick plane of ``grid`` at ``index`` along ``axis`` (0 x, 1 y, 2 z)."""
+    size = list(grid.GetSize())
+    start = [0, 0, 0]
+    size[axis], start[axis] = 1, index
+    plane = sitk.Image(size, sitk.sitkFloat32)
+    plane.SetOrigin(grid.TransformIndexToPhysicalPoint(start))
+    plane.SetSpacing(grid.GetSpacing())
+    plane.SetDirection(grid.GetDirection())
+    return plane
+
+
 def registration_png(
     path: Path, baseline: sitk.Image, followup: sitk.Image, transform: sitk.Transform, roi_zyx: np.ndarray, title: str
 ) -> None:
-    """Write the registration QC figure of one follow-up to ``path``."""
-    grid = _region(baseline, roi_zyx)
-    fixed = sitk.GetArrayFromImage(
-        sitk.Resample(baseline, grid, sitk.Transform(), sitk.sitkLinear, -1000.0, sitk.sitkFloat32)
-    )
-    moving = sitk.GetArrayFromImage(
-        sitk.Resample(followup, grid, transform, sitk.sitkLinear, -1000.0, sitk.sitkFloat32)
-    )
+    """Write the registration QC figure of one follow-up to ``path`` (only the two planes shown are resampled)."""
+    idx = np.argwhere(roi_zyx) if roi_zyx.any() else np.array([[0, 0, 0], np.array(roi_zyx.shape) - 1])
+    grid = _region(baseline, idx)
     roi_img = sitk.GetImageFromArray(roi_zyx.astype(np.uint8))
     roi_img.CopyInformation(baseline)
-    roi = (
-        sitk.GetArrayFromImage(
-            sitk.Resample(roi_img, grid, sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
-        )
-        > 0
+    centre_lps = baseline.TransformContinuousIndexToPhysicalPoint([float(v) for v in idx.mean(axis=0)[::-1]])
+    centre = np.clip(
+        np.round(grid.TransformPhysicalPointToContinuousIndex(centre_lps)).astype(int),
+        0,
+        np.asarray(grid.GetSize()) - 1,
     )
-    centre = np.round(ndimage.center_of_mass(roi)).astype(int) if roi.any() else np.array(fixed.shape) // 2
     n = int(CHECKER_MM / QC_SPACING_MM)
-    zz, yy, xx = np.indices(fixed.shape)
-    checker = ((zz // n + yy // n + xx // n) % 2).astype(bool)
-    mixed = np.where(checker, fixed, moving)
-    views = {
-        "axial": lambda a: a[centre[0]],
-        "coronal": lambda a: a[:, centre[1], :][::-1],
-    }
+    planes = {}
+    for name, axis in (("axial", 2), ("coronal", 1)):
+        plane = _slab(grid, axis, int(centre[axis]))
+        fixed = sitk.Resample(baseline, plane, sitk.Transform(), sitk.sitkLinear, -1000.0, sitk.sitkFloat32)
+        moving = sitk.Resample(followup, plane, transform, sitk.sitkLinear, -1000.0, sitk.sitkFloat32)
+        roi = sitk.Resample(roi_img, plane, sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
+        zz, yy, xx = np.indices(sitk.GetArrayViewFromImage(fixed).shape)
+        zz, yy, xx = zz + (centre[2] if axis == 2 else 0), yy + (centre[1] if axis == 1 else 0), xx
+        checker = ((zz // n + yy // n + xx // n) % 2).astype(bool)
+        f, m = sitk.GetArrayFromImage(fixed), sitk.GetArrayFromImage(moving)
+        cut = (lambda a: a[0]) if axis == 2 else (lambda a: a[:, 0, :][::-1])
+        planes[name] = (cut(f), cut(m), cut(np.where(checker, f, m)), cut(sitk.GetArrayFromImage(roi) > 0))
     fig, axes = plt.subplots(2, 3, figsize=(12, 8))
-    for row, (name, cut) in enumerate(views.items()):
+    for row, (name, (fixed_2d, moving_2d, mixed_2d, roi_2d)) in enumerate(planes.items()):
         for col, (label, data) in enumerate(
-            (("baseline", fixed), ("follow-up (registered)", moving), ("checkerboard", mixed))
+            (("baseline", fixed_2d), ("follow-up (registered)", moving_2d), ("checkerboard", mixed_2d))
         ):
             ax = axes[row, col]
-            ax.imshow(cut(data), cmap="gray", vmin=WINDOW_HU[0], vmax=WINDOW_HU[1], interpolation="nearest")
-            ax.contour(cut(roi.astype(float)), levels=[0.5], colors="yellow", linewidths=0.8)
+            ax.imshow(data, cmap="gray", vmin=WINDOW_HU[0], vmax=WINDOW_HU[1], interpolation="nearest")
+            ax.contour(roi_2d.astype(float), levels=[0.5], colors="yellow", linewidths=0.8)
             ax.set_title(f"{name}: {label}", fontsize=9)
             ax.set_axis_off()
     fig.suptitle(title, fontsize=10)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pipeline.records import StudyResult
+from pipeline.records import StudyResult, evaluable_totals
 
 
 def _num(value: float | None, digits: int = 1, suffix: str = "") -> str:
@@ -17,17 +17,18 @@ def summary_text(result: StudyResult) -> str:
         + ["sum mm", "vs base", "vs nadir", "RECIST", "volume ml"]
     )
     rows = []
-    for tp, a, vol in zip(result.timepoints, result.recist, result.total_volume_ml, strict=True):
+    for k, (tp, a, vol) in enumerate(zip(result.timepoints, result.recist, result.total_volume_ml, strict=True)):
         diameters = [_num(lesion.longest_diameter_mm) if lesion.measured else "n/f" for lesion in tp.lesions]
+        sums_ok, volume_ok = evaluable_totals(result, k)
         rows.append(
             [str(tp.index), tp.study_date.isoformat() if tp.study_date else "-", str(tp.days_from_baseline or 0)]
             + diameters
             + [
-                _num(a.sum_diameters_mm),
-                _num(a.change_from_baseline_pct, 1, "%"),
-                _num(a.change_from_nadir_pct, 1, "%"),
+                _num(a.sum_diameters_mm) if sums_ok else "NE",
+                _num(a.change_from_baseline_pct, 1, "%") if sums_ok else "NE",
+                _num(a.change_from_nadir_pct, 1, "%") if sums_ok else "NE",
                 a.category.value,
-                _num(vol, 2),
+                _num(vol, 2) if volume_ok else "NE",
             ]
         )
     widths = [max(len(r[k]) for r in [header, *rows]) for k in range(len(header))]
@@ -43,8 +44,9 @@ def summary_text(result: StudyResult) -> str:
     lines += ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
     lines.append(
         "n/f = not found (RECIST: 0 mm if nothing is left at its place, else not evaluated; see docs/criteria.md). "
-        "Sum and volume over the RECIST targets (at most 2 per organ); volumetric, Choi and PERCIST in response.csv, "
-        "best response and time to progression in best_response.csv."
+        "Sum and volume over the RECIST targets (at most 2 per organ); NE: a target was not evaluated, so there is "
+        "no sum (the category is PD when the evaluated targets alone show progression). Volumetric, Choi and PERCIST "
+        "in response.csv, best response and time to progression in best_response.csv."
     )
     for d in result.dropped:
         lines.append(f"DROPPED: the study of {d.study_date or 'unknown date'} ({d.study_uid}): {d.reason}")

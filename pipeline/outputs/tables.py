@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from pipeline.records import CriterionOutcome, StudyAssessment, StudyResult
+from pipeline.records import CriterionOutcome, StudyAssessment, StudyResult, evaluable_totals
 
 MEASUREMENT_COLUMNS = (
     "patient_id",
@@ -178,6 +178,7 @@ def response_csv(result: StudyResult) -> str:
         zip(result.timepoints, result.recist, result.total_volume_ml, strict=True)
     ):
         volume_change = 100.0 * (volume - base_volume) / base_volume if base_volume and tp.index > 0 else None
+        sums_ok, volume_ok = evaluable_totals(result, k)  # a target not evaluated: no sum, no total (empty cells)
         rows.append(
             [
                 result.patient_id,
@@ -185,12 +186,12 @@ def response_csv(result: StudyResult) -> str:
                 tp.study_date.isoformat() if tp.study_date else "",
                 fmt(tp.days_from_baseline),
                 new_lesions_cell(a, k),
-                fmt(assessment.sum_diameters_mm),
-                fmt(assessment.change_from_baseline_pct, 1),
-                fmt(assessment.change_from_nadir_pct, 1),
+                fmt(assessment.sum_diameters_mm if sums_ok else None),
+                fmt(assessment.change_from_baseline_pct if sums_ok else None, 1),
+                fmt(assessment.change_from_nadir_pct if sums_ok else None, 1),
                 assessment.category.value,
-                fmt(volume, 3),
-                fmt(volume_change, 1),
+                fmt(volume if volume_ok else None, 3),
+                fmt(volume_change if volume_ok else None, 1),
                 a.volumetric[k].category.value if a is not None and a.volumetric else "",
                 *_choi_cells(a, k),
                 *_percist_cells(a, k),
@@ -245,6 +246,7 @@ def _outcome_entry(outcome: CriterionOutcome) -> dict[str, object]:
 def _timepoint_entry(result: StudyResult, a: StudyAssessment, k: int) -> dict[str, object]:
     tp = result.timepoints[k]
     p = a.percist[k] if a.percist else None
+    sums_ok, volume_ok = evaluable_totals(result, k)
     return {
         "timepoint": tp.index,
         "study_date": tp.study_date.isoformat() if tp.study_date else None,
@@ -252,6 +254,9 @@ def _timepoint_entry(result: StudyResult, a: StudyAssessment, k: int) -> dict[st
         "new_lesion": a.new_lesion[k],
         "new_lesions": new_lesions_cell(a, k) or None,
         "recist": a.recist[k].category.value,
+        "sum_diameters_mm": round(a.recist[k].sum_diameters_mm, 2) if sums_ok else None,
+        "total_volume_ml": round(result.total_volume_ml[k], 3) if volume_ok else None,
+        "targets_not_evaluated": list(a.recist[k].not_evaluated),
         "volumetric": a.volumetric[k].category.value if a.volumetric else None,
         "choi": a.choi[k].category.value if a.choi else None,
         "percist": p.category.value if p else None,

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 from segmentation.ct_lesion import CtLesionSegmenter
-from segmentation.recentre import recentre_seed
 
 SPACING = (2.5, 1.0, 1.0)
 
@@ -45,19 +44,6 @@ def test_seed_in_normal_liver_is_not_found():
     seg = CtLesionSegmenter().segment(image, SPACING, (20.0, 40.0, 40.0))
     assert not seg.found
     assert seg.reason
-
-
-def test_recentre_moves_a_nearby_seed_into_the_lesion():
-    image, frac = liver_patch(radius_mm=6.0)
-    moved = recentre_seed(image, SPACING, (20.0, 47.0, 42.0), radius_mm=12.0)
-    assert moved.seed_zyx is not None
-    assert frac[tuple(int(round(v)) for v in moved.seed_zyx)] > 0.9
-
-
-def test_recentre_reports_a_missing_lesion():
-    image, _ = liver_patch(contrast=0.0)
-    moved = recentre_seed(image, SPACING, (20.0, 40.0, 40.0))
-    assert moved.seed_zyx is None and "no hypodense region" in moved.reason
 
 
 def test_seeds_outside_any_lesion_in_the_sample_study_are_not_found(sample_root, ground_truth):

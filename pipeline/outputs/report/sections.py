@@ -181,10 +181,22 @@ def lesions_section(
 # --- response per timepoint ----------------------------------------------------------------------
 
 
+# sums over the targets: empty at a follow-up when a target was not evaluated (there is no sum)
+TOTALS = (
+    "sum_diameters_mm",
+    "change_from_baseline_pct",
+    "change_from_nadir_pct",
+    "total_volume_ml",
+    "volume_change_pct",
+)
+
+
 def _cell(row: dict[str, str], column: str, criteria: set[str]) -> str:
     value = row.get(column, "")
     if column in criteria:
         return html.badge(value)
+    if not value and column in TOTALS and row.get("timepoint", "0") != "0":
+        return '<span class="warn">NE</span>'
     if column == "new_lesions" and value == NEW_LESIONS_NOT_ASSESSED:
         return '<span class="warn">not assessed</span>'
     if column == "study_date":
@@ -220,5 +232,8 @@ def response_section(response: Table) -> str:
     if others:
         parts.append("<h3>Other columns of response.csv</h3>" + _response_table(response, others, criteria))
     names_ = ", ".join(sorted(criteria)) or "none"
-    parts.append(f'<p class="small muted">Criteria in response.csv: {html.text(names_)}.</p>')
+    parts.append(
+        f'<p class="small muted">Criteria in response.csv: {html.text(names_)}. NE in a sum or volume column: a '
+        "target was not evaluated at that timepoint, so there is no sum.</p>"
+    )
     return "".join(parts)

@@ -1,4 +1,4 @@
-"""Registration recovers the generator's known patient poses, identically run to run."""
+"""Registration recovers the generator's known patient poses, identically run to run; identity and shifted frames exactly."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pipeline.config import RegistrationConfig
 from pipeline.dicom.discover import discover
 from pipeline.dicom.load import load_ct
 from pipeline.dicom.selection import select_timepoints
-from pipeline.longitudinal.register import register_followup
+from pipeline.longitudinal.register import prepare_reference, register_followup
 
 
 @pytest.fixture(scope="module")
@@ -60,3 +60,38 @@ def test_registration_is_deterministic(cts, liver_roi):
     assert a.affine.GetParameters() == b.affine.GetParameters()
     points = [(x, y, z) for x in (-80.0, -40.0, 0.0) for y in (-60.0, 0.0) for z in (-20.0, 0.0, 30.0)]
     assert [a.map_point(p) for p in points] == [b.map_point(p) for p in points]
+
+
+def _liver_points(cts, liver_roi, step: int = 37) -> list[tuple[float, float, float]]:
+    inside = np.argwhere(sitk.GetArrayViewFromImage(liver_roi))[::step]
+    return [cts[0].TransformContinuousIndexToPhysicalPoint([float(v) for v in p[::-1]]) for p in inside]
+
+
+def test_a_scan_registered_to_itself_is_the_identity(cts, liver_roi):
+    reference = prepare_reference(cts[0], RegistrationConfig(), liver_roi)
+    result = register_followup(reference, cts[0])
+    points = _liver_points(cts, liver_roi)
+    assert len(points) > 1000
+    assert max(np.linalg.norm(np.subtract(result.map_point(p), p)) for p in points) < 0.1
+    assert result.rotation_deg < 1e-6 and result.deformable
+    assert set(result.iterations) == {1}, "identical images: every stage stops at its first iteration"
+
+
+@pytest.mark.parametrize("shift", [(25.0, 0.0, 0.0), (0.0, -25.0, 0.0), (0.0, 0.0, 25.0)])
+def test_the_same_pixels_in_a_shifted_frame_of_reference_map_by_the_shift(cts, liver_roi, shift):
+    moved = sitk.Image(cts[0])
+    moved.SetOrigin(tuple(o + s for o, s in zip(cts[0].GetOrigin(), shift, strict=True)))
+    result = register_followup(cts[0], moved, RegistrationConfig(), liver_roi)
+    points = _liver_points(cts, liver_roi)
+    assert max(np.linalg.norm(np.subtract(result.map_point(p), np.add(p, shift))) for p in points) < 0.1
+
+
+def test_a_reference_prepared_once_gives_the_same_transform(cts, liver_roi):
+    reference = prepare_reference(cts[0], RegistrationConfig(), liver_roi)
+    once = register_followup(reference, cts[1])
+    direct = register_followup(cts[0], cts[1], RegistrationConfig(), liver_roi)
+    assert once.affine.GetParameters() == direct.affine.GetParameters()
+    points = _liver_points(cts, liver_roi, 997)
+    assert [once.map_point(p) for p in points] == [direct.map_point(p) for p in points]
+    with pytest.raises(ValueError):
+        register_followup(reference, cts[1], roi=liver_roi)

@@ -149,6 +149,21 @@ def test_failed_registration_is_reported_per_lesion(sample_root: Path, tmp_path:
     assert any("implausible registration" in w for w in result.warnings)
     manifest = _manifest(tmp_path / "out")
     assert "implausible" in manifest["inputs"]["timepoints"][1]["registration"]["failed"]
+    # nothing evaluated at the follow-ups: NE everywhere, never a 0 mm sum or -100 %
+    out = tmp_path / "out"
+    summary = (out / "summary.txt").read_text()
+    for line in summary.splitlines()[3:5]:
+        assert line.split()[-5:] == ["NE", "NE", "NE", "NE", "NE"], line
+    assert "-100.0" not in summary and " 0.0 " not in summary
+    with (out / "response.csv").open() as f:
+        response = [r for r in csv.DictReader(f) if r["timepoint"] != "0"]
+    totals = ("sum_diameters_mm", "change_from_baseline_pct", "change_from_nadir_pct", "total_volume_ml")
+    assert all(r["recist"] == "NE" and all(r[c] == "" for c in totals) for r in response)
+    timepoints = json.loads((out / "summary.json").read_text())["timepoints"][1:]
+    assert all(t["recist"] == "NE" and t["sum_diameters_mm"] is None and t["targets_not_evaluated"] for t in timepoints)
+    assert json.loads((out / "summary.json").read_text())["timepoints"][0]["sum_diameters_mm"] > 0
+    report = (out / "report.html").read_text()
+    assert report.count('<span class="warn">NE</span>') >= 2 * len(totals)
 
 
 def test_tracking_helpers():
@@ -165,3 +180,51 @@ def test_tracking_helpers():
     assert fragments(a) == 1
     r = residuals({"L1": (0.0, 0.0, 0.0), "L2": (0.0, 0.0, 0.0)}, {"L1": (3.0, 4.0, 0.0)}, max_residual_mm=4.0)
     assert r.per_lesion_mm == {"L1": 5.0} and not r.plausible
+
+
+class _FarSegmenter:
+    """Returns a 'lesion' 30 mm from the seed, as a segmenter that leaked into a neighbour would."""
+
+    name = "far"
+
+    def segment(self, image_zyx, spacing_zyx, seed_zyx):
+        from segmentation.result import LesionSegmentation
+
+        mask = np.ones((5, 5, 5), dtype=np.float32)
+        offset = (int(seed_zyx[0]) - 2, int(seed_zyx[1]) - 2, int(seed_zyx[2]) + 28)
+        return LesionSegmentation(True, "", seed_zyx, mask, offset, confidence=1.0)
+
+
+def test_a_follow_up_region_far_from_the_mapped_lesion_is_not_measured_as_the_target():
+    import SimpleITK as sitk
+
+    from pipeline.config import RunConfig
+    from pipeline.dicom.load import LoadedSeries
+    from pipeline.longitudinal.lesions import SeedRequest, process_timepoint
+    from pipeline.longitudinal.tracking import FollowupPrior
+    from segmentation.recentre import Appearance
+
+    array = np.full((20, 80, 80), 100.0, dtype=np.float32)
+    array[8:12, 38:42, 38:42] = 50.0  # the lesion, where the registration puts it
+    image = sitk.GetImageFromArray(array)  # 1 mm voxels, origin 0
+    ct = LoadedSeries(image, "1.2.3", "CT", "HU", 20, None)
+    prior = FollowupPrior((40.0, 40.0, 10.0), 3.0, Appearance(50.0, 100.0, -50.0))
+    request = SeedRequest("L1", (40.0, 40.0, 10.0), prior=prior)
+    result = process_timepoint([request], ct, None, RunConfig(), segmenter=_FarSegmenter())
+    record = result.records[0]
+    assert record.status == "not_found" and not record.absent and record.assessed
+    assert "from where the registration puts the lesion" in record.reason
+    assert record.located == "baseline seed mapped"
+    assert not result.labels_zyx.any()
+
+
+def test_chained_registration_tracks_each_follow_up_from_the_previous_one(sample_root: Path, tmp_path: Path):
+    from dataclasses import replace
+
+    from pipeline.longitudinal.run import run_study
+
+    run_study(sample_root / "study", tmp_path / "out", config=replace(AFFINE_ONLY, chain_registration=True))
+    timepoints = _manifest(tmp_path / "out")["inputs"]["timepoints"]
+    assert [tp["registration"]["reference"] for tp in timepoints[1:]] == ["baseline", "timepoint 1"]
+    assert all(lesion["status"] == "measured" for tp in timepoints for lesion in tp["lesions"])
+    assert all(tp["tracking"]["registration_residuals"]["plausible"] for tp in timepoints[1:])

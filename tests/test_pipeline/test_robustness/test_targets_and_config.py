@@ -239,7 +239,7 @@ def test_log_json_stays_json_lines_on_errors(tmp_path: Path, capsys) -> None:
     with pytest.raises(SystemExit), cli_logging():
         main(["run", "--log-json", "--no-such-option"])
     (record,) = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
-    assert record["level"] == "error" and "arguments are required: study_dir" in record["message"]
+    assert record["level"] == "error" and "arguments are required: STUDY_DIR" in record["message"]
 
 
 def test_sample_data_force_replaces_only_a_sample_data_folder(tmp_path: Path, refused) -> None:

@@ -30,6 +30,18 @@ def _rows(out: Path) -> dict[tuple[int, str], dict[str, str]]:
         return {(int(r["timepoint"]), r["lesion_id"]): r for r in csv.DictReader(f)}
 
 
+def _same_measurements(before: dict, after: dict) -> None:
+    """The same lesions measured alike: at baseline (the same lesion on the same image) within 0.5 mm and 1 %; at
+    the follow-ups, whose search starts from the mapped baseline seed (the line's midpoint or the deepest point
+    instead of the hand-placed seed), within 1 mm and 10 % (about one voxel of these small lesions)."""
+    for key, row in before.items():
+        assert after[key]["status"] == row["status"], key
+        if row["status"] == "measured":
+            mm, rel = (0.5, 0.01) if key[0] == 0 else (1.0, 0.10)
+            assert abs(float(after[key]["longest_diameter_mm"]) - float(row["longest_diameter_mm"])) <= mm, key
+            assert abs(float(after[key]["volume_ml"]) / float(row["volume_ml"]) - 1.0) <= rel, key
+
+
 def _seeds(sample_root: Path) -> dict[str, list[float]]:
     data = json.loads((sample_root / "study" / "targets.json").read_text())
     return {entry["id"]: entry["seed_lps_mm"] for entry in data["lesions"]}
@@ -53,11 +65,7 @@ def test_our_sr_round_trips(dicom_run, sample_root: Path, tmp_path: Path) -> Non
     run_study(sample_root / "study", out, dicom_run.out / "dicom" / "sr_timepoint_0.dcm", AFFINE)
     before, after = _rows(dicom_run.out), _rows(out)
     assert sorted(after) == sorted(before)
-    for key, row in before.items():
-        assert after[key]["status"] == row["status"], key
-        if row["status"] == "measured":
-            assert abs(float(after[key]["longest_diameter_mm"]) - float(row["longest_diameter_mm"])) <= 0.5, key
-            assert abs(float(after[key]["volume_ml"]) / float(row["volume_ml"]) - 1.0) <= 0.01, key
+    _same_measurements(before, after)
     used = json.loads((out / "targets.json").read_text())["lesions"]
     assert all(entry["origin"].startswith("SR sr_timepoint_0.dcm") and "long_axis_lps_mm" in entry for entry in used)
 
@@ -302,8 +310,4 @@ def test_an_rtstruct_round_trips_when_segmented_again(
     run_study(sample_root / "study", out, tmp_path / "rs.dcm", replace(AFFINE, resegment=True))
     before, after = _rows(dicom_run.out), _rows(out)
     assert sorted(after) == sorted(before)
-    for key, row in before.items():
-        assert after[key]["status"] == row["status"], key
-        if row["status"] == "measured":
-            assert abs(float(after[key]["longest_diameter_mm"]) - float(row["longest_diameter_mm"])) <= 0.5, key
-            assert abs(float(after[key]["volume_ml"]) / float(row["volume_ml"]) - 1.0) <= 0.01, key
+    _same_measurements(before, after)

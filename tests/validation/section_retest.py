@@ -1,0 +1,123 @@
+"""Test-retest on real CT: the same scan again as a follow-up must give the same measurements.
+
+For every real background of :data:`sample_data.retest.BACKGROUNDS` a study of three timepoints made of the
+same pixels is written (:mod:`sample_data.retest`: baseline; the identical scan 60 days later with new UIDs;
+the same pixels 120 days later in a frame of reference shifted by 25 mm) and run through the pipeline with
+the targets at the deepest point of each lesion: the IRCAD manual tumour masks (labels 2 and 3), elsewhere
+lesions inserted into the real liver. Nothing changed, so every difference from the baseline is an error.
+
+Per target and follow-up: status, longest-diameter and volume differences from baseline, RECIST category.
+Targets: every target measured at every timepoint; |d longest diameter| <= 0.5 mm and |d volume| <= 1 % for
+every target measured at baseline; RECIST SD at every follow-up.
+"""
+
+from __future__ import annotations
+
+import csv
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parents[1]))
+
+from sample_data.retest import BACKGROUNDS, insert_lesions, load_background, write_retest_study  # noqa: E402
+
+TITLE = "Test-retest: the same scan again (identical +60 d; shifted 25 mm, new frame of reference +120 d)"
+MAX_DIAMETER_MM = 0.5
+MAX_VOLUME_PCT = 1.0
+FOLLOWUPS = {"1": "identical", "2": "shifted"}
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def retest_case(name: str, realdata: Path, work: Path) -> tuple[list[list[str]], dict[str, float | int | bool]]:
+    """Write and run one background's retest study: table rows and the figures of the targets."""
+    from pipeline.longitudinal.run import run_study
+
+    out = work / "retest" / name
+    background = load_background(name, realdata)
+    if not background.lesions_zyx:
+        background = insert_lesions(background)
+    study = write_retest_study(out, background)
+    run_study(study, out / "results", progress=lambda *args, **kwargs: None)
+    measured = _rows(out / "results" / "measurements.csv")
+    response = {r["timepoint"]: r for r in _rows(out / "results" / "response.csv")}
+    base = {r["lesion_id"]: r for r in measured if r["timepoint"] == "0"}
+    rows: list[list[str]] = []
+    figures: dict[str, float | int | bool] = {"targets": len(base), "missing": 0, "d_ld": 0.0, "d_vol": 0.0}
+    figures["sd"] = all(response[k]["recist"] == "SD" for k in FOLLOWUPS)
+    for r in sorted(measured, key=lambda r: (r["lesion_id"], r["timepoint"])):
+        b = base[r["lesion_id"]]
+        if r["status"] != "measured":
+            figures["missing"] = int(figures["missing"]) + 1
+        if r["timepoint"] == "0":
+            rows.append(
+                [name, r["lesion_id"], "baseline", r["status"], r["longest_diameter_mm"], r["volume_ml"], "", "", ""]
+            )
+            continue
+        d_ld = d_vol = ""
+        if r["status"] == "measured" and b["status"] == "measured":
+            ld = abs(float(r["longest_diameter_mm"]) - float(b["longest_diameter_mm"]))
+            vol = 100.0 * abs(float(r["volume_ml"]) - float(b["volume_ml"])) / float(b["volume_ml"])
+            figures["d_ld"], figures["d_vol"] = max(float(figures["d_ld"]), ld), max(float(figures["d_vol"]), vol)
+            d_ld, d_vol = f"{ld:.2f}", f"{vol:.2f}"
+        elif b["status"] == "measured":  # lost at a follow-up: as bad as it gets
+            figures["d_ld"] = figures["d_vol"] = float("inf")
+        category = response[r["timepoint"]]["recist"]
+        cells = [r["status"], r["longest_diameter_mm"], r["volume_ml"], d_ld, d_vol, category]
+        rows.append([name, r["lesion_id"], FOLLOWUPS[r["timepoint"]], *cells])
+    return rows, figures
+
+
+def _table(rows: list[list[str]]) -> str:
+    header = ["background", "target", "timepoint", "status", "LD mm", "volume ml", "|dLD| mm", "|dV| %", "RECIST"]
+    widths = [max(len(str(r[k])) for r in [header, *rows]) for k in range(len(header))]
+    return "\n".join("  " + "  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)) for r in [header, *rows])
+
+
+def run(context):  # type: ignore[no-untyped-def]
+    from validate import Section, Target  # type: ignore[import-not-found]  # tests/validation, run as a script
+
+    rows: list[list[str]] = []
+    notes: list[str] = []
+    totals: dict[str, float | int | bool] = {"targets": 0, "missing": 0, "d_ld": 0.0, "d_vol": 0.0, "sd": True}
+    for name in BACKGROUNDS:
+        if not (context.realdata / name).is_dir():
+            notes.append(f"{name}: not in {context.realdata}; skipped")
+            continue
+        case_rows, figures = retest_case(name, context.realdata, context.work)
+        rows += case_rows
+        totals["targets"] = int(totals["targets"]) + int(figures["targets"])
+        totals["missing"] = int(totals["missing"]) + int(figures["missing"])
+        totals["d_ld"] = max(float(totals["d_ld"]), float(figures["d_ld"]))
+        totals["d_vol"] = max(float(totals["d_vol"]), float(figures["d_vol"]))
+        totals["sd"] = bool(totals["sd"]) and bool(figures["sd"])
+    checks = 3 * int(totals["targets"])
+    d_ld, d_vol = float(totals["d_ld"]), float(totals["d_vol"])
+    targets = (
+        Target(
+            "every target measured at every timepoint",
+            "all",
+            f"{checks - int(totals['missing'])}/{checks}",
+            checks > 0 and totals["missing"] == 0,
+        ),
+        Target(
+            "|d longest diameter|, targets measured at baseline",
+            f"<= {MAX_DIAMETER_MM} mm",
+            f"{d_ld:.2f} mm",
+            d_ld <= MAX_DIAMETER_MM,
+        ),
+        Target(
+            "|d volume|, targets measured at baseline",
+            f"<= {MAX_VOLUME_PCT:g} %",
+            f"{d_vol:.2f} %",
+            d_vol <= MAX_VOLUME_PCT,
+        ),
+        Target(
+            "RECIST at every follow-up", "SD", "SD" if totals["sd"] else "not SD", bool(totals["sd"]) and checks > 0
+        ),
+    )
+    return Section(TITLE, _table(rows), targets, tuple(notes))
