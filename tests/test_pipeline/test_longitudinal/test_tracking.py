@@ -123,7 +123,7 @@ def test_a_lesion_that_disappears_is_not_found_and_counts_zero(study_copy: Path,
     rows = [r for r in _rows(tmp_path / "out") if r["timepoint"] == "1"]
     row = next(r for r in rows if r["lesion_id"] == gone["lesion_id"])
     assert row["status"] == "not_found" and row["longest_diameter_mm"] == ""
-    assert any(f"lesion {gone['lesion_id']} not found: no lesion at the seed" in w for w in result.warnings)
+    assert any(f"lesion {gone['lesion_id']} not found: no hypodense region" in w for w in result.warnings)
     assert any(f"lesion {gone['lesion_id']} not found: counted as disappeared (0 mm)" in w for w in result.warnings)
     targets = json.loads((tmp_path / "out" / "summary.json").read_text())["criteria"]["recist"]["targets"]
     assert gone["lesion_id"] in targets
