@@ -107,7 +107,7 @@ def run(context: Context) -> Section:
 
     stderr = io.StringIO()
     with contextlib.redirect_stderr(stderr):
-        code = cli_main(["run", str(study), "-o", str(out), "--quiet"])
+        code = cli_main(["run", str(study), "-o", str(out), "--auto", "--quiet"])
     message = stderr.getvalue().strip().splitlines()[-1] if stderr.getvalue().strip() else ""
     rows.append(
         f"  thigh (STS_004), automatic mode: exit {code}: {message[:140]} ({time.perf_counter() - start:.0f} s)"
