@@ -25,7 +25,7 @@ import fcntl
 import io
 import logging
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
@@ -152,6 +152,45 @@ def _plan(
     return outcomes, tasks
 
 
+def _check_limits(workers: int, threads: int | None, timeout_s: float | None, memory_limit_mb: float | None) -> None:
+    """Raise :class:`InputError` unless workers and threads are at least 1 and the limits positive."""
+    if workers < 1 or (threads is not None and threads < 1) or (timeout_s is not None and timeout_s <= 0):
+        raise InputError("workers and threads must be at least 1 and the timeout positive")
+    if memory_limit_mb is not None and memory_limit_mb <= 0:
+        raise InputError("the memory limit must be positive")
+
+
+def _log_plan(
+    n_studies: int,
+    outcomes: Mapping[str, StudyOutcome],
+    n_tasks: int,
+    scheduler: str | None,
+    workers: int,
+    threads: int,
+) -> None:
+    """One log line: studies up to date, studies to run, where and with how many threads."""
+    log.info(
+        "%d studies: %d up to date, %d to run (%s, %d thread(s) per study)",
+        n_studies,
+        sum(o.status is StudyStatus.SKIPPED for o in outcomes.values()),
+        n_tasks,
+        f"Dask scheduler {scheduler}" if scheduler else f"{workers} local worker(s)",
+        threads,
+    )
+
+
+def _record_finished(
+    outcomes: dict[str, StudyOutcome], finished: Iterable[StudyOutcome], n_tasks: int, out_root: Path
+) -> None:
+    """Record each study's outcome as it finishes: ``summary.csv`` rewritten and one log line."""
+    for k, outcome in enumerate(finished, start=1):
+        outcomes[outcome.study] = outcome
+        atomic_write_text(out_root / SUMMARY_CSV, _summary_csv(outcomes))
+        detail = f": {outcome.error}" if outcome.error else ""
+        level = logging.INFO if outcome.status.complete else logging.ERROR
+        log.log(level, "[%d/%d] %s: %s%s", k, n_tasks, outcome.study, outcome.status.value, detail)
+
+
 def run_batch(
     studies_root: Path | str,
     out_root: Path | str,
@@ -180,10 +219,7 @@ def run_batch(
     """
     config = config or RunConfig()
     studies_root, out_root = Path(studies_root).resolve(), Path(out_root).resolve()
-    if workers < 1 or (threads is not None and threads < 1) or (timeout_s is not None and timeout_s <= 0):
-        raise InputError("workers and threads must be at least 1 and the timeout positive")
-    if memory_limit_mb is not None and memory_limit_mb <= 0:
-        raise InputError("the memory limit must be positive")
+    _check_limits(workers, threads, timeout_s, memory_limit_mb)
     check_out_root(studies_root, out_root)
     studies = list_studies(studies_root, out_root)
     if threads is None:
@@ -204,23 +240,11 @@ def run_batch(
             pdf=pdf,
         )
         outcomes, tasks = _plan(studies, out_root, config, resume, options)
-        log.info(
-            "%d studies: %d up to date, %d to run (%s, %d thread(s) per study)",
-            len(studies),
-            sum(o.status is StudyStatus.SKIPPED for o in outcomes.values()),
-            len(tasks),
-            f"Dask scheduler {scheduler}" if scheduler else f"{workers} local worker(s)",
-            threads,
-        )
+        _log_plan(len(studies), outcomes, len(tasks), scheduler, workers, threads)
         atomic_write_text(out_root / SUMMARY_CSV, _summary_csv(outcomes))
         if tasks:
             finished = run_on_dask(tasks, client) if scheduler else _run_locally(tasks, workers)
-            for k, outcome in enumerate(finished, start=1):
-                outcomes[outcome.study] = outcome
-                atomic_write_text(out_root / SUMMARY_CSV, _summary_csv(outcomes))
-                detail = f": {outcome.error}" if outcome.error else ""
-                level = logging.INFO if outcome.status.complete else logging.ERROR
-                log.log(level, "[%d/%d] %s: %s%s", k, len(tasks), outcome.study, outcome.status.value, detail)
+            _record_finished(outcomes, finished, len(tasks), out_root)
         in_order = [outcomes[name] for name in sorted(outcomes)]
         write_cohort_outputs(out_root, in_order)
     return in_order

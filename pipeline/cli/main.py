@@ -228,16 +228,8 @@ AUTO_HELP = (
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog=PROG, description="Longitudinal liver lesion measurement from CT and PET/CT DICOM.")
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}", help="print the version")
-    common = _Parser(add_help=False)
-    common.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
-    common.add_argument("-v", "--verbose", action="store_true", help="debug messages")
-    common.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
-    common.add_argument("--log-json", action="store_true", help="log lines on stderr as JSON objects (one per line)")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", help="one of:")
-
+def _processing_parser() -> argparse.ArgumentParser:
+    """Options shared by ``run`` and ``batch``: registration, series selection, SEG type, configuration file."""
     processing = _Parser(add_help=False)
     processing.add_argument(
         "--registration",
@@ -270,7 +262,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="TOML file of criteria and segmentation options, see docs/configuration.md (default: the published values)",
     )
+    return processing
 
+
+def _add_run_parser(
+    sub: argparse._SubParsersAction, common: argparse.ArgumentParser, processing: argparse.ArgumentParser
+) -> None:
+    """The ``run`` command: one patient's study folder."""
     run = sub.add_parser(
         "run", parents=[common, processing], help="measure the target lesions of one patient's study folder"
     )
@@ -307,6 +305,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_pdf_argument(run, "OUT_DIR/report.pdf")
     run.set_defaults(func=_cmd_run)
 
+
+def _add_batch_parser(
+    sub: argparse._SubParsersAction, common: argparse.ArgumentParser, processing: argparse.ArgumentParser
+) -> None:
+    """The ``batch`` command: every sub-folder of a studies root."""
     batch = sub.add_parser(
         "batch", parents=[common, processing], help="run every sub-folder of STUDIES_ROOT as one study"
     )
@@ -360,6 +363,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_pdf_argument(batch, "each study's report.pdf")
     batch.set_defaults(func=_cmd_batch)
 
+
+def _add_measure_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    """The ``measure`` command: one mask on one image."""
     measure = sub.add_parser(
         "measure",
         parents=[common],
@@ -377,6 +383,9 @@ def build_parser() -> argparse.ArgumentParser:
     measure.add_argument("--json", action="store_true", help="print the measures as JSON")
     measure.set_defaults(func=_cmd_measure)
 
+
+def _add_sort_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    """The ``sort`` command: a PACS export split into one study folder per patient."""
     sorter = sub.add_parser(
         "sort",
         parents=[common],
@@ -391,6 +400,9 @@ def build_parser() -> argparse.ArgumentParser:
     how.add_argument("--link", action="store_true", help="symbolic links to the export's files instead of copies")
     sorter.set_defaults(func=_cmd_sort)
 
+
+def _add_sample_data_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    """The ``sample-data`` command: a synthetic longitudinal PET/CT study."""
     sample = sub.add_parser("sample-data", parents=[common], help="generate a synthetic longitudinal PET/CT study")
     sample.add_argument("output", type=Path, help="folder to create (study/ and ground_truth.json inside)")
     sample.add_argument(
@@ -405,6 +417,9 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--force", action="store_true", help="replace an existing folder")
     sample.set_defaults(func=_cmd_sample_data)
 
+
+def _add_inspect_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    """The ``inspect`` command: patients, timepoints and series from the headers."""
     inspect = sub.add_parser(
         "inspect",
         parents=[common],
@@ -415,6 +430,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_selection_arguments(inspect)
     inspect.set_defaults(func=_cmd_inspect)
 
+
+def _add_convert_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    """The ``convert`` command: one series as NIfTI."""
     conv = sub.add_parser(
         "convert", parents=[common], help="write one series as NIfTI (CT in HU, PET in SUV) with the RAS affine"
     )
@@ -428,6 +446,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="PET SUV type (lbm: Janmahasatian; none: stored units, e.g. Bq/ml); default bw",
     )
     conv.set_defaults(func=_cmd_convert)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog=PROG, description="Longitudinal liver lesion measurement from CT and PET/CT DICOM.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}", help="print the version")
+    common = _Parser(add_help=False)
+    common.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    common.add_argument("-v", "--verbose", action="store_true", help="debug messages")
+    common.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
+    common.add_argument("--log-json", action="store_true", help="log lines on stderr as JSON objects (one per line)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", help="one of:")
+    processing = _processing_parser()
+    _add_run_parser(sub, common, processing)
+    _add_batch_parser(sub, common, processing)
+    _add_measure_parser(sub, common)
+    _add_sort_parser(sub, common)
+    _add_sample_data_parser(sub, common)
+    _add_inspect_parser(sub, common)
+    _add_convert_parser(sub, common)
     return parser
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import numpy as np
 import pydicom
@@ -77,17 +77,13 @@ def _int(ds: pydicom.Dataset, keyword: str, default: int | None = None) -> int |
     return int(value) if value is not None else default
 
 
-def pixel_format(ds: pydicom.Dataset, fp: BinaryIO, file_size: int) -> PixelFormat | None:
-    """The pixel format of a header just read with ``stop_before_pixels`` from ``fp``.
-
-    ``fp`` must be positioned where pydicom stopped (the Pixel Data element).
-    Returns ``None`` for objects without an image (no Rows): SR, RTSTRUCT, ...
+def _image_fields(ds: pydicom.Dataset) -> dict[str, Any] | None:
+    """The image attributes of :class:`PixelFormat` (without the value's position), checked; ``None``: no image.
 
     Raises
     ------
     PixelDataProblem
-        Image attributes present but the pixel data are missing, truncated, of
-        the wrong length, or the dimensions are absurd.
+        Rows, Columns or BitsAllocated missing or invalid, or absurd dimensions.
     """
     rows, columns = _int(ds, "Rows"), _int(ds, "Columns")
     if rows is None and columns is None:
@@ -106,7 +102,7 @@ def pixel_format(ds: pydicom.Dataset, fp: BinaryIO, file_size: int) -> PixelForm
     if bits not in (1, 8, 16, 32, 64):
         raise PixelDataProblem(f"BitsAllocated {bits} is not valid")
     syntax = dv.text(getattr(ds, "file_meta", None), "TransferSyntaxUID") or "1.2.840.10008.1.2"
-    fields = dict(
+    return dict(
         transfer_syntax_uid=syntax,
         rows=rows,
         columns=columns,
@@ -117,10 +113,10 @@ def pixel_format(ds: pydicom.Dataset, fp: BinaryIO, file_size: int) -> PixelForm
         pixel_representation=_int(ds, "PixelRepresentation", 0) or 0,
         photometric=(dv.text(ds, "PhotometricInterpretation") or "").upper(),
     )
-    if syntax == DEFLATED:
-        # the dataset is a deflate stream: the pixel data are found (and checked) when decoded
-        return PixelFormat(**fields, value_offset=None, value_length=None)  # type: ignore[arg-type]
-    offset = length = None
+
+
+def _pixel_data_element(fp: BinaryIO, syntax: str) -> tuple[int, int]:
+    """Offset (bytes from the file start) and stated length of the Pixel Data value whose element starts at ``fp``."""
     start = fp.tell()
     head = fp.read(12)
     if len(head) < 8:
@@ -141,12 +137,19 @@ def pixel_format(ds: pydicom.Dataset, fp: BinaryIO, file_size: int) -> PixelForm
         length, offset = struct.unpack(">H" if big else "<H", head[6:8])[0], start + 8
     else:
         length, offset = struct.unpack(fmt, head[4:8])[0], start + 8
-    native = syntax in NATIVE_SYNTAXES
+    return offset, length
+
+
+def _checked_length(fields: dict[str, Any], offset: int, length: int, file_size: int) -> int | None:
+    """The Pixel Data length (``None``: encapsulated, undefined length), checked against the image and file size."""
+    native = fields["transfer_syntax_uid"] in NATIVE_SYNTAXES
     if length == UNDEFINED_LENGTH:
         if native:
             raise PixelDataProblem("native transfer syntax with encapsulated (undefined length) pixel data")
-        length = None
-    elif native:
+        return None
+    if native:
+        frames, rows, columns = fields["number_of_frames"], fields["rows"], fields["columns"]
+        spp, bits = fields["samples_per_pixel"], fields["bits_allocated"]
         expected = frames * rows * columns * spp * bits // 8 if bits != 1 else (frames * rows * columns * spp + 7) // 8
         if length < expected or length > expected + 1:
             raise PixelDataProblem(
@@ -159,7 +162,30 @@ def pixel_format(ds: pydicom.Dataset, fp: BinaryIO, file_size: int) -> PixelForm
             )
     elif offset > file_size:
         raise PixelDataProblem("truncated in the pixel data")
-    return PixelFormat(**fields, value_offset=offset, value_length=length)  # type: ignore[arg-type]
+    return length
+
+
+def pixel_format(ds: pydicom.Dataset, fp: BinaryIO, file_size: int) -> PixelFormat | None:
+    """The pixel format of a header just read with ``stop_before_pixels`` from ``fp``.
+
+    ``fp`` must be positioned where pydicom stopped (the Pixel Data element).
+    Returns ``None`` for objects without an image (no Rows): SR, RTSTRUCT, ...
+
+    Raises
+    ------
+    PixelDataProblem
+        Image attributes present but the pixel data are missing, truncated, of
+        the wrong length, or the dimensions are absurd.
+    """
+    fields = _image_fields(ds)
+    if fields is None:
+        return None
+    if fields["transfer_syntax_uid"] == DEFLATED:
+        # the dataset is a deflate stream: the pixel data are found (and checked) when decoded
+        return PixelFormat(**fields, value_offset=None, value_length=None)
+    offset, stated_length = _pixel_data_element(fp, fields["transfer_syntax_uid"])
+    length = _checked_length(fields, offset, stated_length, file_size)
+    return PixelFormat(**fields, value_offset=offset, value_length=length)
 
 
 def transfer_syntax_name(uid: str) -> str:

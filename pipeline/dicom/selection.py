@@ -124,15 +124,14 @@ def _axial_stack(members: list[InstanceHeader], root: Path) -> tuple[list[Instan
     return kept, note
 
 
-def select(
-    index: DicomIndex, options: SelectionOptions | None = None, instances: Sequence[InstanceHeader] | None = None
-) -> Selection:
-    """Timepoints of the (one) patient in ``instances`` (default: the whole index)."""
-    options = options or SelectionOptions()
+def _studies(
+    index: DicomIndex, options: SelectionOptions, instances: Sequence[InstanceHeader] | None
+) -> dict[str, dict[str, Any]]:
+    """Series grouped by study and classified; per study: ct, pet, skipped, notes (lists), broken (a set of UIDs)."""
     series: dict[str, list[InstanceHeader]] = {}
     for inst in index.instances if instances is None else instances:
         series.setdefault(inst.series_uid, []).append(inst)
-    studies: dict[str, dict[str, Any]] = {}  # per study: ct, pet, skipped, notes (lists), broken (a set of UIDs)
+    studies: dict[str, dict[str, Any]] = {}
     for uid, members in sorted(series.items()):
         study = studies.setdefault(
             members[0].study_uid, {"ct": [], "pet": [], "skipped": [], "broken": set(), "notes": []}
@@ -150,7 +149,11 @@ def select(
             study["skipped"].append((uid, f"{members[0].modality}: {problem}"))
             study["broken"].add(uid)
         study[kind].append(members)
-    # PET in a study without CT joins the study whose CT shares its frame of reference.
+    return studies
+
+
+def _join_pet_by_frame_of_reference(studies: dict[str, dict[str, Any]]) -> None:
+    """Move PET in a study without CT to the study whose CT shares its frame of reference (in place)."""
     for_to_study = {
         s[0].frame_of_reference_uid: su for su, e in studies.items() for s in e["ct"] if s[0].frame_of_reference_uid
     }
@@ -162,6 +165,39 @@ def select(
             if target:
                 studies[target]["pet"].append(pet)
                 entry["pet"].remove(pet)
+
+
+def _study_timepoint(study_uid: str, entry: dict[str, Any]) -> Timepoint:
+    """The (unnumbered) timepoint of a study with CT: its series ranked, lower-ranked usable ones noted as skipped."""
+    broken = entry["broken"]
+    cts = sorted(entry["ct"], key=lambda s: (s[0].series_uid in broken, *_ct_rank(s)))
+    pets = sorted(entry["pet"], key=lambda s: (s[0].series_uid in broken, *_pet_rank(s)))
+    skipped = list(entry["skipped"])
+    for kind, ranked in (("CT", cts), ("PT", pets)):
+        skipped += [
+            (s[0].series_uid, f"{kind}: usable but ranked below series {ranked[0][0].series_uid}")
+            for s in ranked[1:]
+            if s[0].series_uid not in broken and ranked[0][0].series_uid not in broken
+        ]
+    first = cts[0][0]
+    return Timepoint(
+        -1,
+        study_uid,
+        dv.parse_date(first.study_date),
+        dv.parse_time(first.study_time),
+        tuple(tuple(s) for s in cts),
+        tuple(tuple(s) for s in pets),
+        tuple(skipped),
+        tuple(entry["notes"]),
+    )
+
+
+def select(
+    index: DicomIndex, options: SelectionOptions | None = None, instances: Sequence[InstanceHeader] | None = None
+) -> Selection:
+    """Timepoints of the (one) patient in ``instances`` (default: the whole index)."""
+    studies = _studies(index, options or SelectionOptions(), instances)
+    _join_pet_by_frame_of_reference(studies)
     timepoints, dropped = [], []
     for study_uid, entry in studies.items():
         entry.setdefault("broken", set())
@@ -171,29 +207,7 @@ def select(
             ]
             dropped.append((study_uid, tuple(skipped)))
             continue
-        broken = entry["broken"]
-        cts = sorted(entry["ct"], key=lambda s: (s[0].series_uid in broken, *_ct_rank(s)))
-        pets = sorted(entry["pet"], key=lambda s: (s[0].series_uid in broken, *_pet_rank(s)))
-        skipped = list(entry["skipped"])
-        for kind, ranked in (("CT", cts), ("PT", pets)):
-            skipped += [
-                (s[0].series_uid, f"{kind}: usable but ranked below series {ranked[0][0].series_uid}")
-                for s in ranked[1:]
-                if s[0].series_uid not in broken and ranked[0][0].series_uid not in broken
-            ]
-        first = cts[0][0]
-        timepoints.append(
-            Timepoint(
-                -1,
-                study_uid,
-                dv.parse_date(first.study_date),
-                dv.parse_time(first.study_time),
-                tuple(tuple(s) for s in cts),
-                tuple(tuple(s) for s in pets),
-                tuple(skipped),
-                tuple(entry["notes"]),
-            )
-        )
+        timepoints.append(_study_timepoint(study_uid, entry))
     timepoints.sort(key=lambda t: (t.study_date or dt.date.min, t.study_time or dt.time.min, t.study_uid))
     numbered = tuple(dataclasses.replace(t, index=k) for k, t in enumerate(timepoints))
     return Selection(numbered, tuple(dropped))

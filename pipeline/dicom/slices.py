@@ -177,70 +177,96 @@ def _consistency(instances: Sequence[InstanceHeader], root: Path | None) -> list
     return issues
 
 
+def _duplicate_issues(
+    along: np.ndarray, dup: np.ndarray, ordered: Sequence[InstanceHeader], root: Path | None
+) -> list[GeometryIssue]:
+    """Slices sharing a position (``dup``: indices of the zero steps), and several temporal positions if any."""
+    issues: list[GeometryIssue] = []
+    times = {i.temporal_position for i in ordered if i.temporal_position is not None}
+    if len(times) > 1:
+        issues.append(
+            GeometryIssue(
+                GeometryProblem.TEMPORAL, f"{len(times)} temporal positions (a dynamic series, not one volume)"
+            )
+        )
+    k = int(dup[0])
+    same = [ordered[j] for j in range(len(ordered)) if abs(along[j] - along[k]) < SPACING_ABSOLUTE_TOLERANCE_MM]
+    issues.append(
+        GeometryIssue(
+            GeometryProblem.DUPLICATE_POSITION,
+            f"{dup.size} duplicate slice position(s); {len(same)} slices at {along[k]:.2f} mm along the normal (files {_files(same, root)})",
+        )
+    )
+    return issues
+
+
+def _step_issues(
+    along: np.ndarray, spacing: float, tol: float, ordered: Sequence[InstanceHeader], root: Path | None
+) -> list[GeometryIssue]:
+    """Steps off the median ``spacing`` by more than ``tol`` (mm): whole missing slices (gaps), or non-uniform."""
+    issues: list[GeometryIssue] = []
+    full_steps = np.diff(along)
+    bad = np.flatnonzero((np.abs(full_steps - spacing) > tol) & (full_steps >= SPACING_ABSOLUTE_TOLERANCE_MM))
+    if not bad.size:
+        return issues
+    ratios = full_steps[bad] / spacing
+    gaps = [int(k) for k, r in zip(bad, ratios, strict=True) if round(r) >= 2 and abs(r - round(r)) * spacing <= tol]
+    other = [int(k) for k in bad if int(k) not in gaps]
+    if gaps:
+        k = gaps[0]
+        missing = sum(int(round(full_steps[g] / spacing)) - 1 for g in gaps)
+        issues.append(
+            GeometryIssue(
+                GeometryProblem.GAP,
+                f"{missing} missing slice(s): first gap between {along[k]:.2f} and {along[k + 1]:.2f} mm (after file {_name(ordered[k], root)}), spacing {spacing:.3f} mm",
+            )
+        )
+    if other:
+        issues.append(
+            GeometryIssue(
+                GeometryProblem.NON_UNIFORM,
+                f"non-uniform slice spacing ({full_steps[full_steps >= SPACING_ABSOLUTE_TOLERANCE_MM].min():.3f} to {full_steps.max():.3f} mm; first at file {_name(ordered[other[0] + 1], root)})",
+            )
+        )
+    return issues
+
+
+def _tilt_issue(
+    along: np.ndarray, positions: np.ndarray, normal: np.ndarray, ordered: Sequence[InstanceHeader], tol: float
+) -> GeometryIssue | None:
+    """A stack whose slice origins drift in-plane (mm) by more than ``max(tol, SHEAR_TOLERANCE_MM)``."""
+    drift = positions - positions[0] - np.outer(along - along[0], normal)
+    shear = float(np.linalg.norm(drift, axis=1).max())
+    if not shear > max(tol, SHEAR_TOLERANCE_MM):
+        return None
+    extent = float(along[-1] - along[0])
+    angle = math.degrees(math.atan2(shear, extent)) if extent > 0 else float("nan")
+    header_tilt = ordered[0].gantry_tilt_deg
+    stated = f"; GantryDetectorTilt {header_tilt:g} deg" if header_tilt else ""
+    return GeometryIssue(
+        GeometryProblem.TILT,
+        f"gantry tilt or sheared stack: slices drift {shear:.2f} mm in-plane over {extent:.1f} mm ({angle:.1f} deg){stated}; resampling is not done",
+    )
+
+
 def _spacing_issues(
     along: np.ndarray, positions: np.ndarray, normal: np.ndarray, ordered: Sequence[InstanceHeader], root: Path | None
 ) -> tuple[list[GeometryIssue], float]:
+    """Spacing problems of a sorted stack (``along``: positions along the ``normal``, mm) and its spacing (mm)."""
     issues: list[GeometryIssue] = []
     steps = np.diff(along)
     dup = np.flatnonzero(steps < SPACING_ABSOLUTE_TOLERANCE_MM)
     if dup.size:
-        times = {i.temporal_position for i in ordered if i.temporal_position is not None}
-        if len(times) > 1:
-            issues.append(
-                GeometryIssue(
-                    GeometryProblem.TEMPORAL, f"{len(times)} temporal positions (a dynamic series, not one volume)"
-                )
-            )
-        k = int(dup[0])
-        same = [ordered[j] for j in range(len(ordered)) if abs(along[j] - along[k]) < SPACING_ABSOLUTE_TOLERANCE_MM]
-        issues.append(
-            GeometryIssue(
-                GeometryProblem.DUPLICATE_POSITION,
-                f"{dup.size} duplicate slice position(s); {len(same)} slices at {along[k]:.2f} mm along the normal (files {_files(same, root)})",
-            )
-        )
+        issues += _duplicate_issues(along, dup, ordered, root)
         steps = steps[steps >= SPACING_ABSOLUTE_TOLERANCE_MM]
         if steps.size == 0:
             return issues, 1.0
     spacing = float(np.median(steps))
     tol = max(SPACING_RELATIVE_TOLERANCE * spacing, SPACING_ABSOLUTE_TOLERANCE_MM)
-    full_steps = np.diff(along)
-    bad = np.flatnonzero((np.abs(full_steps - spacing) > tol) & (full_steps >= SPACING_ABSOLUTE_TOLERANCE_MM))
-    if bad.size:
-        ratios = full_steps[bad] / spacing
-        gaps = [
-            int(k) for k, r in zip(bad, ratios, strict=True) if round(r) >= 2 and abs(r - round(r)) * spacing <= tol
-        ]
-        other = [int(k) for k in bad if int(k) not in gaps]
-        if gaps:
-            k = gaps[0]
-            missing = sum(int(round(full_steps[g] / spacing)) - 1 for g in gaps)
-            issues.append(
-                GeometryIssue(
-                    GeometryProblem.GAP,
-                    f"{missing} missing slice(s): first gap between {along[k]:.2f} and {along[k + 1]:.2f} mm (after file {_name(ordered[k], root)}), spacing {spacing:.3f} mm",
-                )
-            )
-        if other:
-            issues.append(
-                GeometryIssue(
-                    GeometryProblem.NON_UNIFORM,
-                    f"non-uniform slice spacing ({full_steps[full_steps >= SPACING_ABSOLUTE_TOLERANCE_MM].min():.3f} to {full_steps.max():.3f} mm; first at file {_name(ordered[other[0] + 1], root)})",
-                )
-            )
-    drift = positions - positions[0] - np.outer(along - along[0], normal)
-    shear = float(np.linalg.norm(drift, axis=1).max())
-    if shear > max(tol, SHEAR_TOLERANCE_MM):
-        extent = float(along[-1] - along[0])
-        angle = math.degrees(math.atan2(shear, extent)) if extent > 0 else float("nan")
-        header_tilt = ordered[0].gantry_tilt_deg
-        stated = f"; GantryDetectorTilt {header_tilt:g} deg" if header_tilt else ""
-        issues.append(
-            GeometryIssue(
-                GeometryProblem.TILT,
-                f"gantry tilt or sheared stack: slices drift {shear:.2f} mm in-plane over {extent:.1f} mm ({angle:.1f} deg){stated}; resampling is not done",
-            )
-        )
+    issues += _step_issues(along, spacing, tol, ordered, root)
+    tilt = _tilt_issue(along, positions, normal, ordered, tol)
+    if tilt is not None:
+        issues.append(tilt)
     return issues, spacing
 
 

@@ -73,19 +73,17 @@ def _lps(image: sitk.Image, index_zyx: np.ndarray) -> Point:
     return tuple(float(v) for v in spatial.index_zyx_to_lps(image, np.asarray(index_zyx, dtype=float)))  # type: ignore[return-value]
 
 
-def detect(
-    timepoint: int,
-    ct: LoadedSeries,
-    pet: LoadedSeries | None,
-    liver_zyx: np.ndarray,
-    segmenter: LesionSegmenter,
-    config: DetectionConfig,
-    name: Callable[[int], str],
-) -> list[DetectedLesion]:
-    """Candidates of one timepoint, largest first, named ``name(k)``."""
+#: a CT candidate: centroid, seed (LPS mm), longest diameter (mm), volume (ml), its voxels (LPS mm, n x 3)
+_Found = tuple[Point, Point, float, float, np.ndarray]
+
+
+def _ct_found(
+    ct: LoadedSeries, liver_zyx: np.ndarray, segmenter: LesionSegmenter, config: DetectionConfig
+) -> list[_Found]:
+    """The CT candidates segmented with enough confidence, each not mostly inside an earlier one."""
     image = spatial.array_zyx(ct.image)
     spacing = spatial.spacing_zyx(ct.image)
-    found: list[tuple[Point, Point, float, float, np.ndarray]] = []  # centroid, seed, D, V, lesion voxels (LPS)
+    found: list[_Found] = []
     taken = np.zeros(image.shape, bool)
     for candidate in ct_candidates(image, spacing, liver_zyx, config):
         if taken[tuple(int(round(v)) for v in candidate.seed_zyx)]:
@@ -104,29 +102,54 @@ def detect(
         found.append(
             (centroid, _lps(ct.image, np.asarray(candidate.seed_zyx)), d, volume_ml(seg.mask_zyx, spacing), voxels)
         )
+    return found
+
+
+def _pet_matches(
+    found: Sequence[_Found], ct: LoadedSeries, pet: LoadedSeries, liver_zyx: np.ndarray, config: DetectionConfig
+) -> tuple[list[str], list[tuple[Point, float, float]]]:
+    """Each CT candidate's source ("ct", or "ct+pet" when a PET hot spot matches it) and the PET-only hot spots
+    (centroid LPS mm, longest diameter mm, volume ml)."""
+    sources = ["ct"] * len(found)
+    pet_only: list[tuple[Point, float, float]] = []
+    suv = spatial.array_zyx(pet.image)
+    pet_spacing = spatial.spacing_zyx(pet.image)
+    for hot in pet_hotspots(suv, pet_spacing, mask_on_grid(liver_zyx, ct.image, pet.image), config):
+        peak = np.asarray(_lps(pet.image, np.asarray(hot.peak_zyx)))
+        match = next(
+            (
+                k
+                for k, (centroid, _, _, _, voxels) in enumerate(found)
+                if np.linalg.norm(np.subtract(centroid, peak)) <= config.match_distance_mm
+                or np.min(np.linalg.norm(voxels - peak, axis=1)) <= 5.0
+            ),
+            None,
+        )
+        if match is not None:
+            sources[match] = "ct+pet"
+            continue
+        d = axial_diameters(hot.mask_zyx, pet_spacing).longest_mm
+        centroid = _lps(pet.image, np.asarray(centroid_zyx(hot.mask_zyx)))
+        pet_only.append((centroid, d, volume_ml(hot.mask_zyx, pet_spacing)))
+    return sources, pet_only
+
+
+def detect(
+    timepoint: int,
+    ct: LoadedSeries,
+    pet: LoadedSeries | None,
+    liver_zyx: np.ndarray,
+    segmenter: LesionSegmenter,
+    config: DetectionConfig,
+    name: Callable[[int], str],
+) -> list[DetectedLesion]:
+    """Candidates of one timepoint, largest first, named ``name(k)``."""
+    found = _ct_found(ct, liver_zyx, segmenter, config)
     sources = ["ct"] * len(found)
     pet_only: list[tuple[Point, float, float]] = []
     if pet is not None and pet.suv is not None:
-        suv = spatial.array_zyx(pet.image)
-        pet_spacing = spatial.spacing_zyx(pet.image)
-        for hot in pet_hotspots(suv, pet_spacing, mask_on_grid(liver_zyx, ct.image, pet.image), config):
-            peak = np.asarray(_lps(pet.image, np.asarray(hot.peak_zyx)))
-            match = next(
-                (
-                    k
-                    for k, (centroid, _, _, _, voxels) in enumerate(found)
-                    if np.linalg.norm(np.subtract(centroid, peak)) <= config.match_distance_mm
-                    or np.min(np.linalg.norm(voxels - peak, axis=1)) <= 5.0
-                ),
-                None,
-            )
-            if match is not None:
-                sources[match] = "ct+pet"
-                continue
-            d = axial_diameters(hot.mask_zyx, pet_spacing).longest_mm
-            centroid = _lps(pet.image, np.asarray(centroid_zyx(hot.mask_zyx)))
-            pet_only.append((centroid, d, volume_ml(hot.mask_zyx, pet_spacing)))
-    slice_mm = spacing[0]
+        sources, pet_only = _pet_matches(found, ct, pet, liver_zyx, config)
+    slice_mm = spatial.spacing_zyx(ct.image)[0]
     rows = [
         (centroid, seed, d, v, source, d >= MEASURABLE_MM and d >= 2 * slice_mm)
         for (centroid, seed, d, v, _), source in zip(found, sources, strict=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,7 +13,7 @@ from pipeline.dicom.discover import DicomIndex
 from pipeline.dicom.load import LoadedSeries
 from pipeline.dicom.selection import Timepoint
 from pipeline.longitudinal.liver import LiverMask
-from pipeline.longitudinal.tracking import TrackedLesion, deepest_points, tracked_lesions
+from pipeline.longitudinal.tracking import TrackedLesion, tracked_lesions
 from pipeline.provenance import Provenance
 from pipeline.records import DroppedTimepoint, LesionRecord
 from pipeline.targets.annotations import Annotations
@@ -62,14 +62,7 @@ class Reference:
     label: str
 
 
-def reference_of(
-    ct: LoadedSeries,
-    lesions: list[LesionRecord],
-    label: str,
-    liver: LiverMask | None,
-    masks: Mapping[str, tuple[np.ndarray, tuple[int, int, int]]],
-) -> Reference:
-    """The registration reference of a timepoint: its liver and the lesions found on it (``masks``: their
-    segmentations, ``(mask_zyx, offset_zyx)`` on the CT grid, whose deepest points start the follow-up searches)."""
+def reference_of(ct: LoadedSeries, lesions: list[LesionRecord], label: str, liver: LiverMask | None) -> Reference:
+    """The registration reference of a timepoint: its liver and the lesions found on it."""
     liver_zyx = None if liver is None else liver.mask_zyx
-    return Reference(ct, liver_zyx, tracked_lesions(ct.image, lesions, deepest_points(ct.image, masks)), label)
+    return Reference(ct, liver_zyx, tracked_lesions(ct.image, lesions), label)

@@ -420,29 +420,25 @@ def _global(
     return affine, initial, rigid_metric, affine_metric, iterations, True
 
 
-def register_followup(
-    fixed: sitk.Image | RegistrationReference,
-    moving_ct: sitk.Image,
-    config: RegistrationConfig | None = None,
-    roi: sitk.Image | None = None,
-) -> RegistrationResult:
-    """Register a follow-up CT (moving) to the baseline (fixed); see the module docstring.
-
-    ``fixed`` is the baseline CT or its :func:`prepare_reference` (prepared
-    once per study; then ``roi`` is not given). ``roi`` (1 inside, on the
-    fixed grid) enables the deformable stage when ``config.deformable``.
-    """
-    config = config or RegistrationConfig()
-    t0 = time.perf_counter()
+def _reference(
+    fixed: sitk.Image | RegistrationReference, config: RegistrationConfig, roi: sitk.Image | None
+) -> RegistrationReference:
+    """The prepared baseline: ``fixed`` itself if already prepared (then without ``roi``), else prepared now."""
     if isinstance(fixed, RegistrationReference):
         if roi is not None:
             raise ValueError("the region of interest belongs to prepare_reference")
-        reference = fixed
-    else:
-        reference = prepare_reference(fixed, config, roi)
-    moving_ct = _float(moving_ct)  # once for both working images
-    moving = _side(moving_ct, config)
-    affine, initial, rigid_metric, affine_metric, iterations, affine_kept = _global(reference, moving, config)
+        return fixed
+    return prepare_reference(fixed, config, roi)
+
+
+def _plausible_motion(affine: sitk.AffineTransform, config: RegistrationConfig) -> tuple[float, tuple[float, ...]]:
+    """The affine's rotation angle (deg, of its closest rotation) and translation (mm).
+
+    Raises
+    ------
+    RegistrationError
+        If the rotation or translation exceeds the configured limits or a scale is outside 0.8..1.25.
+    """
     matrix = np.asarray(affine.GetMatrix()).reshape(3, 3)
     u, _, vt = np.linalg.svd(matrix)
     rotation = u @ vt
@@ -459,6 +455,28 @@ def register_followup(
             f"implausible registration (rotation {angle:.1f} deg, translation {np.linalg.norm(translation):.1f} mm, "
             f"scales {scales.min():.2f}-{scales.max():.2f})"
         )
+    return angle, translation
+
+
+def register_followup(
+    fixed: sitk.Image | RegistrationReference,
+    moving_ct: sitk.Image,
+    config: RegistrationConfig | None = None,
+    roi: sitk.Image | None = None,
+) -> RegistrationResult:
+    """Register a follow-up CT (moving) to the baseline (fixed); see the module docstring.
+
+    ``fixed`` is the baseline CT or its :func:`prepare_reference` (prepared
+    once per study; then ``roi`` is not given). ``roi`` (1 inside, on the
+    fixed grid) enables the deformable stage when ``config.deformable``.
+    """
+    config = config or RegistrationConfig()
+    t0 = time.perf_counter()
+    reference = _reference(fixed, config, roi)
+    moving_ct = _float(moving_ct)  # once for both working images
+    moving = _side(moving_ct, config)
+    affine, initial, rigid_metric, affine_metric, iterations, affine_kept = _global(reference, moving, config)
+    angle, translation = _plausible_motion(affine, config)
     transform: sitk.Transform = affine
     max_deformation, ncc_affine, ncc_final = 0.0, None, None
     deformable = bool(config.deformable and reference.region is not None)

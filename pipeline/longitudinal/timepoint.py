@@ -240,11 +240,6 @@ def _fractions(ctx: RunContext, result: TimepointLesions) -> dict[str, Fractions
     """The measured lesions' partial-volume fractions for a FRACTIONAL SEG (``None``: a BINARY SEG)."""
     if ctx.config.seg_type != "fractional":
         return None
-    return _masks(result)
-
-
-def _masks(result: TimepointLesions) -> dict[str, Fractions]:
-    """The measured lesions' segmentations: partial-volume fractions and their offset on the CT grid."""
     return {i: (s.mask_zyx, s.offset_zyx) for i, s in result.segmentations.items() if s.mask_zyx is not None}
 
 
@@ -363,7 +358,7 @@ def process_baseline(ctx: RunContext) -> tuple[Baseline, RunContext]:
         reasons = "; ".join(f"{r.lesion_id}: {r.reason}" for r in result.records)
         raise InputError("no target lesion found at baseline: " + reasons)
     record = _record(ctx, 0, tp, ct, pet, result, None, TrackingRecord(result.flags), (), liver_record)
-    reference = reference_of(ct, result.records, "baseline", liver, _masks(result))
+    reference = reference_of(ct, result.records, "baseline", liver)
     outcome = TimepointOutcome(record, reference, detected)
     return Baseline(outcome, targets, found, thickness_mm, tp, files), ctx
 
@@ -477,7 +472,7 @@ def process_followup(
     record = _record(ctx, index, tp, ct, pet, result, registration, tracking, new, liver_record)
     reference = None
     if ctx.config.chain_registration:
-        reference = reference_of(ct, result.records, f"timepoint {index}", liver, _masks(result))
+        reference = reference_of(ct, result.records, f"timepoint {index}", liver)
     return TimepointOutcome(record, reference, new)
 
 

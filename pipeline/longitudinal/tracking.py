@@ -2,9 +2,7 @@
 
 * Propagation: a target found at the reference timepoint is looked for at the
   follow-up where the registration maps its *segmented centroid* and its
-  *deepest point* (:func:`deepest_points`: the point of its reference mask
-  farthest from the mask's boundary, so that where the reader clicked inside
-  the lesion does not change the follow-ups), with what the reference says of it (:class:`TrackedLesion`: size and
+  seed, with what the reference says of it (:class:`TrackedLesion`: size and
   appearance); :func:`segmentation.recentre.locate_lesion` chooses the seed
   or says the lesion is not there.
 * No jump: the follow-up segmentation's centroid must lie within
@@ -25,7 +23,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -41,7 +39,7 @@ from segmentation.recentre import Appearance, probe
 class TrackedLesion:
     """What the reference timepoint knows of a target found there (points in LPS mm)."""
 
-    seed_lps_mm: Point  # where its follow-up search starts: its deepest point (else the seed of its segmentation)
+    seed_lps_mm: Point  # where its segmentation started
     centroid_lps_mm: Point
     radius_mm: float  # equivalent-sphere radius of its volume
     appearance: Appearance | None  # None: no soft tissue around it to compare with
@@ -56,38 +54,18 @@ class FollowupPrior:
     appearance: Appearance | None
 
 
-def deepest_points(image: sitk.Image, masks: Mapping[str, tuple[np.ndarray, tuple[int, int, int]]]) -> dict[str, Point]:
-    """Per lesion, the voxel centre of its mask (fractions >= 0.5; ``(mask_zyx, offset_zyx)`` on ``image``'s grid)
-    farthest from the mask's boundary in mm (the first such voxel in z, y, x order), in LPS mm."""
-    spacing = spatial.spacing_zyx(image)
-    out = {}
-    for lesion_id, (mask, offset) in masks.items():
-        inside = np.pad(np.asarray(mask) >= 0.5, 1)
-        if not inside.any():
-            continue
-        depth = ndimage.distance_transform_edt(inside, sampling=spacing)
-        k = np.unravel_index(int(np.argmax(depth)), depth.shape)
-        index_xyz = [float(k[2 - a] - 1 + offset[2 - a]) for a in range(3)]
-        out[lesion_id] = tuple(float(v) for v in image.TransformContinuousIndexToPhysicalPoint(index_xyz))
-    return out  # type: ignore[return-value]
-
-
-def tracked_lesions(
-    image: sitk.Image, records: Sequence[LesionRecord], starts: Mapping[str, Point] | None = None
-) -> dict[str, TrackedLesion]:
-    """The measured targets of a timepoint, probed on its CT (see :mod:`segmentation.recentre`); ``starts``: where
-    each follow-up search starts (:func:`deepest_points`; default: the seed its segmentation started from)."""
+def tracked_lesions(image: sitk.Image, records: Sequence[LesionRecord]) -> dict[str, TrackedLesion]:
+    """The measured targets of a timepoint, probed on its CT (see :mod:`segmentation.recentre`)."""
     array, spacing = spatial.array_zyx(image), spatial.spacing_zyx(image)
     out = {}
     for r in records:
         if not r.measured or r.centroid_lps_mm is None or r.seed_lps_mm is None or not r.volume_ml:
             continue
-        start = (starts or {}).get(r.lesion_id, r.seed_lps_mm)
         radius = float((3.0 * r.volume_ml * 1000.0 / (4.0 * np.pi)) ** (1.0 / 3.0))
         centre = spatial.lps_to_index_zyx(image, np.asarray(r.centroid_lps_mm))
-        seed = spatial.lps_to_index_zyx(image, np.asarray(start))
+        seed = spatial.lps_to_index_zyx(image, np.asarray(r.seed_lps_mm))
         look = probe(array, spacing, tuple(centre), tuple(seed), radius)
-        out[r.lesion_id] = TrackedLesion(start, r.centroid_lps_mm, radius, look)
+        out[r.lesion_id] = TrackedLesion(r.seed_lps_mm, r.centroid_lps_mm, radius, look)
     return out
 
 

@@ -272,17 +272,36 @@ def _slice_text(ct: sitk.Image, z: int) -> str:
     return f"axial slice {z + 1} of {ct.GetSize()[2]} (index {z}, z = {position[2]:.1f} mm)"
 
 
-def lesion_png(
-    path: Path,
-    ct: LoadedSeries,
-    pet: PetLayer | None,
-    labels_zyx: np.ndarray,
-    label: int,
-    record: LesionRecord,
-    ct_array: np.ndarray,
-    title: str,
-) -> dict[str, object]:
-    """Write one lesion's QC image; returns its geometry record (see module docstring)."""
+def _text_style() -> dict[str, Any]:
+    """White 9 pt text placed in PNG pixel coordinates (origin bottom left)."""
+    return dict(color="white", fontsize=9, transform=IdentityTransform())
+
+
+def _outlined() -> list[withStroke]:
+    """A black outline that keeps text readable over the image."""
+    return [withStroke(linewidth=2.5, foreground="black")]
+
+
+@dataclass(frozen=True)
+class _CtDrawing:
+    """The CT panel with the outline, axes and scale bar drawn; the axis end points as drawn and the scale bar."""
+
+    z: int
+    mask_yx: np.ndarray
+    crop: Crop
+    rgb: np.ndarray
+    plain: np.ndarray
+    ends: dict[str, list[tuple[float, float]]]
+    drawn: dict[str, tuple[tuple[int, int], ...]]
+    bar_mm: float
+    bar_left: int
+    bar_top: int
+
+
+def _draw_ct(
+    ct: LoadedSeries, labels_zyx: np.ndarray, label: int, record: LesionRecord, ct_array: np.ndarray
+) -> _CtDrawing:
+    """The CT panel on the slice of the longest diameter: outline, long and short axes and scale bar."""
     assert record.long_axis_lps_mm is not None and record.short_axis_lps_mm is not None
     z = axis_slice(ct.image, record)
     mask_yx = labels_zyx[z] == label
@@ -298,31 +317,29 @@ def lesion_png(
         "long": draw_line(rgb, ends["long"], LONG_AXIS_RGB),
         "short": draw_line(rgb, ends["short"], SHORT_AXIS_RGB),
     }
-    w, h = crop.size_px
+    w, _ = crop.size_px
     mm_per_px = ct.image.GetSpacing()[0] / crop.sx
     bar_mm = scale_bar_mm(w * mm_per_px)
     bar_left, bar_right, bar_top = draw_scale_bar(rgb, int(round(bar_mm / mm_per_px)))
-    panels = [("CT", rgb)]
-    suv_high: float | None = None
-    sphere: PeakSphere | None = None
-    notes: list[str] = []
-    if pet is not None and pet.pet.units == "SUVbw":
-        mask_px = _upsample(mask_yx[crop.y0 : crop.y1, crop.x0 : crop.x1], crop)
-        fused, suv_high, sphere, notes = _pet_panel(ct, pet, crop, plain, mask_px, label, record)
-        panels.append(("PET", fused))
-    bar_space = COLOUR_BAR_PX + COLOUR_BAR_LABELS_PX if suv_high is not None else 0
-    width = GAP_PX + len(panels) * (w + GAP_PX) + bar_space
-    height = HEADER_PX + h + FOOTER_PX + 15 * max(0, len(notes) - 1)
-    fig = Figure(figsize=(width / DPI, height / DPI), dpi=DPI, facecolor="black")
+    return _CtDrawing(z, mask_yx, crop, rgb, plain, ends, drawn, bar_mm, bar_left, bar_top)
+
+
+def _draw_panels(
+    fig: Figure,
+    panels: Sequence[tuple[str, np.ndarray]],
+    crop: Crop,
+    ct: sitk.Image,
+    height: int,
+    letters: dict[str, str],
+) -> dict[str, object]:
+    """Place the panels side by side with their orientation letters; returns each panel's geometry."""
+    w, h = crop.size_px
     geometry: dict[str, object] = {}
-    text_style: dict[str, Any] = dict(color="white", fontsize=9, transform=IdentityTransform())
-    outlined = [withStroke(linewidth=2.5, foreground="black")]
-    letters = edge_letters(ct.image.GetDirection())
+    letter_style = {**_text_style(), "fontsize": 10, "fontweight": "bold", "path_effects": _outlined()}
     for k, (name, panel) in enumerate(panels):
         left, top = GAP_PX + k * (w + GAP_PX), HEADER_PX
         fig.figimage(panel, xo=left, yo=height - top - h, origin="upper")
-        geometry[name] = {"box_px": [left, top, w, h], "pixel_to_lps": crop.pixel_to_lps(ct.image, left, top).tolist()}
-        letter_style = {**text_style, "fontsize": 10, "fontweight": "bold", "path_effects": outlined}
+        geometry[name] = {"box_px": [left, top, w, h], "pixel_to_lps": crop.pixel_to_lps(ct, left, top).tolist()}
         for edge, (x, y, ha, va) in {
             "left": (left + 3, height - top - h / 2, "left", "center"),
             "right": (left + w - 3, height - top - h / 2, "right", "center"),
@@ -330,18 +347,30 @@ def lesion_png(
             "bottom": (left + w / 2, height - top - h + 3, "center", "bottom"),
         }.items():
             fig.text(x, y, letters[edge], ha=ha, va=va, **letter_style)
+    return geometry
+
+
+def _write_ct_labels(fig: Figure, drawing: _CtDrawing, record: LesionRecord, height: int) -> None:
+    """The scale bar's length and each axis' length beside its end point on the CT panel."""
+    w, h = drawing.crop.size_px
     ct_left, top = GAP_PX, HEADER_PX
+    text_style, outlined = _text_style(), _outlined()
     fig.text(
-        ct_left + bar_left,
-        height - top - bar_top + 3,
-        f"{bar_mm:g} mm",
+        ct_left + drawing.bar_left,
+        height - top - drawing.bar_top + 3,
+        f"{drawing.bar_mm:g} mm",
         va="bottom",
         path_effects=outlined,
         **text_style,
     )
     for name, length in (("long", record.longest_diameter_mm), ("short", record.short_axis_mm)):
-        r, c, ha, va = _label_offset(ends[name], 0, (w, h))
+        r, c, ha, va = _label_offset(drawing.ends[name], 0, (w, h))
         fig.text(ct_left + c, height - top - r, f"{length:.1f} mm", ha=ha, va=va, path_effects=outlined, **text_style)
+
+
+def _write_header(fig: Figure, ct: sitk.Image, z: int, record: LesionRecord, title: str, height: int, h: int) -> None:
+    """Title, axis lengths and slice above the panels; the CT window below the CT panel."""
+    text_style = _text_style()
     fig.text(GAP_PX, height - 16, title, **{**text_style, "fontsize": 10})
     fig.text(
         GAP_PX,
@@ -350,36 +379,51 @@ def lesion_png(
         "outline yellow",
         **text_style,
     )
-    fig.text(GAP_PX, height - 50, _slice_text(ct.image, z), **text_style)
+    fig.text(GAP_PX, height - 50, _slice_text(ct, z), **text_style)
     fig.text(
         GAP_PX,
-        height - top - h - 16,
+        height - HEADER_PX - h - 16,
         f"CT  W {WINDOW_HU[1] - WINDOW_HU[0]:.0f} / L {(WINDOW_HU[0] + WINDOW_HU[1]) / 2:.0f} HU",
         **text_style,
     )
-    if suv_high is not None:
-        pet_left = GAP_PX + w + GAP_PX
-        bar_x = pet_left + w + 6
-        fig.figimage(colour_bar(h), xo=bar_x, yo=height - top - h, origin="upper")
-        for value, frac in ((0.0, 0.0), (suv_high / 2.0, 0.5), (suv_high, 1.0)):
-            fig.text(bar_x + COLOUR_BAR_PX + 3, height - top - h + frac * h, f"{value:.1f}", va="center", **text_style)
-        fig.text(pet_left, height - top - h - 16, f"PET/CT fused  SUVbw 0..{suv_high:.1f}", **text_style)
-        for k, note in enumerate(notes):
-            fig.text(GAP_PX, height - top - h - 32 - 15 * k, note, **{**text_style, "fontsize": 8.5})
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=DPI, facecolor="black")
+
+
+def _write_pet_legend(fig: Figure, suv_high: float, notes: Sequence[str], w: int, h: int, height: int) -> None:
+    """The PET colour bar with its values, the PET panel's window and the notes on the PET region and sphere."""
+    text_style, top = _text_style(), HEADER_PX
+    pet_left = GAP_PX + w + GAP_PX
+    bar_x = pet_left + w + 6
+    fig.figimage(colour_bar(h), xo=bar_x, yo=height - top - h, origin="upper")
+    for value, frac in ((0.0, 0.0), (suv_high / 2.0, 0.5), (suv_high, 1.0)):
+        fig.text(bar_x + COLOUR_BAR_PX + 3, height - top - h + frac * h, f"{value:.1f}", va="center", **text_style)
+    fig.text(pet_left, height - top - h - 16, f"PET/CT fused  SUVbw 0..{suv_high:.1f}", **text_style)
+    for k, note in enumerate(notes):
+        fig.text(GAP_PX, height - top - h - 32 - 15 * k, note, **{**text_style, "fontsize": 8.5})
+
+
+def _geometry_entry(
+    path: Path,
+    record: LesionRecord,
+    drawing: _CtDrawing,
+    geometry: dict[str, object],
+    letters: dict[str, str],
+    sphere: PeakSphere | None,
+) -> dict[str, object]:
+    """The image's record in the geometry file: panels, drawn axis end points, scale bar, letters, sphere."""
+    ct_left, top = GAP_PX, HEADER_PX
     entry: dict[str, object] = {
         "lesion_id": record.lesion_id,
         "file": path.name,
-        "slice_index_z": z,
+        "slice_index_z": drawing.z,
         "panels": geometry,
         "drawn_axes_png_px": {
-            name: [[ct_left + c + 0.5, top + r + 0.5] for r, c in pts] for name, pts in drawn.items()
+            name: [[ct_left + c + 0.5, top + r + 0.5] for r, c in pts] for name, pts in drawing.drawn.items()
         },  # centres of the end pixels
-        "scale_bar_mm": bar_mm,
+        "scale_bar_mm": drawing.bar_mm,
         "edge_letters": letters,
     }
     if sphere is not None:
+        w, _ = drawing.crop.size_px
         pet_left = GAP_PX + w + GAP_PX
         entry["suv_peak_sphere_png_px"] = {
             "centre": [pet_left + sphere.centre_rc[1] + 0.5, top + sphere.centre_rc[0] + 0.5],
@@ -388,6 +432,43 @@ def lesion_png(
             "on_slice": sphere.on_slice,
         }
     return entry
+
+
+def lesion_png(
+    path: Path,
+    ct: LoadedSeries,
+    pet: PetLayer | None,
+    labels_zyx: np.ndarray,
+    label: int,
+    record: LesionRecord,
+    ct_array: np.ndarray,
+    title: str,
+) -> dict[str, object]:
+    """Write one lesion's QC image; returns its geometry record (see module docstring)."""
+    drawing = _draw_ct(ct, labels_zyx, label, record, ct_array)
+    crop = drawing.crop
+    w, h = crop.size_px
+    panels = [("CT", drawing.rgb)]
+    suv_high: float | None = None
+    sphere: PeakSphere | None = None
+    notes: list[str] = []
+    if pet is not None and pet.pet.units == "SUVbw":
+        mask_px = _upsample(drawing.mask_yx[crop.y0 : crop.y1, crop.x0 : crop.x1], crop)
+        fused, suv_high, sphere, notes = _pet_panel(ct, pet, crop, drawing.plain, mask_px, label, record)
+        panels.append(("PET", fused))
+    bar_space = COLOUR_BAR_PX + COLOUR_BAR_LABELS_PX if suv_high is not None else 0
+    width = GAP_PX + len(panels) * (w + GAP_PX) + bar_space
+    height = HEADER_PX + h + FOOTER_PX + 15 * max(0, len(notes) - 1)
+    fig = Figure(figsize=(width / DPI, height / DPI), dpi=DPI, facecolor="black")
+    letters = edge_letters(ct.image.GetDirection())
+    geometry = _draw_panels(fig, panels, crop, ct.image, height, letters)
+    _write_ct_labels(fig, drawing, record, height)
+    _write_header(fig, ct.image, drawing.z, record, title, height, h)
+    if suv_high is not None:
+        _write_pet_legend(fig, suv_high, notes, w, h, height)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=DPI, facecolor="black")
+    return _geometry_entry(path, record, drawing, geometry, letters, sphere)
 
 
 def lesion_qc(

@@ -62,6 +62,83 @@ def _fraction_array(
     return out, slice(z0, z1)
 
 
+def _segment_descriptions(
+    numbers: Mapping[str, int], organs: Mapping[str, str], tracking_uids: Mapping[str, str]
+) -> list[hd.seg.SegmentDescription]:
+    """One description per segment: label and Tracking ID the lesion id, its Tracking UID and organ."""
+    algorithm = hd.AlgorithmIdentificationSequence(
+        name=ALGORITHM_NAME, family=codes.cid7162.HistogramAnalysis, version=dicom_ids.SOFTWARE_VERSION
+    )
+    descriptions = []
+    for lesion_id, number in numbers.items():
+        organ = _ORGAN_CODES.get(organs.get(lesion_id, ""))
+        descriptions.append(
+            hd.seg.SegmentDescription(
+                segment_number=number,
+                segment_label=lesion_id,
+                segmented_property_category=codes.SCT.MorphologicallyAbnormalStructure,
+                segmented_property_type=codes.SCT.Lesion,
+                algorithm_type=hd.seg.SegmentAlgorithmTypeValues.SEMIAUTOMATIC,
+                algorithm_identification=algorithm,
+                tracking_uid=tracking_uids[lesion_id],
+                tracking_id=lesion_id,
+                anatomic_regions=[organ] if organ is not None else None,
+            )
+        )
+    return descriptions
+
+
+def _seg_pixels(
+    source_datasets: Sequence[Dataset],
+    labels_zyx: np.ndarray,
+    lesion_ids: Sequence[str],
+    numbers: Mapping[str, int],
+    fractions: Mapping[str, Fractions] | None,
+) -> tuple[np.ndarray, list[Dataset], str]:
+    """The SEG's pixels, the CT instances they derive from and the segmentation type (BINARY or FRACTIONAL)."""
+    if fractions is None:
+        pixels, sources, kind = _segment_array(labels_zyx, lesion_ids, numbers), list(source_datasets), "BINARY"
+    else:
+        pixels, used = _fraction_array(labels_zyx.shape, numbers, fractions)
+        sources, kind = list(source_datasets[used]), "FRACTIONAL"
+    return pixels, sources, kind
+
+
+def _segmentation(
+    source_datasets: Sequence[Dataset],
+    pixels: np.ndarray,
+    sources: list[Dataset],
+    kind: str,
+    numbers: Mapping[str, int],
+    descriptions: list[hd.seg.SegmentDescription],
+) -> hd.seg.Segmentation:
+    """The SEG instance; its UIDs derive from the CT series and a digest of the content."""
+    series_uid = str(source_datasets[0].SeriesInstanceUID)
+    digest = dicom_ids.content_digest(
+        [pixels.tobytes(), str(pixels.shape), kind, repr(sorted(numbers.items())), dicom_ids.SOFTWARE_VERSION]
+    )
+    sop_uid = dicom_ids.derived_uid("SEG", series_uid, digest)
+    seg = hd.seg.Segmentation(
+        source_images=sources,
+        pixel_array=pixels,
+        segmentation_type=hd.seg.SegmentationTypeValues[kind],
+        segment_descriptions=descriptions,
+        series_instance_uid=dicom_ids.derived_uid("SEG series", sop_uid),
+        series_number=dicom_ids.SEG_SERIES_NUMBER,
+        sop_instance_uid=sop_uid,
+        instance_number=1,
+        manufacturer=dicom_ids.MANUFACTURER,
+        manufacturer_model_name=dicom_ids.MODEL_NAME,
+        software_versions=dicom_ids.SOFTWARE_VERSION,
+        device_serial_number=dicom_ids.DEVICE_SERIAL_NUMBER,
+        series_description="target lesions",
+        content_description="Target lesions (label = lesion id)",
+        content_label="LESIONS",
+        omit_empty_frames=True,
+    )
+    return seg
+
+
 def build_seg(
     source_datasets: Sequence[Dataset],
     labels_zyx: np.ndarray,
@@ -96,51 +173,7 @@ def build_seg(
     numbers = segment_numbers(labels_zyx, lesion_ids)
     if not numbers:
         raise ValueError("no lesion voxels in the label map: nothing to encode as a SEG")
-    algorithm = hd.AlgorithmIdentificationSequence(
-        name=ALGORITHM_NAME, family=codes.cid7162.HistogramAnalysis, version=dicom_ids.SOFTWARE_VERSION
-    )
-    descriptions = []
-    for lesion_id, number in numbers.items():
-        organ = _ORGAN_CODES.get(organs.get(lesion_id, ""))
-        descriptions.append(
-            hd.seg.SegmentDescription(
-                segment_number=number,
-                segment_label=lesion_id,
-                segmented_property_category=codes.SCT.MorphologicallyAbnormalStructure,
-                segmented_property_type=codes.SCT.Lesion,
-                algorithm_type=hd.seg.SegmentAlgorithmTypeValues.SEMIAUTOMATIC,
-                algorithm_identification=algorithm,
-                tracking_uid=tracking_uids[lesion_id],
-                tracking_id=lesion_id,
-                anatomic_regions=[organ] if organ is not None else None,
-            )
-        )
-    if fractions is None:
-        pixels, sources, kind = _segment_array(labels_zyx, lesion_ids, numbers), list(source_datasets), "BINARY"
-    else:
-        pixels, used = _fraction_array(labels_zyx.shape, numbers, fractions)
-        sources, kind = list(source_datasets[used]), "FRACTIONAL"
-    series_uid = str(source_datasets[0].SeriesInstanceUID)
-    digest = dicom_ids.content_digest(
-        [pixels.tobytes(), str(pixels.shape), kind, repr(sorted(numbers.items())), dicom_ids.SOFTWARE_VERSION]
-    )
-    sop_uid = dicom_ids.derived_uid("SEG", series_uid, digest)
-    seg = hd.seg.Segmentation(
-        source_images=sources,
-        pixel_array=pixels,
-        segmentation_type=hd.seg.SegmentationTypeValues[kind],
-        segment_descriptions=descriptions,
-        series_instance_uid=dicom_ids.derived_uid("SEG series", sop_uid),
-        series_number=dicom_ids.SEG_SERIES_NUMBER,
-        sop_instance_uid=sop_uid,
-        instance_number=1,
-        manufacturer=dicom_ids.MANUFACTURER,
-        manufacturer_model_name=dicom_ids.MODEL_NAME,
-        software_versions=dicom_ids.SOFTWARE_VERSION,
-        device_serial_number=dicom_ids.DEVICE_SERIAL_NUMBER,
-        series_description="target lesions",
-        content_description="Target lesions (label = lesion id)",
-        content_label="LESIONS",
-        omit_empty_frames=True,
-    )
+    descriptions = _segment_descriptions(numbers, organs, tracking_uids)
+    pixels, sources, kind = _seg_pixels(source_datasets, labels_zyx, lesion_ids, numbers, fractions)
+    seg = _segmentation(source_datasets, pixels, sources, kind, numbers, descriptions)
     return seg, numbers

@@ -161,6 +161,55 @@ def referenced_segment(seg: Dataset, number: int) -> hd.sr.ReferencedSegment:
     )
 
 
+def _device_observer() -> hd.sr.ObserverContext:
+    """The observer of the report: this software, as a device."""
+    return hd.sr.ObserverContext(
+        observer_type=codes.DCM.Device,
+        observer_identifying_attributes=hd.sr.DeviceObserverIdentifyingAttributes(
+            uid=dicom_ids.derived_uid("device", dicom_ids.MODEL_NAME),
+            name=dicom_ids.MODEL_NAME,
+            manufacturer_name=dicom_ids.MANUFACTURER,
+            model_name=dicom_ids.MODEL_NAME,
+        ),
+    )
+
+
+#: a lesion's measurement groups in the report
+_Group = hd.sr.MeasurementsAndQualitativeEvaluations | hd.sr.VolumetricROIMeasurementsAndQualitativeEvaluations
+
+
+def _lesion_groups(
+    seg: Dataset,
+    source_datasets: Sequence[Dataset],
+    lesions: Sequence[LesionRecord],
+    segment_numbers: Mapping[str, int],
+    organs: Mapping[str, str],
+    tracking_uids: Mapping[str, str],
+    time_point: hd.sr.TimePointContext,
+) -> list[_Group]:
+    """Per measured lesion with a segment: its volumetric group (the segment) and, if any, its planar group."""
+    groups: list[_Group] = []
+    for r in lesions:
+        if not r.measured or r.lesion_id not in segment_numbers:
+            continue
+        organ = _ORGAN_CODES.get(organs.get(r.lesion_id, ""))
+        number, uid = segment_numbers[r.lesion_id], tracking_uids[r.lesion_id]
+        groups.append(
+            hd.sr.VolumetricROIMeasurementsAndQualitativeEvaluations(
+                tracking_identifier=hd.sr.TrackingIdentifier(uid=uid, identifier=r.lesion_id),
+                referenced_segment=referenced_segment(seg, number),
+                time_point_context=time_point,
+                finding_type=codes.SCT.Lesion,
+                finding_sites=[hd.sr.FindingSite(organ)] if organ is not None else None,
+                measurements=_measurements(r),
+            )
+        )
+        planar = planar_group(r, source_datasets, uid, organ)
+        if planar is not None:
+            groups.append(planar)
+    return groups
+
+
 def build_sr(
     seg: Dataset,
     source_datasets: Sequence[Dataset],
@@ -188,40 +237,13 @@ def build_sr(
     with_pet
         Whether the timepoint's PET was used (adds the PET procedure code).
     """
-    observer = hd.sr.ObserverContext(
-        observer_type=codes.DCM.Device,
-        observer_identifying_attributes=hd.sr.DeviceObserverIdentifyingAttributes(
-            uid=dicom_ids.derived_uid("device", dicom_ids.MODEL_NAME),
-            name=dicom_ids.MODEL_NAME,
-            manufacturer_name=dicom_ids.MANUFACTURER,
-            model_name=dicom_ids.MODEL_NAME,
-        ),
-    )
+    observer = _device_observer()
     time_point = hd.sr.TimePointContext(
         time_point=f"timepoint {timepoint_index}",
         time_point_type=codes.cid6146.Baseline if timepoint_index == 0 else None,
         time_point_order=timepoint_index + 1,
     )
-    groups: list[hd.sr.MeasurementsAndQualitativeEvaluations | hd.sr.VolumetricROIMeasurementsAndQualitativeEvaluations]
-    groups = []
-    for r in lesions:
-        if not r.measured or r.lesion_id not in segment_numbers:
-            continue
-        organ = _ORGAN_CODES.get(organs.get(r.lesion_id, ""))
-        number, uid = segment_numbers[r.lesion_id], tracking_uids[r.lesion_id]
-        groups.append(
-            hd.sr.VolumetricROIMeasurementsAndQualitativeEvaluations(
-                tracking_identifier=hd.sr.TrackingIdentifier(uid=uid, identifier=r.lesion_id),
-                referenced_segment=referenced_segment(seg, number),
-                time_point_context=time_point,
-                finding_type=codes.SCT.Lesion,
-                finding_sites=[hd.sr.FindingSite(organ)] if organ is not None else None,
-                measurements=_measurements(r),
-            )
-        )
-        planar = planar_group(r, source_datasets, uid, organ)
-        if planar is not None:
-            groups.append(planar)
+    groups = _lesion_groups(seg, source_datasets, lesions, segment_numbers, organs, tracking_uids, time_point)
     procedures = [codes.LN.CTUnspecifiedBodyRegion] + ([codes.LN.PETUnspecifiedBodyRegion] if with_pet else [])
     report = hd.sr.MeasurementReport(
         observation_context=hd.sr.ObservationContext(observer_device_context=observer),

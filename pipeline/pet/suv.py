@@ -355,6 +355,51 @@ def _stored_suv_kind(first: PetHeader) -> str:
     raise SuvUnavailable(f"Units CM2ML with SUVType {stored} is inconsistent")
 
 
+def _stored_suv_factors(
+    headers: Sequence[PetHeader], ctx: _Context, suv_type: SuvType
+) -> tuple[list[float], dict[str, object]]:
+    """Factors for values stored as SUV: 1, or the ratio of normalisers when the stored SUV type differs."""
+    first = headers[0]
+    units = first.units or ""
+    stored = _stored_suv_kind(first)
+    if stored == suv_type.dicom:
+        factors, method = [1.0] * len(headers), f"values already {suv_type.label} (Units {units}, SUVType {stored})"
+    else:
+        weight = ctx.weight_kg()
+        factors = [ctx.normaliser(suv_type.dicom, weight) / ctx.normaliser(stored, weight)] * len(headers)
+        method = f"Units {units} hold SUV {stored}: converted to {suv_type.label} as N_{suv_type.dicom} / N_{stored}"
+    return factors, {"method": method}
+
+
+def _activity_suv_factors(
+    headers: Sequence[PetHeader], ctx: _Context, suv_type: SuvType
+) -> tuple[list[float], dict[str, object]]:
+    """Factors for values in Bq/ml (BQML) or Philips counts (CNTS, through its private scale factors)."""
+    units = headers[0].units or ""
+    weight = ctx.weight_kg()
+    normaliser = ctx.normaliser(suv_type.dicom, weight)
+    scales = [s for h in headers for s in (h.philips_suv_scale, h.philips_activity_scale) if s is not None]
+    if any(not (math.isfinite(s) and s > 0) for s in scales):
+        raise SuvUnavailable("a Philips scale factor (7053,1000)/(7053,1009) is not a finite positive number")
+    used: dict[str, object]
+    if units == "CNTS" and all(h.philips_suv_scale for h in headers):
+        to_type = normaliser / ctx.normaliser("BW", weight)
+        factors = [h.philips_suv_scale * to_type for h in headers]  # type: ignore[operator]
+        used = {
+            "method": "Philips SUV scale factor (7053,1000)"
+            + ("" if suv_type is SuvType.BW else f" x N_{suv_type.dicom} / N_BW")
+        }
+    elif units == "CNTS" and not all(h.philips_activity_scale for h in headers):
+        raise SuvUnavailable("Units CNTS without Philips scale factors (7053,1000)/(7053,1009) on every slice")
+    else:
+        factors, used = _activity_factors(headers, ctx, normaliser)
+        if units == "CNTS":
+            factors = [h.philips_activity_scale * f for h, f in zip(headers, factors, strict=True)]  # type: ignore[operator]
+            used["method"] = f"Philips activity concentration scale factor (7053,1009) x BQML: {used['method']}"
+    used |= {"normaliser": normaliser}
+    return factors, used
+
+
 def suv_factor(headers: Sequence[PetHeader], suv_type: SuvType | str = SuvType.BW) -> SuvFactor:
     """The factor(s) turning a PET series' stored values into SUV of ``suv_type`` (see module docstring).
 
@@ -366,39 +411,10 @@ def suv_factor(headers: Sequence[PetHeader], suv_type: SuvType | str = SuvType.B
     first = headers[0]
     ctx = _Context(first, [])
     units = first.units or ""
-    used: dict[str, object] = {}
     if units in SUV_UNITS:
-        stored = _stored_suv_kind(first)
-        if stored == suv_type.dicom:
-            factors, method = [1.0] * len(headers), f"values already {suv_type.label} (Units {units}, SUVType {stored})"
-        else:
-            weight = ctx.weight_kg()
-            factors = [ctx.normaliser(suv_type.dicom, weight) / ctx.normaliser(stored, weight)] * len(headers)
-            method = (
-                f"Units {units} hold SUV {stored}: converted to {suv_type.label} as N_{suv_type.dicom} / N_{stored}"
-            )
-        used = {"method": method}
+        factors, used = _stored_suv_factors(headers, ctx, suv_type)
     elif units in ("BQML", "CNTS"):
-        weight = ctx.weight_kg()
-        normaliser = ctx.normaliser(suv_type.dicom, weight)
-        scales = [s for h in headers for s in (h.philips_suv_scale, h.philips_activity_scale) if s is not None]
-        if any(not (math.isfinite(s) and s > 0) for s in scales):
-            raise SuvUnavailable("a Philips scale factor (7053,1000)/(7053,1009) is not a finite positive number")
-        if units == "CNTS" and all(h.philips_suv_scale for h in headers):
-            to_type = normaliser / ctx.normaliser("BW", weight)
-            factors = [h.philips_suv_scale * to_type for h in headers]  # type: ignore[operator]
-            used = {
-                "method": "Philips SUV scale factor (7053,1000)"
-                + ("" if suv_type is SuvType.BW else f" x N_{suv_type.dicom} / N_BW")
-            }
-        elif units == "CNTS" and not all(h.philips_activity_scale for h in headers):
-            raise SuvUnavailable("Units CNTS without Philips scale factors (7053,1000)/(7053,1009) on every slice")
-        else:
-            factors, used = _activity_factors(headers, ctx, normaliser)
-            if units == "CNTS":
-                factors = [h.philips_activity_scale * f for h, f in zip(headers, factors, strict=True)]  # type: ignore[operator]
-                used["method"] = f"Philips activity concentration scale factor (7053,1009) x BQML: {used['method']}"
-        used |= {"normaliser": normaliser}
+        factors, used = _activity_suv_factors(headers, ctx, suv_type)
     else:
         raise SuvUnavailable(f"Units {units or '(missing)'} cannot be converted to SUV")
     distinct = len(set(factors)) > 1

@@ -114,16 +114,8 @@ def _best_response_table(out_root: Path, studies: Sequence[str]) -> str:
     )
 
 
-def write_cohort_report(out_root: Path | str, studies: Sequence[str] | None = None) -> Path:
-    """Write ``out_root/cohort_report.html`` from the per-study outputs; returns its path.
-
-    ``studies``: sub-folder names to include (default: every sub-folder with a ``response.csv``).
-    """
-    out_root = Path(out_root)
-    if studies is None:
-        studies = sorted(p.name for p in out_root.iterdir() if (p / "response.csv").is_file())
-    results = [best_change(name, read_table(out_root / name / "response.csv")) for name in studies]
-    criteria = list(dict.fromkeys(c for r in results for c in r.best_categories | r.last_categories))
+def _best_change_table(out_root: Path, results: Sequence[StudyBest], criteria: Sequence[str]) -> str:
+    """HTML table of each study's best and last change and categories (the study linked to its report if any)."""
     rows = []
     for r in results:
         link = out_root / r.study / REPORT_NAME
@@ -156,22 +148,41 @@ def write_cohort_report(out_root: Path | str, studies: Sequence[str] | None = No
     ]
     headers += [f"{c} at best" for c in criteria] + [f"{c} at last" for c in criteria]
     numeric = [False, False, True, True, True, True, True] + [False] * (2 * len(criteria))
+    return html.table(headers, rows, numeric)
+
+
+def _waterfall(with_bar: Sequence[StudyBest], criteria: Sequence[str]) -> str:
+    """The waterfall plot of best change (bars coloured by the first criterion's category) and its caption."""
+    first = criteria[0] if criteria else ""
+    png = plots.waterfall_png(
+        [r.study for r in with_bar],
+        [r.best_change_pct for r in with_bar],  # type: ignore[misc]
+        [r.best_categories.get(first, "") for r in with_bar],
+    )
+    return (
+        "<h2>Waterfall</h2>"
+        + html.png_img(png, "waterfall plot of best change", img_id="plot-waterfall")
+        + '<p class="small muted">Best change = smallest change of the sum of longest diameters from baseline over '
+        f"the follow-ups; bars coloured by {html.text(first or 'category')} at that timepoint.</p>"
+    )
+
+
+def write_cohort_report(out_root: Path | str, studies: Sequence[str] | None = None) -> Path:
+    """Write ``out_root/cohort_report.html`` from the per-study outputs; returns its path.
+
+    ``studies``: sub-folder names to include (default: every sub-folder with a ``response.csv``).
+    """
+    out_root = Path(out_root)
+    if studies is None:
+        studies = sorted(p.name for p in out_root.iterdir() if (p / "response.csv").is_file())
+    results = [best_change(name, read_table(out_root / name / "response.csv")) for name in studies]
+    criteria = list(dict.fromkeys(c for r in results for c in r.best_categories | r.last_categories))
     with_bar = [r for r in results if r.best_change_pct is not None]
     body = f'<h1>Cohort report</h1><p class="muted">{len(results)} stud{"y" if len(results) == 1 else "ies"} with results.</p>'
     if with_bar:
-        first = criteria[0] if criteria else ""
-        png = plots.waterfall_png(
-            [r.study for r in with_bar],
-            [r.best_change_pct for r in with_bar],  # type: ignore[misc]
-            [r.best_categories.get(first, "") for r in with_bar],
-        )
-        body += "<h2>Waterfall</h2>" + html.png_img(png, "waterfall plot of best change", img_id="plot-waterfall")
-        body += (
-            '<p class="small muted">Best change = smallest change of the sum of longest diameters from baseline over '
-            f"the follow-ups; bars coloured by {html.text(first or 'category')} at that timepoint.</p>"
-        )
+        body += _waterfall(with_bar, criteria)
     body += _best_response_table(out_root, [r.study for r in results])
-    body += "<h2>Best measured change per study</h2>" + html.table(headers, rows, numeric)
+    body += "<h2>Best measured change per study</h2>" + _best_change_table(out_root, results, criteria)
     failures = _failures(out_root)
     if failures:
         body += "<h2>Failed studies</h2>" + html.table(

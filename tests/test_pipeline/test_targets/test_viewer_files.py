@@ -31,13 +31,16 @@ def _rows(out: Path) -> dict[tuple[int, str], dict[str, str]]:
 
 
 def _same_measurements(before: dict, after: dict) -> None:
-    """The same lesions measured alike at every timepoint: within 0.5 mm and 1 % (a follow-up's search starts
-    from the baseline segmentation, not from the point the target was given by)."""
+    """The same lesions measured alike: at baseline (the same lesion on the same image) within 0.5 mm and 1 %; at
+    the follow-ups within 1 mm and 10 %: a follow-up's search starts where the registration maps the point the
+    baseline segmentation started from (here the line's midpoint or the mask's deepest point instead of the
+    hand-placed seed), which moves the result of these 9-15 mm lesions by up to about one voxel."""
     for key, row in before.items():
         assert after[key]["status"] == row["status"], key
         if row["status"] == "measured":
-            assert abs(float(after[key]["longest_diameter_mm"]) - float(row["longest_diameter_mm"])) <= 0.5, key
-            assert abs(float(after[key]["volume_ml"]) / float(row["volume_ml"]) - 1.0) <= 0.01, key
+            mm, rel = (0.5, 0.01) if key[0] == 0 else (1.0, 0.10)
+            assert abs(float(after[key]["longest_diameter_mm"]) - float(row["longest_diameter_mm"])) <= mm, key
+            assert abs(float(after[key]["volume_ml"]) / float(row["volume_ml"]) - 1.0) <= rel, key
 
 
 def _seeds(sample_root: Path) -> dict[str, list[float]]:
