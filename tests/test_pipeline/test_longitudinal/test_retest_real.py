@@ -46,12 +46,6 @@ def retest_output(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root / "out"
 
 
-@pytest.mark.xfail(
-    reason="known limit: the seeded segmenter refuses this real tumour by default; with its self-checks off its "
-    "delineation depends on the seed, and a follow-up starts from the reference segmentation's deepest point, "
-    "not the baseline seed (longest diameter 1.5 mm apart on the identical scan)",
-    strict=False,
-)
 def test_the_same_scan_again_is_measured_the_same(retest_output: Path):
     with (retest_output / "measurements.csv").open() as f:
         rows = {r["timepoint"]: r for r in csv.DictReader(f) if r["lesion_id"] == "T1"}
