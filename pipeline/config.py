@@ -10,6 +10,7 @@ from measurement.criteria.percist import PercistConfig
 from measurement.criteria.recist import RecistConfig
 from measurement.criteria.volumetric import VolumetricConfig
 from segmentation.ct_lesion import CtLesionConfig
+from segmentation.ct_seeded import SeededCtConfig
 from segmentation.detect import DetectionConfig
 from segmentation.liver import LiverConfig
 from segmentation.pet_lesion import PetSegmentationConfig
@@ -65,7 +66,8 @@ class RunConfig:
     chain_registration: bool = False  # register each follow-up to the previous timepoint instead of the baseline
     max_registration_residual_mm: float = 10.0
     registration: RegistrationConfig = field(default_factory=RegistrationConfig)
-    ct_lesion: CtLesionConfig = field(default_factory=CtLesionConfig)
+    ct_lesion: CtLesionConfig = field(default_factory=CtLesionConfig)  # automatic detection's segmenter
+    lesion: SeededCtConfig = field(default_factory=SeededCtConfig)  # the targets' segmenter
     pet_lesion: PetSegmentationConfig = field(default_factory=PetSegmentationConfig)
     recist: RecistConfig = field(default_factory=RecistConfig)
     detection: DetectionConfig = field(default_factory=DetectionConfig)

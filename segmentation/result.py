@@ -1,4 +1,5 @@
-"""The result every lesion segmenter returns, and the interface a segmenter implements.
+"""The result every lesion segmenter returns, the interface a segmenter implements, and what the pipeline may
+tell a segmenter about a target besides its seed.
 
 Masks are cropped to a box: ``mask_zyx`` covers the voxels
 ``[offset_zyx[k] : offset_zyx[k] + mask_zyx.shape[k]]`` of the full image.
@@ -6,7 +7,9 @@ Mask values are lesion fractions per voxel: bool for a binary segmentation,
 float32 in [0, 1] for a partial-volume one (see :mod:`measurement.masks`).
 Any segmenter (classical, or a local deep-learning model) that implements
 :class:`LesionSegmenter` can replace the default one without touching the
-rest of the pipeline.
+rest of the pipeline. A segmenter whose ``uses_hints`` attribute is true also
+receives :class:`SegmentationHints` (the reader's line, the organ, the
+baseline lesion at a follow-up) as a fourth argument.
 """
 
 from __future__ import annotations
@@ -34,6 +37,9 @@ class LesionSegmentation:
     confidence: float = 0.0
     #: predicted standard deviation of the volume from noise, in % of the volume (None: not estimated)
     volume_sd_pct: float | None = None
+    #: not found because nothing but liver-like tissue lies at (and near) the seed: at a follow-up, the lesion
+    #: is gone, rather than not measurable
+    absent: bool = False
 
     def _pasted(self, shape_zyx: tuple[int, int, int], values: np.ndarray | None, dtype: type) -> np.ndarray:
         full: np.ndarray = np.zeros(shape_zyx, dtype=dtype)
@@ -52,8 +58,48 @@ class LesionSegmentation:
         return self._pasted(shape_zyx, None if self.mask_zyx is None else inside(self.mask_zyx), bool)
 
 
-def not_found(reason: str, seed_zyx: tuple[float, float, float]) -> LesionSegmentation:
-    return LesionSegmentation(found=False, reason=reason, seed_zyx=seed_zyx)
+def not_found(reason: str, seed_zyx: tuple[float, float, float], absent: bool = False) -> LesionSegmentation:
+    return LesionSegmentation(found=False, reason=reason, seed_zyx=seed_zyx, absent=absent)
+
+
+Vec3 = tuple[float, float, float]
+
+
+@dataclass(frozen=True, eq=False)
+class OrganModel:
+    """The organ that holds the lesion (the liver): its mask on the image grid and its parenchyma level (HU)."""
+
+    mask_zyx: np.ndarray
+    level_hu: float
+
+
+@dataclass(frozen=True, eq=False)
+class LesionPrior:
+    """What is known of a lesion from an earlier timepoint, on this image's grid.
+
+    ``mask_zyx``: the earlier lesion mask mapped by the registration (bool, the full image shape);
+    ``lesion_hu`` / ``background_hu``: its attenuation and its surroundings' then (HU).
+    """
+
+    mask_zyx: np.ndarray
+    lesion_hu: float
+    background_hu: float
+
+
+@dataclass(frozen=True, eq=False)
+class SegmentationHints:
+    """What the pipeline knows about a target besides its seed (every field optional).
+
+    ``long_axis_zyx``: the reader's longest-diameter line (two continuous voxel indices), a strong prior on
+    the lesion's position and extent; ``organ``: the organ that holds it; ``search_mm``: how far from the
+    seed the lesion may be (a seed mapped from another timepoint); ``prior``: the lesion at an earlier
+    timepoint.
+    """
+
+    long_axis_zyx: tuple[Vec3, Vec3] | None = None
+    organ: OrganModel | None = None
+    search_mm: float = 0.0
+    prior: LesionPrior | None = None
 
 
 class LesionSegmenter(Protocol):

@@ -23,29 +23,35 @@ from measurement.volume import centroid_zyx, volume_ml
 from pipeline import spatial
 from pipeline.config import RunConfig
 from pipeline.dicom.load import LoadedSeries
+from pipeline.errors import NoLiverError
+from pipeline.longitudinal.liver import segment_ct_liver
 from pipeline.longitudinal.tracking import FollowupPrior, fragments, max_track_distance_mm, merged_pairs
 from pipeline.records import MEASURED, NOT_FOUND, LesionRecord, PetReference, Point
-from segmentation.ct_lesion import CtLesionSegmenter
+from segmentation.ct_seeded import SeededCtSegmenter, organ_model
 from segmentation.pet_lesion import PetSegmentationConfig, segment_pet_lesion
 from segmentation.recentre import locate_lesion
-from segmentation.result import LesionSegmentation, LesionSegmenter
+from segmentation.result import LesionSegmentation, LesionSegmenter, OrganModel, SegmentationHints
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class SeedRequest:
     """Where to look for a target at this timepoint (``seed_lps_mm`` ``None``: do not look).
 
     At baseline ``seed_lps_mm`` is the reader's seed; at a follow-up it is the
     mapped centroid, and ``prior`` what the reference timepoint knows of the
     lesion (:mod:`pipeline.longitudinal.tracking`).
+    ``long_axis_lps_mm``: the reader's RECIST line (baseline); ``organ``: the organ that holds the lesion
+    (the timepoint's liver is given to the segmenter).
     """
 
     lesion_id: str
     seed_lps_mm: Point | None
     prior: FollowupPrior | None = None
     reason_if_absent: str = ""
+    long_axis_lps_mm: tuple[Point, Point] | None = None
+    organ: str = "liver"
     reader_mask: sitk.Image | None = field(default=None, compare=False, repr=False)  # measured as it is
 
 
@@ -191,6 +197,31 @@ def pet_threshold(config: RunConfig, reference: PetReference | None) -> PetThres
     )
 
 
+def liver_model(
+    ct: LoadedSeries, ct_array: np.ndarray, config: RunConfig, mask_zyx: np.ndarray | None = None
+) -> OrganModel | None:
+    """The liver of a CT (``mask_zyx``, else segmented) as the organ the targets lie in; ``None`` (with a
+    warning) when there is none, and the targets are then segmented without it."""
+    spacing = spatial.spacing_zyx(ct.image)
+    try:
+        if mask_zyx is None:
+            mask_zyx = segment_ct_liver(ct, config.liver).mask_zyx
+        return organ_model(ct_array, spacing, mask_zyx)
+    except (NoLiverError, ValueError) as exc:
+        log.warning("no liver (%s): lesions segmented without the liver's extent and level", exc)
+        return None
+
+
+def _hints(request: SeedRequest, ct: LoadedSeries, organ: OrganModel | None) -> SegmentationHints:
+    line = None
+    if request.long_axis_lps_mm is not None:
+        a, b = (
+            tuple(float(v) for v in spatial.lps_to_index_zyx(ct.image, np.asarray(p))) for p in request.long_axis_lps_mm
+        )
+        line = (a, b)
+    return SegmentationHints(long_axis_zyx=line, organ=organ if request.organ == "liver" else None)  # type: ignore[arg-type]
+
+
 def _segment(
     request: SeedRequest,
     ct: LoadedSeries,
@@ -198,6 +229,7 @@ def _segment(
     spacing: tuple[float, float, float],
     config: RunConfig,
     segmenter: LesionSegmenter,
+    organ: Callable[[], OrganModel | None],
 ) -> tuple[LesionSegmentation | LesionRecord, str]:
     """The lesion's segmentation, or a ``not_found`` record saying why there is none; and how a follow-up seed
     was chosen."""
@@ -231,7 +263,11 @@ def _segment(
         if not seg.found:
             return LesionRecord(request.lesion_id, NOT_FOUND, seg.reason, mapped_seed_lps_mm=mapped), located
         return seg, located
-    seg = segmenter.segment(ct_array, spacing, (float(seed[0]), float(seed[1]), float(seed[2])))
+    seed_t = (float(seed[0]), float(seed[1]), float(seed[2]))
+    if getattr(segmenter, "uses_hints", False):  # with what is known of the target: its line, its organ
+        seg = segmenter.segment(ct_array, spacing, seed_t, _hints(request, ct, organ()))  # type: ignore[call-arg]
+    else:
+        seg = segmenter.segment(ct_array, spacing, seed_t)
     if not seg.found:
         return LesionRecord(request.lesion_id, NOT_FOUND, seg.reason, _lps(ct.image, seg.seed_zyx), mapped), located
     if request.prior is not None:
@@ -269,6 +305,7 @@ def process_timepoint(
     config: RunConfig,
     segmenter: LesionSegmenter | None = None,
     pet_reference: Callable[[np.ndarray], PetReference | None] | None = None,
+    liver_zyx: np.ndarray | None = None,
 ) -> TimepointLesions:
     """Segment and measure every requested target at one timepoint.
 
@@ -276,13 +313,21 @@ def process_timepoint(
     (:func:`pipeline.longitudinal.tracking.merged_pairs`) are measured once, for the earlier
     target; fragmented ones are flagged. ``pet_reference`` computes the
     timepoint's PET reference from the CT lesion labels (which it must avoid),
-    before the PET measures, which need it for the PERCIST threshold.
+    before the PET measures, which need it for the PERCIST threshold. ``liver_zyx``: the timepoint's
+    liver mask (else the liver is segmented here, once, when a target in it needs it).
     """
-    segmenter = segmenter or CtLesionSegmenter(config.ct_lesion)
+    segmenter = segmenter or SeededCtSegmenter(config.lesion)
     ct_array = spatial.array_zyx(ct.image)
     spacing = spatial.spacing_zyx(ct.image)
+    liver: list[OrganModel | None] = []
+
+    def organ() -> OrganModel | None:  # the liver, once, when a target in it needs it
+        if not liver:
+            liver.append(liver_model(ct, ct_array, config, liver_zyx))
+        return liver[0]
+
     pet_array = spatial.array_zyx(pet.image) if pet is not None and pet.suv is not None else None
-    segmented = [_segment(r, ct, ct_array, spacing, config, segmenter) for r in requests]
+    segmented = [_segment(r, ct, ct_array, spacing, config, segmenter, organ) for r in requests]
     outcomes = [outcome for outcome, _ in segmented]
     masks = [o.full_mask(ct_array.shape) if isinstance(o, LesionSegmentation) else None for o in outcomes]
     flags: dict[str, list[str]] = {}

@@ -50,6 +50,7 @@ from pipeline.records import (
     TrackingRecord,
 )
 from pipeline.targets.json_file import Target, targets_to_json
+from segmentation.lesion_region import NO_LESION
 from segmentation.morphology import distance_mm
 
 log = logging.getLogger(__name__)
@@ -162,6 +163,7 @@ def _measure(
             pet,
             ctx.config,
             pet_reference=functools.partial(_pet_reference, ctx, ct, pet, reg, is_baseline, liver),
+            liver_zyx=None if liver is None else liver.mask_zyx,
         )
     reference = result.pet_reference
     if reference is None or reference.sul_per_suvbw is None:
@@ -302,12 +304,14 @@ def _say_loaded(ctx: RunContext, index: int, tp: Timepoint, ct: LoadedSeries, pe
 
 
 def _explained(r: LesionRecord, ct: LoadedSeries) -> LesionRecord:
-    """A baseline target not found, with what is at its seed and the likely mistake."""
+    """A baseline target not found, with what is at its seed and, when no lesion was found there, the likely
+    mistake (a lesion found but not measurable is no sign of a misplaced point)."""
     if r.measured or r.seed_lps_mm is None and r.mapped_seed_lps_mm is None:
         return r
     point = r.mapped_seed_lps_mm or r.seed_lps_mm
     assert point is not None
-    return replace(r, reason=f"{r.reason} (at the seed: {describe(ct, point)}{hint(ct, point)})")
+    mistake = hint(ct, point) if r.reason.startswith(NO_LESION) else ""
+    return replace(r, reason=f"{r.reason} (at the seed: {describe(ct, point)}{mistake})")
 
 
 def process_baseline(ctx: RunContext) -> tuple[Baseline, RunContext]:
@@ -338,7 +342,13 @@ def process_baseline(ctx: RunContext) -> tuple[Baseline, RunContext]:
         pet = load_pet_of(tp, ctx, ct)
     _say_loaded(ctx, 0, tp, ct, pet)
     requests = [
-        SeedRequest(t.lesion_id, t.seed_lps_mm, reader_mask=None if ctx.config.resegment else t.reader_mask)
+        SeedRequest(
+            t.lesion_id,
+            t.seed_lps_mm,
+            long_axis_lps_mm=t.long_axis_lps_mm,
+            organ=t.organ,
+            reader_mask=None if ctx.config.resegment else t.reader_mask,
+        )
         for t in targets
     ]
     result = _measure(ctx, requests, ct, pet, None, is_baseline=True, liver=liver)
@@ -381,7 +391,7 @@ def _track(
         else:
             lesion = ref.lesions[t.lesion_id]
             prior = FollowupPrior(reg.map_point(lesion.seed_lps_mm), lesion.radius_mm, lesion.appearance)
-            requests.append(SeedRequest(t.lesion_id, reg.map_point(lesion.centroid_lps_mm), prior=prior))
+            requests.append(SeedRequest(t.lesion_id, reg.map_point(lesion.centroid_lps_mm), prior=prior, organ=t.organ))
     return requests, reg, record
 
 

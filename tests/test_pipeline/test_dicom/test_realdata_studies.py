@@ -135,14 +135,18 @@ def _tumour_seeds(masks: Path) -> list[dict[str, object]]:
 def test_run_loads_every_timepoint_of_a_real_study(realdata: Path, tmp_path: Path) -> None:
     """``run`` on the IRCAD study (GDCM-written, over-long PixelSpacing) with seeds inside its two tumours: the CT
     of both timepoints is chosen and loaded and the run completes. (Whether the tumours are found is the CT
-    segmenter's business; it is not asserted here.)"""
+    segmenter's business; it is not asserted here: its self-checks are switched off, so that a tumour it
+    would refuse still lets the run go on to the follow-up.)"""
+    from pipeline.config import RunConfig
     from pipeline.longitudinal.run import run_study
+    from segmentation.ct_seeded import SeededCtConfig
 
     study = build_study(realdata, "ircad_patient/ct", tmp_path / "study")
     targets = tmp_path / "targets.json"
     targets.write_text(json.dumps({"lesions": _tumour_seeds(realdata / "ircad_patient" / "masks.nii.gz")}))
     messages: list[str] = []
-    run_study(study, tmp_path / "out", targets, progress=lambda message, **_: messages.append(message))
+    permissive = RunConfig(lesion=SeededCtConfig(min_confidence=0.0, max_unlike_outside=1.01, min_edge_fraction=0.0))
+    run_study(study, tmp_path / "out", targets, permissive, progress=lambda message, **_: messages.append(message))
     loaded = [m for m in messages if "CT (512, 512, 119)" in m]
     assert [m.split(" (")[0] for m in loaded] == ["timepoint 0", "timepoint 1"]
     run = json.loads((tmp_path / "out" / "run.json").read_text())

@@ -1,0 +1,402 @@
+"""Seeded CT lesion segmentation for any appearance: hypo-, iso- or hyperdense, rim-enhancing, mottled, dense.
+
+The lesion is what differs from the liver around the seed, delineated where its edge is:
+
+1. **Crop** around the seed (40 mm half-size, grown by 1.6x up to 100 mm while the lesion reaches the crop;
+   with a reader's line: 0.75 x its length + 15 mm around its middle), on block means of about 1.5 mm.
+2. **Allowed region** (with an organ, the liver): the organ mask closed by 15 mm (or half the reader's line),
+   holes filled, grown by 3 mm; when the seed lies outside that (an organ mask that left a large tumour at
+   its border out), the organ's convex hull on every axial slice, grown by 3 mm.
+3. **Region** (:mod:`segmentation.lesion_region`): the liver's level and spread at the region's scale, the
+   connected dark-or-bright tissue at the seed, polarity rules for rims, calcifications and deposits, cut
+   at thin bridges and necks, holes filled; computed at 2.5 mm and again at a scale of a quarter of its
+   equivalent radius (2.5-5 mm), with the liver level taken from a 3-12 mm shell around it.
+4. **Edge** (:mod:`segmentation.lesion_edge`): from the region's centroid, a star-shaped extent
+   (spherical-harmonic fit of the region's exit radii, capped by the reader's line), then four passes of
+   ray-wise half-level crossings on the 0.7 mm-smoothed image with a closing inner window, each fitted by
+   spherical harmonics of a degree chosen by the data (:func:`segmentation.rays.fit_radii_selected`); an
+   enclosing shell of the other polarity (an enhancing rim, tumour around a deposit) is added; the
+   half-level surface is moved out by the curvature shift of the blur (:func:`blur_correction_mm`).
+5. **Mask**: partial-volume fractions of the fitted star surface (sub-voxel sampling 0.4 mm).
+
+Self-checks, each a refusal (``not_found`` with the reason) rather than a wrong number: less than half of
+the outline shows an edge against its surroundings; a predicted volume uncertainty above 30 % (1 sd, from
+the radii's residual spread and the number of independent rays); more than half of the outline has tissue
+just outside it (2-5 mm) that is not liver-like either (the edge found lies inside the lesion: a necrotic
+centre inside its rim, a deposit inside its tumour); a volume below 0.03 ml; a confidence below 0.7.
+The confidence is ``min(1, edge fraction / 0.9) * sqrt(clip(median edge contrast / tol, 0, 1)) *
+sqrt(1 - volume sd / 30 %)``.
+
+Hints (:class:`segmentation.result.SegmentationHints`): a reader's line places the crop and caps the extent
+(the region takes every component its middle 70 % crosses); an organ restricts and calibrates; a search
+radius lets a seed mapped from another timepoint find the lesion nearby; a prior (the earlier lesion mapped
+to this grid) replaces the seed by the earlier lesion's core and keeps the lesion within 10 mm of it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+from segmentation.lesion_edge import blur_correction_mm, crossings, enclosing_shell, surroundings_unlike_liver
+from segmentation.lesion_region import (
+    NO_LESION,
+    Parenchyma,
+    block_mean,
+    coarse_grid,
+    exit_radii,
+    lesion_region,
+    organ_allowed,
+    organ_hull_allowed,
+    parenchyma,
+    shell_level,
+    touches_crop,
+)
+from segmentation.levels import histogram_mode
+from segmentation.rays import (
+    DirectionSet,
+    fit_radii,
+    fit_radii_selected,
+    radius_from_coef,
+    rasterise_star,
+    star_volume_mm3,
+)
+from segmentation.result import LesionPrior, LesionSegmentation, OrganModel, SegmentationHints, not_found
+from segmentation.surface import fibonacci_sphere, real_sh
+
+Vec3 = tuple[float, float, float]
+
+
+@dataclass(frozen=True)
+class SeededCtConfig:
+    """Parameters (mm, HU); see the module docstring for where each acts."""
+
+    coarse_mm: float = 1.5
+    sample_smoothing_mm: float = 2.0
+    region_smoothing_mm: float = 2.5
+    max_region_smoothing_mm: float = 5.0
+    edge_smoothing_mm: float = 0.7
+    initial_half_mm: float = 40.0
+    max_half_mm: float = 100.0
+    seed_radius_mm: float = 2.5
+    parenchyma_k: float = 2.5
+    min_parenchyma_hu: float = 6.0
+    fat_hu: float = -50.0
+    organ_margin_mm: float = 3.0
+    organ_close_mm: float = 15.0
+    prior_margin_mm: float = 10.0
+    extent_directions: int = 300
+    edge_reach_mm: float = 4.0
+    assumed_psf_mm: float = 0.6
+    blur_correction: float = 0.6
+    min_edge_fraction: float = 0.5
+    max_rel_volume_sd: float = 0.3
+    min_confidence: float = 0.7
+    min_volume_ml: float = 0.03
+    out_sub_voxel_mm: float = 0.4
+    outside_smoothing_mm: float = 1.5
+    outside_window_mm: tuple[float, float] = (2.0, 5.0)
+    max_unlike_outside: float = 0.5
+
+
+def organ_model(image_zyx: np.ndarray, spacing_zyx: tuple[float, float, float], mask_zyx: np.ndarray) -> OrganModel:
+    """The organ's parenchyma level: histogram mode of its voxels averaged in blocks of about 3 mm."""
+    from segmentation.lesion_region import block_mean
+
+    f = np.array([max(1, int(round(3.0 / s))) for s in spacing_zyx])
+    img = block_mean(np.asarray(image_zyx), f)
+    org = block_mean(np.asarray(mask_zyx, dtype=np.float32), f)
+    values = img[org > 0.99]
+    level = histogram_mode(values[(values > -20.0) & (values < 300.0)], bin_hu=1.0)
+    if level is None:
+        raise ValueError("the organ mask holds too little soft tissue to estimate its level")
+    return OrganModel(np.asarray(mask_zyx, dtype=bool), float(level))
+
+
+def _crop(
+    shape: tuple[int, ...], centre: np.ndarray, half_mm: float, spacing: np.ndarray
+) -> tuple[slice, slice, slice]:
+    out = []
+    for c, s, n in zip(centre, spacing, shape):
+        r = int(np.ceil(half_mm / s))
+        c = int(round(float(c)))
+        out.append(slice(max(c - r, 0), min(c + r + 1, n)))
+    return tuple(out)  # type: ignore[return-value]
+
+
+def _factor(grid: object, spacing: np.ndarray) -> np.ndarray:
+    return np.rint(np.asarray(grid.spacing) / spacing).astype(int)  # type: ignore[attr-defined]
+
+
+def _prior_points(
+    prior: LesionPrior, spacing: np.ndarray, margin_mm: float
+) -> tuple[np.ndarray | None, np.ndarray, float, float]:
+    """Up to 25 points of the earlier lesion's core (its deepest point first, then points of its deeper half),
+    the crop centre, half-size and the radius around it left out of the liver's level."""
+    mask = np.asarray(prior.mask_zyx, dtype=bool)
+    nz = np.argwhere(mask)
+    if not len(nz):
+        return None, np.zeros(3), 0.0, 0.0
+    lo, hi = nz.min(axis=0), nz.max(axis=0) + 1
+    sub = mask[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]]
+    depth = ndimage.distance_transform_edt(np.pad(sub, 1), sampling=spacing)[1:-1, 1:-1, 1:-1]
+    deepest = np.unravel_index(int(np.argmax(depth)), depth.shape) + lo
+    core = np.argwhere(depth >= 0.5 * depth.max()) + lo
+    pick = np.vstack([deepest[None], core[np.linspace(0, len(core) - 1, min(24, len(core))).astype(int)]]).astype(float)
+    extent = float(np.max((hi - lo) * spacing))
+    centre = (lo + hi - 1) / 2.0
+    return pick, centre, 0.5 * extent + margin_mm + 15.0, 0.5 * extent + 3.0
+
+
+def _upsample(coarse: np.ndarray, shape: tuple[int, ...], factor: np.ndarray) -> np.ndarray:
+    """A coarse-grid map on the crop's grid (each voxel takes its block's value; the remainder the last)."""
+    idx = [np.minimum(np.arange(shape[k]) // int(factor[k]), coarse.shape[k] - 1) for k in range(3)]
+    return coarse[np.ix_(*idx)]
+
+
+class SeededCtSegmenter:
+    """Seeded CT lesion segmentation (see module docstring)."""
+
+    name = "ct-seeded"
+
+    def __init__(self, config: SeededCtConfig | None = None) -> None:
+        self.config = config or SeededCtConfig()
+        #: diagnostics of the last ``segment`` call; not part of the API
+        self.debug: dict[str, object] = {}
+
+    uses_hints = True
+
+    def segment(
+        self,
+        image_zyx: np.ndarray,
+        spacing_zyx: tuple[float, float, float],
+        seed_zyx: tuple[float, float, float],
+        hints: SegmentationHints | None = None,
+    ) -> LesionSegmentation:
+        """Segment the lesion containing ``seed_zyx`` (continuous voxel index z, y, x); see the module docstring
+        for what each of the ``hints`` changes."""
+        cfg = self.config
+        hints = hints or SegmentationHints()
+        self.debug = {}
+        spacing = np.asarray(spacing_zyx, dtype=float)
+        seed = np.asarray(seed_zyx, dtype=float)
+        seed_t: Vec3 = (float(seed[0]), float(seed[1]), float(seed[2]))
+        if image_zyx.ndim != 3 or not (np.all(seed >= -0.5) and np.all(seed <= np.asarray(image_zyx.shape) - 0.5)):
+            return not_found("seed lies outside the image", seed_t)
+        line = None if hints.long_axis_zyx is None else np.asarray(hints.long_axis_zyx, dtype=float)
+        length = None
+        start, half, exclude = seed, cfg.initial_half_mm + hints.search_mm, 8.0
+        if line is not None:
+            length = float(np.linalg.norm((line[1] - line[0]) * spacing))
+            start = 0.5 * (line[0] + line[1])
+            half = max(0.75 * length + 15.0, 25.0)
+            exclude = max(8.0, 0.6 * length)
+        prior_points = None
+        if hints.prior is not None:
+            prior_points, start, half, exclude = _prior_points(hints.prior, spacing, cfg.prior_margin_mm)
+            if prior_points is None:
+                return not_found("the lesion's earlier extent maps outside this image", seed_t)
+        while True:
+            out = self._segment_in_crop(
+                image_zyx, spacing, seed, seed_t, start, half, exclude, line, length, hints, prior_points
+            )
+            if not isinstance(out, str):
+                return out
+            if half >= cfg.max_half_mm:
+                return not_found(
+                    f"no closed lesion boundary within {cfg.max_half_mm:.0f} mm of the seed (the tissue around "
+                    "the seed runs on into its surroundings)",
+                    seed_t,
+                )
+            half = min(cfg.max_half_mm, half * 1.6)
+            exclude = max(exclude, half / 2.0)
+
+    # ------------------------------------------------------------------ one crop
+    def _segment_in_crop(
+        self,
+        image: np.ndarray,
+        sp: np.ndarray,
+        seed: np.ndarray,
+        seed_t: Vec3,
+        start: np.ndarray,
+        half: float,
+        exclude: float,
+        line: np.ndarray | None,
+        length: float | None,
+        hints: SegmentationHints,
+        prior_points: np.ndarray | None,
+    ) -> LesionSegmentation | str:
+        """The segmentation, or ``"grow"`` when the lesion reaches the crop."""
+        cfg = self.config
+        organ = hints.organ
+        box = _crop(image.shape, start, half, sp)
+        offset = np.array([s.start for s in box])
+        raw = np.asarray(image[box], dtype=np.float32)
+        org = np.asarray(organ.mask_zyx[box], dtype=np.float32) if organ is not None else np.ones(raw.shape, np.float32)
+        grid = coarse_grid(raw, org, np.ones(raw.shape, np.float32), sp, cfg.coarse_mm)
+        if organ is not None:
+            close = max(cfg.organ_close_mm, 0.5 * length if length is not None else 0.0)
+            grid = dataclasses.replace(
+                grid, allowed=organ_allowed(grid.organ, grid.spacing, close, cfg.organ_margin_mm)
+            )
+            at = [(seed - offset) * sp] if line is None else [(line[0] + line[1]) / 2.0 * sp - offset * sp]
+            if ndimage.map_coordinates(grid.allowed, grid.index(np.asarray(at)).T, order=0, mode="nearest")[0] < 0.5:
+                # the organ's mask left the lesion out (a large tumour at its border): the organ's hull
+                grid = dataclasses.replace(
+                    grid, allowed=organ_hull_allowed(grid.organ, grid.spacing, cfg.organ_margin_mm)
+                )
+        if hints.prior is not None:
+            near_prior = ndimage.distance_transform_edt(~hints.prior.mask_zyx[box], sampling=sp) <= cfg.prior_margin_mm
+            grid = dataclasses.replace(
+                grid, allowed=grid.allowed * (block_mean(near_prior.astype(np.float32), _factor(grid, sp)) > 0.0)
+            )
+        allowed = _upsample(grid.allowed, raw.shape, _factor(grid, sp))
+        seed_mm = (seed - offset) * sp
+        line_mm = None if line is None else (line - offset) * sp
+        seed_c = grid.index(seed_mm)
+        line_c = None if line_mm is None else grid.index(line_mm)
+        if prior_points is not None:
+            # the earlier lesion's core stands for the seed: a seed mapped beside the lesion is not followed
+            seed_mm = (prior_points[0] - offset) * sp
+            seed_c = grid.index(seed_mm)
+            line_c = grid.index((prior_points - offset) * sp)
+        within = max(5.0, hints.search_mm)
+        # the tissue at the seed (and along the reader's line)
+        ws = grid.smoothed(cfg.sample_smoothing_mm)
+        pts = [seed_mm[None], seed_mm[None] + fibonacci_sphere(26) * cfg.seed_radius_mm]
+        if line_mm is not None:
+            t = np.linspace(0.15, 0.85, 15)[:, None]
+            pts.append(line_mm[0][None] + t * (line_mm[1] - line_mm[0])[None])
+        sample = ndimage.map_coordinates(ws, grid.index(np.concatenate(pts)).T, order=1, mode="nearest")
+        # stage A: the region, at a scale that grows with the lesion, with the liver level around it
+        level0 = None if organ is None else organ.level_hu
+        w = grid.smoothed(cfg.region_smoothing_mm)
+        w_fine = grid.smoothed(1.0)
+        par = parenchyma(w, grid, level0, seed_c, exclude, cfg.fat_hu)
+        region = lesion_region(
+            w, grid, par, seed_c, line_c, sample, cfg.parenchyma_k, cfg.min_parenchyma_hu, cfg.fat_hu, w_fine, within
+        )
+        if isinstance(region, str):
+            return not_found(region, seed_t, absent=region.startswith(NO_LESION))
+        if line is None and touches_crop(region, box, image.shape):
+            return "grow"
+        r_eq = (3.0 * float(region.sum()) * float(np.prod(grid.spacing)) / (4.0 * np.pi)) ** (1.0 / 3.0)
+        sigma = float(np.clip(0.25 * r_eq, cfg.region_smoothing_mm, cfg.max_region_smoothing_mm))
+        w = grid.smoothed(sigma)
+        par_s = parenchyma(w, grid, level0, seed_c, max(exclude, r_eq + 3.0), cfg.fat_hu)
+        par = Parenchyma(shell_level(w, region, grid.spacing, par_s.level_hu, cfg.fat_hu), par_s.sd_hu)
+        second = lesion_region(
+            w, grid, par, seed_c, line_c, sample, cfg.parenchyma_k, cfg.min_parenchyma_hu, cfg.fat_hu, w_fine, within
+        )
+        if not isinstance(second, str) and second.any() and second.sum() <= 1.6 * region.sum():
+            region = second  # (a much larger region at the coarser scale has merged with its neighbours)
+        if line is None and touches_crop(region, box, image.shape):
+            return "grow"
+        b = par.level_hu
+        tol = max(cfg.parenchyma_k * par.sd_hu, cfg.min_parenchyma_hu)
+        sample_level = float(np.median(sample))
+        self.debug.update(offset=offset, background=b, background_sd=par.sd_hu, lesion_level=sample_level, sigma=sigma)
+        # star-shaped extent from the region's centroid
+        dirs = DirectionSet.make(cfg.extent_directions)
+        centre = np.argwhere(region).mean(axis=0) * grid.spacing + grid.origin_mm
+        radii = exit_radii(region, grid, centre, dirs.u)
+        if length is not None:
+            inplane = np.sqrt(dirs.u[:, 1] ** 2 + dirs.u[:, 2] ** 2)
+            radii = np.minimum(radii, 0.5 * length * (1.25 + 0.45 * (1.0 - inplane)))
+        coef, _ = fit_radii(dirs.u, radii, np.ones(len(dirs)), 4, 1e-3)
+        radii = np.maximum(radius_from_coef(dirs.u, coef), 0.5)
+        self.debug["extent"] = [(centre.copy(), radii.copy(), b)]
+        # stage B: the edge, ray by ray
+        w1 = ndimage.gaussian_filter(raw, [cfg.edge_smoothing_mm / s for s in sp], mode="nearest")
+        r_mean = float(np.mean(radii))
+        edirs = DirectionSet.make(int(np.clip(4.0 * np.pi * r_mean**2 / 1.5, 200, 2000)), k=12)
+        coef_a, _ = fit_radii(dirs.u, radii, np.ones(len(dirs)), 4, 1e-3, robust=False)
+        r_edge = np.maximum(radius_from_coef(edirs.u, coef_a), 0.5)
+        l_top = 4 if r_mean < 8 else (6 if r_mean < 20 else 8)
+        resolution = max(float(np.sqrt(np.mean(sp**2))), 2.0 * cfg.edge_smoothing_mm)
+        weight = np.zeros(len(edirs))
+        contrast = np.zeros(len(edirs))
+        l_max, sd_r, n_ind = 2, float("inf"), 1.0
+        for inner in ((3.0, 5.0), (1.5, 3.0), (0.75, 2.25), (0.75, 2.25)):
+            # the inner window starts deep (stage A ends up to a few mm outside a strong edge) and closes in
+            r_new, weight, contrast = crossings(
+                w1, allowed, sp, centre, edirs, r_edge, b, tol, inner, cfg.edge_reach_mm
+            )
+            n_ind = 4.0 * np.pi * float(np.mean(r_edge)) ** 2 / resolution**2 * max(float(weight.mean()), 0.05)
+            coef, l_max, sd_r = fit_radii_selected(
+                edirs.u, r_new, weight + 1e-3, tuple(range(2, l_top + 1, 2)), 1e-4, n_ind
+            )
+            r_edge = np.maximum(radius_from_coef(edirs.u, coef), 0.3)
+        # an enclosing shell of the other polarity (enhancing rim, tumour around a deposit) belongs to the lesion
+        r_shell, shows = enclosing_shell(w1, sp, centre, edirs, r_edge, b, tol)
+        self.debug["shell_fraction"] = float(shows.mean())
+        if shows.mean() >= 0.5:
+            coef, l_max, sd_r = fit_radii_selected(
+                edirs.u, r_shell, shows + 1e-3, tuple(range(2, l_top + 1, 2)), 1e-4, n_ind * float(shows.mean())
+            )
+            r_edge = np.maximum(radius_from_coef(edirs.u, coef), 0.3)
+            weight = np.maximum(weight, shows)
+        r_final = r_edge + blur_correction_mm(
+            edirs.u, r_edge, sp, cfg.edge_smoothing_mm, cfg.assumed_psf_mm, cfg.blur_correction
+        )
+        edge_fraction = float(weight.mean())
+        w_out = ndimage.gaussian_filter(raw, [cfg.outside_smoothing_mm / s for s in sp], mode="nearest")
+        unlike = surroundings_unlike_liver(
+            w_out, allowed, sp, centre, edirs, r_final, b, tol, cfg.fat_hu, cfg.outside_window_mm
+        )
+        self.debug["unlike_outside"] = unlike
+        r_mean = float(np.mean(r_final))
+        rel_vol_sd = 3.0 * sd_r / (r_mean * np.sqrt(max(n_ind, 1.0)))
+        self.debug.update(
+            edge_radii=r_edge, final_radii=r_final, evidence=edge_fraction, centre=centre, l_max=l_max, sd_r=sd_r
+        )
+        # ---- self-checks
+        if edge_fraction < cfg.min_edge_fraction:
+            return not_found(
+                f"only {100 * edge_fraction:.0f}% of the lesion's outline shows an edge against its surroundings",
+                seed_t,
+            )
+        if unlike > cfg.max_unlike_outside:
+            return not_found(
+                f"the tissue just outside {100 * unlike:.0f}% of the measured outline is not liver-like either: "
+                "the lesion (or a part of it that looks different) goes on beyond the edge found",
+                seed_t,
+            )
+        coef_final = np.linalg.lstsq(real_sh(edirs.u, l_top), r_final, rcond=None)[0]
+        mask, moff = rasterise_star(centre, coef_final, sp, raw.shape, cfg.out_sub_voxel_mm)
+        vol = star_volume_mm3(r_final) / 1000.0
+        if vol < cfg.min_volume_ml or mask.max() < 0.5:
+            return not_found(f"lesion at the seed too small ({vol * 1000:.0f} mm3)", seed_t)
+        if rel_vol_sd > cfg.max_rel_volume_sd:
+            return not_found(
+                f"edge too faint or irregular to measure reliably (predicted volume uncertainty "
+                f"+-{100 * rel_vol_sd:.0f}% at 1 sd)",
+                seed_t,
+            )
+        cnr = float(np.median(np.abs(contrast[weight > 0]))) / max(tol, 1.0) if (weight > 0).any() else 0.0
+        conf = float(
+            min(1.0, edge_fraction / 0.9)
+            * np.clip(cnr, 0.0, 1.0) ** 0.5
+            * np.clip(1.0 - rel_vol_sd / cfg.max_rel_volume_sd, 0.0, 1.0) ** 0.5
+        )
+        if not conf >= cfg.min_confidence:
+            return not_found(
+                f"measurement unreliable (confidence {conf:.2f} < {cfg.min_confidence:.2f}: edge fraction "
+                f"{edge_fraction:.2f}, predicted volume sd {100 * rel_vol_sd:.0f}%)",
+                seed_t,
+            )
+        return LesionSegmentation(
+            found=True,
+            reason="",
+            seed_zyx=seed_t,
+            mask_zyx=mask,
+            offset_zyx=tuple(int(v) for v in (offset + moff)),  # type: ignore[arg-type]
+            lesion_hu=sample_level,
+            background_hu=b,
+            threshold_hu=None,
+            confidence=conf,
+            volume_sd_pct=100.0 * rel_vol_sd,
+        )
