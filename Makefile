@@ -83,7 +83,7 @@ lint: $(STAMP)
 REALDATA ?= ../shared/realdata
 DATA ?=
 validate: $(STAMP)
-	$(BIN)/python tests/validation/validate.py --realdata "$(REALDATA)" $(if $(DATA),--data "$(DATA)")
+	$(BIN)/python tests/validation/validate.py --realdata "$(REALDATA)" $(if $(DATA),--data "$(DATA)") $(if $(STRICT),--strict)
 
 run: $(STAMP)
 	@test -n "$(STUDY)" -a -n "$(OUT)" || { echo "usage: make run STUDY=dir OUT=dir [TARGETS=file | AUTO=1]"; exit 2; }
