@@ -37,6 +37,7 @@ from scipy import ndimage
 
 from sample_data.dicom_write import SeriesInfo, StudyInfo, ct_datasets, save_all, uid
 from sample_data.grid import Grid
+from sample_data.hybrid.backgrounds import read_series
 from sample_data.scenario import Patient
 
 BACKGROUNDS = ("ircad_patient", "hcc048_portal_venous", "totalsegmentator_example")
@@ -59,12 +60,7 @@ def _axial_lps(image: sitk.Image) -> sitk.Image:
 
 
 def _read_dicom(folder: Path) -> sitk.Image:
-    reader = sitk.ImageSeriesReader()
-    names = reader.GetGDCMSeriesFileNames(str(folder))
-    if not names:
-        raise FileNotFoundError(f"{folder}: no DICOM series")
-    reader.SetFileNames(names)
-    return _axial_lps(sitk.Cast(reader.Execute(), sitk.sitkInt16))
+    return _axial_lps(sitk.Cast(read_series(folder), sitk.sitkInt16))
 
 
 def _liver_of(image: sitk.Image) -> np.ndarray:

@@ -70,7 +70,8 @@ class Background:
         return float(np.median(sm[core]))
 
 
-def _read_series(folder: Path) -> sitk.Image:
+def read_series(folder: Path) -> sitk.Image:
+    """The one DICOM series in ``folder``, as stored (SimpleITK's GDCM reader)."""
     reader = sitk.ImageSeriesReader()
     files = reader.GetGDCMSeriesFileNames(str(folder))
     if not files:
@@ -130,7 +131,7 @@ def _psf(edge_sigma_mm: float, pixel_mm: float) -> float:
 
 def load_ircad(realdata: Path) -> Background:
     folder = realdata / "ircad_patient"
-    image = _axial_identity(_read_series(folder / "ct"))
+    image = _axial_identity(read_series(folder / "ct"))
     labels = _on_grid(_axial_identity(sitk.ReadImage(str(folder / "masks.nii.gz"))), image)
     spacing = tuple(float(v) for v in image.GetSpacing()[::-1])
     avoid = _grow((labels == 2) | (labels == 3), 10.0, spacing)  # type: ignore[arg-type]
@@ -147,7 +148,7 @@ def load_ircad(realdata: Path) -> Background:
 
 
 def load_hcc048(realdata: Path) -> Background:
-    image = _axial_identity(_read_series(realdata / "hcc048_portal_venous"))
+    image = _axial_identity(read_series(realdata / "hcc048_portal_venous"))
     array = sitk.GetArrayFromImage(image).astype(np.float32)
     spacing = tuple(float(v) for v in image.GetSpacing()[::-1])
     lo, hi = (np.asarray(b) for b in HCC048_LIVER_BOX_LPS)
