@@ -99,6 +99,40 @@ def mask_on_grid(seg: LesionSegmentation, source: sitk.Image, target: sitk.Image
     return np.asarray(mask, dtype=bool)
 
 
+def _pet_measures(
+    seg: LesionSegmentation,
+    lesion_id: str,
+    ct: LoadedSeries,
+    pet: LoadedSeries,
+    pet_array: np.ndarray,
+    config: RunConfig,
+    reference: PetReference | None,
+) -> tuple[dict[str, object], np.ndarray | None]:
+    """The lesion's PET measures (record fields) and its PET region (full PET grid); none outside the PET."""
+    voi = mask_on_grid(seg, ct.image, pet.image, config.pet_lesion.search_margin_mm)
+    how = pet_threshold(config, reference)
+    pet_seg = segment_pet_lesion(
+        pet_array, voi, how.config, how.liver_mean, how.liver_sd, how.reference_factor, how.sd_factor
+    )
+    if pet_seg is None:
+        log.warning("lesion %s: CT lesion lies outside the PET field of view; no SUV", lesion_id)
+        return {}, None
+    suv = pet_measures(pet_array, pet_seg.mask_zyx, spatial.spacing_zyx(pet.image))
+    values: dict[str, object] = dict(
+        suv_max=suv.suv_max,
+        suv_peak=suv.suv_peak,
+        suv_peak_local=suv.suv_peak_local,
+        suv_peak_centre_lps_mm=_lps(pet.image, suv.suv_peak_index_zyx),
+        pet_method=pet_seg.method,
+        pet_threshold_suv=pet_seg.threshold_suv,
+    )
+    if pet_seg.above_threshold:
+        values.update(suv_mean=suv.suv_mean, mtv_ml=suv.mtv_ml, tlg_suv_ml=suv.tlg_suv_ml)
+    else:  # not above the method's threshold: no metabolic volume
+        values.update(mtv_ml=0.0, tlg_suv_ml=0.0)
+    return values, pet_seg.mask_zyx
+
+
 def _measure(
     seg: LesionSegmentation,
     request: SeedRequest,
@@ -118,7 +152,7 @@ def _measure(
     shape = morphology(mask, spacing)
     z, y, x = (slice(int(o), int(o) + n) for o, n in zip(seg.offset_zyx, mask.shape, strict=True))
     hu = ct_intensity(ct_array[z, y, x], mask)
-    record = dict(
+    record: dict[str, object] = dict(
         lesion_id=request.lesion_id,
         status=MEASURED,
         seed_lps_mm=_lps(ct.image, seg.seed_zyx),
@@ -143,28 +177,8 @@ def _measure(
     )
     pet_region = None
     if pet is not None and pet_array is not None and pet.suv is not None:
-        voi = mask_on_grid(seg, ct.image, pet.image, config.pet_lesion.search_margin_mm)
-        how = pet_threshold(config, reference)
-        pet_seg = segment_pet_lesion(
-            pet_array, voi, how.config, how.liver_mean, how.liver_sd, how.reference_factor, how.sd_factor
-        )
-        if pet_seg is None:
-            log.warning("lesion %s: CT lesion lies outside the PET field of view; no SUV", request.lesion_id)
-        else:
-            suv = pet_measures(pet_array, pet_seg.mask_zyx, spatial.spacing_zyx(pet.image))
-            record.update(
-                suv_max=suv.suv_max,
-                suv_peak=suv.suv_peak,
-                suv_peak_local=suv.suv_peak_local,
-                suv_peak_centre_lps_mm=_lps(pet.image, suv.suv_peak_index_zyx),
-                pet_method=pet_seg.method,
-                pet_threshold_suv=pet_seg.threshold_suv,
-            )
-            pet_region = pet_seg.mask_zyx
-            if pet_seg.above_threshold:
-                record.update(suv_mean=suv.suv_mean, mtv_ml=suv.mtv_ml, tlg_suv_ml=suv.tlg_suv_ml)
-            else:  # not above the method's threshold: no metabolic volume
-                record.update(mtv_ml=0.0, tlg_suv_ml=0.0)
+        pet_values, pet_region = _pet_measures(seg, request.lesion_id, ct, pet, pet_array, config, reference)
+        record.update(pet_values)
     return LesionRecord(**record), pet_region  # type: ignore[arg-type]
 
 
@@ -298,6 +312,57 @@ class TimepointLesions:
     pet_labels_zyx: np.ndarray | None = None
 
 
+def _merge_coalesced(
+    requests: Sequence[SeedRequest],
+    outcomes: list[LesionSegmentation | LesionRecord],
+    masks: list[np.ndarray | None],
+) -> dict[str, list[str]]:
+    """Coalesced targets measured once, for the earlier one: the later one's outcome becomes ``not_found`` and its
+    mask ``None`` (both lists changed in place); the tracking flags of both."""
+    flags: dict[str, list[str]] = {}
+    for i, j in merged_pairs(masks):
+        a, b = requests[i].lesion_id, requests[j].lesion_id
+        if isinstance(outcomes[j], LesionSegmentation):
+            log.warning("lesions %s and %s have merged into one lesion; measured once, for %s", a, b, a)
+            outcomes[j] = LesionRecord(
+                b, NOT_FOUND, f"merged with {a} (coalesced lesion counted once, RECIST 1.1)", absent=True
+            )
+            masks[j] = None
+        flags.setdefault(a, []).append(f"merged with {b}")
+        flags.setdefault(b, []).append(f"merged with {a}")
+    return flags
+
+
+def _label_map(
+    requests: Sequence[SeedRequest],
+    outcomes: Sequence[LesionSegmentation | LesionRecord],
+    masks: Sequence[np.ndarray | None],
+    shape_zyx: tuple[int, ...],
+    flags: dict[str, list[str]],
+) -> np.ndarray:
+    """Label ``k + 1`` where the k-th request's lesion is (the earlier lesion wins an overlap); a lesion in several
+    parts is flagged in ``flags``."""
+    labels = np.zeros(shape_zyx, dtype=np.uint8 if len(requests) < 256 else np.uint16)
+    for k, (request, outcome, mask) in enumerate(zip(requests, outcomes, masks, strict=True)):
+        if isinstance(outcome, LesionRecord) or mask is None:
+            continue
+        parts = fragments(mask)
+        if parts > 1:
+            log.warning("lesion %s appears split into %d parts; measured as one lesion", request.lesion_id, parts)
+            flags.setdefault(request.lesion_id, []).append(f"split into {parts} parts")
+        labels[mask & (labels == 0)] = k + 1
+    return labels
+
+
+def _warn_without_percist_reference(config: RunConfig, reference: PetReference | None) -> None:
+    """A warning when the PERCIST threshold was asked for but there is no reference region to set it."""
+    if config.pet_lesion.method == "percist" and pet_threshold(config, reference).config.method != "percist":
+        log.warning(
+            "no PET reference region for the PERCIST threshold: lesion PET volumes use %.0f %% of SUVmax (pet_method in run.json)",
+            100.0 * config.pet_lesion.fraction_of_max,
+        )
+
+
 def process_timepoint(
     requests: Sequence[SeedRequest],
     ct: LoadedSeries,
@@ -330,36 +395,11 @@ def process_timepoint(
     segmented = [_segment(r, ct, ct_array, spacing, config, segmenter, organ) for r in requests]
     outcomes = [outcome for outcome, _ in segmented]
     masks = [o.full_mask(ct_array.shape) if isinstance(o, LesionSegmentation) else None for o in outcomes]
-    flags: dict[str, list[str]] = {}
-    for i, j in merged_pairs(masks):
-        a, b = requests[i].lesion_id, requests[j].lesion_id
-        if isinstance(outcomes[j], LesionSegmentation):
-            log.warning("lesions %s and %s have merged into one lesion; measured once, for %s", a, b, a)
-            outcomes[j] = LesionRecord(
-                b, NOT_FOUND, f"merged with {a} (coalesced lesion counted once, RECIST 1.1)", absent=True
-            )
-            masks[j] = None
-        flags.setdefault(a, []).append(f"merged with {b}")
-        flags.setdefault(b, []).append(f"merged with {a}")
-    labels = np.zeros(ct_array.shape, dtype=np.uint8 if len(requests) < 256 else np.uint16)
-    for k, (request, outcome, mask) in enumerate(zip(requests, outcomes, masks, strict=True)):
-        if isinstance(outcome, LesionRecord) or mask is None:
-            continue
-        parts = fragments(mask)
-        if parts > 1:
-            log.warning("lesion %s appears split into %d parts; measured as one lesion", request.lesion_id, parts)
-            flags.setdefault(request.lesion_id, []).append(f"split into {parts} parts")
-        labels[mask & (labels == 0)] = k + 1
+    flags = _merge_coalesced(requests, outcomes, masks)
+    labels = _label_map(requests, outcomes, masks, ct_array.shape, flags)
     reference = pet_reference(labels) if pet_reference is not None else None
-    if (
-        pet_array is not None
-        and config.pet_lesion.method == "percist"
-        and pet_threshold(config, reference).config.method != "percist"
-    ):
-        log.warning(
-            "no PET reference region for the PERCIST threshold: lesion PET volumes use %.0f %% of SUVmax (pet_method in run.json)",
-            100.0 * config.pet_lesion.fraction_of_max,
-        )
+    if pet_array is not None:
+        _warn_without_percist_reference(config, reference)
     records: list[LesionRecord] = []
     pet_labels = np.zeros(pet_array.shape, dtype=labels.dtype) if pet_array is not None else None
     for k, (request, outcome, (_, located)) in enumerate(zip(requests, outcomes, segmented, strict=True)):
