@@ -35,6 +35,7 @@ def _rows(path: Path) -> list[dict[str, str]]:
 
 def retest_case(name: str, realdata: Path, work: Path) -> tuple[list[list[str]], dict[str, float | int | bool]]:
     """Write and run one background's retest study: table rows and the figures of the targets."""
+    from pipeline.errors import InputError
     from pipeline.longitudinal.run import run_study
 
     out = work / "retest" / name
@@ -42,7 +43,18 @@ def retest_case(name: str, realdata: Path, work: Path) -> tuple[list[list[str]],
     if not background.lesions_zyx:
         background = insert_lesions(background)
     study = write_retest_study(out, background)
-    run_study(study, out / "results", progress=lambda *args, **kwargs: None)
+    try:
+        run_study(study, out / "results", progress=lambda *args, **kwargs: None)
+    except InputError as exc:  # no target measurable at baseline: every target missing at every timepoint
+        n = len(background.lesions_zyx)
+        reason = str(exc)[:100]
+        return [[name, "all", "baseline", "refused", "", "", "", "", reason]], {
+            "targets": n,
+            "missing": 3 * n,
+            "d_ld": 0.0,
+            "d_vol": 0.0,
+            "sd": False,
+        }
     measured = _rows(out / "results" / "measurements.csv")
     response = {r["timepoint"]: r for r in _rows(out / "results" / "response.csv")}
     base = {r["lesion_id"]: r for r in measured if r["timepoint"] == "0"}
