@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -26,17 +24,6 @@ SR_VALUES = {
     ("SUVbw", "Peak Value Within ROI"): ("suv_peak", 3),
     ("SUVbw", "Mean"): ("suv_mean", 3),
 }
-
-
-@pytest.fixture(scope="module")
-def manifest(dicom_run) -> dict:
-    return json.loads((dicom_run.out / "run.json").read_text())
-
-
-@pytest.fixture(scope="module")
-def csv_rows(dicom_run) -> dict[tuple[int, str], dict[str, str]]:
-    with (dicom_run.out / "measurements.csv").open(newline="") as f:
-        return {(int(r["timepoint"]), r["lesion_id"]): r for r in csv.DictReader(f)}
 
 
 @pytest.fixture(scope="module")

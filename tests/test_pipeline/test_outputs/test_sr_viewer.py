@@ -3,7 +3,6 @@ adapters, run with node) and by this project's own SR reader."""
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import shutil
@@ -26,17 +25,6 @@ def _node_ready() -> str | None:
     if not (VIEWER_DIR / "node_modules" / "@cornerstonejs" / "adapters").is_dir():
         return f"the Cornerstone3D adapters are not installed (npm ci --prefix {VIEWER_DIR})"
     return None
-
-
-@pytest.fixture(scope="module")
-def manifest(dicom_run) -> dict:
-    return json.loads((dicom_run.out / "run.json").read_text())
-
-
-@pytest.fixture(scope="module")
-def csv_rows(dicom_run) -> dict[tuple[int, str], dict[str, str]]:
-    with (dicom_run.out / "measurements.csv").open(newline="") as f:
-        return {(int(r["timepoint"]), r["lesion_id"]): r for r in csv.DictReader(f)}
 
 
 @pytest.fixture(scope="module")
