@@ -1,4 +1,5 @@
-"""Shared fixtures: one generated small study and one pipeline run on it per test session."""
+"""Shared fixtures: one generated small study and one pipeline run on it per test run (shared by the xdist
+workers), and the command line run in this process."""
 
 from __future__ import annotations
 
@@ -9,34 +10,39 @@ for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import json
 import shutil
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))  # the test helpers (shared_folders, cli_in_process)
+from cli_in_process import CliResult, run_cli
+from shared_folders import shared_folder
 
 from sample_data.generate import generate_study
 
 SEED = 1
 
 
-_PROGRESS: list[tuple[str, dict]] = []
-
-
-def _record_progress(message: str, **fields: object) -> None:
-    _PROGRESS.append((message, fields))
-
-
 @pytest.fixture(scope="session")
 def sample_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small generated study: ROOT/study (DICOM + targets.json) and ROOT/ground_truth.json."""
-    return generate_study(
-        tmp_path_factory.mktemp("sample") / "seed1", seed=SEED, size="small", progress=_record_progress
-    )
+
+    def make(folder: Path) -> None:
+        progress: list[tuple[str, dict]] = []
+        generate_study(
+            folder / "seed1", seed=SEED, size="small", progress=lambda message, **f: progress.append((message, f))
+        )
+        (folder / "progress.json").write_text(json.dumps(progress))
+
+    return shared_folder(tmp_path_factory, "sample", make) / "seed1"
 
 
 @pytest.fixture(scope="session")
 def sample_progress(sample_root: Path) -> list[tuple[str, dict]]:
     """The progress calls (message, fields) of the generation of ``sample_root``."""
-    return list(_PROGRESS)
+    return [(message, fields) for message, fields in json.loads((sample_root.parent / "progress.json").read_text())]
 
 
 @pytest.fixture(scope="session")
@@ -48,12 +54,27 @@ def ground_truth(sample_root: Path) -> dict:
 def pipeline_output(sample_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Output folder of one in-process run on the sample study (with report.pdf when a headless Chromium is
     installed)."""
-    from pipeline.longitudinal.run import run_study
-    from pipeline.outputs.report.pdf import find_browser
 
-    out = tmp_path_factory.mktemp("run") / "out"
-    run_study(sample_root / "study", out, pdf_browser=find_browser())
-    return out
+    def make(folder: Path) -> None:
+        from pipeline.longitudinal.run import run_study
+        from pipeline.outputs.report.pdf import find_browser
+
+        run_study(sample_root / "study", folder / "out", pdf_browser=find_browser())
+
+    return shared_folder(tmp_path_factory, "run", make) / "out"
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., CliResult]:
+    """``cli(*arguments)``: the command line run in this process; its exit status, stdout and stderr."""
+
+    def run(*arguments: str | Path) -> CliResult:
+        capsys.readouterr()
+        code = run_cli(arguments)
+        out, err = capsys.readouterr()
+        return CliResult(code, out, err)
+
+    return run
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ import pytest
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
 from pydicom.uid import generate_uid
+from shared_folders import shared_folder
 
 from sample_data.dicom_write import SeriesInfo, StudyInfo, ct_datasets, pet_datasets, save_all, uid
 from sample_data.grid import Grid
@@ -153,25 +154,30 @@ class CliRun:
 
 @pytest.fixture(scope="session")
 def dicom_run(sample_root: Path, tmp_path_factory: pytest.TempPathFactory) -> CliRun:
-    """``lesion-pipeline run --dicom-out --log-json`` on the sample study (affine registration: faster)."""
-    out = tmp_path_factory.mktemp("dicom_run") / "out"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pipeline.cli.main",
-            "run",
-            str(sample_root / "study"),
-            "-o",
-            str(out),
-            "--dicom-out",
-            "--log-json",
-            "--registration",
-            "affine",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stderr
-    return CliRun(out, result.stderr)
+    """``lesion-pipeline run --dicom-out --log-json`` on the sample study (affine registration: faster), as a
+    separate process started by its entry point."""
+
+    def make(folder: Path) -> None:
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pipeline.cli.main",
+                "run",
+                str(sample_root / "study"),
+                "-o",
+                str(folder / "out"),
+                "--dicom-out",
+                "--log-json",
+                "--registration",
+                "affine",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert result.returncode == 0, result.stderr
+        (folder / "stderr.txt").write_text(result.stderr)
+
+    folder = shared_folder(tmp_path_factory, "dicom_run", make)
+    return CliRun(folder / "out", (folder / "stderr.txt").read_text())

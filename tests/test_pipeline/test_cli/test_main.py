@@ -1,23 +1,29 @@
-"""Command line: exit status, one-line messages, and nothing half-written on bad input."""
+"""Command line: exit status, one-line messages, and nothing half-written on bad input (run in this process, but
+for the entry point's own tests)."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pydicom
 import pytest
+from cli_in_process import CliResult
+
+Cli = Callable[..., CliResult]
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+def entry_point(*args: str) -> subprocess.CompletedProcess[str]:
+    """The command line as a separate process (the other tests run it in this process)."""
     return subprocess.run(
         [sys.executable, "-m", "pipeline.cli.main", *args], capture_output=True, text=True, timeout=600
     )
 
 
-def assert_bad_input(result: subprocess.CompletedProcess[str], *fragments: str) -> None:
+def assert_bad_input(result: CliResult | subprocess.CompletedProcess[str], *fragments: str) -> None:
     assert result.returncode == 2, result.stderr
     message = result.stderr.strip().splitlines()[-1]
     assert message.startswith("lesion-pipeline: error: "), result.stderr
@@ -35,28 +41,28 @@ def _ct_files(study: Path) -> list[Path]:
     return [p for p in study.rglob("IM*") if pydicom.dcmread(p, stop_before_pixels=True).Modality == "CT"]
 
 
-def test_empty_folder(tmp_path: Path) -> None:
+def test_empty_folder(tmp_path: Path, cli: Cli) -> None:
     study = tmp_path / "empty"
     study.mkdir()
     (study / "targets.json").write_text('{"lesions": [{"id": "L1", "seed_lps_mm": [0, 0, 0]}]}')
     out = tmp_path / "out"
-    assert_bad_input(run_cli("run", str(study), "-o", str(out)), "no DICOM files")
+    assert_bad_input(cli("run", str(study), "-o", str(out)), "no DICOM files")
     assert_nothing_written(out)
 
 
 def test_missing_study_folder(tmp_path: Path) -> None:
-    assert_bad_input(run_cli("run", str(tmp_path / "nope"), "-o", str(tmp_path / "out")), "not found")
+    assert_bad_input(entry_point("run", str(tmp_path / "nope"), "-o", str(tmp_path / "out")), "not found")
 
 
-def test_folder_without_ct(study_copy: Path, tmp_path: Path) -> None:
+def test_folder_without_ct(study_copy: Path, tmp_path: Path, cli: Cli) -> None:
     for path in _ct_files(study_copy):
         path.unlink()
     out = tmp_path / "out"
-    assert_bad_input(run_cli("run", str(study_copy), "-o", str(out)), "no usable axial CT")
+    assert_bad_input(cli("run", str(study_copy), "-o", str(out)), "no usable axial CT")
     assert_nothing_written(out)
 
 
-def test_garbage_file_among_good_ones_is_skipped_with_a_warning(study_copy: Path, tmp_path: Path) -> None:
+def test_garbage_file_among_good_ones_is_skipped_with_a_warning(study_copy: Path, tmp_path: Path, cli: Cli) -> None:
     """Non-DICOM files are skipped with a warning; input-like ones (a second targets.json, a configuration file,
     a NIfTI mask) are named with why they are not read, even with --quiet."""
     (study_copy / "DICOM" / "0000" / "IM99999").write_bytes(b"\x00garbage, not DICOM" * 50)
@@ -67,7 +73,7 @@ def test_garbage_file_among_good_ones_is_skipped_with_a_warning(study_copy: Path
     (study_copy / "criteria.toml").write_text("[recist]\n")
     (study_copy / "liver.nii.gz").write_bytes(b"\x1f\x8b")
     out = tmp_path / "out"
-    result = run_cli("run", str(study_copy), "-o", str(out), "--quiet", "--registration", "affine", "--no-pdf")
+    result = cli("run", str(study_copy), "-o", str(out), "--quiet", "--registration", "affine", "--no-pdf")
     assert result.returncode == 0, result.stderr
     assert "skipped DICOM/0000/IM99999: not a DICOM file" in result.stderr
     assert "skipped DICOM/empty.dcm: empty file" in result.stderr
@@ -96,22 +102,26 @@ def _truncate(path: Path) -> None:
     path.write_bytes(data[: len(data) // 2])
 
 
-def test_truncated_baseline_ct_slice_names_the_file(study_copy: Path, tmp_path: Path, ground_truth: dict) -> None:
+def test_truncated_baseline_ct_slice_names_the_file(
+    study_copy: Path, tmp_path: Path, ground_truth: dict, cli: Cli
+) -> None:
     victim = _series_files(study_copy, ground_truth["timepoints"][0]["ct_series_instance_uid"])[3]
     _truncate(victim)
     out = tmp_path / "out"
-    result = run_cli("run", str(study_copy), "-o", str(out))
+    result = cli("run", str(study_copy), "-o", str(out))
     assert_bad_input(
         result, str(victim.relative_to(study_copy)), ground_truth["timepoints"][0]["ct_series_instance_uid"]
     )
     assert_nothing_written(out)
 
 
-def test_truncated_follow_up_ct_drops_that_timepoint(study_copy: Path, tmp_path: Path, ground_truth: dict) -> None:
+def test_truncated_follow_up_ct_drops_that_timepoint(
+    study_copy: Path, tmp_path: Path, ground_truth: dict, cli: Cli
+) -> None:
     victim = _series_files(study_copy, ground_truth["timepoints"][1]["ct_series_instance_uid"])[5]
     _truncate(victim)
     out = tmp_path / "out"
-    result = run_cli("run", str(study_copy), "-o", str(out), "--quiet", "--registration", "affine", "--no-pdf")
+    result = cli("run", str(study_copy), "-o", str(out), "--quiet", "--registration", "affine", "--no-pdf")
     assert result.returncode == 0, result.stderr
     assert str(victim.relative_to(study_copy)) in result.stderr
     manifest = json.loads((out / "run.json").read_text())
@@ -154,60 +164,58 @@ def test_truncated_follow_up_ct_drops_that_timepoint(study_copy: Path, tmp_path:
         ),
     ],
 )
-def test_malformed_targets(study_copy: Path, tmp_path: Path, content: str, fragment: str) -> None:
+def test_malformed_targets(study_copy: Path, tmp_path: Path, content: str, fragment: str, cli: Cli) -> None:
     targets = tmp_path / "bad_targets.json"
     targets.write_text(content)
     out = tmp_path / "out"
-    assert_bad_input(run_cli("run", str(study_copy), "-o", str(out), "--targets", str(targets)), str(targets), fragment)
+    assert_bad_input(cli("run", str(study_copy), "-o", str(out), "--targets", str(targets)), str(targets), fragment)
     assert_nothing_written(out)
 
 
-def test_seed_outside_the_body(study_copy: Path, tmp_path: Path) -> None:
+def test_seed_outside_the_body(study_copy: Path, tmp_path: Path, cli: Cli) -> None:
     data = json.loads((study_copy / "targets.json").read_text())
     data["lesions"][1]["seed_lps_mm"] = [-175.0, -170.0, 0.0]  # the corner of the field of view: air
     targets = tmp_path / "targets.json"
     targets.write_text(json.dumps(data))
     out = tmp_path / "out"
-    assert_bad_input(
-        run_cli("run", str(study_copy), "-o", str(out), "--targets", str(targets)), "L2", "outside the body"
-    )
+    assert_bad_input(cli("run", str(study_copy), "-o", str(out), "--targets", str(targets)), "L2", "outside the body")
     assert_nothing_written(out)
 
 
-def test_seed_outside_the_image(study_copy: Path, tmp_path: Path) -> None:
+def test_seed_outside_the_image(study_copy: Path, tmp_path: Path, cli: Cli) -> None:
     data = json.loads((study_copy / "targets.json").read_text())
     data["lesions"][0]["seed_lps_mm"] = [0.0, 0.0, 900.0]
     targets = tmp_path / "targets.json"
     targets.write_text(json.dumps(data))
     assert_bad_input(
-        run_cli("run", str(study_copy), "-o", str(tmp_path / "out"), "--targets", str(targets)),
+        cli("run", str(study_copy), "-o", str(tmp_path / "out"), "--targets", str(targets)),
         "L1",
         "outside the baseline CT",
     )
 
 
-def test_failed_run_keeps_previous_outputs(study_copy: Path, tmp_path: Path) -> None:
+def test_failed_run_keeps_previous_outputs(study_copy: Path, tmp_path: Path, cli: Cli) -> None:
     out = tmp_path / "out"
     out.mkdir()
     (out / "measurements.csv").write_text("previous results\n")
     bad = tmp_path / "bad.json"
     bad.write_text("{")
-    assert_bad_input(run_cli("run", str(study_copy), "-o", str(out), "--targets", str(bad)))
+    assert_bad_input(cli("run", str(study_copy), "-o", str(out), "--targets", str(bad)))
     assert (out / "measurements.csv").read_text() == "previous results\n"
 
 
-def test_sample_data_refuses_to_overwrite(tmp_path: Path) -> None:
+def test_sample_data_refuses_to_overwrite(tmp_path: Path, cli: Cli) -> None:
     (tmp_path / "x").mkdir()
-    assert_bad_input(run_cli("sample-data", str(tmp_path / "x")), "exists")
+    assert_bad_input(cli("sample-data", str(tmp_path / "x")), "exists")
 
 
 def test_version() -> None:
-    result = run_cli("--version")
+    result = entry_point("--version")
     assert result.returncode == 0 and result.stdout.startswith("lesion-pipeline ")
 
 
-def test_inspect_lists_chosen_and_skipped(sample_root: Path, ground_truth: dict) -> None:
-    result = run_cli("inspect", str(sample_root / "study"))
+def test_inspect_lists_chosen_and_skipped(sample_root: Path, ground_truth: dict, cli: Cli) -> None:
+    result = cli("inspect", str(sample_root / "study"))
     assert result.returncode == 0, result.stderr
     assert "file targets.json: not a DICOM file" in result.stdout
     assert result.stdout.count("CHOSEN") == 6
@@ -217,14 +225,12 @@ def test_inspect_lists_chosen_and_skipped(sample_root: Path, ground_truth: dict)
     assert "SUVbw factor" in result.stdout
 
 
-def test_convert_needs_a_series_in_a_study(sample_root: Path, tmp_path: Path) -> None:
-    assert_bad_input(run_cli("convert", str(sample_root / "study"), "-o", str(tmp_path / "x.nii.gz")), "--series")
+def test_convert_needs_a_series_in_a_study(sample_root: Path, tmp_path: Path, cli: Cli) -> None:
+    assert_bad_input(cli("convert", str(sample_root / "study"), "-o", str(tmp_path / "x.nii.gz")), "--series")
 
 
-def test_inspect_selection_options(sample_root: Path) -> None:
-    result = run_cli("inspect", str(sample_root / "study"), "--ct-description", "no such series")
+def test_inspect_selection_options(sample_root: Path, cli: Cli) -> None:
+    result = cli("inspect", str(sample_root / "study"), "--ct-description", "no such series")
     assert result.returncode == 0, result.stderr
     assert "0 timepoint(s)" in result.stdout and "description does not match 'no such series'" in result.stdout
-    assert_bad_input(
-        run_cli("inspect", str(sample_root / "study"), "--ct-description", "("), "invalid regular expression"
-    )
+    assert_bad_input(cli("inspect", str(sample_root / "study"), "--ct-description", "("), "invalid regular expression")

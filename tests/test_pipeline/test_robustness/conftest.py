@@ -19,7 +19,7 @@ import pytest
 from pipeline.cli.main import main
 
 sys.path.insert(0, str(Path(__file__).parent))  # the corpus helpers (robustness_corpus) and the commit child
-from robustness_corpus import cli_logging
+from cli_in_process import cli_logging
 
 
 @dataclass(frozen=True)

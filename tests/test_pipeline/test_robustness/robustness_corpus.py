@@ -1,16 +1,11 @@
-"""Helpers of the robustness corpus: damage generated DICOM files; run the command line in this process."""
+"""Helpers of the robustness corpus: damage generated DICOM files."""
 
 from __future__ import annotations
 
-import contextlib
-import logging
-import warnings
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import pydicom
-
-from pipeline.progress import LIBRARY_LOGGERS, PROJECT_LOGGERS
 
 
 def edit(paths: Iterable[Path], change: Callable[[pydicom.Dataset], None]) -> None:
@@ -31,20 +26,3 @@ def setting(**values: object) -> Callable[[pydicom.Dataset], None]:
                 setattr(ds, keyword, value)
 
     return change
-
-
-@contextlib.contextmanager
-def cli_logging() -> Iterator[None]:
-    """Run the command line in this process and put back the logging set-up it changes (handlers, levels,
-    ``warnings.showwarning``), so that later tests do not log into a closed capture stream."""
-    loggers = [logging.getLogger(name) for name in (*PROJECT_LOGGERS, *LIBRARY_LOGGERS)]
-    saved = [(lg, lg.handlers[:], lg.level, lg.propagate) for lg in loggers]
-    show = warnings.showwarning
-    try:
-        yield
-    finally:
-        warnings.showwarning = show
-        for lg, handlers, level, propagate in saved:
-            lg.handlers[:] = handlers
-            lg.setLevel(level)
-            lg.propagate = propagate

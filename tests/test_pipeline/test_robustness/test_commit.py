@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from cli_in_process import cli_logging
 from commit_child import expected_files, write_result
-from robustness_corpus import cli_logging
 
 from pipeline.cli.main import main
 from pipeline.errors import InputError

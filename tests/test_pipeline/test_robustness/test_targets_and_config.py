@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from robustness_corpus import cli_logging
+from cli_in_process import cli_logging
 
 from pipeline.cli.main import main
 from pipeline.outputs import names
