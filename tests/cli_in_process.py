@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import warnings
 from collections.abc import Iterator, Sequence
@@ -47,3 +48,11 @@ def run_cli(arguments: Sequence[str | Path]) -> int:
             return main([str(a) for a in arguments])
         except SystemExit as exc:
             return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+
+
+def cli(*arguments: str | Path) -> CliResult:
+    """``lesion-pipeline ARGUMENTS`` run by ``main`` with stdout and stderr captured."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = run_cli(arguments)
+    return CliResult(code, out.getvalue(), err.getvalue())

@@ -17,10 +17,13 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))  # the test helpers (shared_folders, cli_in_process)
-from cli_in_process import CliResult, run_cli
+from cli_in_process import CliResult
+from cli_in_process import cli as run_captured
 from shared_folders import shared_folder
 
 from sample_data.generate import generate_study
+
+pytest_plugins = ["file_order"]  # the longest test files first
 
 SEED = 1
 
@@ -65,16 +68,9 @@ def pipeline_output(sample_root: Path, tmp_path_factory: pytest.TempPathFactory)
 
 
 @pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., CliResult]:
+def cli() -> Callable[..., CliResult]:
     """``cli(*arguments)``: the command line run in this process; its exit status, stdout and stderr."""
-
-    def run(*arguments: str | Path) -> CliResult:
-        capsys.readouterr()
-        code = run_cli(arguments)
-        out, err = capsys.readouterr()
-        return CliResult(code, out, err)
-
-    return run
+    return run_captured
 
 
 @pytest.fixture

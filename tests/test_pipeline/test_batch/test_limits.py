@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import csv
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pydicom
 import pytest
+from batch_studies import batch_cli, link_study
 
 from pipeline.batch.resume import MARKER
 
@@ -21,25 +18,13 @@ STUDY = "patient_a"
 def one_study(sample_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A studies root holding one hard-linked copy of the sample study."""
     root = tmp_path_factory.mktemp("limits") / "studies"
-    shutil.copytree(sample_root / "study", root / STUDY, copy_function=os.link)
+    link_study(sample_root, root / STUDY)
     return root
 
 
 def batch(studies: Path, out: Path, *options: str) -> tuple[int, dict[str, str]]:
     """Exit status of ``lesion-pipeline batch`` and the study's row of batch_summary.csv."""
-    cmd = [
-        sys.executable,
-        "-m",
-        "pipeline.cli.main",
-        "batch",
-        str(studies),
-        "-o",
-        str(out),
-        "--quiet",
-        "--no-pdf",
-        *options,
-    ]
-    status = subprocess.run(cmd, capture_output=True, text=True, timeout=600).returncode
+    status = batch_cli(studies, "-o", out, *options).returncode
     with (out / "batch_summary.csv").open(newline="") as f:
         return status, next(row for row in csv.DictReader(f) if row["study"] == STUDY)
 

@@ -7,12 +7,11 @@ import csv
 import hashlib
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pydicom
 import pytest
+from cli_in_process import cli
 from pydicom.uid import generate_uid
 
 from pipeline.cli.main import main
@@ -105,23 +104,7 @@ def test_sort_splits_the_export_by_patient_and_changes_nothing(
     assert main(["sort", str(export), "-o", str(studies), "-q"]) == 0
     for key in keys:
         shutil.copy(sample_root / "study" / "targets.json", studies / key / "targets.json")
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pipeline.cli.main",
-            "batch",
-            str(studies),
-            "-o",
-            str(tmp_path / "out"),
-            "--workers",
-            "2",
-            "-q",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
+    result = cli("batch", studies, "-o", tmp_path / "out", "--workers", "2", "-q")
     assert result.returncode == 0, result.stderr
     with open(tmp_path / "out" / "batch_summary.csv", newline="") as f:
         assert {r["study"]: r["status"] for r in csv.DictReader(f)} == dict.fromkeys(keys, "ok")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_in_process import cli
 
 from pipeline.batch.tasks import StudyStatus, StudyTask, execute
 from pipeline.config import RunConfig
@@ -29,12 +30,7 @@ def test_a_study_named_like_a_batch_output_fails_alone(tmp_path: Path) -> None:
         (studies / name).mkdir(parents=True)
         (studies / name / "note.txt").write_text("not DICOM")
     out = tmp_path / "out"
-    result = subprocess.run(
-        [sys.executable, "-m", "pipeline.cli.main", "batch", str(studies), "-o", str(out), "-q"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    result = cli("batch", studies, "-o", out, "-q")
     assert result.returncode == 1 and "internal error" not in result.stderr, result.stderr
     summary = _summary(out)
     for name in ("measurements.csv", "batch_logs"):
@@ -61,12 +57,7 @@ def test_batch_output_root_checked_before_any_work(tmp_path: Path) -> None:
     (studies / "p1").mkdir(parents=True)
     (tmp_path / "file").write_text("keep")
     for out, fragment in ((tmp_path / "file", "exists and is not a folder"), (studies, "must differ")):
-        result = subprocess.run(
-            [sys.executable, "-m", "pipeline.cli.main", "batch", str(studies), "-o", str(out), "-q"],
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
+        result = cli("batch", studies, "-o", out, "-q")
         assert result.returncode == 2 and fragment in result.stderr, result.stderr
     assert (tmp_path / "file").read_text() == "keep" and sorted(p.name for p in studies.iterdir()) == ["p1"]
 

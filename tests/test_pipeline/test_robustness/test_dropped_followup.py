@@ -9,12 +9,11 @@ import csv
 import json
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pydicom
 import pytest
+from cli_in_process import cli
 from robustness_corpus import edit, setting
 
 from pipeline.config import RunConfig
@@ -49,12 +48,7 @@ def dropped_run(sample_root: Path, ground_truth: dict, tmp_path_factory: pytest.
     files = _ct_files(study, ground_truth["timepoints"][DROPPED]["ct_series_instance_uid"])
     edit([files[10]], setting(RescaleSlope="0"))
     out = root / "out"
-    result = subprocess.run(
-        [sys.executable, "-m", "pipeline.cli.main", "run", str(study), "-o", str(out), "-q", "--log-json"],
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
+    result = cli("run", study, "-o", out, "-q", "--log-json")
     assert result.returncode == 0, result.stderr
     return out, result.stderr, files[10].relative_to(study)
 

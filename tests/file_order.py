@@ -1,0 +1,39 @@
+"""Test files in decreasing order of their duration in the previous run, so that ``pytest -n N --dist loadfile``
+hands the longest files out first and no long file starts last (the tests of a file keep their order).
+
+The durations (seconds, setup + call + teardown summed per file) are kept in pytest's cache
+(``.pytest_cache``) under ``CACHE_KEY``; without them the collection order stands.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import pytest
+
+CACHE_KEY = "lesion-pipeline/file-durations"
+
+_durations: defaultdict[str, float] = defaultdict(float)
+
+
+def _file(nodeid: str) -> str:
+    return nodeid.split("::", 1)[0]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    previous: dict[str, float] = config.cache.get(CACHE_KEY, {}) if config.cache else {}
+    if previous:
+        items.sort(key=lambda item: -previous.get(_file(item.nodeid), 0.0))  # a stable sort: files stay whole
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    _durations[_file(report.nodeid)] += report.duration
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    config = session.config
+    if hasattr(config, "workerinput") or config.cache is None or not _durations:
+        return  # an xdist worker: the controller receives every report and writes the cache
+    if session.testsfailed == 0 and not config.option.keyword and not config.option.markexpr:
+        kept = config.cache.get(CACHE_KEY, {})
+        config.cache.set(CACHE_KEY, {**kept, **_durations})

@@ -1,0 +1,93 @@
+"""Batch test helpers: study folders made of hard links to the sample study, the batch command line (in this
+process, or as a process of its own that a test can kill), and the tables a batch writes."""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from cli_in_process import CliResult, cli
+
+from pipeline.batch.resume import MARKER
+from pipeline.outputs.staging import WORK_DIR
+
+OUTPUTS = (
+    "measurements.csv",
+    "response.csv",
+    "best_response.csv",
+    "summary.txt",
+    "masks/timepoint_0.nii.gz",
+    "masks/timepoint_1.nii.gz",
+    "masks/timepoint_2.nii.gz",
+)
+GOOD, CORRUPT, NO_CT = ("patient_a", "patient_b"), "patient_c_corrupt", "patient_d_no_ct"
+
+
+def batch_cli(*args: str | Path) -> CliResult:
+    """``lesion-pipeline batch ARGS --quiet --no-pdf`` in this process (each study still runs in a process of its
+    own)."""
+    return cli("batch", *args, "--quiet", "--no-pdf")
+
+
+def start_batch(*args: str | Path) -> subprocess.Popen[str]:
+    """``lesion-pipeline batch ARGS --quiet --no-pdf`` as a process of its own (that a test may kill)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "pipeline.cli.main", "batch", *map(str, args), "--quiet", "--no-pdf"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def link_study(sample_root: Path, dst: Path) -> Path:
+    """A copy of the sample study made of hard links (files are never modified in place)."""
+    shutil.copytree(sample_root / "study", dst, copy_function=os.link)
+    return dst
+
+
+def summary(out: Path) -> dict[str, dict[str, str]]:
+    with (out / "batch_summary.csv").open(newline="") as f:
+        return {row["study"]: row for row in csv.DictReader(f)}
+
+
+def rows(path: Path) -> list[list[str]]:
+    with path.open(newline="") as f:
+        return list(csv.reader(f))
+
+
+def assert_reference_outputs(study_out: Path, reference: Path) -> None:
+    """Outputs byte-identical to the reference run's, the completion marker present, no staging left."""
+    for name in OUTPUTS:
+        assert (study_out / name).read_bytes() == (reference / name).read_bytes(), name
+    assert (study_out / "run.json").is_file() and (study_out / MARKER).is_file()
+    assert not (study_out / WORK_DIR / "new").exists(), "staging left behind"
+
+
+def wait_for_staging_with_masks(out: Path, study: str, proc: subprocess.Popen[str]) -> int:
+    """Wait until ``study`` is mid-run (a timepoint's mask in its staging folder); return its worker's pid."""
+    deadline = time.monotonic() + 300
+    work = out / study / WORK_DIR
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()
+        if list((work / "new").glob("masks/*.nii.gz")):
+            return int((work / "lock").read_text())  # the run holding the output folder's lock writes its pid
+        time.sleep(0.05)
+    raise AssertionError(f"{study} never reached the middle of its run")
+
+
+def wait_gone(pid: int) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except FileNotFoundError:
+            return
+        if state in ("Z", "X"):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"worker process {pid} outlived the batch")

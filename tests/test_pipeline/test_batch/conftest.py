@@ -1,0 +1,39 @@
+"""The studies of the batch tests: hard-linked copies of the sample study, two of them damaged."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pydicom
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))  # the batch test helpers (batch_studies)
+from batch_studies import CORRUPT, GOOD, NO_CT, link_study
+
+
+@pytest.fixture(scope="module")
+def studies_and_victim(
+    sample_root: Path, ground_truth: dict, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, str]:
+    """Two good studies, one with a truncated baseline CT slice (returned) and one without any CT."""
+    root = tmp_path_factory.mktemp("batch") / "studies"
+    for name in GOOD:
+        link_study(sample_root, root / name)
+    headers = {
+        p: pydicom.dcmread(p, stop_before_pixels=True) for p in link_study(sample_root, root / CORRUPT).rglob("IM*")
+    }
+    baseline_ct = ground_truth["timepoints"][0]["ct_series_instance_uid"]
+    victim = sorted(p for p, ds in headers.items() if ds.SeriesInstanceUID == baseline_ct)[3]
+    data = victim.read_bytes()
+    victim.unlink()  # a new file: the hard-linked original stays intact
+    victim.write_bytes(data[: len(data) // 2])
+    for path in link_study(sample_root, root / NO_CT).rglob("IM*"):
+        if headers[root / CORRUPT / path.relative_to(root / NO_CT)].Modality == "CT":
+            path.unlink()
+    return root, str(victim.relative_to(root / CORRUPT))
+
+
+@pytest.fixture(scope="module")
+def studies(studies_and_victim: tuple[Path, str]) -> Path:
+    return studies_and_victim[0]
