@@ -61,7 +61,8 @@ demo: $(DEMO_OUT)/report.pdf
 	@echo "Results: $(abspath $(DEMO_OUT)) (report.html, report.pdf, measurements.csv, response.csv, best_response.csv, summary.txt, summary.json, run.json, masks/, qc/)"
 	@echo "Ground truth of the sample study: $(abspath $(DEMO_DATA))/ground_truth.json"
 
-# the tests of one file share a worker (and its module fixtures); one worker per core on CI's 2 cores
+# the tests of one file share a worker (and its module fixtures), the longest files first (tests/file_order.py);
+# one worker per core on CI's 2 cores
 TEST_WORKERS ?= 2
 
 # the Cornerstone3D adapters (the code OHIF uses to read SR) for the viewer test, when npm is available
