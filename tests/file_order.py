@@ -21,7 +21,7 @@ def _file(nodeid: str) -> str:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    previous: dict[str, float] = config.cache.get(CACHE_KEY, {}) if config.cache else {}
+    previous: dict[str, float] = cache.get(CACHE_KEY, {}) if (cache := getattr(config, "cache", None)) else {}
     if previous:
         items.sort(key=lambda item: -previous.get(_file(item.nodeid), 0.0))  # a stable sort: files stay whole
 
@@ -32,7 +32,7 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     config = session.config
-    if hasattr(config, "workerinput") or config.cache is None or not _durations:
+    if hasattr(config, "workerinput") or getattr(config, "cache", None) is None or not _durations:
         return  # an xdist worker: the controller receives every report and writes the cache
     if session.testsfailed == 0 and not config.option.keyword and not config.option.markexpr:
         kept = config.cache.get(CACHE_KEY, {})
