@@ -6,7 +6,9 @@ The lesion is what differs from the liver around the seed, delineated where its 
    with a reader's line: 0.75 x its length + 15 mm around its middle), on block means of about 1.5 mm.
 2. **Allowed region** (with an organ, the liver): the organ mask closed by 15 mm (or half the reader's line),
    holes filled, grown by 3 mm; when the seed lies outside that (an organ mask that left a large tumour at
-   its border out), the organ's convex hull on every axial slice, grown by 3 mm.
+   its border out), or when more than 15 % of the region found in step 3 borders on soft tissue outside it
+   (the organ mask stopped at the lesion, not the lesion's edge), the organ's convex hull on every axial
+   slice, grown by 3 mm, is added.
 3. **Region** (:mod:`segmentation.lesion_region`): the liver's level and spread at the region's scale, the
    connected dark-or-bright tissue at the seed, polarity rules for rims, calcifications and deposits, cut
    at thin bridges and necks, holes filled; computed at 2.5 mm and again at a scale of a quarter of its
@@ -23,7 +25,11 @@ Self-checks, each a refusal (``not_found`` with the reason) rather than a wrong 
 the outline shows an edge against its surroundings; a predicted volume uncertainty above 30 % (1 sd, from
 the radii's residual spread and the number of independent rays); more than half of the outline has tissue
 just outside it (2-5 mm) that is not liver-like either (the edge found lies inside the lesion: a necrotic
-centre inside its rim, a deposit inside its tumour); a volume below 0.03 ml; a confidence below 0.7.
+centre inside its rim, a deposit inside its tumour); a fainter layer of the lesion's own kind all around the
+outline (the median over the outline of that tissue's difference from the liver, signed by the lesion's
+polarity, above a quarter of the liver tolerance and 5 HU: a hypodense halo around a necrotic core, whose
+outer boundary is not clear); with a reader's line, a longest axial diameter more than 5 mm and 25 % away
+from the line's length; a volume below 0.03 ml; a confidence below 0.7.
 The confidence is ``min(1, edge fraction / 0.9) * sqrt(clip(median edge contrast / tol, 0, 1)) *
 sqrt(1 - volume sd / 30 %)``.
 
@@ -41,7 +47,12 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from segmentation.lesion_edge import blur_correction_mm, crossings, enclosing_shell, surroundings_unlike_liver
+from segmentation.lesion_edge import (
+    blur_correction_mm,
+    crossings,
+    enclosing_shell,
+    surroundings_unlike_liver,
+)
 from segmentation.lesion_region import (
     NO_LESION,
     Parenchyma,
@@ -100,6 +111,11 @@ class SeededCtConfig:
     outside_smoothing_mm: float = 1.5
     outside_window_mm: tuple[float, float] = (2.0, 5.0)
     max_unlike_outside: float = 0.5
+    max_cut_by_organ: float = 0.15
+    max_halo: float = 0.25
+    line_tolerance_mm: float = 5.0
+    line_tolerance: float = 0.25
+    min_halo_hu: float = 5.0
 
 
 def organ_model(image_zyx: np.ndarray, spacing_zyx: tuple[float, float, float], mask_zyx: np.ndarray) -> OrganModel:
@@ -149,6 +165,16 @@ def _prior_points(
     extent = float(np.max((hi - lo) * spacing))
     centre = (lo + hi - 1) / 2.0
     return pick, centre, 0.5 * extent + margin_mm + 15.0, 0.5 * extent + 3.0
+
+
+def _cut_by_organ(region: np.ndarray, grid: object, w: np.ndarray, fat_hu: float) -> float:
+    """Share of the region's outer surface (the blocks just outside it) that lies outside the allowed organ
+    region in soft tissue (not fat or air): where the organ's mask, not the lesion's edge, stopped it."""
+    ring = ndimage.binary_dilation(region) & ~region
+    if not ring.any():
+        return 0.0
+    cut = (grid.allowed < 0.5) & (w > fat_hu)  # type: ignore[attr-defined]
+    return float(np.mean(cut[ring]))
 
 
 def _upsample(coarse: np.ndarray, shape: tuple[int, ...], factor: np.ndarray) -> np.ndarray:
@@ -281,6 +307,27 @@ class SeededCtSegmenter:
         )
         if isinstance(region, str):
             return not_found(region, seed_t, absent=region.startswith(NO_LESION))
+        if organ is not None and _cut_by_organ(region, grid, w, cfg.fat_hu) > cfg.max_cut_by_organ:
+            # the organ's mask stops at the lesion (a tumour bulging out of the liver): the organ's hull instead
+            hull = organ_hull_allowed(grid.organ, grid.spacing, cfg.organ_margin_mm)
+            grid = dataclasses.replace(grid, allowed=np.maximum(grid.allowed, hull))
+            allowed = _upsample(grid.allowed, raw.shape, _factor(grid, sp))
+            region = lesion_region(
+                w,
+                grid,
+                par,
+                seed_c,
+                line_c,
+                sample,
+                cfg.parenchyma_k,
+                cfg.min_parenchyma_hu,
+                cfg.fat_hu,
+                w_fine,
+                within,
+            )
+            if isinstance(region, str):
+                return not_found(region, seed_t, absent=region.startswith(NO_LESION))
+            self.debug["organ_hull"] = True
         if line is None and touches_crop(region, box, image.shape):
             return "grow"
         r_eq = (3.0 * float(region.sum()) * float(np.prod(grid.spacing)) / (4.0 * np.pi)) ** (1.0 / 3.0)
@@ -344,10 +391,13 @@ class SeededCtSegmenter:
         )
         edge_fraction = float(weight.mean())
         w_out = ndimage.gaussian_filter(raw, [cfg.outside_smoothing_mm / s for s in sp], mode="nearest")
-        unlike = surroundings_unlike_liver(
-            w_out, allowed, sp, centre, edirs, r_final, b, tol, cfg.fat_hu, cfg.outside_window_mm
+        polarity = -1.0 if sample_level < b else 1.0
+        if shows.mean() >= 0.5:
+            polarity = -polarity  # the outline is the enclosing shell's outer edge
+        unlike, halo = surroundings_unlike_liver(
+            w_out, allowed, sp, centre, edirs, r_final, b, tol, cfg.fat_hu, cfg.outside_window_mm, polarity
         )
-        self.debug["unlike_outside"] = unlike
+        self.debug.update(unlike_outside=unlike, halo=halo)
         r_mean = float(np.mean(r_final))
         rel_vol_sd = 3.0 * sd_r / (r_mean * np.sqrt(max(n_ind, 1.0)))
         self.debug.update(
@@ -365,6 +415,12 @@ class SeededCtSegmenter:
                 "the lesion (or a part of it that looks different) goes on beyond the edge found",
                 seed_t,
             )
+        if halo > max(cfg.max_halo * tol, cfg.min_halo_hu):
+            return not_found(
+                f"a fainter layer of the lesion's own kind surrounds the edge found (median {halo:.0f} HU beyond the "
+                f"liver's {b:.0f} HU just outside it): the lesion's outer boundary is not clear",
+                seed_t,
+            )
         coef_final = np.linalg.lstsq(real_sh(edirs.u, l_top), r_final, rcond=None)[0]
         mask, moff = rasterise_star(centre, coef_final, sp, raw.shape, cfg.out_sub_voxel_mm)
         vol = star_volume_mm3(r_final) / 1000.0
@@ -376,6 +432,16 @@ class SeededCtSegmenter:
                 f"+-{100 * rel_vol_sd:.0f}% at 1 sd)",
                 seed_t,
             )
+        if length is not None:
+            from measurement.diameters import axial_diameters
+
+            measured = axial_diameters(mask, tuple(float(v) for v in sp)).longest_mm  # type: ignore[arg-type]
+            if abs(measured - length) > max(cfg.line_tolerance_mm, cfg.line_tolerance * length):
+                return not_found(
+                    f"the outline found (longest axial diameter {measured:.1f} mm) disagrees with the reader's line "
+                    f"({length:.1f} mm)",
+                    seed_t,
+                )
         cnr = float(np.median(np.abs(contrast[weight > 0]))) / max(tol, 1.0) if (weight > 0).any() else 0.0
         conf = float(
             min(1.0, edge_fraction / 0.9)

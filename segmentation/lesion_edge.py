@@ -109,7 +109,9 @@ def enclosing_shell(
     A shell is there when, just outside the edge (0.75-3 mm), the tissue differs from the liver by twice the
     spread of the same window medians over the liver (at least 4 HU; median over the directions), with the
     opposite sign of the tissue just inside (1-3 mm, beyond ``tol``). A direction shows it when its own
-    shell window has that sign (beyond one spread) and, further out (``max_shell_mm``), the liver resumes; the shell's edge is the last crossing of the level half-way
+    shell window has that sign (beyond one spread) and, further out (``max_shell_mm``), the liver resumes or
+    tissue beyond the liver on the other side lies (lung, fat, muscle: the shell ends at the capsule or the
+    diaphragm); the shell's edge is the last crossing of the level half-way
     between the shell's peak (within 5 mm of the edge) and the liver.
     """
     rr = np.arange(0.0, float(r_edge.max()) + max_shell_mm + 6.0, step_mm)
@@ -132,7 +134,9 @@ def enclosing_shell(
     polarity = -np.sign(np.median(inside))
     if not (np.median(shell) * polarity >= max(2.0 * spread, 4.0) and np.abs(np.median(inside)) >= tol):
         return r_edge, np.zeros(len(r_edge))
-    shows = (np.sign(shell) == polarity) & (np.abs(shell) >= spread) & liver
+    # further out, the liver resumes, or tissue of the other side (lung, fat, muscle beyond a rim at the capsule)
+    ends = liver | (beyond * polarity < -tol)
+    shows = (np.sign(shell) == polarity) & (np.abs(shell) >= spread) & ends
     # the half-way level below the shell's peak (a thin blurred shell's median lies below its level)
     zone0 = (rr[None, :] >= r_edge[:, None]) & (rr[None, :] <= (r_edge + 5.0)[:, None])
     peak = polarity * np.max(np.where(zone0, polarity * (prof - level), -np.inf), axis=1)
@@ -158,11 +162,17 @@ def surroundings_unlike_liver(
     tol: float,
     fat_hu: float,
     near_mm: tuple[float, float] = (2.0, 5.0),
-) -> float:
+    polarity: float = -1.0,
+) -> tuple[float, float]:
     """Share of the outline where the tissue just outside it (``near_mm`` beyond the edge, median along each
     ray over it and its neighbours) still differs from the liver by more than ``tol``: where the lesion goes
     on beyond the measured edge (a necrotic centre inside its rim, a deposit inside its tumour). Directions
     that leave the allowed organ, or meet fat, are not counted; 0 when none is left.
+
+    Also returns the halo: the median over the counted directions of that tissue's difference from the
+    liver, signed by the lesion's ``polarity`` (-1 darker, +1 brighter than the liver; HU): a fainter layer
+    of the lesion's own kind all around the edge found (a hypodense halo around a necrotic core) shows as a
+    clearly positive halo while most single directions stay within ``tol``.
     """
     rr = np.arange(near_mm[0], near_mm[1] + 1e-9, 0.5)
     radii = r_final[:, None] + rr[None, :]
@@ -173,6 +183,7 @@ def surroundings_unlike_liver(
     prof = prof[dirs.neighbours].mean(axis=1)
     counted = (inside_organ.min(axis=1) >= 0.5) & (prof.min(axis=1) > fat_hu)
     if not counted.any():
-        return 0.0
-    unlike = np.abs(np.median(prof, axis=1) - level) > tol
-    return float(np.mean(unlike[counted]))
+        return 0.0, 0.0
+    deviation = np.median(prof, axis=1) - level
+    unlike = np.abs(deviation) > tol
+    return float(np.mean(unlike[counted])), float(polarity * np.median(deviation[counted]))

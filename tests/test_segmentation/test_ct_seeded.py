@@ -13,7 +13,7 @@ from sample_data.hybrid.appearance import Appearance, Spot
 from sample_data.hybrid.backgrounds import Background
 from sample_data.hybrid.insert import insert, render
 from sample_data.hybrid.shape import StarShape
-from segmentation.ct_seeded import SeededCtSegmenter, organ_model
+from segmentation.ct_seeded import SeededCtConfig, SeededCtSegmenter, organ_model
 from segmentation.result import LesionPrior, SegmentationHints
 
 LIVER_HU = 100.0
@@ -104,3 +104,61 @@ def test_segmentation_is_deterministic_and_a_prior_on_identical_images_gives_the
     a, b = first.full_fractions(SHAPE_ZYX), follow.full_fractions(SHAPE_ZYX)
     assert float(b.sum()) == pytest.approx(float(a.sum()), rel=0.02)
     assert dice(a >= 0.5, b >= 0.5) >= 0.97
+
+
+def _volume_ml(fractions: np.ndarray) -> float:
+    return float(fractions.sum()) * float(np.prod(SPACING)) / 1000.0
+
+
+def test_a_lesion_the_organ_mask_cut_off_is_segmented_whole() -> None:
+    """An organ mask that stops at the lesion (a notch 50 mm wide, too wide for its closing, takes the
+    lesion's outer half): the lesion is still segmented whole, not clipped by the mask."""
+    bg, image, shape, truth = _case(Appearance("hypodense", -40.0))
+    cz, cy, cx = _seed(bg, shape)
+    z, y, x = np.indices(SHAPE_ZYX)
+    liver = ~((x > cx) & (np.abs(y - cy) * SPACING[1] < 25.0))
+    hints = SegmentationHints(organ=organ_model(image, SPACING, liver))
+    seg = SeededCtSegmenter().segment(image, SPACING, (cz, cy, cx), hints)
+    assert seg.found, seg.reason
+    fractions = seg.full_fractions(SHAPE_ZYX)
+    assert dice(fractions >= 0.5, truth >= 0.5) >= 0.85
+    assert _volume_ml(fractions) == pytest.approx(shape.volume_ml(), rel=0.10)
+    # the same without falling back to the organ's hull: the mask clips the lesion
+    clipped = SeededCtSegmenter(SeededCtConfig(max_cut_by_organ=1.0)).segment(image, SPACING, (cz, cy, cx), hints)
+    assert not clipped.found or _volume_ml(clipped.full_fractions(SHAPE_ZYX)) < 0.8 * shape.volume_ml()
+
+
+def test_a_dark_core_inside_a_fainter_halo_is_not_measured_as_the_core() -> None:
+    """A necrotic core (-60 HU, radius 8 mm) inside a faint hypodense halo (-9 HU, out to 14 mm): either the
+    outer boundary is measured or the lesion is refused with the reason; never the core alone."""
+    from scipy import ndimage
+
+    bg = _liver()
+    centre = np.asarray(SHAPE_ZYX, float) / 2.0
+    r_mm = np.sqrt(sum(((np.indices(SHAPE_ZYX)[k] - centre[k]) * SPACING[k]) ** 2 for k in range(3)))
+    lesion = np.where(r_mm < 8.0, -60.0, np.where(r_mm < 14.0, -9.0, 0.0))
+    image = bg.image_zyx + ndimage.gaussian_filter(lesion, [0.6 / s for s in SPACING]).astype(np.float32)
+    outer_ml = 4.0 / 3.0 * np.pi * 14.0**3 / 1000.0
+    seg = SeededCtSegmenter().segment(image, SPACING, tuple(centre), _hints(image))
+    if seg.found:
+        assert _volume_ml(seg.full_fractions(SHAPE_ZYX)) == pytest.approx(outer_ml, rel=0.15)
+    else:
+        assert "fainter layer" in seg.reason
+
+
+def test_a_rim_enhancing_lesion_against_the_lung_is_measured_to_the_rims_outer_edge() -> None:
+    """A rim-enhancing lesion in a corner of the liver, lung above it and beside it (the dome): the rim belongs
+    to the lesion where the liver resumes beyond it and where the lung does."""
+    bg, image, shape, truth = _case(Appearance("rim", -60.0, rim_hu=40.0, rim_mm=3.0), semi_axes=(14.0, 12.0, 12.0))
+    inside = np.argwhere(truth > 0)
+    top, side = int(inside[:, 0].max()) + 2, int(inside[:, 2].max()) + 3  # a voxel or two beyond the lesion
+    lung = np.zeros(SHAPE_ZYX, bool)
+    lung[top:] = True
+    lung[:, :, side:] = True
+    image = np.where(lung, np.float32(-800.0), image)
+    hints = SegmentationHints(organ=organ_model(image, SPACING, ~lung))
+    seg = SeededCtSegmenter().segment(image, SPACING, _seed(bg, shape), hints)
+    assert seg.found, seg.reason
+    fractions = seg.full_fractions(SHAPE_ZYX)
+    assert dice(fractions >= 0.5, truth >= 0.5) >= 0.85
+    assert _volume_ml(fractions) == pytest.approx(shape.volume_ml(), rel=0.10)
