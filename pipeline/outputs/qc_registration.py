@@ -17,14 +17,36 @@ import matplotlib.pyplot as plt
 import numpy as np
 import SimpleITK as sitk
 
+from segmentation.morphology import bounding_box
+
 WINDOW_HU = (-160.0, 240.0)
 CHECKER_MM = 20.0
 QC_SPACING_MM = 1.5
 
 
-def _region(reference: sitk.Image, idx: np.ndarray, margin_mm: float = 25.0) -> sitk.Image:
-    """An isotropic QC grid (identity-aligned with ``reference``) around the ROI voxels ``idx`` ((n, 3), z y x)."""
-    lo, hi = idx.min(axis=0)[::-1], idx.max(axis=0)[::-1]  # x, y, z
+def roi_extent(roi_zyx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The first and last index (z, y, x) of the ROI voxels and their mean index; the whole array when empty.
+
+    Computed from the ROI's bounding box and its per-axis voxel counts, without listing the voxels.
+    """
+    if not roi_zyx.any():
+        hi = np.asarray(roi_zyx.shape) - 1
+        return np.zeros(3, dtype=int), hi, hi / 2.0
+    box = bounding_box(roi_zyx)
+    inner = roi_zyx[box]
+    lo = np.array([s.start for s in box])
+    hi = np.array([s.stop - 1 for s in box])
+    n = np.count_nonzero(inner)
+    mean = [
+        int(np.dot(np.arange(lo[a], hi[a] + 1), np.count_nonzero(inner, axis=tuple(b for b in range(3) if b != a)))) / n
+        for a in range(3)
+    ]
+    return lo, hi, np.asarray(mean)
+
+
+def _region(reference: sitk.Image, lo_zyx: np.ndarray, hi_zyx: np.ndarray, margin_mm: float = 25.0) -> sitk.Image:
+    """An isotropic QC grid (identity-aligned with ``reference``) around the ROI's index box ``lo_zyx..hi_zyx``."""
+    lo, hi = lo_zyx[::-1], hi_zyx[::-1]  # x, y, z
     spacing = np.asarray(reference.GetSpacing())
     margin = np.ceil(margin_mm / spacing).astype(int)
     lo = np.maximum(lo - margin, 0)
@@ -54,11 +76,11 @@ def registration_png(
     path: Path, baseline: sitk.Image, followup: sitk.Image, transform: sitk.Transform, roi_zyx: np.ndarray, title: str
 ) -> None:
     """Write the registration QC figure of one follow-up to ``path`` (only the two planes shown are resampled)."""
-    idx = np.argwhere(roi_zyx) if roi_zyx.any() else np.array([[0, 0, 0], np.array(roi_zyx.shape) - 1])
-    grid = _region(baseline, idx)
+    lo, hi, mean = roi_extent(roi_zyx)
+    grid = _region(baseline, lo, hi)
     roi_img = sitk.GetImageFromArray(roi_zyx.astype(np.uint8))
     roi_img.CopyInformation(baseline)
-    centre_lps = baseline.TransformContinuousIndexToPhysicalPoint([float(v) for v in idx.mean(axis=0)[::-1]])
+    centre_lps = baseline.TransformContinuousIndexToPhysicalPoint([float(v) for v in mean[::-1]])
     centre = np.clip(
         np.round(grid.TransformPhysicalPointToContinuousIndex(centre_lps)).astype(int),
         0,
