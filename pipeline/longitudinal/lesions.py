@@ -212,12 +212,19 @@ def pet_threshold(config: RunConfig, reference: PetReference | None) -> PetThres
 
 
 def liver_model(
-    ct: LoadedSeries, ct_array: np.ndarray, config: RunConfig, mask_zyx: np.ndarray | None = None
+    ct: LoadedSeries,
+    ct_array: np.ndarray,
+    config: RunConfig,
+    mask_zyx: np.ndarray | None = None,
+    failed: str | None = None,
 ) -> OrganModel | None:
     """The liver of a CT (``mask_zyx``, else segmented) as the organ the targets lie in; ``None`` (with a
-    warning) when there is none, and the targets are then segmented without it."""
+    warning) when there is none, and the targets are then segmented without it. ``failed``: why the CT's liver
+    was already found missing (it is not segmented again)."""
     spacing = spatial.spacing_zyx(ct.image)
     try:
+        if failed is not None:
+            raise NoLiverError(failed)
         if mask_zyx is None:
             mask_zyx = segment_ct_liver(ct, config.liver).mask_zyx
         return organ_model(ct_array, spacing, mask_zyx)
@@ -371,6 +378,7 @@ def process_timepoint(
     segmenter: LesionSegmenter | None = None,
     pet_reference: Callable[[np.ndarray], PetReference | None] | None = None,
     liver_zyx: np.ndarray | None = None,
+    liver_failed: str | None = None,
 ) -> TimepointLesions:
     """Segment and measure every requested target at one timepoint.
 
@@ -379,7 +387,8 @@ def process_timepoint(
     target; fragmented ones are flagged. ``pet_reference`` computes the
     timepoint's PET reference from the CT lesion labels (which it must avoid),
     before the PET measures, which need it for the PERCIST threshold. ``liver_zyx``: the timepoint's
-    liver mask (else the liver is segmented here, once, when a target in it needs it).
+    liver mask (else the liver is segmented here, once, when a target in it needs it); ``liver_failed``: why the
+    timepoint has none (it is then not segmented again).
     """
     segmenter = segmenter or SeededCtSegmenter(config.lesion)
     ct_array = spatial.array_zyx(ct.image)
@@ -388,7 +397,7 @@ def process_timepoint(
 
     def organ() -> OrganModel | None:  # the liver, once, when a target in it needs it
         if not liver:
-            liver.append(liver_model(ct, ct_array, config, liver_zyx))
+            liver.append(liver_model(ct, ct_array, config, liver_zyx, liver_failed))
         return liver[0]
 
     pet_array = spatial.array_zyx(pet.image) if pet is not None and pet.suv is not None else None

@@ -154,8 +154,11 @@ def _measure(
     reg: RegistrationResult | None,
     is_baseline: bool,
     liver: LiverMask | None,
+    liver_failed: str | None = None,
 ) -> TimepointLesions:
-    """Segment and measure the requested targets; SULpeak from the timepoint's lean-body-mass factor."""
+    """Segment and measure the requested targets; SULpeak from the timepoint's lean-body-mass factor.
+
+    ``liver_failed``: why the timepoint has no liver (its liver is not looked for again)."""
     with ctx.prov.stage("segment+measure"):
         result = process_timepoint(
             requests,
@@ -164,6 +167,7 @@ def _measure(
             ctx.config,
             pet_reference=functools.partial(_pet_reference, ctx, ct, pet, reg, is_baseline, liver),
             liver_zyx=None if liver is None else liver.mask_zyx,
+            liver_failed=liver_failed,
         )
     reference = result.pet_reference
     if reference is None or reference.sul_per_suvbw is None:
@@ -351,7 +355,7 @@ def process_baseline(ctx: RunContext) -> tuple[Baseline, RunContext]:
         )
         for t in targets
     ]
-    result = _measure(ctx, requests, ct, pet, None, is_baseline=True, liver=liver)
+    result = _measure(ctx, requests, ct, pet, None, is_baseline=True, liver=liver, liver_failed=liver_record.failed)
     result = replace(result, records=[_explained(r, ct) for r in result.records])
     found = frozenset(r.lesion_id for r in result.records if r.measured)
     if not found:
@@ -458,7 +462,7 @@ def process_followup(
             step=tp.index,
             total=len(ctx.inputs.timepoints) - 1,
         )
-    result = _measure(ctx, requests, ct, pet, reg, is_baseline=False, liver=liver)
+    result = _measure(ctx, requests, ct, pet, reg, is_baseline=False, liver=liver, liver_failed=liver_record.failed)
     tracking = _tracking(ctx, index, tp, ref, ct, requests, result, reg)
     new: tuple[DetectedLesion, ...] = ()
     if ctx.inputs.targets_path is None and liver is None:

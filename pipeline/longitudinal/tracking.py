@@ -32,6 +32,7 @@ from scipy import ndimage
 
 from pipeline import spatial
 from pipeline.records import LesionRecord, Point, Residuals
+from segmentation.morphology import bounding_box
 from segmentation.recentre import Appearance, probe
 
 
@@ -101,6 +102,9 @@ def merged_pairs(masks: Sequence[np.ndarray | None], min_overlap: float = 0.5) -
 
 def fragments(mask: np.ndarray, min_fraction: float = 0.1) -> int:
     """Number of 3D-connected parts holding at least ``min_fraction`` of the mask's voxels each."""
+    if not mask.any():
+        return 0
+    mask = mask[bounding_box(mask)]  # the parts are those of the box that holds every voxel
     labels, n = ndimage.label(mask, structure=np.ones((3, 3, 3), bool))
     if n <= 1:
         return n
