@@ -34,7 +34,6 @@ from segmentation.liver import LiverConfig, segment_liver
 log = logging.getLogger(__name__)
 
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
-LPS_DIRECTION = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)  # direction cosines of an image in LPS order
 
 
 @dataclass(frozen=True, eq=False)
@@ -145,8 +144,8 @@ def mask_on_grid(mask_zyx: np.ndarray, ct: sitk.Image, grid: sitk.Image) -> np.n
 
 def segment_ct_liver(ct: LoadedSeries, config: LiverConfig) -> LiverMask:
     """The built-in segmentation of the CT's liver; :class:`NoLiverError` (with the series) when there is none."""
-    canonical = ct.image.GetDirection() == LPS_DIRECTION  # already in the segmenter's orientation
-    oriented = ct.image if canonical else sitk.DICOMOrient(ct.image, "LPS")
+    oriented = spatial.in_lps_order(ct.image)
+    canonical = oriented is ct.image  # already in the segmenter's orientation
     result = segment_liver(spatial.array_zyx(oriented), spatial.spacing_zyx(oriented), config)
     if not result.found or result.mask_zyx is None or result.volume_ml is None:
         raise NoLiverError(f"{result.headline} (CT series {ct.series_uid}): {result.reason}")

@@ -233,10 +233,19 @@ def _sphere_text(record: LesionRecord, sphere: PeakSphere) -> str:
 
 @dataclass(frozen=True)
 class PetLayer:
-    """What the PET panel shows of one lesion: the PET in SUV and the lesion's PET region (label) on the PET grid."""
+    """What the PET panels of a timepoint show: the PET in SUV and the lesions' PET regions (labels) on the PET
+    grid, as an image made once for all the panels."""
 
     pet: LoadedSeries
-    labels_zyx: np.ndarray | None
+    labels: sitk.Image | None
+
+    @classmethod
+    def of(cls, pet: LoadedSeries, labels_zyx: np.ndarray | None) -> PetLayer:
+        if labels_zyx is None:
+            return cls(pet, None)
+        labels = sitk.GetImageFromArray(labels_zyx.astype(np.uint16))
+        labels.CopyInformation(pet.image)
+        return cls(pet, labels)
 
 
 def _pet_panel(
@@ -253,10 +262,8 @@ def _pet_panel(
     suv_high = max(2.5, 1.1 * (record.suv_max if record.suv_max is not None else float(suv_px.max(initial=0.0))))
     rgb = fused_panel(plain, suv_px, mask_px, suv_high)
     notes = []
-    if layer.labels_zyx is not None and record.pet_method is not None:
-        labels = sitk.GetImageFromArray(layer.labels_zyx.astype(np.uint16))
-        labels.CopyInformation(layer.pet.image)
-        region = pet_on_panel(ct.image, labels, crop, sitk.sitkNearestNeighbor) == label
+    if layer.labels is not None and record.pet_method is not None:
+        region = pet_on_panel(ct.image, layer.labels, crop, sitk.sitkNearestNeighbor) == label
         rgb[outline(region)] = PET_REGION_RGB
         notes.append(_pet_region_text(record))
     sphere = None
@@ -483,8 +490,8 @@ def lesion_qc(
 ) -> list[dict[str, object]]:
     """QC images of every measured lesion of one timepoint (label ``k + 1`` = ``records[k]``, on the CT and, in
     ``pet_labels_zyx``, on the PET grid) and their geometry file."""
-    ct_array = spatial.array_zyx(ct.image)
-    layer = PetLayer(pet, pet_labels_zyx) if pet is not None else None
+    ct_array = sitk.GetArrayViewFromImage(ct.image)  # read only: the panels take a slice each
+    layer = PetLayer.of(pet, pet_labels_zyx) if pet is not None else None
     entries = []
     for k, r in enumerate(records):
         if not r.measured or r.long_axis_lps_mm is None or r.short_axis_lps_mm is None:

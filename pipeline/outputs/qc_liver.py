@@ -19,19 +19,23 @@ import numpy as np
 import SimpleITK as sitk
 
 from pipeline import spatial
+from pipeline.outputs.qc_registration import roi_extent
 
 WINDOW_HU = (-160.0, 240.0)
 
 
 def liver_png(path: Path, ct: sitk.Image, liver_zyx: np.ndarray, title: str) -> None:
     """Write the liver QC figure (see module docstring) of ``liver_zyx`` (CT grid) to ``path``."""
-    image = sitk.DICOMOrient(ct, "LPS")
-    mask = sitk.DICOMOrient(spatial.image_like(liver_zyx.astype(np.uint8), ct), "LPS")
+    image = spatial.in_lps_order(ct)
+    if image is ct:
+        liver = np.asarray(liver_zyx, dtype=bool)
+    else:
+        mask = sitk.DICOMOrient(spatial.image_like(liver_zyx.astype(np.uint8), ct), "LPS")
+        liver = sitk.GetArrayViewFromImage(mask) > 0
     hu = sitk.GetArrayViewFromImage(image)
-    liver = sitk.GetArrayViewFromImage(mask) > 0
     sz, sy, sx = spatial.spacing_zyx(image)
     zs = np.flatnonzero(liver.any(axis=(1, 2)))
-    centre = np.argwhere(liver).mean(axis=0).round().astype(int)
+    centre = roi_extent(liver)[2].round().astype(int)
     axial = [int(zs[0] + f * (zs[-1] - zs[0])) for f in (0.75, 0.5, 0.25)]  # top first
     fig, axes = plt.subplots(1, 4, figsize=(16, 4.6))
     for ax, z in zip(axes[:3], axial, strict=True):

@@ -44,8 +44,11 @@ def roi_extent(roi_zyx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     return lo, hi, np.asarray(mean)
 
 
-def _region(reference: sitk.Image, lo_zyx: np.ndarray, hi_zyx: np.ndarray, margin_mm: float = 25.0) -> sitk.Image:
-    """An isotropic QC grid (identity-aligned with ``reference``) around the ROI's index box ``lo_zyx..hi_zyx``."""
+def _region(
+    reference: sitk.Image, lo_zyx: np.ndarray, hi_zyx: np.ndarray, margin_mm: float = 25.0
+) -> tuple[sitk.Image, list[int]]:
+    """An isotropic QC grid (identity-aligned with ``reference``) around the ROI's index box ``lo_zyx..hi_zyx``:
+    its geometry (as a one-voxel image) and its size (x, y, z)."""
     lo, hi = lo_zyx[::-1], hi_zyx[::-1]  # x, y, z
     spacing = np.asarray(reference.GetSpacing())
     margin = np.ceil(margin_mm / spacing).astype(int)
@@ -53,16 +56,16 @@ def _region(reference: sitk.Image, lo_zyx: np.ndarray, hi_zyx: np.ndarray, margi
     hi = np.minimum(hi + margin, np.asarray(reference.GetSize()) - 1)
     origin = reference.TransformIndexToPhysicalPoint([int(v) for v in lo])
     size = [int(np.ceil((h - l) * s / QC_SPACING_MM)) + 1 for l, h, s in zip(lo, hi, spacing, strict=True)]
-    grid = sitk.Image(size, sitk.sitkFloat32)
+    grid = sitk.Image([1, 1, 1], sitk.sitkFloat32)
     grid.SetOrigin(origin)
     grid.SetSpacing([QC_SPACING_MM] * 3)
     grid.SetDirection(reference.GetDirection())
-    return grid
+    return grid, size
 
 
-def _slab(grid: sitk.Image, axis: int, index: int) -> sitk.Image:
-    """The one-voxel-thick plane of ``grid`` at ``index`` along ``axis`` (0 x, 1 y, 2 z)."""
-    size = list(grid.GetSize())
+def _slab(grid: sitk.Image, grid_size: list[int], axis: int, index: int) -> sitk.Image:
+    """The one-voxel-thick plane of ``grid`` (of ``grid_size`` voxels) at ``index`` along ``axis`` (0 x, 1 y, 2 z)."""
+    size = list(grid_size)
     start = [0, 0, 0]
     size[axis], start[axis] = 1, index
     plane = sitk.Image(size, sitk.sitkFloat32)
@@ -72,24 +75,33 @@ def _slab(grid: sitk.Image, axis: int, index: int) -> sitk.Image:
     return plane
 
 
+def _cropped(roi_zyx: np.ndarray, lo_zyx: np.ndarray, hi_zyx: np.ndarray, reference: sitk.Image) -> sitk.Image:
+    """The ROI's box ``lo_zyx..hi_zyx`` as a uint8 image in ``reference``'s space (nothing of the ROI lies outside)."""
+    box = tuple(slice(int(a), int(b) + 1) for a, b in zip(lo_zyx, hi_zyx, strict=True))
+    image = sitk.GetImageFromArray(roi_zyx[box].astype(np.uint8))
+    image.SetOrigin(reference.TransformIndexToPhysicalPoint([int(v) for v in lo_zyx[::-1]]))
+    image.SetSpacing(reference.GetSpacing())
+    image.SetDirection(reference.GetDirection())
+    return image
+
+
 def registration_png(
     path: Path, baseline: sitk.Image, followup: sitk.Image, transform: sitk.Transform, roi_zyx: np.ndarray, title: str
 ) -> None:
     """Write the registration QC figure of one follow-up to ``path`` (only the two planes shown are resampled)."""
     lo, hi, mean = roi_extent(roi_zyx)
-    grid = _region(baseline, lo, hi)
-    roi_img = sitk.GetImageFromArray(roi_zyx.astype(np.uint8))
-    roi_img.CopyInformation(baseline)
+    grid, grid_size = _region(baseline, lo, hi)
+    roi_img = _cropped(roi_zyx, lo, hi, baseline)
     centre_lps = baseline.TransformContinuousIndexToPhysicalPoint([float(v) for v in mean[::-1]])
     centre = np.clip(
         np.round(grid.TransformPhysicalPointToContinuousIndex(centre_lps)).astype(int),
         0,
-        np.asarray(grid.GetSize()) - 1,
+        np.asarray(grid_size) - 1,
     )
     n = int(CHECKER_MM / QC_SPACING_MM)
     planes = {}
     for name, axis in (("axial", 2), ("coronal", 1)):
-        plane = _slab(grid, axis, int(centre[axis]))
+        plane = _slab(grid, grid_size, axis, int(centre[axis]))
         fixed = sitk.Resample(baseline, plane, sitk.Transform(), sitk.sitkLinear, -1000.0, sitk.sitkFloat32)
         moving = sitk.Resample(followup, plane, transform, sitk.sitkLinear, -1000.0, sitk.sitkFloat32)
         roi = sitk.Resample(roi_img, plane, sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
