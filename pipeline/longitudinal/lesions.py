@@ -28,6 +28,7 @@ from pipeline.longitudinal.liver import segment_ct_liver
 from pipeline.longitudinal.tracking import FollowupPrior, fragments, max_track_distance_mm, merged_pairs
 from pipeline.records import MEASURED, NOT_FOUND, LesionRecord, PetReference, Point
 from segmentation.ct_seeded import SeededCtSegmenter, organ_model
+from segmentation.morphology import bounding_box
 from segmentation.pet_lesion import PetSegmentationConfig, segment_pet_lesion
 from segmentation.recentre import locate_lesion
 from segmentation.result import LesionSegmentation, LesionSegmenter, OrganModel, SegmentationHints
@@ -95,7 +96,10 @@ def mask_on_grid(seg: LesionSegmentation, source: sitk.Image, target: sitk.Image
         r = [max(1, int(round(margin_mm / s))) for s in spacing]
         zz, yy, xx = np.ogrid[-r[0] : r[0] + 1, -r[1] : r[1] + 1, -r[2] : r[2] + 1]
         ball = (zz * spacing[0]) ** 2 + (yy * spacing[1]) ** 2 + (xx * spacing[2]) ** 2 <= margin_mm**2 + 1e-6
-        mask = ndimage.binary_dilation(mask, structure=ball)
+        box = bounding_box(mask, margin=r)  # no voxel beyond it is within the margin
+        grown = np.zeros(mask.shape, dtype=bool)
+        grown[box] = ndimage.binary_dilation(mask[box], structure=ball)
+        return grown
     return np.asarray(mask, dtype=bool)
 
 
