@@ -196,7 +196,7 @@ def _liver(
         write_label_map(ctx.staging / mask_file, liver.mask_zyx.astype(np.uint8), ct.image)
     with ctx.prov.stage("qc"):
         title = f"timepoint {index} ({tp.study_date}): liver {liver.volume_ml:.0f} ml ({liver.source})"
-        liver_png(ctx.staging / names.liver_qc(index), ct.image, liver.mask_zyx, title)
+        liver_png(ctx.staging / names.liver_qc(index), ct.image, liver.mask_zyx, title, ctx.figures.submit)
     return liver, LiverRecord(mask_file, liver.source, liver.volume_ml, liver.level_hu, liver.partial)
 
 
@@ -220,6 +220,7 @@ def _write_timepoint(
             result.records,
             f"timepoint {index} ({tp.study_date})",
             result.pet_labels_zyx,
+            ctx.figures.submit,
         )
     if ctx.dicom_written is not None:
         with ctx.prov.stage("dicom"):
@@ -431,6 +432,7 @@ def _tracking(
             if ref.liver_zyx is not None
             else np.ones(sitk.GetArrayViewFromImage(ref.ct.image).shape, bool),
             f"timepoint {index} ({tp.study_date}) registered to the {ref.label}",
+            ctx.figures.submit,
         )
     return TrackingRecord(result.flags, res)
 

@@ -13,10 +13,10 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 import SimpleITK as sitk
 
+from pipeline.outputs.drawing import Submit, draw_here
 from segmentation.morphology import bounding_box
 
 WINDOW_HU = (-160.0, 240.0)
@@ -85,10 +85,22 @@ def _cropped(roi_zyx: np.ndarray, lo_zyx: np.ndarray, hi_zyx: np.ndarray, refere
     return image
 
 
+Planes = dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]
+
+
 def registration_png(
-    path: Path, baseline: sitk.Image, followup: sitk.Image, transform: sitk.Transform, roi_zyx: np.ndarray, title: str
+    path: Path,
+    baseline: sitk.Image,
+    followup: sitk.Image,
+    transform: sitk.Transform,
+    roi_zyx: np.ndarray,
+    title: str,
+    submit: Submit = draw_here,
 ) -> None:
-    """Write the registration QC figure of one follow-up to ``path`` (only the two planes shown are resampled)."""
+    """Write the registration QC figure of one follow-up to ``path`` (only the two planes shown are resampled).
+
+    ``submit(draw_registration, path, planes, title)`` draws it (default: here, now; see
+    :class:`pipeline.outputs.drawing.Drawing`)."""
     lo, hi, mean = roi_extent(roi_zyx)
     grid, grid_size = _region(baseline, lo, hi)
     roi_img = _cropped(roi_zyx, lo, hi, baseline)
@@ -99,7 +111,7 @@ def registration_png(
         np.asarray(grid_size) - 1,
     )
     n = int(CHECKER_MM / QC_SPACING_MM)
-    planes = {}
+    planes: Planes = {}
     for name, axis in (("axial", 2), ("coronal", 1)):
         plane = _slab(grid, grid_size, axis, int(centre[axis]))
         fixed = sitk.Resample(baseline, plane, sitk.Transform(), sitk.sitkLinear, -1000.0, sitk.sitkFloat32)
@@ -111,6 +123,13 @@ def registration_png(
         f, m = sitk.GetArrayFromImage(fixed), sitk.GetArrayFromImage(moving)
         cut = (lambda a: a[0]) if axis == 2 else (lambda a: a[:, 0, :][::-1])
         planes[name] = (cut(f), cut(m), cut(np.where(checker, f, m)), cut(sitk.GetArrayFromImage(roi) > 0))
+    submit(draw_registration, path, planes, title)
+
+
+def draw_registration(path: Path, planes: Planes, title: str) -> None:
+    """Draw the figure of the registration's QC ``planes`` (per plane: baseline, follow-up, checkerboard, ROI)."""
+    import matplotlib.pyplot as plt
+
     fig, axes = plt.subplots(2, 3, figsize=(12, 8))
     for row, (name, (fixed_2d, moving_2d, mixed_2d, roi_2d)) in enumerate(planes.items()):
         for col, (label, data) in enumerate(
