@@ -361,7 +361,10 @@ def _label_map(
         if parts > 1:
             log.warning("lesion %s appears split into %d parts; measured as one lesion", request.lesion_id, parts)
             flags.setdefault(request.lesion_id, []).append(f"split into {parts} parts")
-        labels[mask & (labels == 0)] = k + 1
+        if mask.any():
+            box = bounding_box(mask)
+            inside = labels[box]  # a view: labelled in place
+            inside[mask[box] & (inside == 0)] = k + 1
     return labels
 
 

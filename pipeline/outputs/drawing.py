@@ -64,16 +64,23 @@ class Drawing:
     def __init__(self, workers: int = 1) -> None:
         self._pool: ProcessPoolExecutor | None = None
         self._pending: list[Future[Any]] = []
-        if workers > 0 and not multiprocessing.current_process().daemon:
-            try:
-                self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"), initializer=_start)
-                self._pending.append(self._pool.submit(_ready))  # the worker starts now, not at the first figure
-            except (OSError, NotImplementedError, AssertionError) as exc:  # no child process here
-                log.debug("figures drawn in this process (no worker process: %s)", exc)
-                self._pool = None
+        self._workers = workers if not multiprocessing.current_process().daemon else 0
+
+    def start(self) -> None:
+        """Start the worker now (it imports the figure writers while the run goes on); else at the first figure."""
+        if self._pool is not None or self._workers <= 0:
+            return
+        self._workers = 0  # one attempt
+        try:
+            self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"), initializer=_start)
+            self._pending.append(self._pool.submit(_ready))
+        except (OSError, NotImplementedError, AssertionError) as exc:  # no child process here
+            log.debug("figures drawn in this process (no worker process: %s)", exc)
+            self._pool = None
 
     def submit(self, draw: Callable[..., None], *args: Any) -> None:
         """Draw ``draw(*args)`` in the worker (in this process when there is none)."""
+        self.start()
         if self._pool is not None:
             try:
                 self._pending.append(self._pool.submit(draw, *args))
