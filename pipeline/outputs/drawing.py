@@ -9,8 +9,8 @@ the worker or in the run's own process: the images are the same.
 
 The worker is started with ``spawn`` (no copy of the run's threads); where no
 child process can be started (a daemonic process, e.g. a batch worker, or a system
-without process support) the figures are drawn in the run's process, as they are
-with ``workers=0``.
+without process support), or where the run has a memory limit (a batch study's),
+the figures are drawn in the run's process, as they are with ``workers=0``.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import contextlib
 import ctypes
 import logging
 import multiprocessing
+import os
 import signal
 import sys
 from collections.abc import Callable
@@ -37,17 +38,31 @@ def draw_here(draw: Callable[..., None], *args: Any) -> None:
     draw(*args)
 
 
-def _start() -> None:
+def _start(parent: int) -> None:
     """Import the figure writers (and matplotlib) when the worker starts, before the first figure arrives; on
-    Linux the worker is killed with the run's process (no orphan when a batch kills a study)."""
+    Linux the worker is killed with the run's process ``parent`` (no orphan holding the run's output pipes when
+    a batch kills a study), and it exits at once if that process is already gone."""
     import importlib
 
     if sys.platform.startswith("linux"):
         with contextlib.suppress(OSError, AttributeError):
             ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL))
+    if os.getppid() != parent:
+        os._exit(3)
 
     for module in ("qc_lesion", "qc_liver", "qc_registration"):
         importlib.import_module(f"pipeline.outputs.{module}")
+
+
+def _memory_limited() -> bool:
+    """Whether this process runs under a memory limit (address space or data, e.g. a batch study's): its figures are
+    then drawn in it, within the limit, not by a worker outside it."""
+    try:
+        import resource
+    except ImportError:  # not on this system
+        return False
+    limits = (resource.getrlimit(r)[0] for r in (resource.RLIMIT_AS, resource.RLIMIT_DATA))
+    return any(limit != resource.RLIM_INFINITY for limit in limits)
 
 
 def _ready() -> None:
@@ -64,7 +79,7 @@ class Drawing:
     def __init__(self, workers: int = 1) -> None:
         self._pool: ProcessPoolExecutor | None = None
         self._pending: list[Future[Any]] = []
-        self._workers = workers if not multiprocessing.current_process().daemon else 0
+        self._workers = 0 if multiprocessing.current_process().daemon or _memory_limited() else workers
 
     def start(self) -> None:
         """Start the worker now (it imports the figure writers while the run goes on); else at the first figure."""
@@ -72,7 +87,9 @@ class Drawing:
             return
         self._workers = 0  # one attempt
         try:
-            self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"), initializer=_start)
+            self._pool = ProcessPoolExecutor(
+                1, mp_context=multiprocessing.get_context("spawn"), initializer=_start, initargs=(os.getpid(),)
+            )
             self._pending.append(self._pool.submit(_ready))
         except (OSError, NotImplementedError, AssertionError) as exc:  # no child process here
             log.debug("figures drawn in this process (no worker process: %s)", exc)
