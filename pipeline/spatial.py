@@ -17,6 +17,14 @@ def array_zyx(image: sitk.Image) -> np.ndarray:
     return sitk.GetArrayFromImage(image)
 
 
+LPS_DIRECTION = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)  # direction cosines of an image in LPS order
+
+
+def in_lps_order(image: sitk.Image) -> sitk.Image:
+    """The image with its axes in the canonical LPS order (``SimpleITK.DICOMOrient``); itself when they are."""
+    return image if image.GetDirection() == LPS_DIRECTION else sitk.DICOMOrient(image, "LPS")
+
+
 def spacing_zyx(image: sitk.Image) -> tuple[float, float, float]:
     """Voxel spacing in mm, ordered (z, y, x)."""
     sx, sy, sz = image.GetSpacing()

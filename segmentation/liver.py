@@ -276,6 +276,23 @@ def check_plausible(
     return partial, reasons
 
 
+def _nearest_values(image: np.ndarray, where: np.ndarray, spacing_zyx: tuple[float, float, float]) -> np.ndarray:
+    """Every voxel's value of ``image`` at the nearest voxel of ``where`` (its own where it is in ``where``).
+
+    The nearest such voxel of a voxel not in ``where`` lies in the bounding box of those (grown by one voxel),
+    the only part computed.
+    """
+    values = image.copy()
+    if where.all():
+        return values
+    box = bounding_box(~where, margin=1)
+    nearest = ndimage.distance_transform_edt(
+        ~where[box], sampling=spacing_zyx, return_distances=False, return_indices=True
+    )
+    values[box] = image[box][tuple(nearest)]
+    return values
+
+
 def refine_boundary(
     image_zyx: np.ndarray,
     spacing_zyx: tuple[float, float, float],
@@ -288,9 +305,8 @@ def refine_boundary(
     if grid.factors_zyx == (1, 1, 1):
         return grid.to_input(liver)
     sp = grid.spacing_zyx
-    far = distance_mm(~liver, sp) > 1.5 * max(sp)  # outside, clear of partial volume with the liver
-    nearest = ndimage.distance_transform_edt(~far, sampling=sp, return_distances=False, return_indices=True)
-    outside = grid.image_zyx[tuple(nearest)]
+    far = ~dilate_mm(liver, 1.5 * max(sp), sp)  # outside, clear of partial volume with the liver
+    outside = _nearest_values(grid.image_zyx, far, sp)
     box = bounding_box(liver, margin=2)
     structure = ndimage.generate_binary_structure(3, 1)
     inner = ndimage.binary_erosion(liver[box], structure)

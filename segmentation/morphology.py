@@ -2,7 +2,9 @@
 
 Dilation and erosion by a ball are exact Euclidean operations computed with a
 distance transform, so a radius means the same in every direction whatever the
-voxel spacing. Axis order is (z, y, x); spacings are in mm.
+voxel spacing. Axis order is (z, y, x); spacings are in mm. The transforms run on
+the bounding box of the mask (grown by what the operation can reach), which gives
+the same result as on the whole array at a fraction of the cost.
 """
 
 from __future__ import annotations
@@ -14,13 +16,30 @@ from scipy import ndimage
 
 
 def distance_mm(mask: np.ndarray, spacing_zyx: Sequence[float]) -> np.ndarray:
-    """Distance (mm) from every voxel of ``mask`` to the nearest voxel outside it (0 outside)."""
-    return ndimage.distance_transform_edt(mask, sampling=spacing_zyx)
+    """Distance (mm) from every voxel of ``mask`` to the nearest voxel outside it (0 outside).
+
+    Computed on the mask's bounding box grown by one voxel: the nearest outside voxel of a mask voxel always
+    lies in it (the array border, where the box reaches it, counts as inside, as on the whole array).
+    """
+    if not mask.any():
+        return np.zeros(mask.shape)
+    box = bounding_box(mask, margin=1)
+    distance = np.zeros(mask.shape)
+    distance[box] = ndimage.distance_transform_edt(mask[box], sampling=spacing_zyx)
+    return distance
 
 
 def dilate_mm(mask: np.ndarray, radius_mm: float, spacing_zyx: Sequence[float]) -> np.ndarray:
-    """Voxels within ``radius_mm`` of ``mask``."""
-    return distance_mm(~mask, spacing_zyx) <= radius_mm
+    """Voxels within ``radius_mm`` of ``mask``.
+
+    Computed on the mask's bounding box grown by the radius (and one voxel): no voxel beyond it is that near.
+    """
+    if not mask.any():
+        return ndimage.distance_transform_edt(~mask, sampling=spacing_zyx) <= radius_mm
+    box = bounding_box(mask, margin=[int(np.ceil(radius_mm / s)) + 1 for s in spacing_zyx])
+    near = np.zeros(mask.shape, dtype=bool)
+    near[box] = ndimage.distance_transform_edt(~mask[box], sampling=spacing_zyx) <= radius_mm
+    return near
 
 
 def erode_mm(mask: np.ndarray, radius_mm: float, spacing_zyx: Sequence[float]) -> np.ndarray:
@@ -83,9 +102,18 @@ def largest_component(mask: np.ndarray) -> np.ndarray:
     return labels == int(np.argmax(np.bincount(labels.ravel())[1:])) + 1
 
 
-def bounding_box(mask: np.ndarray, margin: int = 0) -> tuple[slice, ...]:
-    """Index slices of the bounding box of ``mask`` grown by ``margin`` voxels, clipped to the array."""
-    idx = np.argwhere(mask)
-    lo = np.maximum(idx.min(axis=0) - margin, 0)
-    hi = np.minimum(idx.max(axis=0) + 1 + margin, mask.shape)
-    return tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
+def bounding_box(mask: np.ndarray, margin: int | Sequence[int] = 0) -> tuple[slice, ...]:
+    """Index slices of the bounding box of ``mask`` grown by ``margin`` voxels (one number, or one per axis),
+    clipped to the array.
+
+    From the mask's projections on each axis (no list of its voxels); ``ValueError`` when it is empty.
+    """
+    margins = [margin] * mask.ndim if isinstance(margin, int) else list(margin)
+    slices = []
+    for axis in range(mask.ndim):
+        along = np.flatnonzero(np.any(mask, axis=tuple(a for a in range(mask.ndim) if a != axis)))
+        if along.size == 0:
+            raise ValueError("the bounding box of an empty mask")
+        lo, hi = max(int(along[0]) - margins[axis], 0), min(int(along[-1]) + 1 + margins[axis], mask.shape[axis])
+        slices.append(slice(lo, hi))
+    return tuple(slices)

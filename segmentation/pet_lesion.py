@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 
+from segmentation.morphology import bounding_box
+
 PET_METHODS = ("41pct", "fixed", "percist")
 
 
@@ -83,11 +85,16 @@ def segment_pet_lesion(
     config = config or PetSegmentationConfig()
     if not voi_zyx.any():
         return None
-    values = np.where(voi_zyx, suv_zyx, -np.inf)
-    peak = np.unravel_index(int(np.argmax(values)), values.shape)
-    suv_max = float(suv_zyx[peak])
+    box = bounding_box(voi_zyx)  # all the work is within the VOI's box
+    voi, suv = voi_zyx[box], suv_zyx[box]
+    values = np.where(voi, suv, -np.inf)
+    local = np.unravel_index(int(np.argmax(values)), values.shape)
+    suv_max = float(suv[local])
     threshold = pet_threshold(suv_max, config, liver_mean, liver_sd, reference_factor, sd_factor)
-    labels, _ = ndimage.label((suv_zyx >= threshold) & voi_zyx)
-    mask = labels == labels[peak] if labels[peak] else np.zeros_like(voi_zyx)
-    mask[peak] = True
-    return PetSegmentation(mask, tuple(int(v) for v in peak), suv_max, threshold, config.method, suv_max >= threshold)  # type: ignore[arg-type]
+    labels, _ = ndimage.label((suv >= threshold) & voi)
+    region = labels == labels[local] if labels[local] else np.zeros_like(voi)
+    region[local] = True
+    mask = np.zeros(voi_zyx.shape, dtype=bool)
+    mask[box] = region
+    peak = tuple(int(i) + s.start for i, s in zip(local, box, strict=True))
+    return PetSegmentation(mask, peak, suv_max, threshold, config.method, suv_max >= threshold)

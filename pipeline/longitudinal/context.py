@@ -14,6 +14,7 @@ from pipeline.dicom.load import LoadedSeries
 from pipeline.dicom.selection import Timepoint
 from pipeline.longitudinal.liver import LiverMask
 from pipeline.longitudinal.tracking import TrackedLesion, tracked_lesions
+from pipeline.outputs.drawing import Drawing
 from pipeline.provenance import Provenance
 from pipeline.records import DroppedTimepoint, LesionRecord
 from pipeline.targets.annotations import Annotations
@@ -46,6 +47,7 @@ class RunContext:
     dicom_written: list[dict[str, object]] | None  # None: no DICOM SEG/SR (--dicom-out not given)
     dropped: list[DroppedTimepoint] = field(default_factory=list)  # follow-ups whose CT did not load
     pdf_browser: str | None = None  # the headless browser that prints report.pdf (None: no PDF)
+    figures: Drawing = field(default_factory=lambda: Drawing(workers=0))  # where the QC images are drawn
 
     @property
     def root(self) -> Path:

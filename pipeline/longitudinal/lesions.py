@@ -28,6 +28,7 @@ from pipeline.longitudinal.liver import segment_ct_liver
 from pipeline.longitudinal.tracking import FollowupPrior, fragments, max_track_distance_mm, merged_pairs
 from pipeline.records import MEASURED, NOT_FOUND, LesionRecord, PetReference, Point
 from segmentation.ct_seeded import SeededCtSegmenter, organ_model
+from segmentation.morphology import bounding_box
 from segmentation.pet_lesion import PetSegmentationConfig, segment_pet_lesion
 from segmentation.recentre import locate_lesion
 from segmentation.result import LesionSegmentation, LesionSegmenter, OrganModel, SegmentationHints
@@ -95,7 +96,10 @@ def mask_on_grid(seg: LesionSegmentation, source: sitk.Image, target: sitk.Image
         r = [max(1, int(round(margin_mm / s))) for s in spacing]
         zz, yy, xx = np.ogrid[-r[0] : r[0] + 1, -r[1] : r[1] + 1, -r[2] : r[2] + 1]
         ball = (zz * spacing[0]) ** 2 + (yy * spacing[1]) ** 2 + (xx * spacing[2]) ** 2 <= margin_mm**2 + 1e-6
-        mask = ndimage.binary_dilation(mask, structure=ball)
+        box = bounding_box(mask, margin=r)  # no voxel beyond it is within the margin
+        grown = np.zeros(mask.shape, dtype=bool)
+        grown[box] = ndimage.binary_dilation(mask[box], structure=ball)
+        return grown
     return np.asarray(mask, dtype=bool)
 
 
@@ -212,12 +216,19 @@ def pet_threshold(config: RunConfig, reference: PetReference | None) -> PetThres
 
 
 def liver_model(
-    ct: LoadedSeries, ct_array: np.ndarray, config: RunConfig, mask_zyx: np.ndarray | None = None
+    ct: LoadedSeries,
+    ct_array: np.ndarray,
+    config: RunConfig,
+    mask_zyx: np.ndarray | None = None,
+    failed: str | None = None,
 ) -> OrganModel | None:
     """The liver of a CT (``mask_zyx``, else segmented) as the organ the targets lie in; ``None`` (with a
-    warning) when there is none, and the targets are then segmented without it."""
+    warning) when there is none, and the targets are then segmented without it. ``failed``: why the CT's liver
+    was already found missing (it is not segmented again)."""
     spacing = spatial.spacing_zyx(ct.image)
     try:
+        if failed is not None:
+            raise NoLiverError(failed)
         if mask_zyx is None:
             mask_zyx = segment_ct_liver(ct, config.liver).mask_zyx
         return organ_model(ct_array, spacing, mask_zyx)
@@ -350,7 +361,10 @@ def _label_map(
         if parts > 1:
             log.warning("lesion %s appears split into %d parts; measured as one lesion", request.lesion_id, parts)
             flags.setdefault(request.lesion_id, []).append(f"split into {parts} parts")
-        labels[mask & (labels == 0)] = k + 1
+        if mask.any():
+            box = bounding_box(mask)
+            inside = labels[box]  # a view: labelled in place
+            inside[mask[box] & (inside == 0)] = k + 1
     return labels
 
 
@@ -371,6 +385,7 @@ def process_timepoint(
     segmenter: LesionSegmenter | None = None,
     pet_reference: Callable[[np.ndarray], PetReference | None] | None = None,
     liver_zyx: np.ndarray | None = None,
+    liver_failed: str | None = None,
 ) -> TimepointLesions:
     """Segment and measure every requested target at one timepoint.
 
@@ -379,7 +394,8 @@ def process_timepoint(
     target; fragmented ones are flagged. ``pet_reference`` computes the
     timepoint's PET reference from the CT lesion labels (which it must avoid),
     before the PET measures, which need it for the PERCIST threshold. ``liver_zyx``: the timepoint's
-    liver mask (else the liver is segmented here, once, when a target in it needs it).
+    liver mask (else the liver is segmented here, once, when a target in it needs it); ``liver_failed``: why the
+    timepoint has none (it is then not segmented again).
     """
     segmenter = segmenter or SeededCtSegmenter(config.lesion)
     ct_array = spatial.array_zyx(ct.image)
@@ -388,7 +404,7 @@ def process_timepoint(
 
     def organ() -> OrganModel | None:  # the liver, once, when a target in it needs it
         if not liver:
-            liver.append(liver_model(ct, ct_array, config, liver_zyx))
+            liver.append(liver_model(ct, ct_array, config, liver_zyx, liver_failed))
         return liver[0]
 
     pet_array = spatial.array_zyx(pet.image) if pet is not None and pet.suv is not None else None

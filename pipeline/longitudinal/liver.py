@@ -144,12 +144,16 @@ def mask_on_grid(mask_zyx: np.ndarray, ct: sitk.Image, grid: sitk.Image) -> np.n
 
 def segment_ct_liver(ct: LoadedSeries, config: LiverConfig) -> LiverMask:
     """The built-in segmentation of the CT's liver; :class:`NoLiverError` (with the series) when there is none."""
-    oriented = sitk.DICOMOrient(ct.image, "LPS")
+    oriented = spatial.in_lps_order(ct.image)
+    canonical = oriented is ct.image  # already in the segmenter's orientation
     result = segment_liver(spatial.array_zyx(oriented), spatial.spacing_zyx(oriented), config)
     if not result.found or result.mask_zyx is None or result.volume_ml is None:
         raise NoLiverError(f"{result.headline} (CT series {ct.series_uid}): {result.reason}")
-    mask = spatial.image_like(result.mask_zyx.astype(np.uint8), oriented)
-    on_ct = sitk.GetArrayFromImage(sitk.Resample(mask, ct.image, sitk.Transform(), sitk.sitkNearestNeighbor, 0)) > 0
+    if canonical:
+        on_ct = result.mask_zyx
+    else:
+        mask = spatial.image_like(result.mask_zyx.astype(np.uint8), oriented)
+        on_ct = sitk.GetArrayFromImage(sitk.Resample(mask, ct.image, sitk.Transform(), sitk.sitkNearestNeighbor, 0)) > 0
     return LiverMask(on_ct, result.volume_ml, "segmented", result.level_hu, result.partial)
 
 

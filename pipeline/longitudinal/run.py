@@ -25,6 +25,7 @@ from pipeline.longitudinal.context import RunContext, StudyInputs
 from pipeline.longitudinal.timeline import check_dates, dropped_at_selection, warn_unused_pet
 from pipeline.longitudinal.timepoint import Baseline, TimepointOutcome, process_baseline, process_followups
 from pipeline.outputs import names
+from pipeline.outputs.drawing import Drawing
 from pipeline.outputs.manifest import build_manifest, inputs_entry
 from pipeline.outputs.report import write_patient_report
 from pipeline.outputs.report.pdf import write_pdf
@@ -155,6 +156,8 @@ def write_outputs(
             pdf_written=pdf_written,
         )
 
+    with ctx.prov.stage("qc"):
+        ctx.figures.wait()  # the report shows the QC images
     write_json(staging / names.RUN_JSON, manifest(False))
     with ctx.prov.stage("report"):
         ctx.say("writing report.html", stage="report")
@@ -192,9 +195,12 @@ def run_study(
     say = progress or Progress()
     prov = Provenance()
     sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(config.threads)
-    with prov.capture_warnings(), staged_output(Path(out_dir), Path(study_dir)) as staging:
+    figures = Drawing(workers=1 if config.threads > 1 else 0)  # QC images drawn beside the run
+    with prov.capture_warnings(), staged_output(Path(out_dir), Path(study_dir)) as staging, figures:
         inputs = read_study(Path(study_dir), targets_file, config, prov, say, automatic)
-        ctx = RunContext(inputs, config, prov, say, staging, [] if dicom_out else None, pdf_browser=pdf_browser)
+        figures.start()  # after the header scan, whose processes take both cores
+        dicom: list[dict[str, object]] | None = [] if dicom_out else None
+        ctx = RunContext(inputs, config, prov, say, staging, dicom, pdf_browser=pdf_browser, figures=figures)
         baseline, ctx = process_baseline(ctx)
         followups = process_followups(ctx, baseline)
         result = assess(ctx, baseline, followups)

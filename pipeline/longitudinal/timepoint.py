@@ -154,8 +154,11 @@ def _measure(
     reg: RegistrationResult | None,
     is_baseline: bool,
     liver: LiverMask | None,
+    liver_failed: str | None = None,
 ) -> TimepointLesions:
-    """Segment and measure the requested targets; SULpeak from the timepoint's lean-body-mass factor."""
+    """Segment and measure the requested targets; SULpeak from the timepoint's lean-body-mass factor.
+
+    ``liver_failed``: why the timepoint has no liver (its liver is not looked for again)."""
     with ctx.prov.stage("segment+measure"):
         result = process_timepoint(
             requests,
@@ -164,6 +167,7 @@ def _measure(
             ctx.config,
             pet_reference=functools.partial(_pet_reference, ctx, ct, pet, reg, is_baseline, liver),
             liver_zyx=None if liver is None else liver.mask_zyx,
+            liver_failed=liver_failed,
         )
     reference = result.pet_reference
     if reference is None or reference.sul_per_suvbw is None:
@@ -192,7 +196,7 @@ def _liver(
         write_label_map(ctx.staging / mask_file, liver.mask_zyx.astype(np.uint8), ct.image)
     with ctx.prov.stage("qc"):
         title = f"timepoint {index} ({tp.study_date}): liver {liver.volume_ml:.0f} ml ({liver.source})"
-        liver_png(ctx.staging / names.liver_qc(index), ct.image, liver.mask_zyx, title)
+        liver_png(ctx.staging / names.liver_qc(index), ct.image, liver.mask_zyx, title, ctx.figures.submit)
     return liver, LiverRecord(mask_file, liver.source, liver.volume_ml, liver.level_hu, liver.partial)
 
 
@@ -216,6 +220,7 @@ def _write_timepoint(
             result.records,
             f"timepoint {index} ({tp.study_date})",
             result.pet_labels_zyx,
+            ctx.figures.submit,
         )
     if ctx.dicom_written is not None:
         with ctx.prov.stage("dicom"):
@@ -351,7 +356,7 @@ def process_baseline(ctx: RunContext) -> tuple[Baseline, RunContext]:
         )
         for t in targets
     ]
-    result = _measure(ctx, requests, ct, pet, None, is_baseline=True, liver=liver)
+    result = _measure(ctx, requests, ct, pet, None, is_baseline=True, liver=liver, liver_failed=liver_record.failed)
     result = replace(result, records=[_explained(r, ct) for r in result.records])
     found = frozenset(r.lesion_id for r in result.records if r.measured)
     if not found:
@@ -427,6 +432,7 @@ def _tracking(
             if ref.liver_zyx is not None
             else np.ones(sitk.GetArrayViewFromImage(ref.ct.image).shape, bool),
             f"timepoint {index} ({tp.study_date}) registered to the {ref.label}",
+            ctx.figures.submit,
         )
     return TrackingRecord(result.flags, res)
 
@@ -458,7 +464,7 @@ def process_followup(
             step=tp.index,
             total=len(ctx.inputs.timepoints) - 1,
         )
-    result = _measure(ctx, requests, ct, pet, reg, is_baseline=False, liver=liver)
+    result = _measure(ctx, requests, ct, pet, reg, is_baseline=False, liver=liver, liver_failed=liver_record.failed)
     tracking = _tracking(ctx, index, tp, ref, ct, requests, result, reg)
     new: tuple[DetectedLesion, ...] = ()
     if ctx.inputs.targets_path is None and liver is None:

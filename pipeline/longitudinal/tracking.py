@@ -32,6 +32,7 @@ from scipy import ndimage
 
 from pipeline import spatial
 from pipeline.records import LesionRecord, Point, Residuals
+from segmentation.morphology import bounding_box
 from segmentation.recentre import Appearance, probe
 
 
@@ -85,15 +86,20 @@ def residuals(mapped: dict[str, Point], found: dict[str, Point], max_residual_mm
 
 
 def merged_pairs(masks: Sequence[np.ndarray | None], min_overlap: float = 0.5) -> list[tuple[int, int]]:
-    """Pairs (i, j), i < j, of boolean masks whose intersection is >= ``min_overlap`` of the smaller."""
+    """Pairs (i, j), i < j, of boolean masks whose intersection is >= ``min_overlap`` of the smaller.
+
+    Counted within the masks' bounding boxes (an empty mask merges with none)."""
+    boxes = [None if m is None or not m.any() else bounding_box(m) for m in masks]
+    counts = [0 if m is None or box is None else np.count_nonzero(m[box]) for m, box in zip(masks, boxes, strict=True)]
     pairs = []
     for i in range(len(masks)):
         for j in range(i + 1, len(masks)):
-            a, b = masks[i], masks[j]
-            if a is None or b is None:
+            a, b, box_a, box_b = masks[i], masks[j], boxes[i], boxes[j]
+            if a is None or b is None or box_a is None or box_b is None:
                 continue
-            inter = np.count_nonzero(a & b)
-            smaller = min(np.count_nonzero(a), np.count_nonzero(b))
+            common = tuple(slice(max(p.start, q.start), min(p.stop, q.stop)) for p, q in zip(box_a, box_b, strict=True))
+            inter = 0 if any(c.start >= c.stop for c in common) else np.count_nonzero(a[common] & b[common])
+            smaller = min(counts[i], counts[j])
             if smaller and inter >= min_overlap * smaller:
                 pairs.append((i, j))
     return pairs
@@ -101,6 +107,9 @@ def merged_pairs(masks: Sequence[np.ndarray | None], min_overlap: float = 0.5) -
 
 def fragments(mask: np.ndarray, min_fraction: float = 0.1) -> int:
     """Number of 3D-connected parts holding at least ``min_fraction`` of the mask's voxels each."""
+    if not mask.any():
+        return 0
+    mask = mask[bounding_box(mask)]  # the parts are those of the box that holds every voxel
     labels, n = ndimage.label(mask, structure=np.ones((3, 3, 3), bool))
     if n <= 1:
         return n

@@ -46,6 +46,7 @@ from measurement.intensity import PEAK_SPHERE_RADIUS_MM
 from pipeline import spatial
 from pipeline.dicom.load import LoadedSeries
 from pipeline.outputs import names
+from pipeline.outputs.drawing import Submit, draw_here
 from pipeline.outputs.qc_draw import draw_circle, draw_line, draw_scale_bar, edge_letters, outline, scale_bar_mm
 from pipeline.outputs.qc_registration import WINDOW_HU
 from pipeline.outputs.tables import write_json
@@ -233,10 +234,19 @@ def _sphere_text(record: LesionRecord, sphere: PeakSphere) -> str:
 
 @dataclass(frozen=True)
 class PetLayer:
-    """What the PET panel shows of one lesion: the PET in SUV and the lesion's PET region (label) on the PET grid."""
+    """What the PET panels of a timepoint show: the PET in SUV and the lesions' PET regions (labels) on the PET
+    grid, as an image made once for all the panels."""
 
     pet: LoadedSeries
-    labels_zyx: np.ndarray | None
+    labels: sitk.Image | None
+
+    @classmethod
+    def of(cls, pet: LoadedSeries, labels_zyx: np.ndarray | None) -> PetLayer:
+        if labels_zyx is None:
+            return cls(pet, None)
+        labels = sitk.GetImageFromArray(labels_zyx.astype(np.uint16))
+        labels.CopyInformation(pet.image)
+        return cls(pet, labels)
 
 
 def _pet_panel(
@@ -253,10 +263,8 @@ def _pet_panel(
     suv_high = max(2.5, 1.1 * (record.suv_max if record.suv_max is not None else float(suv_px.max(initial=0.0))))
     rgb = fused_panel(plain, suv_px, mask_px, suv_high)
     notes = []
-    if layer.labels_zyx is not None and record.pet_method is not None:
-        labels = sitk.GetImageFromArray(layer.labels_zyx.astype(np.uint16))
-        labels.CopyInformation(layer.pet.image)
-        region = pet_on_panel(ct.image, labels, crop, sitk.sitkNearestNeighbor) == label
+    if layer.labels is not None and record.pet_method is not None:
+        region = pet_on_panel(ct.image, layer.labels, crop, sitk.sitkNearestNeighbor) == label
         rgb[outline(region)] = PET_REGION_RGB
         notes.append(_pet_region_text(record))
     sphere = None
@@ -324,22 +332,25 @@ def _draw_ct(
     return _CtDrawing(z, mask_yx, crop, rgb, plain, ends, drawn, bar_mm, bar_left, bar_top)
 
 
-def _draw_panels(
-    fig: Figure,
-    panels: Sequence[tuple[str, np.ndarray]],
-    crop: Crop,
-    ct: sitk.Image,
-    height: int,
-    letters: dict[str, str],
-) -> dict[str, object]:
-    """Place the panels side by side with their orientation letters; returns each panel's geometry."""
+def _panel_geometry(names_: Sequence[str], crop: Crop, ct: sitk.Image) -> dict[str, object]:
+    """Each panel's box in the PNG and its PNG-to-LPS matrix (panels side by side, in order)."""
     w, h = crop.size_px
     geometry: dict[str, object] = {}
+    for k, name in enumerate(names_):
+        left, top = GAP_PX + k * (w + GAP_PX), HEADER_PX
+        geometry[name] = {"box_px": [left, top, w, h], "pixel_to_lps": crop.pixel_to_lps(ct, left, top).tolist()}
+    return geometry
+
+
+def _draw_panels(
+    fig: Figure, panels: Sequence[tuple[str, np.ndarray]], crop: Crop, height: int, letters: dict[str, str]
+) -> None:
+    """Place the panels side by side with their orientation letters."""
+    w, h = crop.size_px
     letter_style = {**_text_style(), "fontsize": 10, "fontweight": "bold", "path_effects": _outlined()}
-    for k, (name, panel) in enumerate(panels):
+    for k, (_, panel) in enumerate(panels):
         left, top = GAP_PX + k * (w + GAP_PX), HEADER_PX
         fig.figimage(panel, xo=left, yo=height - top - h, origin="upper")
-        geometry[name] = {"box_px": [left, top, w, h], "pixel_to_lps": crop.pixel_to_lps(ct, left, top).tolist()}
         for edge, (x, y, ha, va) in {
             "left": (left + 3, height - top - h / 2, "left", "center"),
             "right": (left + w - 3, height - top - h / 2, "right", "center"),
@@ -347,7 +358,6 @@ def _draw_panels(
             "bottom": (left + w / 2, height - top - h + 3, "center", "bottom"),
         }.items():
             fig.text(x, y, letters[edge], ha=ha, va=va, **letter_style)
-    return geometry
 
 
 def _write_ct_labels(fig: Figure, drawing: _CtDrawing, record: LesionRecord, height: int) -> None:
@@ -368,7 +378,7 @@ def _write_ct_labels(fig: Figure, drawing: _CtDrawing, record: LesionRecord, hei
         fig.text(ct_left + c, height - top - r, f"{length:.1f} mm", ha=ha, va=va, path_effects=outlined, **text_style)
 
 
-def _write_header(fig: Figure, ct: sitk.Image, z: int, record: LesionRecord, title: str, height: int, h: int) -> None:
+def _write_header(fig: Figure, slice_text: str, record: LesionRecord, title: str, height: int, h: int) -> None:
     """Title, axis lengths and slice above the panels; the CT window below the CT panel."""
     text_style = _text_style()
     fig.text(GAP_PX, height - 16, title, **{**text_style, "fontsize": 10})
@@ -379,7 +389,7 @@ def _write_header(fig: Figure, ct: sitk.Image, z: int, record: LesionRecord, tit
         "outline yellow",
         **text_style,
     )
-    fig.text(GAP_PX, height - 50, _slice_text(ct, z), **text_style)
+    fig.text(GAP_PX, height - 50, slice_text, **text_style)
     fig.text(
         GAP_PX,
         height - HEADER_PX - h - 16,
@@ -443,8 +453,12 @@ def lesion_png(
     record: LesionRecord,
     ct_array: np.ndarray,
     title: str,
+    submit: Submit = draw_here,
 ) -> dict[str, object]:
-    """Write one lesion's QC image; returns its geometry record (see module docstring)."""
+    """Write one lesion's QC image; returns its geometry record (see module docstring).
+
+    The panels are composed here; ``submit(draw_lesion, figure)`` draws the figure (default: here, now; see
+    :class:`pipeline.outputs.drawing.Drawing`)."""
     drawing = _draw_ct(ct, labels_zyx, label, record, ct_array)
     crop = drawing.crop
     w, h = crop.size_px
@@ -459,16 +473,44 @@ def lesion_png(
     bar_space = COLOUR_BAR_PX + COLOUR_BAR_LABELS_PX if suv_high is not None else 0
     width = GAP_PX + len(panels) * (w + GAP_PX) + bar_space
     height = HEADER_PX + h + FOOTER_PX + 15 * max(0, len(notes) - 1)
-    fig = Figure(figsize=(width / DPI, height / DPI), dpi=DPI, facecolor="black")
     letters = edge_letters(ct.image.GetDirection())
-    geometry = _draw_panels(fig, panels, crop, ct.image, height, letters)
-    _write_ct_labels(fig, drawing, record, height)
-    _write_header(fig, ct.image, drawing.z, record, title, height, h)
-    if suv_high is not None:
-        _write_pet_legend(fig, suv_high, notes, w, h, height)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=DPI, facecolor="black")
+    geometry = _panel_geometry([name for name, _ in panels], crop, ct.image)
+    figure = LesionFigure(
+        path, width, height, panels, drawing, letters, record, title, _slice_text(ct.image, drawing.z), suv_high, notes
+    )
+    submit(draw_lesion, figure)
     return _geometry_entry(path, record, drawing, geometry, letters, sphere)
+
+
+@dataclass(frozen=True)
+class LesionFigure:
+    """Everything a lesion's QC image shows, composed: its panels (RGB), the CT drawing and the texts."""
+
+    path: Path
+    width: int
+    height: int
+    panels: list[tuple[str, np.ndarray]]
+    drawing: _CtDrawing
+    letters: dict[str, str]
+    record: LesionRecord
+    title: str
+    slice_text: str
+    suv_high: float | None
+    notes: list[str]
+
+
+def draw_lesion(figure: LesionFigure) -> None:
+    """Draw a lesion's QC image (panels, orientation letters, lengths, header, PET legend) to its PNG file."""
+    f, crop = figure, figure.drawing.crop
+    w, h = crop.size_px
+    fig = Figure(figsize=(f.width / DPI, f.height / DPI), dpi=DPI, facecolor="black")
+    _draw_panels(fig, f.panels, crop, f.height, f.letters)
+    _write_ct_labels(fig, f.drawing, f.record, f.height)
+    _write_header(fig, f.slice_text, f.record, f.title, f.height, h)
+    if f.suv_high is not None:
+        _write_pet_legend(fig, f.suv_high, f.notes, w, h, f.height)
+    f.path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(f.path, dpi=DPI, facecolor="black")
 
 
 def lesion_qc(
@@ -480,16 +522,17 @@ def lesion_qc(
     records: Sequence[LesionRecord],
     title: str,
     pet_labels_zyx: np.ndarray | None = None,
+    submit: Submit = draw_here,
 ) -> list[dict[str, object]]:
     """QC images of every measured lesion of one timepoint (label ``k + 1`` = ``records[k]``, on the CT and, in
-    ``pet_labels_zyx``, on the PET grid) and their geometry file."""
-    ct_array = spatial.array_zyx(ct.image)
-    layer = PetLayer(pet, pet_labels_zyx) if pet is not None else None
+    ``pet_labels_zyx``, on the PET grid) and their geometry file; ``submit`` draws the images (:func:`lesion_png`)."""
+    ct_array = sitk.GetArrayViewFromImage(ct.image)  # read only: the panels take a slice each
+    layer = PetLayer.of(pet, pet_labels_zyx) if pet is not None else None
     entries = []
     for k, r in enumerate(records):
         if not r.measured or r.long_axis_lps_mm is None or r.short_axis_lps_mm is None:
             continue
         path = names.inside(out_dir, names.lesion_qc(r.lesion_id, timepoint))
-        entries.append(lesion_png(path, ct, layer, labels_zyx, k + 1, r, ct_array, f"{r.lesion_id}  {title}"))
+        entries.append(lesion_png(path, ct, layer, labels_zyx, k + 1, r, ct_array, f"{r.lesion_id}  {title}", submit))
     write_json(names.inside(out_dir, names.lesion_qc_index(timepoint)), entries)
     return entries

@@ -14,41 +14,51 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 import SimpleITK as sitk
 
 from pipeline import spatial
+from pipeline.outputs.drawing import Submit, draw_here
+from pipeline.outputs.qc_registration import roi_extent
 
 WINDOW_HU = (-160.0, 240.0)
 
 
-def liver_png(path: Path, ct: sitk.Image, liver_zyx: np.ndarray, title: str) -> None:
-    """Write the liver QC figure (see module docstring) of ``liver_zyx`` (CT grid) to ``path``."""
-    image = sitk.DICOMOrient(ct, "LPS")
-    mask = sitk.DICOMOrient(spatial.image_like(liver_zyx.astype(np.uint8), ct), "LPS")
+def liver_png(path: Path, ct: sitk.Image, liver_zyx: np.ndarray, title: str, submit: Submit = draw_here) -> None:
+    """Write the liver QC figure (see module docstring) of ``liver_zyx`` (CT grid) to ``path``.
+
+    The four slices are taken here; ``submit(draw_liver, ...)`` draws the figure (default: here, now; see
+    :class:`pipeline.outputs.drawing.Drawing`)."""
+    image = spatial.in_lps_order(ct)
+    if image is ct:
+        liver = np.asarray(liver_zyx, dtype=bool)
+    else:
+        mask = sitk.DICOMOrient(spatial.image_like(liver_zyx.astype(np.uint8), ct), "LPS")
+        liver = sitk.GetArrayViewFromImage(mask) > 0
     hu = sitk.GetArrayViewFromImage(image)
-    liver = sitk.GetArrayViewFromImage(mask) > 0
     sz, sy, sx = spatial.spacing_zyx(image)
     zs = np.flatnonzero(liver.any(axis=(1, 2)))
-    centre = np.argwhere(liver).mean(axis=0).round().astype(int)
+    centre = roi_extent(liver)[2].round().astype(int)
     axial = [int(zs[0] + f * (zs[-1] - zs[0])) for f in (0.75, 0.5, 0.25)]  # top first
-    fig, axes = plt.subplots(1, 4, figsize=(16, 4.6))
-    for ax, z in zip(axes[:3], axial, strict=True):
-        ax.imshow(hu[z], cmap="gray", vmin=WINDOW_HU[0], vmax=WINDOW_HU[1], aspect=sy / sx, interpolation="nearest")
-        ax.contour(liver[z].astype(float), levels=[0.5], colors="yellow", linewidths=0.9)
-        ax.set_title(f"axial, slice {z + 1} of {hu.shape[0]}", fontsize=9)
-    coronal = axes[3]
-    coronal.imshow(
-        hu[::-1, centre[1], :],
-        cmap="gray",
-        vmin=WINDOW_HU[0],
-        vmax=WINDOW_HU[1],
-        aspect=sz / sx,
-        interpolation="nearest",
+    views = [(hu[z].copy(), liver[z].copy(), sy / sx, f"axial, slice {z + 1} of {hu.shape[0]}") for z in axial]
+    coronal = (
+        hu[::-1, centre[1], :].copy(),
+        liver[::-1, centre[1], :].copy(),
+        sz / sx,
+        "coronal, through the liver centre",
     )
-    coronal.contour(liver[::-1, centre[1], :].astype(float), levels=[0.5], colors="yellow", linewidths=0.9)
-    coronal.set_title("coronal, through the liver centre", fontsize=9)
+    submit(draw_liver, path, [*views, coronal], title)
+
+
+def draw_liver(path: Path, views: list[tuple[np.ndarray, np.ndarray, float, str]], title: str) -> None:
+    """Draw the liver QC figure: per view (HU slice, liver slice, pixel aspect, caption), side by side."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 4, figsize=(16, 4.6))
+    for ax, (hu, liver, aspect, caption) in zip(axes, views, strict=True):
+        ax.imshow(hu, cmap="gray", vmin=WINDOW_HU[0], vmax=WINDOW_HU[1], aspect=aspect, interpolation="nearest")
+        ax.contour(liver.astype(float), levels=[0.5], colors="yellow", linewidths=0.9)
+        ax.set_title(caption, fontsize=9)
     for ax in axes:
         ax.set_axis_off()
     fig.suptitle(title, fontsize=10)

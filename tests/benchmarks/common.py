@@ -25,15 +25,35 @@ def full_size_study(seed: int = 1) -> Path:
     return root
 
 
-def _measured(fn: Callable[..., Any], args: tuple) -> tuple[Any, float, float]:
-    start = time.perf_counter()
+def _cpu_s() -> float:
+    """User + system CPU seconds of this process and of its finished children (e.g. a header-scan pool)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def _measured(fn: Callable[..., Any], args: tuple) -> tuple[Any, float, float, float]:
+    start, cpu = time.perf_counter(), _cpu_s()
     result = fn(*args)
-    wall = time.perf_counter() - start
+    wall, cpu = time.perf_counter() - start, _cpu_s() - cpu
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-    return result, wall, peak_mb
+    return result, wall, peak_mb, cpu
+
+
+def in_fresh_process_cpu(fn: Callable[..., Any], *args: Any) -> tuple[Any, float, float, float]:
+    """Run ``fn(*args)`` in a new process: (result, wall seconds of fn, peak RSS of that process in MB, CPU
+    seconds of fn: user + system, of the process and the children it waited for)."""
+    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
+        return pool.submit(_measured, fn, args).result()
 
 
 def in_fresh_process(fn: Callable[..., Any], *args: Any) -> tuple[Any, float, float]:
     """Run ``fn(*args)`` in a new process: (result, wall seconds of fn, peak RSS of that process in MB)."""
-    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
-        return pool.submit(_measured, fn, args).result()
+    result, wall, peak, _ = in_fresh_process_cpu(fn, *args)
+    return result, wall, peak
+
+
+def load_average() -> str:
+    """The machine's load (1, 5 and 15 minute averages): timings on a busy machine are longer."""
+    import os
+
+    return "load average " + ", ".join(f"{v:.2f}" for v in os.getloadavg())
