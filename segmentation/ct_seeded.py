@@ -28,8 +28,7 @@ just outside it (2-5 mm) that is not liver-like either (the edge found lies insi
 centre inside its rim, a deposit inside its tumour); a fainter layer of the lesion's own kind all around the
 outline (the median over the outline of that tissue's difference from the liver, signed by the lesion's
 polarity, above a quarter of the liver tolerance and 5 HU: a hypodense halo around a necrotic core, whose
-outer boundary is not clear); with a reader's line, a longest axial diameter more than 5 mm and 25 % away
-from the line's length; a volume below 0.03 ml; a confidence below 0.7.
+outer boundary is not clear); a volume below 0.03 ml; a confidence below 0.7.
 The confidence is ``min(1, edge fraction / 0.9) * sqrt(clip(median edge contrast / tol, 0, 1)) *
 sqrt(1 - volume sd / 30 %)``.
 
@@ -113,8 +112,6 @@ class SeededCtConfig:
     max_unlike_outside: float = 0.5
     max_cut_by_organ: float = 0.15
     max_halo: float = 0.25
-    line_tolerance_mm: float = 5.0
-    line_tolerance: float = 0.25
     min_halo_hu: float = 5.0
 
 
@@ -432,16 +429,6 @@ class SeededCtSegmenter:
                 f"+-{100 * rel_vol_sd:.0f}% at 1 sd)",
                 seed_t,
             )
-        if length is not None:
-            from measurement.diameters import axial_diameters
-
-            measured = axial_diameters(mask, tuple(float(v) for v in sp)).longest_mm  # type: ignore[arg-type]
-            if abs(measured - length) > max(cfg.line_tolerance_mm, cfg.line_tolerance * length):
-                return not_found(
-                    f"the outline found (longest axial diameter {measured:.1f} mm) disagrees with the reader's line "
-                    f"({length:.1f} mm)",
-                    seed_t,
-                )
         cnr = float(np.median(np.abs(contrast[weight > 0]))) / max(tol, 1.0) if (weight > 0).any() else 0.0
         conf = float(
             min(1.0, edge_fraction / 0.9)

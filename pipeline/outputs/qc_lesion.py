@@ -534,5 +534,7 @@ def lesion_qc(
             continue
         path = names.inside(out_dir, names.lesion_qc(r.lesion_id, timepoint))
         entries.append(lesion_png(path, ct, layer, labels_zyx, k + 1, r, ct_array, f"{r.lesion_id}  {title}", submit))
-    write_json(names.inside(out_dir, names.lesion_qc_index(timepoint)), entries)
+    index = names.inside(out_dir, names.lesion_qc_index(timepoint))
+    index.parent.mkdir(parents=True, exist_ok=True)  # the images may still be drawing, or there are none
+    write_json(index, entries)
     return entries
