@@ -54,6 +54,7 @@ from segmentation.lesion_edge import (
 )
 from segmentation.lesion_region import (
     NO_LESION,
+    CoarseGrid,
     Parenchyma,
     block_mean,
     coarse_grid,
@@ -164,13 +165,13 @@ def _prior_points(
     return pick, centre, 0.5 * extent + margin_mm + 15.0, 0.5 * extent + 3.0
 
 
-def _cut_by_organ(region: np.ndarray, grid: object, w: np.ndarray, fat_hu: float) -> float:
+def _cut_by_organ(region: np.ndarray, grid: CoarseGrid, w: np.ndarray, fat_hu: float) -> float:
     """Share of the region's outer surface (the blocks just outside it) that lies outside the allowed organ
     region in soft tissue (not fat or air): where the organ's mask, not the lesion's edge, stopped it."""
     ring = ndimage.binary_dilation(region) & ~region
     if not ring.any():
         return 0.0
-    cut = (grid.allowed < 0.5) & (w > fat_hu)  # type: ignore[attr-defined]
+    cut = (grid.allowed < 0.5) & (w > fat_hu)
     return float(np.mean(cut[ring]))
 
 
@@ -299,9 +300,12 @@ class SeededCtSegmenter:
         w = grid.smoothed(cfg.region_smoothing_mm)
         w_fine = grid.smoothed(1.0)
         par = parenchyma(w, grid, level0, seed_c, exclude, cfg.fat_hu)
-        region = lesion_region(
-            w, grid, par, seed_c, line_c, sample, cfg.parenchyma_k, cfg.min_parenchyma_hu, cfg.fat_hu, w_fine, within
-        )
+
+        def region_of(w: np.ndarray, grid: CoarseGrid, par: Parenchyma) -> np.ndarray | str:
+            k, min_hu = cfg.parenchyma_k, cfg.min_parenchyma_hu
+            return lesion_region(w, grid, par, seed_c, line_c, sample, k, min_hu, cfg.fat_hu, w_fine, within)
+
+        region = region_of(w, grid, par)
         if isinstance(region, str):
             return not_found(region, seed_t, absent=region.startswith(NO_LESION))
         if organ is not None and _cut_by_organ(region, grid, w, cfg.fat_hu) > cfg.max_cut_by_organ:
@@ -309,19 +313,7 @@ class SeededCtSegmenter:
             hull = organ_hull_allowed(grid.organ, grid.spacing, cfg.organ_margin_mm)
             grid = dataclasses.replace(grid, allowed=np.maximum(grid.allowed, hull))
             allowed = _upsample(grid.allowed, raw.shape, _factor(grid, sp))
-            region = lesion_region(
-                w,
-                grid,
-                par,
-                seed_c,
-                line_c,
-                sample,
-                cfg.parenchyma_k,
-                cfg.min_parenchyma_hu,
-                cfg.fat_hu,
-                w_fine,
-                within,
-            )
+            region = region_of(w, grid, par)
             if isinstance(region, str):
                 return not_found(region, seed_t, absent=region.startswith(NO_LESION))
             self.debug["organ_hull"] = True
@@ -332,9 +324,7 @@ class SeededCtSegmenter:
         w = grid.smoothed(sigma)
         par_s = parenchyma(w, grid, level0, seed_c, max(exclude, r_eq + 3.0), cfg.fat_hu)
         par = Parenchyma(shell_level(w, region, grid.spacing, par_s.level_hu, cfg.fat_hu), par_s.sd_hu)
-        second = lesion_region(
-            w, grid, par, seed_c, line_c, sample, cfg.parenchyma_k, cfg.min_parenchyma_hu, cfg.fat_hu, w_fine, within
-        )
+        second = region_of(w, grid, par)
         if not isinstance(second, str) and second.any() and second.sum() <= 1.6 * region.sum():
             region = second  # (a much larger region at the coarser scale has merged with its neighbours)
         if line is None and touches_crop(region, box, image.shape):
