@@ -34,7 +34,8 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-$(DEMO_DATA)/ground_truth.json: | $(STAMP)
+# generated again when the generator changes (sample_data/*.py newer than the study)
+$(DEMO_DATA)/ground_truth.json: $(wildcard sample_data/*.py) | $(STAMP)
 	$(BIN)/lesion-pipeline sample-data $(DEMO_DATA) --size $(SIZE) --seed $(SEED) --force
 
 sample-data: $(DEMO_DATA)/ground_truth.json

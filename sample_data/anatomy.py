@@ -13,6 +13,7 @@ from sample_data.shapes import Cylinder, Ellipsoid, Structure, as_matrix3, rotat
 
 LIVER_HU = 105.0
 LIVER_SUV = 2.3
+LUNG_SEMI_AXES_MM = (45.0, 64.0, 95.0)
 
 
 def liver_shapes() -> list[Ellipsoid]:
@@ -28,8 +29,11 @@ def organs() -> list[Structure]:
     body = [
         Structure("body_fat", Cylinder((0.0, 0.0), (160.0, 115.0)), hu=-100.0, suv=0.35),
         Structure("abdomen", Cylinder((0.0, 2.0), (146.0, 101.0)), hu=30.0, suv=0.9),
-        Structure("lung_right", Ellipsoid((-85.0, 10.0, 150.0), (62.0, 80.0, 95.0)), hu=-850.0, suv=0.4),
-        Structure("lung_left", Ellipsoid((85.0, 10.0, 150.0), (62.0, 80.0, 95.0)), hu=-850.0, suv=0.4),
+        # inside the chest wall: at least 8 mm of soft tissue (30 HU) and 20 mm in all between the lungs and the skin;
+        # their bases reach down to z 55 mm, below the liver dome (z 78 mm): the liver and spleen, painted after
+        # them, replace the lowest parts, as the diaphragm domes do
+        Structure("lung_right", Ellipsoid((-78.0, 10.0, 150.0), LUNG_SEMI_AXES_MM), hu=-850.0, suv=0.4),
+        Structure("lung_left", Ellipsoid((78.0, 10.0, 150.0), LUNG_SEMI_AXES_MM), hu=-850.0, suv=0.4),
     ]
     liver = [Structure("liver", s, hu=LIVER_HU, suv=LIVER_SUV, tags=frozenset({"liver"})) for s in liver_shapes()]
     others = [

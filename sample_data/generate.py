@@ -30,10 +30,11 @@ from sample_data.render import render_ct, render_pet_suv
 from sample_data.scenario import Scenario, Timepoint, lesion_truth, make_scenario
 from sample_data.shapes import Structure
 
-GENERATOR_VERSION = "2"
+GENERATOR_VERSION = "3"
 
 
-def _structures(scenario: Scenario, tp: Timepoint) -> list[Structure]:
+def timepoint_structures(scenario: Scenario, tp: Timepoint) -> list[Structure]:
+    """What the timepoint's CT and PET are rendered from: the organs, then the lesions present at ``tp``."""
     lesions = [
         Structure(
             lesion.lesion_id,
@@ -156,6 +157,15 @@ def _no_progress(message: str, stage: str = "", step: int | None = None, total: 
     pass
 
 
+def is_current(out_dir: Path | str, seed: int, size: str) -> bool:
+    """True when ``out_dir`` holds a complete study of this generator version for ``seed`` and ``size``."""
+    try:
+        generator = json.loads((Path(out_dir) / "ground_truth.json").read_text())["generator"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    return (generator.get("version"), generator.get("seed"), generator.get("size")) == (GENERATOR_VERSION, seed, size)
+
+
 def generate_study(
     out_dir: Path | str,
     seed: int = 1,
@@ -191,7 +201,7 @@ def generate_study(
     n = len(scenario.timepoints)
     for tp in scenario.timepoints:
         progress(f"timepoint {tp.index}: rendering the CT", stage="sample-data", step=tp.index + 1, total=n)
-        structures = _structures(scenario, tp)
+        structures = timepoint_structures(scenario, tp)
         study, ct_series, pet_series = _timepoint_series(scenario, tp)
         ct = render_ct(
             structures, tp.pose, tp.ct_grid, tp.ct_noise_hu, np.random.default_rng([seed, tp.index, 1]), tp.deformation

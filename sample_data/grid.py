@@ -37,6 +37,13 @@ class Grid:
         thickness = sz if slice_thickness_mm is None else slice_thickness_mm
         return cls(shape_zyx, spacing_xyz_mm, tuple(float(v) for v in origin), thickness)  # type: ignore[arg-type]
 
+    @property
+    def centre_lps_mm(self) -> tuple[float, float, float]:
+        """LPS millimetres of the grid's centre (the inverse of :meth:`centred`)."""
+        nz, ny, nx = self.shape_zyx
+        half = np.array([(nx - 1), (ny - 1), (nz - 1)]) * np.asarray(self.spacing_xyz_mm) / 2.0
+        return tuple(float(v) for v in np.asarray(self.origin_lps_mm) + half)  # type: ignore[return-value]
+
     def slice_z_mm(self) -> np.ndarray:
         """Patient z (mm) of every slice centre."""
         return self.origin_lps_mm[2] + np.arange(self.shape_zyx[0]) * self.spacing_xyz_mm[2]

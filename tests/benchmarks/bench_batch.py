@@ -33,7 +33,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from pipeline.batch.runner import available_cores
-from sample_data.generate import generate_study
+from sample_data.generate import generate_study, is_current
 
 ROOT = Path(__file__).resolve().parents[2] / "sample_data" / "generated" / "bench"
 TARGET_STUDY_S, TARGET_RSS_GB, TARGET_SPEEDUP = 60.0, 3.0, 1.7
@@ -42,7 +42,7 @@ CLI = [sys.executable, "-m", "pipeline.cli.main"]
 
 def _generate(seed: int) -> Path:
     out = ROOT / "gen" / f"seed_{seed}"
-    if not (out / "ground_truth.json").is_file():
+    if not is_current(out, seed, "full"):
         generate_study(out, seed=seed, size="full", force=True)
     return out / "study"
 
@@ -50,7 +50,7 @@ def _generate(seed: int) -> Path:
 def studies_root(n: int) -> Path:
     """``ROOT/studies_N/patient_K`` -> generated full-size study K (generated in parallel when missing)."""
     root = ROOT / f"studies_{n}"
-    missing = [seed for seed in range(1, n + 1) if not (ROOT / "gen" / f"seed_{seed}" / "ground_truth.json").is_file()]
+    missing = [seed for seed in range(1, n + 1) if not is_current(ROOT / "gen" / f"seed_{seed}", seed, "full")]
     if missing:
         print(f"generating {len(missing)} full-size studies (once) into {ROOT / 'gen'} ...", flush=True)
         with ProcessPoolExecutor(max_workers=min(2, len(missing))) as pool:

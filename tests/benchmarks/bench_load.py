@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from inputs import big_tree, ct_series_300
 
-from sample_data.generate import generate_study
+from sample_data.generate import generate_study, is_current
 
 BENCH = ROOT / "sample_data" / "generated" / "bench"
 VOLUME_BYTES = 300 * 512 * 512 * 2
@@ -131,7 +131,7 @@ def bench_header_scan() -> None:
     from pipeline.dicom.discover import default_workers, discover
 
     sample = BENCH / "sample"
-    if not (sample / "ground_truth.json").exists():
+    if not is_current(sample, 1, "small"):
         generate_study(sample, seed=1, size="small", force=True)
     tree = big_tree(sample / "study", BENCH / "tree10k")
     discover(tree, workers=1)  # warm the page cache

@@ -16,10 +16,10 @@ DEMO = REPO / "sample_data" / "generated" / "demo"
 
 def full_size_study(seed: int = 1) -> Path:
     """The full-size sample study (the demo's when it exists), generated if needed."""
-    from sample_data.generate import generate_study
+    from sample_data.generate import generate_study, is_current
 
     root = DEMO if seed == 1 else REPO / "sample_data" / "generated" / f"bench-seed{seed}"
-    if not (root / "ground_truth.json").exists():
+    if not is_current(root, seed, "full"):
         print(f"generating the full-size sample study into {root} ...", flush=True)
         generate_study(root, seed=seed, size="full", force=True)
     return root

@@ -15,7 +15,7 @@ import pydicom
 from pydicom.uid import generate_uid
 
 from sample_data.dicom_write import SeriesInfo, StudyInfo, ct_datasets, save_all, uid
-from sample_data.generate import _structures
+from sample_data.generate import timepoint_structures
 from sample_data.grid import Grid
 from sample_data.render import render_ct
 from sample_data.scenario import make_scenario
@@ -30,9 +30,8 @@ def ct_series_300(out: Path, n_slices: int = 300) -> Path:
         shutil.rmtree(out)
     scenario = make_scenario(1, "full")
     tp = scenario.timepoints[0]
-    centre = tuple(float(v) for v in _centre(tp.ct_grid))
-    grid = Grid.centred((n_slices, 512, 512), (0.78, 0.78, 1.0), centre)  # type: ignore[arg-type]
-    ct = render_ct(_structures(scenario, tp), tp.pose, grid, 12.0, np.random.default_rng(5))
+    grid = Grid.centred((n_slices, 512, 512), (0.78, 0.78, 1.0), tp.ct_grid.centre_lps_mm)
+    ct = render_ct(timepoint_structures(scenario, tp), tp.pose, grid, 12.0, np.random.default_rng(5))
     study = StudyInfo(uid("bench", "study"), uid("bench", "for"), tp.study_datetime, "1", "BENCH")
     series = SeriesInfo(uid("bench", "ct"), 2, "CT BENCH 300", tp.study_datetime)
     datasets = ct_datasets(ct, grid, scenario.patient, study, series, signed=False, descending=False)
@@ -41,13 +40,6 @@ def ct_series_300(out: Path, n_slices: int = 300) -> Path:
     save_all(datasets, names)
     done.touch()
     return out
-
-
-def _centre(grid: Grid) -> np.ndarray:
-    nz, ny, nx = grid.shape_zyx
-    return np.asarray(grid.origin_lps_mm) + 0.5 * np.array([(nx - 1), (ny - 1), (nz - 1)]) * np.asarray(
-        grid.spacing_xyz_mm
-    )
 
 
 def big_tree(sample_study: Path, out: Path, n_files: int = 10_000) -> Path:

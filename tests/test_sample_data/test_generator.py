@@ -9,9 +9,12 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
+from scipy import ndimage
 
 from sample_data import truth
-from sample_data.render import paint
+from sample_data.anatomy import organs
+from sample_data.grid import Grid
+from sample_data.render import AIR_HU, paint
 from sample_data.scenario import lesion_truth, make_scenario
 from sample_data.shapes import Ellipsoid, Pose, Structure, as_matrix3, rotation_matrix
 
@@ -56,6 +59,29 @@ def test_rendered_partial_volume_matches_the_analytic_volume():
     assert frac.sum() * 0.9 * 0.9 * 2.5 / 1000 == pytest.approx(e.volume_ml, rel=0.005)
 
 
+def test_lungs_lie_inside_the_chest_wall():
+    """On the noise-free phantom, over the lungs' whole height: no lung voxel touches the air around the body, at
+    least 15 mm of body lies between the lungs and that air, and the voxels 3-6 mm out from the lungs (with no
+    lung in them) are soft tissue: no fat, no air."""
+    grid = Grid.centred((90, 180, 180), (2.0, 2.0, 3.0), (0.0, 0.0, 135.0))  # z 1.5-268.5 mm, lungs 55-245 mm
+    spacing = (3.0, 2.0, 2.0)
+    structures = organs()
+    image = paint(structures, Pose(), grid, "hu", AIR_HU)
+    lung_fraction = paint(
+        [Structure(s.name, s.shape, float(s.name.startswith("lung")), 0.0) for s in structures], Pose(), grid, "hu", 0.0
+    )
+    lungs = lung_fraction >= 0.5
+    assert lungs.sum() * np.prod(spacing) / 1000.0 > 1500.0
+    labels, _ = ndimage.label(image < -500.0)
+    outside = labels == labels[0, 0, 0]
+    assert not (outside & (lung_fraction > 0.0)).any()
+    from_outside = ndimage.distance_transform_edt(~outside, sampling=spacing)
+    assert from_outside[lungs].min() >= 15.0
+    from_lungs = ndimage.distance_transform_edt(~lungs, sampling=spacing)
+    around = (from_lungs >= 3.0) & (from_lungs <= 6.0) & (lung_fraction == 0.0)
+    assert image[around].min() > -50.0  # abdominal wall, liver, spleen: no subcutaneous fat, no air
+
+
 def _digest(root: Path) -> str:
     h = hashlib.sha256()
     for p in sorted(root.rglob("*")):
@@ -66,7 +92,7 @@ def _digest(root: Path) -> str:
 
 
 def test_study_on_disk(sample_root: Path, ground_truth: dict, tmp_path: Path):
-    from sample_data.generate import generate_study
+    from sample_data.generate import GENERATOR_VERSION, generate_study, is_current
 
     study = sample_root / "study"
     assert (study / "targets.json").is_file() and not (study / "ground_truth.json").exists()
@@ -89,6 +115,11 @@ def test_study_on_disk(sample_root: Path, ground_truth: dict, tmp_path: Path):
     again = generate_study(tmp_path / "again", seed=ground_truth["generator"]["seed"], size="small")
     assert _digest(again) == _digest(sample_root)
     assert json.loads((again / "ground_truth.json").read_text()) == ground_truth
+    # a study is current for its generator version, seed and size only
+    assert ground_truth["generator"]["version"] == GENERATOR_VERSION
+    assert is_current(again, ground_truth["generator"]["seed"], "small")
+    assert not is_current(again, ground_truth["generator"]["seed"] + 1, "small") and not is_current(again, 1, "full")
+    assert not is_current(tmp_path / "absent", 1, "small")
 
 
 def test_ct_is_darker_at_each_lesion_centre(sample_root: Path, ground_truth: dict):
