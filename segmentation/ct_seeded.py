@@ -32,6 +32,14 @@ outer boundary is not clear); a volume below 0.03 ml; a confidence below 0.7.
 The confidence is ``min(1, edge fraction / 0.9) * sqrt(clip(median edge contrast / tol, 0, 1)) *
 sqrt(1 - volume sd / 30 %)``.
 
+Dense tissue (iodised oil after chemoembolisation, calcification: at least 3 voxels more than ``dense_hu``
+above the liver's level, on the image smoothed by 0.7 voxel, in the lesion found or, when none was found, in
+the liver within 10 mm of the seed): the segmentation is run again with the dense tissue folded below the
+liver's level (:func:`fold_dense`), so that a deposit and the tumour around it are one lesion of one
+polarity, delineated against the liver; that result is kept when a lesion is found. Otherwise the first
+result stands, unless more than half of it is dense tissue: a deposit alone is not the lesion, and it is
+refused with the reason.
+
 Hints (:class:`segmentation.result.SegmentationHints`): a reader's line places the crop and caps the extent
 (the region takes every component its middle 70 % crosses); an organ restricts and calibrates; a search
 radius lets a seed mapped from another timepoint find the lesion nearby; a prior (the earlier lesion mapped
@@ -114,6 +122,8 @@ class SeededCtConfig:
     max_cut_by_organ: float = 0.15
     max_halo: float = 0.25
     min_halo_hu: float = 5.0
+    dense_hu: float = 150.0
+    fold_hu: float = 40.0
 
 
 def organ_model(image_zyx: np.ndarray, spacing_zyx: tuple[float, float, float], mask_zyx: np.ndarray) -> OrganModel:
@@ -175,6 +185,81 @@ def _cut_by_organ(region: np.ndarray, grid: CoarseGrid, w: np.ndarray, fat_hu: f
     return float(np.mean(cut[ring]))
 
 
+def fold_dense(
+    image_zyx: np.ndarray,
+    spacing_zyx: np.ndarray,
+    level_hu: float,
+    dense_hu: float,
+    fold_hu: float,
+    ring_voxels: int = 3,
+) -> np.ndarray:
+    """Dense tissue shown as lesion tissue darker than the liver (HU).
+
+    A tumour holding a deposit of iodised oil or calcium is darker than the liver where it is tumour and far
+    brighter where it is deposit; folded, it is one region darker than the liver, whose edge against the liver
+    is found as for a hypodense lesion. With ``e = I - B`` (``B``: the liver's level), the dense voxels are those
+    with ``e > dense_hu`` and ``E`` is their median ``e``. The voxels within ``ring_voxels`` (city-block) of a
+    dense voxel hold part deposit, part other tissue (partial volume and the scanner's blur); the other tissue's
+    level ``o`` is taken from the voxels at least one voxel farther out (Gaussian of 1.5 mm, normalised over
+    them), where no deposit shows. Each dense or ringed voxel with ``e > o`` holds the share
+    ``a = clip((e - o) / (E - o), 0, 1)`` of deposit, shown at ``-fold_hu``: ``B + (1 - a) o - a fold_hu``.
+    Every other voxel keeps its value. Where a deposit meets the liver the folded profile crosses its half-way
+    level where the deposit's share is one half, as the image does; where it meets tumour, no liver-like layer is
+    left between them.
+    """
+    excess = np.asarray(image_zyx, dtype=np.float32) - np.float32(level_hu)
+    dense = excess > dense_hu
+    if not dense.any():
+        return np.asarray(image_zyx, dtype=np.float32)
+    typical = float(np.median(excess[dense]))
+    near = ndimage.binary_dilation(dense, iterations=ring_voxels) | dense
+    beyond = ndimage.binary_dilation(near)
+    other = (~beyond).astype(np.float32)
+    sigma = [1.5 / s for s in spacing_zyx]
+    weight = ndimage.gaussian_filter(other, sigma, mode="nearest")
+    local = ndimage.gaussian_filter(np.where(beyond, 0.0, excess).astype(np.float32), sigma, mode="nearest")
+    o = np.where(weight > 1e-3, local / np.maximum(weight, 1e-3), 0.0)[near]
+    e = excess[near]
+    share = np.clip((e - o) / np.maximum(typical - o, 1.0), 0.0, 1.0)
+    out = np.array(image_zyx, dtype=np.float32)
+    out[near] = np.where(e > o, level_hu + (1.0 - share) * o - share * fold_hu, out[near])
+    return out
+
+
+def _dense_share(image_zyx: np.ndarray, result: LesionSegmentation, threshold_hu: float) -> float:
+    """Share of a lesion's voxels (fraction >= 0.5) above ``threshold_hu``."""
+    assert result.mask_zyx is not None
+    box = tuple(slice(o, o + n) for o, n in zip(result.offset_zyx, result.mask_zyx.shape))
+    inside = result.mask_zyx >= 0.5
+    return float(np.mean(np.asarray(image_zyx[box])[inside] > threshold_hu)) if inside.any() else 0.0
+
+
+def _dense_near(
+    image_zyx: np.ndarray,
+    spacing: np.ndarray,
+    seed: np.ndarray,
+    result: LesionSegmentation,
+    organ: OrganModel | None,
+    threshold_hu: float,
+    reach_mm: float = 10.0,
+    min_voxels: int = 3,
+) -> bool:
+    """True when at least ``min_voxels`` voxels above ``threshold_hu`` (on the image smoothed by a Gaussian of
+    0.7 voxel) lie inside the lesion found or, when none was found, inside the organ within ``reach_mm`` of the
+    seed."""
+    if organ is None:
+        return False
+    if result.found and result.mask_zyx is not None:
+        box = tuple(slice(o, o + n) for o, n in zip(result.offset_zyx, result.mask_zyx.shape))
+        inside = result.mask_zyx >= 0.5
+    else:
+        box = _crop(image_zyx.shape, seed, reach_mm, spacing)
+        inside = np.asarray(organ.mask_zyx[box], dtype=bool)
+    # on the image smoothed by 0.7 voxel: a noise spike in an enhancing rim is not dense tissue
+    smooth = ndimage.gaussian_filter(np.asarray(image_zyx[box], dtype=np.float32), 0.7, mode="nearest")
+    return int(((smooth > threshold_hu) & inside).sum()) >= min_voxels
+
+
 def _upsample(coarse: np.ndarray, shape: tuple[int, ...], factor: np.ndarray) -> np.ndarray:
     """A coarse-grid map on the crop's grid (each voxel takes its block's value; the remainder the last)."""
     idx = [np.minimum(np.arange(shape[k]) // int(factor[k]), coarse.shape[k] - 1) for k in range(3)]
@@ -223,9 +308,47 @@ class SeededCtSegmenter:
             prior_points, start, half, exclude = _prior_points(hints.prior, spacing, cfg.prior_margin_mm)
             if prior_points is None:
                 return not_found("the lesion's earlier extent maps outside this image", seed_t)
+        crop = (start, half, exclude)
+        first = self._grown(image_zyx, spacing, seed, seed_t, crop, line, length, hints, prior_points, None)
+        level = hints.organ.level_hu if hints.organ is not None else None
+        if level is None or not _dense_near(image_zyx, spacing, seed, first, hints.organ, level + cfg.dense_hu):
+            return first
+        # dense tissue (iodised oil, calcification) in or beside the lesion: once more with it shown as the
+        # lesion's darkest part, so that the tumour around it and the deposit make one lesion of one polarity
+        debug = self.debug
+        folded = self._grown(image_zyx, spacing, seed, seed_t, crop, line, length, hints, prior_points, level)
+        if not folded.found:
+            self.debug = debug
+            if first.found and _dense_share(image_zyx, first, level + cfg.dense_hu) >= 0.5:
+                return not_found(
+                    "the lesion found is mostly dense tissue (iodised oil or calcium) and the tumour around it "
+                    f"could not be delineated ({folded.reason})",
+                    seed_t,
+                )
+            return first
+        self.debug["dense_folded"] = True
+        return folded
+
+    def _grown(
+        self,
+        image_zyx: np.ndarray,
+        spacing: np.ndarray,
+        seed: np.ndarray,
+        seed_t: Vec3,
+        crop: tuple[np.ndarray, float, float],
+        line: np.ndarray | None,
+        length: float | None,
+        hints: SegmentationHints,
+        prior_points: np.ndarray | None,
+        fold_level: float | None,
+    ) -> LesionSegmentation:
+        """The segmentation in a crop grown by 1.6x while the lesion reaches it (up to ``max_half_mm``)."""
+        cfg = self.config
+        self.debug = {}
+        start, half, exclude = crop
         while True:
             out = self._segment_in_crop(
-                image_zyx, spacing, seed, seed_t, start, half, exclude, line, length, hints, prior_points
+                image_zyx, spacing, seed, seed_t, start, half, exclude, line, length, hints, prior_points, fold_level
             )
             if not isinstance(out, str):
                 return out
@@ -252,13 +375,17 @@ class SeededCtSegmenter:
         length: float | None,
         hints: SegmentationHints,
         prior_points: np.ndarray | None,
+        fold_level: float | None = None,
     ) -> LesionSegmentation | str:
-        """The segmentation, or ``"grow"`` when the lesion reaches the crop."""
+        """The segmentation, or ``"grow"`` when the lesion reaches the crop; with ``fold_level`` (the liver's
+        level), dense tissue is folded below it first (:func:`fold_dense`)."""
         cfg = self.config
         organ = hints.organ
         box = _crop(image.shape, start, half, sp)
         offset = np.array([s.start for s in box])
         raw = np.asarray(image[box], dtype=np.float32)
+        if fold_level is not None:
+            raw = fold_dense(raw, sp, fold_level, cfg.dense_hu, cfg.fold_hu)
         org = np.asarray(organ.mask_zyx[box], dtype=np.float32) if organ is not None else np.ones(raw.shape, np.float32)
         grid = coarse_grid(raw, org, np.ones(raw.shape, np.float32), sp, cfg.coarse_mm)
         if organ is not None:
@@ -366,6 +493,8 @@ class SeededCtSegmenter:
             r_edge = np.maximum(radius_from_coef(edirs.u, coef), 0.3)
         # an enclosing shell of the other polarity (enhancing rim, tumour around a deposit) belongs to the lesion
         r_shell, shows = enclosing_shell(w1, sp, centre, edirs, r_edge, b, tol)
+        if fold_level is not None:  # a folded deposit is the darkest part: nothing of the other polarity encloses it
+            shows = np.zeros(len(edirs))
         self.debug["shell_fraction"] = float(shows.mean())
         if shows.mean() >= 0.5:
             coef, l_max, sd_r = fit_radii_selected(

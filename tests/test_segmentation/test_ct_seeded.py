@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from measurement.agreement import dice
-from sample_data.hybrid.appearance import Appearance, Spot
+from sample_data.hybrid.appearance import Appearance, Spot, Texture
 from sample_data.hybrid.backgrounds import Background
 from sample_data.hybrid.insert import insert, render
 from sample_data.hybrid.shape import StarShape
@@ -162,3 +162,44 @@ def test_a_rim_enhancing_lesion_against_the_lung_is_measured_to_the_rims_outer_e
     fractions = seg.full_fractions(SHAPE_ZYX)
     assert dice(fractions >= 0.5, truth >= 0.5) >= 0.85
     assert _volume_ml(fractions) == pytest.approx(shape.volume_ml(), rel=0.10)
+
+
+def test_a_tumour_mostly_filled_with_iodised_oil_is_segmented_as_tumour_and_deposit_together() -> None:
+    # a hypodense tumour (-30 HU) holding a deposit of +550 HU (a slab through its middle, about 95 % of it)
+    deposit = Texture(((0.12, 0.0, 0.0),), (0.0,))
+    texture = Texture(((0.3, 0.1, 0.0), (0.0, 0.3, 0.1)), (0.3, 1.0))
+    appearance = Appearance(
+        "lipiodol", -30.0, 4.0, texture, deposit_hu=550.0, deposit_threshold=0.4, deposit_texture=deposit
+    )
+    bg, image, shape, truth = _case(appearance)
+    assert np.mean(image[truth >= 0.5] > LIVER_HU + 150.0) > 0.9  # the lesion is mostly deposit
+    for offset in ((0.0, 0.0, 0.0), (-8.0, 0.0, 0.0)):
+        seg = SeededCtSegmenter().segment(image, SPACING, _seed(bg, shape, offset), _hints(image))
+        assert seg.found, seg.reason
+        fractions = seg.full_fractions(SHAPE_ZYX)
+        assert dice(fractions >= 0.5, truth >= 0.5) >= 0.9
+        assert _volume_ml(fractions) == pytest.approx(shape.volume_ml(), rel=0.10)
+    # without folding the deposit, its edge against the tumour is taken for the lesion's: refused
+    unfolded = SeededCtSegmenter(SeededCtConfig(dense_hu=1e4)).segment(image, SPACING, _seed(bg, shape), _hints(image))
+    assert not unfolded.found
+
+
+def test_folding_keeps_the_half_level_crossing_of_a_deposit_against_the_liver() -> None:
+    # a blurred 400 HU slab in a uniform liver: the folded profile crosses half-way between the liver and the
+    # folded deposit where the image crosses half-way between the liver and the deposit
+    from scipy import ndimage
+
+    from segmentation.ct_seeded import fold_dense
+
+    image = np.full((9, 9, 80), LIVER_HU, np.float32)
+    image[:, :, 30:50] += 400.0
+    image = ndimage.gaussian_filter1d(image, 1.5, axis=2)
+    folded = fold_dense(image, np.array([1.0, 1.0, 1.0]), LIVER_HU, 150.0, 40.0)
+    row, out = image[4, 4], folded[4, 4]
+    x = np.arange(80.0)
+    left = x < 40
+    image_edge = np.interp(LIVER_HU + 200.0, row[left], x[left])  # rising: the half-way level of the deposit
+    folded_edge = np.interp(-(LIVER_HU - 20.0), -out[left], x[left])  # falling: half-way to the folded level
+    assert folded_edge == pytest.approx(image_edge, abs=0.3)
+    assert out[40] == pytest.approx(LIVER_HU - 40.0, abs=1.0)
+    assert np.array_equal(out[:15], row[:15])  # far from the deposit: unchanged
