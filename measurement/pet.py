@@ -27,7 +27,7 @@ from scipy import ndimage
 
 from measurement.body_size import normaliser
 from measurement.intensity import pet_intensity
-from measurement.masks import inside
+from measurement.masks import crop_box, inside
 
 # the lean body mass formulas of SUL, by their name in the configuration -> their SUV Type in measurement.body_size
 LBM_FORMULAS = {"james": "LBMJAMES128", "janmahasatian": "LBMJANMA"}
@@ -166,20 +166,25 @@ def fit_sphere_centre(
     region = np.asarray(region_zyx, dtype=bool)
     if not region.any():
         return None
-    depth = ndimage.distance_transform_edt(np.pad(region, 1), sampling=spacing_zyx)[1:-1, 1:-1, 1:-1]
+    box = crop_box(region, margin=0)
+    start = np.array([s.start for s in box])
+    # the depth on the region's box with one voxel of outside around it (as the array's faces are): the nearest
+    # outside voxel of every region voxel lies there, so the depth is that of the whole array
+    depth = ndimage.distance_transform_edt(np.pad(region[box], 1), sampling=spacing_zyx)[1:-1, 1:-1, 1:-1]
     fits = depth > diameter_mm / 2.0
     if not fits.any():
         return None
     if toward_zyx is not None:
         direction = np.asarray(toward_zyx, dtype=float) * np.asarray(spacing_zyx, dtype=float)
-        cut = float(np.median(np.argwhere(region) @ direction))
-        candidates = np.argwhere(fits)
+        cut = float(np.median((np.argwhere(region[box]) + start) @ direction))
+        candidates = np.argwhere(fits) + start
         preferred = candidates[candidates @ direction >= cut]
         if len(preferred):
             fits = np.zeros_like(fits)
-            fits[tuple(preferred.T)] = True
+            fits[tuple((preferred - start).T)] = True
     score = np.where(fits, depth, -1.0)
-    return tuple(int(v) for v in np.unravel_index(int(np.argmax(score)), score.shape))  # type: ignore[return-value]
+    deepest = np.unravel_index(int(np.argmax(score)), score.shape)  # the first in index order on ties
+    return tuple(int(v) + int(s) for v, s in zip(deepest, start, strict=True))  # type: ignore[return-value]
 
 
 def liver_like_region(

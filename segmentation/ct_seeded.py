@@ -132,7 +132,7 @@ def organ_model(image_zyx: np.ndarray, spacing_zyx: tuple[float, float, float], 
 
     f = np.array([max(1, int(round(3.0 / s))) for s in spacing_zyx])
     img = block_mean(np.asarray(image_zyx), f)
-    org = block_mean(np.asarray(mask_zyx, dtype=np.float32), f)
+    org = block_mean(np.asarray(mask_zyx), f)  # a boolean or integer mask summed as it is, without a float copy
     values = img[org > 0.99]
     level = histogram_mode(values[(values > -20.0) & (values < 300.0)], bin_hu=1.0)
     if level is None:

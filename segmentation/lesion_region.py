@@ -26,6 +26,8 @@ import numpy as np
 from scipy import ndimage
 
 from segmentation.levels import histogram_mode
+from segmentation.morphology import bounding_box, distance_mm, distance_to_mm
+from segmentation.working_grid import integer_block_means
 
 #: how every "nothing here but liver" reason starts (a follow-up lesion that is gone)
 NO_LESION = "no lesion at the seed"
@@ -50,10 +52,16 @@ class CoarseGrid:
 
 
 def block_mean(a: np.ndarray, f: np.ndarray) -> np.ndarray:
+    """float32 means of the whole blocks of ``f`` voxels (exact integer sums where ``a`` holds integers)."""
     n = [max(dim // k, 1) for dim, k in zip(a.shape, f)]
     f = np.minimum(f, a.shape)
-    a = np.asarray(a[: n[0] * f[0], : n[1] * f[1], : n[2] * f[2]], dtype=np.float32)
-    return a.reshape(n[0], f[0], n[1], f[1], n[2], f[2]).mean(axis=(1, 3, 5))
+    a = a[: n[0] * f[0], : n[1] * f[1], : n[2] * f[2]]
+    if a.dtype.kind not in "biu":
+        a = np.asarray(a, dtype=np.float32)
+    means = integer_block_means(a, f)
+    if means is None:
+        means = np.asarray(a, dtype=np.float32).reshape(n[0], f[0], n[1], f[1], n[2], f[2]).mean(axis=(1, 3, 5))
+    return means
 
 
 def coarse_grid(
@@ -131,8 +139,8 @@ def parenchyma(
     fat_hu: float,
 ) -> Parenchyma:
     """The liver's level and spread at the scale of ``w`` (see module docstring)."""
-    grid_idx = np.indices(w.shape, dtype=np.float32)
-    d2 = sum(((grid_idx[k] - seed_idx[k]) * grid.spacing[k]) ** 2 for k in range(3))
+    grid_idx = np.ogrid[tuple(slice(0, n) for n in w.shape)]  # broadcast: one index array per axis
+    d2 = sum(((grid_idx[k].astype(np.float32) - seed_idx[k]) * grid.spacing[k]) ** 2 for k in range(3))
     soft = (w > fat_hu) & (w < 300.0) & (d2 > exclude_mm**2)
     if organ_level_hu is not None:
         soft &= np.abs(w - organ_level_hu) < 20.0
@@ -199,18 +207,39 @@ def cut_bridges(region: np.ndarray, seed_idx: np.ndarray, spacing: np.ndarray, n
     return split_at_necks(opened, seed_idx, spacing) if necks else opened
 
 
+def _seed_box(region: np.ndarray, seed_idx: np.ndarray) -> tuple[tuple[slice, ...], tuple[int, ...]]:
+    """The region's bounding box grown by one voxel and stretched to hold the seed's voxel, and that voxel's index
+    in the box. The region's depth (distance to the nearest voxel outside it) and what lies between the region
+    and the seed are the same there as on the whole grid; outside the box there is nothing of the region."""
+    at = _clip_index(seed_idx, region.shape)
+    box = tuple(
+        slice(min(s.start, c), max(s.stop, c + 1)) for s, c in zip(bounding_box(region, margin=1), at, strict=True)
+    )
+    return box, tuple(c - s.start for c, s in zip(at, box, strict=True))
+
+
+def _in_box(part: np.ndarray, box: tuple[slice, ...], shape: tuple[int, ...]) -> np.ndarray:
+    """A mask of the box on the whole grid."""
+    out = np.zeros(shape, dtype=bool)
+    out[box] = part
+    return out
+
+
 def _open_at_seed(region: np.ndarray, seed_idx: np.ndarray, spacing: np.ndarray) -> np.ndarray:
-    depth = ndimage.distance_transform_edt(region, sampling=spacing)
-    i = _clip_index(seed_idx, region.shape)
+    if not region.any():
+        return region
+    box, i = _seed_box(region, seed_idx)
+    sub = region[box]
+    depth = ndimage.distance_transform_edt(sub, sampling=spacing)
     radius = float(np.clip(0.4 * float(depth.max()), 1.0, 5.0))
-    opened = ndimage.binary_opening(region, structure=ball(radius, spacing))
+    opened = ndimage.binary_opening(sub, structure=ball(radius, spacing))
     if not opened.any():
         return region
     lab, n = ndimage.label(opened)
     if n > 1:
         near = ndimage.distance_transform_edt(lab == 0, return_distances=False, return_indices=True)
         opened = lab == int(lab[tuple(near[k][i] for k in range(3))])
-    return ndimage.binary_dilation(opened, structure=ball(radius, spacing)) & region
+    return _in_box(ndimage.binary_dilation(opened, structure=ball(radius, spacing)) & sub, box, region.shape)
 
 
 def split_at_necks(region: np.ndarray, seed_idx: np.ndarray, spacing: np.ndarray, ratio: float = 0.5) -> np.ndarray:
@@ -224,15 +253,19 @@ def split_at_necks(region: np.ndarray, seed_idx: np.ndarray, spacing: np.ndarray
     """
     from skimage.segmentation import watershed
 
-    depth = ndimage.distance_transform_edt(region, sampling=spacing)
+    if not region.any():
+        return region
+    box, i = _seed_box(region, seed_idx)
+    sub = region[box]
+    depth = ndimage.distance_transform_edt(sub, sampling=spacing)
     top = float(depth.max())
     if top <= 0:
         return region
-    peaks = (depth == ndimage.maximum_filter(depth, size=3)) & (depth >= top / 3.0) & region
+    peaks = (depth == ndimage.maximum_filter(depth, size=3)) & (depth >= top / 3.0) & sub
     markers, n = ndimage.label(peaks, structure=np.ones((3, 3, 3)))
     if n <= 1:
         return region
-    basins = watershed(-depth, markers, mask=region)
+    basins = watershed(-depth, markers, mask=sub)
     peak_depth = np.asarray(ndimage.maximum(depth, basins, index=np.arange(1, n + 1)))
     # deepest shared border point of every pair of touching basins
     saddle: dict[tuple[int, int], float] = {}
@@ -248,7 +281,6 @@ def split_at_necks(region: np.ndarray, seed_idx: np.ndarray, spacing: np.ndarray
             key = (int(min(p, q)), int(max(p, q)))
             if v > saddle.get(key, -1.0):
                 saddle[key] = float(v)
-    i = _clip_index(seed_idx, region.shape)
     start = int(basins[i])
     if start == 0:  # the seed lies just outside the region: its nearest basin
         near = ndimage.distance_transform_edt(basins == 0, return_distances=False, return_indices=True)
@@ -263,16 +295,22 @@ def split_at_necks(region: np.ndarray, seed_idx: np.ndarray, spacing: np.ndarray
                 if v >= ratio * min(peak_depth[p - 1], peak_depth[q - 1]):
                     keep.add(other)
                     grown = True
-    return np.isin(basins, list(keep))
+    return _in_box(np.isin(basins, list(keep)), box, region.shape)
 
 
 def fill(region: np.ndarray) -> np.ndarray:
-    """Holes filled in 3D and on every axial slice (necrosis, calcification, vessels inside a lesion)."""
-    out = ndimage.binary_fill_holes(region)
+    """Holes filled in 3D and on every axial slice (necrosis, calcification, vessels inside a lesion).
+
+    On the region's bounding box grown by one voxel: a hole is the part of the box's outside that does not reach
+    the box's faces, as on the whole grid."""
+    if not region.any():
+        return np.zeros(region.shape, dtype=bool)
+    box = bounding_box(region, margin=1)
+    out = ndimage.binary_fill_holes(region[box])
     for z in range(out.shape[0]):
         if out[z].any():
             out[z] = ndimage.binary_fill_holes(out[z])
-    return out
+    return _in_box(out, box, region.shape)
 
 
 def lesion_region(
@@ -327,8 +365,8 @@ def lesion_region(
     main = region & primary
     if not main.any():
         return fill(region)
-    near_mm = max(6.0, 0.5 * float(ndimage.distance_transform_edt(main, sampling=sp).max()))
-    dist = ndimage.distance_transform_edt(~main, sampling=sp)
+    near_mm = max(6.0, 0.5 * float(distance_mm(main, sp).max()))
+    dist = distance_to_mm(main, sp, near_mm)  # inf beyond near_mm
     keep = main.copy()
     lab, n = ndimage.label(region & secondary)
     for j in range(1, n + 1):
@@ -372,7 +410,7 @@ def _around_dense(
     dense = component_near(d > dense_hu, seed_idx, sp, 3.0, line_idx)
     if dense is None:
         return None
-    dist = ndimage.distance_transform_edt(~dense, sampling=sp)
+    dist = distance_to_mm(dense, sp, 6.0)  # inf beyond 6 mm
     shell = (dist > 3.0) & (dist <= 6.0) & ~foreign  # beyond the dense part's blur
     if not shell.any():
         return None
@@ -397,7 +435,7 @@ def touches_crop(region: np.ndarray, box: tuple[slice, slice, slice], image_shap
 
 def shell_level(w: np.ndarray, region: np.ndarray, spacing: np.ndarray, level: float, fat_hu: float) -> float:
     """Histogram mode of ``w`` 3-12 mm outside the region, within 15 HU of ``level`` (else ``level``)."""
-    dist = ndimage.distance_transform_edt(~region, sampling=spacing)
+    dist = distance_to_mm(region, spacing, 12.0)  # inf beyond 12 mm
     shell = (dist >= 3.0) & (dist <= 12.0) & (np.abs(w - level) < 15.0) & (w > fat_hu)
     mode = histogram_mode(w[shell], bin_hu=1.0, min_count=100)
     return level if mode is None else mode

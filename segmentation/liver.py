@@ -174,10 +174,10 @@ def level_trend(image: np.ndarray, core: np.ndarray, level: float, half_width: f
         coef = np.linalg.lstsq(design[keep], values[keep], rcond=None)[0]
         residual = values - design @ coef
         keep = np.abs(residual) <= 2.5 * 1.4826 * np.median(np.abs(residual[keep]))
-    z, y, x = np.indices(image.shape, dtype=np.float32)
+    z, y, x = (i.astype(np.float32) for i in np.ogrid[tuple(slice(0, n) for n in image.shape)])  # broadcast
     c = zyx.mean(axis=0)
     expected = coef[0] + coef[1] * (z - c[0]) + coef[2] * (y - c[1]) + coef[3] * (x - c[2])
-    return np.clip(expected, level - half_width, level + half_width).astype(np.float32)
+    return np.clip(expected, level - half_width, level + half_width, out=expected).astype(np.float32)
 
 
 def _core(band: np.ndarray, region: np.ndarray, grid: WorkingGrid, config: LiverConfig) -> np.ndarray | str:

@@ -15,7 +15,7 @@ import numpy as np
 from scipy import ndimage
 
 
-def distance_mm(mask: np.ndarray, spacing_zyx: Sequence[float]) -> np.ndarray:
+def distance_mm(mask: np.ndarray, spacing_zyx: Sequence[float] | np.ndarray) -> np.ndarray:
     """Distance (mm) from every voxel of ``mask`` to the nearest voxel outside it (0 outside).
 
     Computed on the mask's bounding box grown by one voxel: the nearest outside voxel of a mask voxel always
@@ -30,16 +30,35 @@ def distance_mm(mask: np.ndarray, spacing_zyx: Sequence[float]) -> np.ndarray:
 
 
 def dilate_mm(mask: np.ndarray, radius_mm: float, spacing_zyx: Sequence[float]) -> np.ndarray:
-    """Voxels within ``radius_mm`` of ``mask``.
+    """Voxels within ``radius_mm`` of ``mask`` (none when ``mask`` is empty).
 
     Computed on the mask's bounding box grown by the radius (and one voxel): no voxel beyond it is that near.
     """
-    if not mask.any():
-        return ndimage.distance_transform_edt(~mask, sampling=spacing_zyx) <= radius_mm
-    box = bounding_box(mask, margin=[int(np.ceil(radius_mm / s)) + 1 for s in spacing_zyx])
     near = np.zeros(mask.shape, dtype=bool)
-    near[box] = ndimage.distance_transform_edt(~mask[box], sampling=spacing_zyx) <= radius_mm
+    if mask.any():
+        box = _reach_box(mask, radius_mm, spacing_zyx)
+        near[box] = ndimage.distance_transform_edt(~mask[box], sampling=spacing_zyx) <= radius_mm
     return near
+
+
+def distance_to_mm(mask: np.ndarray, spacing_zyx: Sequence[float] | np.ndarray, within_mm: float) -> np.ndarray:
+    """Distance (mm) from every voxel to the nearest voxel of ``mask`` where it is at most ``within_mm``
+    (0 in the mask), ``inf`` where it is farther (everywhere when ``mask`` is empty).
+
+    Computed on the mask's bounding box grown by ``within_mm`` (and one voxel), which holds every voxel of the
+    mask: the distances are those of the transform of the whole array.
+    """
+    distance = np.full(mask.shape, np.inf)
+    if mask.any():
+        box = _reach_box(mask, within_mm, spacing_zyx)
+        near = ndimage.distance_transform_edt(~mask[box], sampling=spacing_zyx)
+        distance[box] = np.where(near <= within_mm, near, np.inf)
+    return distance
+
+
+def _reach_box(mask: np.ndarray, radius_mm: float, spacing_zyx: Sequence[float] | np.ndarray) -> tuple[slice, ...]:
+    """The bounding box of ``mask`` grown by ``radius_mm`` and one voxel: no voxel beyond it is that near."""
+    return bounding_box(mask, margin=[int(np.ceil(radius_mm / s)) + 1 for s in spacing_zyx])
 
 
 def erode_mm(mask: np.ndarray, radius_mm: float, spacing_zyx: Sequence[float]) -> np.ndarray:
@@ -106,14 +125,21 @@ def bounding_box(mask: np.ndarray, margin: int | Sequence[int] = 0) -> tuple[sli
     """Index slices of the bounding box of ``mask`` grown by ``margin`` voxels (one number, or one per axis),
     clipped to the array.
 
-    From the mask's projections on each axis (no list of its voxels); ``ValueError`` when it is empty.
+    From the mask's projections (no list of its voxels): the first axis's from one pass over the array, the
+    others' from the slab of the array between its first and last occupied index along that axis.
+    ``ValueError`` when the mask is empty.
     """
+    mask = np.asarray(mask, dtype=bool)
     margins = [margin] * mask.ndim if isinstance(margin, int) else list(margin)
-    slices = []
-    for axis in range(mask.ndim):
-        along = np.flatnonzero(np.any(mask, axis=tuple(a for a in range(mask.ndim) if a != axis)))
-        if along.size == 0:
-            raise ValueError("the bounding box of an empty mask")
-        lo, hi = max(int(along[0]) - margins[axis], 0), min(int(along[-1]) + 1 + margins[axis], mask.shape[axis])
-        slices.append(slice(lo, hi))
-    return tuple(slices)
+    first = np.flatnonzero(np.any(mask, axis=tuple(range(1, mask.ndim))))
+    if first.size == 0:
+        raise ValueError("the bounding box of an empty mask")
+    spans = [(int(first[0]), int(first[-1]) + 1)]
+    if mask.ndim > 1:
+        plane = np.any(mask[spans[0][0] : spans[0][1]], axis=0)  # the projection along the first axis, of the slab
+        for axis in range(plane.ndim):
+            along = np.flatnonzero(np.any(plane, axis=tuple(a for a in range(plane.ndim) if a != axis)))
+            spans.append((int(along[0]), int(along[-1]) + 1))
+    return tuple(
+        slice(max(lo - m, 0), min(hi + m, n)) for (lo, hi), m, n in zip(spans, margins, mask.shape, strict=True)
+    )

@@ -51,7 +51,7 @@ from pipeline.records import (
 )
 from pipeline.targets.json_file import Target, targets_to_json
 from segmentation.lesion_region import NO_LESION
-from segmentation.morphology import distance_mm
+from segmentation.morphology import dilate_mm
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +114,7 @@ def _liver_for_reference(
     if liver is None:
         return None
     spacing = spatial.spacing_zyx(pet.image)
-    near_lesion = distance_mm(~mask_on_grid(labels > 0, ct.image, pet.image), spacing) <= LESION_CLEARANCE_MM
+    near_lesion = dilate_mm(mask_on_grid(labels > 0, ct.image, pet.image), LESION_CLEARANCE_MM, spacing)
     clear = mask_on_grid(liver.mask_zyx, ct.image, pet.image) & ~near_lesion
     return clear if clear.any() else None
 

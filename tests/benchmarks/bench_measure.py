@@ -23,6 +23,7 @@ from __future__ import annotations
 import functools
 import time
 
+import common  # noqa: F401  (first: one BLAS thread, set before numpy is imported)
 import numpy as np
 import SimpleITK as sitk
 

@@ -22,9 +22,10 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).parent))
+
+import common  # noqa: F401  (first: one BLAS thread, set before numpy is imported)
+import numpy as np
 from common import full_size_study, in_fresh_process
 
 SHIFT_MM = (25.0, 0.0, 0.0)

@@ -26,13 +26,10 @@ Run: ``make bench`` or ``.venv/bin/python tests/benchmarks/bench_segment.py``.
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections import defaultdict
 
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-
+import common  # noqa: F401  (first: one BLAS thread, set before numpy is imported)
 import numpy as np
 import SimpleITK as sitk
 from common import full_size_study

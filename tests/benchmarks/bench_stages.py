@@ -1,7 +1,7 @@
 """Where a run's time and memory go: per stage, on the full-size sample study and on a real case.
 
-Each study is run 3 times, each run in a fresh process with 2 threads (the
-CI machine's cores); the table gives, per stage, the median wall time, its
+Each study is run 3 times, each run in a fresh process with 2 ITK threads (the
+CI machine's cores) and one BLAS thread (as the command line sets); the table gives, per stage, the median wall time, its
 share of the run, and the process's peak resident memory at the end of the
 stage (from ``run.json``: ``timings_s`` and ``peak_memory_mb``), then the
 median wall time of the whole run, its median CPU time (user + system) and its
@@ -23,10 +23,10 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).parent))
 
+import common  # noqa: F401  (first: one BLAS thread, set before numpy is imported)
+import numpy as np
 from common import REPO, full_size_study, in_fresh_process_cpu, load_average
 
 RUNS = 3

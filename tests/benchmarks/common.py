@@ -1,6 +1,18 @@
-"""Shared helpers of the benchmarks (run by ``make bench``; not collected by pytest)."""
+"""Shared helpers of the benchmarks (run by ``make bench``; not collected by pytest).
+
+Importing this module sets one BLAS/OpenMP thread (OPENBLAS_NUM_THREADS, OMP_NUM_THREADS, MKL_NUM_THREADS),
+as the command line does, unless the environment sets them already: a benchmark then times the pipeline as a
+user runs it, without BLAS threads competing with ITK's for the cores (which made the time of the
+segment+measure stage vary from run to run). Each benchmark imports it before numpy; the
+processes it starts inherit the setting.
+"""
 
 from __future__ import annotations
+
+import os
+
+for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_variable, "1")
 
 import resource
 import time
@@ -54,6 +66,4 @@ def in_fresh_process(fn: Callable[..., Any], *args: Any) -> tuple[Any, float, fl
 
 def load_average() -> str:
     """The machine's load (1, 5 and 15 minute averages): timings on a busy machine are longer."""
-    import os
-
     return "load average " + ", ".join(f"{v:.2f}" for v in os.getloadavg())

@@ -78,6 +78,23 @@ def test_sphere_placement_in_a_region():
     assert fit_sphere_centre(region[:, :, :7], spacing, 30.0) is None  # 28 mm thick: no 3 cm sphere fits
 
 
+def test_sphere_placement_counts_the_arrays_faces_as_outside_the_region():
+    """A region filling the whole array: a voxel's depth is its distance to the voxels just beyond the faces, so
+    the deepest centre is the array's middle (the first in index order among equals), and a sphere fits only
+    where that distance exceeds the radius. The same region inside a larger array gives the same voxel, moved."""
+    spacing = (4.0, 4.0, 4.0)
+    region = np.ones((9, 10, 11), bool)
+    assert fit_sphere_centre(region, spacing, 30.0) == (4, 4, 4)  # depth 20 mm (5 voxels) at x = 4, 5 and 6
+    assert fit_sphere_centre(region, spacing, 40.0) is None  # no centre deeper than 20 mm
+    larger = np.zeros((20, 25, 30), bool)
+    larger[6:15, 3:13, 12:23] = region
+    assert fit_sphere_centre(larger, spacing, 30.0) == (10, 7, 16)
+    toward = np.array([0.0, 1.0, 1.0])
+    assert fit_sphere_centre(larger, spacing, 30.0, toward) == tuple(
+        int(a) + b for a, b in zip(fit_sphere_centre(region, spacing, 30.0, toward), (6, 3, 12))
+    )
+
+
 def test_liver_reference_away_from_the_lesions_in_liver_like_tissue():
     """A 'liver' (100 HU, SUV 2) with a hypodense hot lesion, next to 'spleen' (160 HU, SUV 3)."""
     rng = np.random.default_rng(0)

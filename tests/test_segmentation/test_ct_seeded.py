@@ -203,3 +203,20 @@ def test_folding_keeps_the_half_level_crossing_of_a_deposit_against_the_liver() 
     assert folded_edge == pytest.approx(image_edge, abs=0.3)
     assert out[40] == pytest.approx(LIVER_HU - 40.0, abs=1.0)
     assert np.array_equal(out[:15], row[:15])  # far from the deposit: unchanged
+
+
+def test_the_organs_level_is_the_same_from_a_boolean_an_integer_or_a_float_mask() -> None:
+    """The organ's level from its 3 mm block means: a CT of integers (80 HU in the organ, 30 HU around, noise)
+    gives the same level whatever type the organ's mask comes in, near 80 HU."""
+    rng = np.random.default_rng(4)
+    shape = (20, 48, 48)
+    zz, yy, xx = np.indices(shape)
+    organ = (zz - 10) ** 2 / 64.0 + ((yy - 24) ** 2 + (xx - 24) ** 2) / 400.0 <= 1.0
+    image = np.round(np.where(organ, 80.0, 30.0) + rng.normal(0.0, 8.0, shape)).astype(np.int16)
+    spacing = (1.5, 0.75, 0.75)
+    levels = {
+        str(mask.dtype): organ_model(image, spacing, mask).level_hu
+        for mask in (organ, organ.astype(np.uint8), organ.astype(np.float32), organ.astype(np.float64))
+    }
+    assert len(set(levels.values())) == 1, levels
+    assert levels["bool"] == pytest.approx(80.0, abs=2.0)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from segmentation.morphology import bounding_box, close_mm, dilate_mm, distance_mm, erode_mm
+from segmentation.morphology import bounding_box, close_mm, dilate_mm, distance_mm, distance_to_mm, erode_mm, open_mm
 
 SPACINGS = [(1.0, 1.0, 1.0), (2.0, 0.78125, 0.78125), (3.125, 0.7, 1.6), (2.5, 3.0, 0.743)]
 
@@ -34,7 +34,9 @@ def test_distances_and_balls_match_the_whole_array_transform(spacing: tuple[floa
         outside = ndimage.distance_transform_edt(~mask, sampling=spacing)
         assert np.array_equal(distance_mm(mask, spacing), inside)
         assert np.array_equal(erode_mm(mask, radius, spacing), inside > radius)
-        assert np.array_equal(dilate_mm(mask, radius, spacing), outside <= radius)
+        if mask.any():  # (the whole-array transform of an empty mask measures from a voxel before the corner)
+            assert np.array_equal(dilate_mm(mask, radius, spacing), outside <= radius)
+            assert np.array_equal(distance_to_mm(mask, spacing, radius), np.where(outside <= radius, outside, np.inf))
 
 
 def test_empty_and_full_masks() -> None:
@@ -42,6 +44,8 @@ def test_empty_and_full_masks() -> None:
     empty = np.zeros((6, 7, 8), dtype=bool)
     assert not distance_mm(empty, spacing).any()
     assert not erode_mm(empty, 1.0, spacing).any()
+    assert not dilate_mm(empty, 5.0, spacing).any()
+    assert np.isinf(distance_to_mm(empty, spacing, 5.0)).all()
     full = np.ones((6, 7, 8), dtype=bool)
     assert np.array_equal(dilate_mm(full, 1.0, spacing), full)
     assert np.array_equal(close_mm(full, 3.0, spacing), full)
@@ -54,6 +58,44 @@ def test_dilation_reaches_the_radius_and_no_further() -> None:
     zz, yy, xx = np.indices(mask.shape) - 10
     ball = zz**2 + yy**2 + xx**2 <= 25
     assert np.array_equal(dilate_mm(mask, 5.0, (1.0, 1.0, 1.0)), ball)
+
+
+def test_an_opening_keeps_nothing_of_a_mask_thinner_than_the_ball_even_at_the_array_corner() -> None:
+    """A plate one voxel thick holds no ball of radius 2 mm: its opening is empty, also where it covers the
+    array's corner (dilating the empty erosion gives nothing, not the voxels near the corner)."""
+    plate = np.zeros((10, 12, 12), dtype=bool)
+    plate[0] = True
+    assert not open_mm(plate, 2.0, (1.0, 1.0, 1.0)).any()
+
+
+def test_distance_to_a_voxel_is_the_euclidean_distance_within_reach_and_infinite_beyond() -> None:
+    mask = np.zeros((9, 11, 13), dtype=bool)
+    mask[4, 5, 6] = True
+    spacing = (2.5, 0.7, 1.6)
+    zz, yy, xx = np.indices(mask.shape)
+    exact = np.sqrt(((zz - 4) * 2.5) ** 2 + ((yy - 5) * 0.7) ** 2 + ((xx - 6) * 1.6) ** 2)
+    got = distance_to_mm(mask, spacing, 6.0)
+    near = exact <= 6.0
+    assert np.allclose(got[near], exact[near], rtol=0.0, atol=1e-12)
+    assert np.isinf(got[~near]).all()
+
+
+def test_bounding_box_is_the_extent_of_the_voxels() -> None:
+    """Against the first and last index of the mask's voxels on each axis, for masks of one to four axes."""
+    rng = np.random.default_rng(3)
+    for ndim in (1, 2, 3, 3, 3, 4):
+        shape = tuple(int(n) for n in rng.integers(1, 12, ndim))
+        mask = rng.random(shape) < rng.choice([0.002, 0.05, 0.5])
+        margin = [int(m) for m in rng.integers(0, 4, ndim)]
+        if not mask.any():
+            with pytest.raises(ValueError):
+                bounding_box(mask)
+            continue
+        voxels = np.argwhere(mask)
+        lo, hi = voxels.min(axis=0), voxels.max(axis=0) + 1
+        expected = tuple(slice(max(int(a) - m, 0), min(int(b) + m, n)) for a, b, m, n in zip(lo, hi, margin, shape))
+        assert bounding_box(mask, margin=margin) == expected
+        assert bounding_box(mask.astype(np.uint8)) == tuple(slice(int(a), int(b)) for a, b in zip(lo, hi))
 
 
 def test_bounding_box_margins_per_axis() -> None:
