@@ -36,9 +36,10 @@ Dense tissue (iodised oil after chemoembolisation, calcification: at least 3 vox
 above the liver's level, on the image smoothed by 0.7 voxel, in the lesion found or, when none was found, in
 the liver within 10 mm of the seed): the segmentation is run again with the dense tissue folded below the
 liver's level (:func:`fold_dense`), so that a deposit and the tumour around it are one lesion of one
-polarity, delineated against the liver; that result is kept when a lesion is found. Otherwise the first
-result stands, unless more than half of it is dense tissue: a deposit alone is not the lesion, and it is
-refused with the reason.
+polarity, delineated against the liver; that result is kept when a lesion is found with a confidence of at
+least ``min_folded_confidence`` (0.95: the folded image is a model, so its result must be clear-cut).
+Otherwise the first result stands, unless more than half of it is dense tissue: a deposit alone is not the
+lesion, and it is refused with the reason.
 
 Hints (:class:`segmentation.result.SegmentationHints`): a reader's line places the crop and caps the extent
 (the region takes every component its middle 70 % crosses); an organ restricts and calibrates; a search
@@ -124,6 +125,7 @@ class SeededCtConfig:
     min_halo_hu: float = 5.0
     dense_hu: float = 150.0
     fold_hu: float = 40.0
+    min_folded_confidence: float = 0.95
 
 
 def organ_model(image_zyx: np.ndarray, spacing_zyx: tuple[float, float, float], mask_zyx: np.ndarray) -> OrganModel:
@@ -317,6 +319,12 @@ class SeededCtSegmenter:
         # lesion's darkest part, so that the tumour around it and the deposit make one lesion of one polarity
         debug = self.debug
         folded = self._grown(image_zyx, spacing, seed, seed_t, crop, line, length, hints, prior_points, level)
+        if folded.found and folded.confidence < cfg.min_folded_confidence:
+            # the folded image is a model of the tissue, not the image itself: its result must be clear-cut
+            folded = not_found(
+                f"with its dense tissue folded, confidence {folded.confidence:.2f} < {cfg.min_folded_confidence:.2f}",
+                seed_t,
+            )
         if not folded.found:
             self.debug = debug
             if first.found and _dense_share(image_zyx, first, level + cfg.dense_hu) >= 0.5:
