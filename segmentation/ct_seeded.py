@@ -28,7 +28,7 @@ just outside it (2-5 mm) that is not liver-like either (the edge found lies insi
 centre inside its rim, a deposit inside its tumour); a fainter layer of the lesion's own kind all around the
 outline (the median over the outline of that tissue's difference from the liver, signed by the lesion's
 polarity, above a quarter of the liver tolerance and 5 HU: a hypodense halo around a necrotic core, whose
-outer boundary is not clear); a volume below 0.03 ml; a confidence below 0.7.
+outer boundary is not clear); a volume below 0.03 ml; a confidence below 0.8.
 The confidence is ``min(1, edge fraction / 0.9) * sqrt(clip(median edge contrast / tol, 0, 1)) *
 sqrt(1 - volume sd / 30 %)``.
 
@@ -114,7 +114,7 @@ class SeededCtConfig:
     blur_correction: float = 0.6
     min_edge_fraction: float = 0.5
     max_rel_volume_sd: float = 0.3
-    min_confidence: float = 0.7
+    min_confidence: float = 0.8
     min_volume_ml: float = 0.03
     out_sub_voxel_mm: float = 0.4
     outside_smoothing_mm: float = 1.5
