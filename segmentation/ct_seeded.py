@@ -231,9 +231,8 @@ def fold_dense(
 def _dense_share(image_zyx: np.ndarray, result: LesionSegmentation, threshold_hu: float) -> float:
     """Share of a lesion's voxels (fraction >= 0.5) above ``threshold_hu``."""
     assert result.mask_zyx is not None
-    box = tuple(slice(o, o + n) for o, n in zip(result.offset_zyx, result.mask_zyx.shape))
     inside = result.mask_zyx >= 0.5
-    return float(np.mean(np.asarray(image_zyx[box])[inside] > threshold_hu)) if inside.any() else 0.0
+    return float(np.mean(np.asarray(image_zyx[result.box])[inside] > threshold_hu)) if inside.any() else 0.0
 
 
 def _dense_near(
@@ -252,7 +251,7 @@ def _dense_near(
     if organ is None:
         return False
     if result.found and result.mask_zyx is not None:
-        box = tuple(slice(o, o + n) for o, n in zip(result.offset_zyx, result.mask_zyx.shape))
+        box = result.box
         inside = result.mask_zyx >= 0.5
     else:
         box = _crop(image_zyx.shape, seed, reach_mm, spacing)
@@ -500,9 +499,10 @@ class SeededCtSegmenter:
             )
             r_edge = np.maximum(radius_from_coef(edirs.u, coef), 0.3)
         # an enclosing shell of the other polarity (enhancing rim, tumour around a deposit) belongs to the lesion
-        r_shell, shows = enclosing_shell(w1, sp, centre, edirs, r_edge, b, tol)
-        if fold_level is not None:  # a folded deposit is the darkest part: nothing of the other polarity encloses it
-            shows = np.zeros(len(edirs))
+        if fold_level is None:
+            r_shell, shows = enclosing_shell(w1, sp, centre, edirs, r_edge, b, tol)
+        else:  # a folded deposit is the darkest part: nothing of the other polarity encloses it
+            r_shell, shows = r_edge, np.zeros(len(edirs))
         self.debug["shell_fraction"] = float(shows.mean())
         if shows.mean() >= 0.5:
             coef, l_max, sd_r = fit_radii_selected(

@@ -41,12 +41,16 @@ class LesionSegmentation:
     #: is gone, rather than not measurable
     absent: bool = False
 
+    @property
+    def box(self) -> tuple[slice, slice, slice]:
+        """Where ``mask_zyx`` lies in the full image (an empty box when nothing was found)."""
+        shape = (0, 0, 0) if self.mask_zyx is None else self.mask_zyx.shape
+        return tuple(slice(int(o), int(o) + n) for o, n in zip(self.offset_zyx, shape, strict=True))  # type: ignore[return-value]
+
     def _pasted(self, shape_zyx: tuple[int, int, int], values: np.ndarray | None, dtype: type) -> np.ndarray:
         full: np.ndarray = np.zeros(shape_zyx, dtype=dtype)
         if values is not None:
-            z, y, x = self.offset_zyx
-            dz, dy, dx = values.shape
-            full[z : z + dz, y : y + dy, x : x + dx] = values
+            full[self.box] = values
         return full
 
     def full_fractions(self, shape_zyx: tuple[int, int, int]) -> np.ndarray:

@@ -154,8 +154,7 @@ def _measure(
     offset = np.asarray(seg.offset_zyx, dtype=float)
     axial = axial_diameters(mask, spacing)
     shape = morphology(mask, spacing)
-    z, y, x = (slice(int(o), int(o) + n) for o, n in zip(seg.offset_zyx, mask.shape, strict=True))
-    hu = ct_intensity(ct_array[z, y, x], mask)
+    hu = ct_intensity(ct_array[seg.box], mask)
     record: dict[str, object] = dict(
         lesion_id=request.lesion_id,
         status=MEASURED,

@@ -63,28 +63,19 @@ DETECTION_CASES = 2
 
 def _hybrid_detection(context: Context) -> tuple[list[str], list[Target]]:
     """Detection on the first hybrid cases of every background: rows per class and per study, and targets."""
-    import json
-
     import SimpleITK as sitk
-    from section_lesions import HYBRID_CASES, HYBRID_SEED, MEASURABLE_MM
+    from section_lesions import MEASURABLE_MM, hybrid_cases
 
-    from sample_data.hybrid.cases import GENERATOR_VERSION
-    from sample_data.hybrid.generate import generate_set
-
-    root = context.work / f"hybrid-v{GENERATOR_VERSION}-seed{HYBRID_SEED}"
-    folders = generate_set(root, context.realdata, HYBRID_SEED, HYBRID_CASES)
-    chosen = [f for f in folders if int(f.name.rsplit("-", 1)[1]) < DETECTION_CASES]
+    chosen = [c for c in hybrid_cases(context) if int(c.name.rsplit("-", 1)[1]) < DETECTION_CASES]
     per_class: dict[str, list[int]] = {}
     rows: list[str] = []
     worst_fp = 0
-    for folder in chosen:
-        ct = as_series(read_series(folder / "study" / "CT"), folder.name)
+    for case in chosen:
+        ct = as_series(read_series(case.study / "CT"), case.name)
         shape = spatial.array_zyx(ct.image).shape
-        truth = json.loads((folder / "truth.json").read_text())["lesions"]
-        masks = [
-            sitk.GetArrayFromImage(sitk.ReadImage(str(folder / "masks" / f"{t['id']}.nii.gz"))) >= 0.5 for t in truth
-        ]
-        assert all(m.shape == shape for m in masks), f"{folder.name}: truth masks off the CT grid"
+        truth = list(case.references.items())
+        masks = [sitk.GetArrayFromImage(sitk.ReadImage(str(ref.path))) >= 0.5 for _, ref in truth]
+        assert all(m.shape == shape for m in masks), f"{case.name}: truth masks off the CT grid"
         start = time.perf_counter()
         liver = segment_ct_liver(ct, LiverConfig()).mask_zyx
         found = detect(0, ct, None, liver, CtLesionSegmenter(), DetectionConfig(), lambda k: f"L{k}")
@@ -99,12 +90,12 @@ def _hybrid_detection(context: Context) -> tuple[list[str], list[Target]]:
             hit |= owners
             false_positives += not owners
         worst_fp = max(worst_fp, false_positives)
-        measurable = [k for k, t in enumerate(truth) if t["longest_diameter_mm"] >= MEASURABLE_MM]
+        measurable = [k for k, (_, ref) in enumerate(truth) if (ref.longest_mm or 0.0) >= MEASURABLE_MM]
         for k in measurable:
-            per_class.setdefault(truth[k]["class"], []).append(int(k in hit))
-        missed = ", ".join(f"{truth[k]['id']} ({truth[k]['class']})" for k in measurable if k not in hit) or "none"
+            per_class.setdefault(truth[k][1].cls, []).append(int(k in hit))
+        missed = ", ".join(f"{truth[k][0]} ({truth[k][1].cls})" for k in measurable if k not in hit) or "none"
         rows.append(
-            f"  {folder.name:<14} {sum(k in hit for k in measurable)} of {len(measurable)} lesions >= 10 mm found, "
+            f"  {case.name:<14} {sum(k in hit for k in measurable)} of {len(measurable)} lesions >= 10 mm found, "
             f"{false_positives} false positive(s) ({seconds:.0f} s); missed: {missed}"
         )
     total = [v for values in per_class.values() for v in values]
