@@ -1,16 +1,29 @@
-"""Automatic detection of candidate liver lesions: hypodense regions on CT, hot spots on PET.
+"""Automatic detection of candidate liver lesions: hypo- and hyperdense regions on CT, hot spots on PET.
 
 CT: inside the liver, the CT is smoothed in-plane (Gaussian ``smoothing_mm``,
 normalised to the liver so that fat or air outside does not darken its edge);
 the liver level and its noise are the median and robust SD (1.4826 x MAD) of
-the smoothed liver. Candidates are the connected regions darker than the level by
-``max(min_contrast_hu, noise_factor x noise)`` that reach at least
-``edge_margin_mm`` inside the liver (partial volume with fat along the liver
-edge is not a lesion) and hold ``min_volume_ml``. Each candidate's seed is its
-deepest point; the seeded segmenter then delineates and measures it, and the
-candidate is kept when the segmenter finds a lesion with a confidence of at
-least ``min_confidence`` (higher than for a reader's seed: nobody vouches for
-a candidate).
+the smoothed liver. Candidates are the connected regions darker (or brighter)
+than the level by ``max(min_contrast_hu, noise_factor x noise)`` that reach at
+least ``edge_margin_mm`` inside the liver (partial volume with fat along the
+liver edge is not a lesion) and hold ``min_volume_ml`` (dark) or
+``bright_min_volume_ml`` (bright: the thresholded core of an enhancing lesion of
+10 mm or more; smaller bright regions are vessel cross-sections). Each
+candidate's seed is its deepest point; a segmenter then delineates and measures
+it, and the candidate is kept when the segmenter finds a lesion with a
+confidence of at least ``min_confidence`` (higher than for a reader's seed:
+nobody vouches for a candidate). A lesion found from a bright candidate differs
+from its surroundings by at least ``min_contrast_hu`` on average (a deposit or
+calcification with a tumour around it is darker, an enhancing tumour brighter;
+a bright spot in tissue like the liver is not a lesion), and when it is brighter than the liver it is kept only
+when it is measurable (longest axial diameter at least
+``bright_min_longest_mm``), not denser on average than ``bright_max_contrast_hu``
+above its surroundings (enhancing tumour; denser is contrast-filled vessel or
+organ, or a deposit alone), and compact: its volume at least
+``bright_min_compactness`` times that of the sphere of its longest diameter,
+and its major axis at most ``bright_max_elongation`` times its least axis
+(IBSI axis lengths, :func:`measurement.morphology.axis_lengths_mm`) (a vessel segment is long
+and thin).
 
 PET: inside the liver (grown by ``pet_margin_mm``, as PET blurs hot lesions
 outward), hot spots are connected regions above the PERCIST threshold
@@ -40,6 +53,11 @@ class DetectionConfig:
     min_confidence: float = field(default=0.4, metadata={"ge": 0.0, "le": 1.0})
     edge_margin_mm: float = field(default=5.0, metadata={"ge": 0.0, "le": 100.0})
     min_volume_ml: float = field(default=0.05, metadata={"ge": 0.0, "le": 1000.0})
+    bright_min_volume_ml: float = field(default=0.2, metadata={"ge": 0.0, "le": 1000.0})
+    bright_min_longest_mm: float = field(default=10.0, metadata={"ge": 0.0, "le": 500.0})
+    bright_max_contrast_hu: float = field(default=150.0, metadata={"ge": 0.0, "le": 3000.0})
+    bright_min_compactness: float = field(default=0.5, metadata={"ge": 0.0, "le": 1.0})
+    bright_max_elongation: float = field(default=2.0, metadata={"ge": 1.0, "le": 100.0})
     pet_margin_mm: float = field(default=10.0, metadata={"ge": 0.0, "le": 50.0})
     pet_peak_margin_mm: float = field(default=5.0, metadata={"ge": 0.0, "le": 50.0})
     pet_noise_factor: float = field(default=4.0, metadata={"ge": 0.0, "le": 100.0})
@@ -48,9 +66,13 @@ class DetectionConfig:
 
 @dataclass(frozen=True)
 class CtCandidate:
+    """A candidate region: its seed (deepest point, voxel index), volume, and mean contrast to the liver (HU,
+    positive); ``polarity`` -1 darker than the liver, +1 brighter."""
+
     seed_zyx: tuple[float, float, float]
     volume_ml: float
     contrast_hu: float
+    polarity: int = -1
 
 
 @dataclass(frozen=True)
@@ -70,8 +92,10 @@ def ct_candidates(
     spacing_zyx: tuple[float, float, float],
     liver_zyx: np.ndarray,
     config: DetectionConfig | None = None,
+    polarities: tuple[int, ...] = (-1, 1),
 ) -> list[CtCandidate]:
-    """Hypodense candidate regions inside the liver, largest first (see module docstring)."""
+    """Dark (polarity -1) and bright (+1) candidate regions inside the liver, largest first (see module
+    docstring)."""
     config = config or DetectionConfig()
     if not liver_zyx.any():
         return []
@@ -85,30 +109,48 @@ def ct_candidates(
         weight, 1e-3
     )
     level, noise = _robust(smooth[liver])
-    threshold = level - max(config.min_contrast_hu, config.noise_factor * noise)
-    dark = (smooth < threshold) & liver
+    margin = max(config.min_contrast_hu, config.noise_factor * noise)
     core = ndimage.distance_transform_edt(liver, sampling=spacing_zyx) >= config.edge_margin_mm
-    labels, n = ndimage.label(dark)
-    voxel_ml = float(np.prod(spacing_zyx)) / 1000.0
     offset = np.array([s.start for s in box])
+    out = []
+    for polarity in polarities:
+        differs = (polarity * (smooth - level) > margin) & liver
+        min_volume = config.min_volume_ml if polarity < 0 else config.bright_min_volume_ml
+        for seed, volume, mean in _regions(differs, core, smooth, spacing_zyx, min_volume):
+            seed_full = tuple(float(v) for v in np.asarray(seed) + offset)
+            out.append(CtCandidate(seed_full, volume, float(polarity * (mean - level)), polarity))  # type: ignore[arg-type]
+    return sorted(out, key=lambda c: -c.volume_ml)
+
+
+def _regions(
+    mask: np.ndarray,
+    core: np.ndarray,
+    values: np.ndarray,
+    spacing_zyx: tuple[float, float, float],
+    min_volume_ml: float,
+) -> list[tuple[tuple[int, int, int], float, float]]:
+    """The connected regions of ``mask`` that reach ``core`` and hold ``min_volume_ml``: each one's deepest
+    point (index), volume (ml) and mean of ``values``."""
+    labels, n = ndimage.label(mask)
+    voxel_ml = float(np.prod(spacing_zyx)) / 1000.0
     sizes = np.bincount(labels.ravel(), minlength=n + 1)
     reaching_core = np.bincount(labels[core].ravel(), minlength=n + 1) > 0
     out = []
     for k, obj in enumerate(ndimage.find_objects(labels), start=1):
         volume = float(sizes[k]) * voxel_ml
-        if obj is None or not reaching_core[k] or volume < config.min_volume_ml:
+        if obj is None or not reaching_core[k] or volume < min_volume_ml:
             continue
         region = labels[obj] == k
-        # pad with outside voxels except along the faces of the liver's box (as on the whole box)
+        # pad with outside voxels except along the faces of the box (as on the whole box)
         pads = [(int(s.start > 0), int(s.stop < n_)) for s, n_ in zip(obj, labels.shape, strict=True)]
         padded = np.pad(region, pads)
         depth = ndimage.distance_transform_edt(padded, sampling=spacing_zyx)[
             tuple(slice(a, a + m) for (a, _), m in zip(pads, region.shape, strict=True))
         ]
         deepest = np.unravel_index(int(np.argmax(depth)), depth.shape)
-        seed = tuple(float(v) for v in np.asarray(deepest) + offset + [s.start for s in obj])
-        out.append(CtCandidate(seed, volume, float(level - smooth[obj][region].mean())))  # type: ignore[arg-type]
-    return sorted(out, key=lambda c: -c.volume_ml)
+        seed = tuple(int(v) + s.start for v, s in zip(deepest, obj, strict=True))
+        out.append((seed, volume, float(values[obj][region].mean())))
+    return out
 
 
 def pet_hotspots(

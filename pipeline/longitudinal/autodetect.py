@@ -23,6 +23,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from measurement.diameters import axial_diameters
+from measurement.morphology import axis_lengths_mm
 from measurement.volume import centroid_zyx, volume_ml
 from pipeline import spatial
 from pipeline.config import RunConfig
@@ -33,8 +34,9 @@ from pipeline.longitudinal.register import RegistrationResult
 from pipeline.records import LesionRecord, Point
 from pipeline.targets.json_file import Target
 from segmentation.ct_lesion import CtLesionSegmenter
-from segmentation.detect import DetectionConfig, choose_targets, ct_candidates, pet_hotspots
-from segmentation.result import LesionSegmenter
+from segmentation.ct_seeded import SeededCtSegmenter, organ_model
+from segmentation.detect import CtCandidate, DetectionConfig, choose_targets, ct_candidates, pet_hotspots
+from segmentation.result import LesionSegmentation, LesionSegmenter, SegmentationHints
 
 log = logging.getLogger(__name__)
 
@@ -77,19 +79,66 @@ def _lps(image: sitk.Image, index_zyx: np.ndarray) -> Point:
 _Found = tuple[Point, Point, float, float, np.ndarray]
 
 
+def _confirmed(
+    candidate: CtCandidate,
+    image: np.ndarray,
+    spacing: tuple[float, float, float],
+    segmenter: LesionSegmenter,
+    seeded: SeededCtSegmenter,
+    hints: SegmentationHints,
+    config: DetectionConfig,
+) -> LesionSegmentation | None:
+    """The lesion a candidate leads to, or None: a dark candidate segmented by ``segmenter``, a bright one by
+    ``seeded``; a bright lesion kept only when measurable, not too dense and compact (see
+    :mod:`segmentation.detect`)."""
+    if candidate.polarity < 0:
+        seg = segmenter.segment(image, spacing, candidate.seed_zyx)
+    else:
+        seg = seeded.segment(image, spacing, candidate.seed_zyx, hints)
+    if not seg.found or seg.mask_zyx is None or seg.confidence < config.min_confidence:
+        return None
+    assert seg.mask_zyx is not None
+    if seg.lesion_hu is None or seg.background_hu is None:
+        return seg
+    if candidate.polarity > 0 and abs(seg.lesion_hu - seg.background_hu) < config.min_contrast_hu:
+        return None  # a bright spot inside tissue that hardly differs from the liver: not a lesion
+    if seg.lesion_hu <= seg.background_hu:
+        return seg
+    longest = axial_diameters(seg.mask_zyx, spacing).longest_mm
+    major, _, least = axis_lengths_mm(seg.mask_zyx, spacing)
+    sphere_ml = np.pi / 6.0 * longest**3 / 1000.0
+    if (
+        longest < config.bright_min_longest_mm
+        or seg.lesion_hu - seg.background_hu > config.bright_max_contrast_hu
+        or volume_ml(seg.mask_zyx, spacing) < config.bright_min_compactness * sphere_ml
+        or major > config.bright_max_elongation * least
+    ):
+        return None
+    return seg
+
+
 def _ct_found(
-    ct: LoadedSeries, liver_zyx: np.ndarray, segmenter: LesionSegmenter, config: DetectionConfig
+    ct: LoadedSeries,
+    liver_zyx: np.ndarray,
+    segmenter: LesionSegmenter,
+    config: DetectionConfig,
+    seeded: SeededCtSegmenter | None = None,
 ) -> list[_Found]:
     """The CT candidates segmented with enough confidence, each not mostly inside an earlier one."""
     image = spatial.array_zyx(ct.image)
     spacing = spatial.spacing_zyx(ct.image)
+    seeded = seeded or SeededCtSegmenter()
+    try:
+        hints = SegmentationHints(organ=organ_model(image, spacing, liver_zyx))
+    except ValueError:
+        hints = SegmentationHints()
     found: list[_Found] = []
     taken = np.zeros(image.shape, bool)
     for candidate in ct_candidates(image, spacing, liver_zyx, config):
         if taken[tuple(int(round(v)) for v in candidate.seed_zyx)]:
             continue
-        seg = segmenter.segment(image, spacing, candidate.seed_zyx)
-        if not seg.found or seg.mask_zyx is None or seg.confidence < config.min_confidence:
+        seg = _confirmed(candidate, image, spacing, segmenter, seeded, hints, config)
+        if seg is None or seg.mask_zyx is None:
             continue
         full = seg.full_mask(image.shape)
         if (full & taken).sum() > 0.5 * full.sum():
@@ -142,9 +191,11 @@ def detect(
     segmenter: LesionSegmenter,
     config: DetectionConfig,
     name: Callable[[int], str],
+    seeded: SeededCtSegmenter | None = None,
 ) -> list[DetectedLesion]:
-    """Candidates of one timepoint, largest first, named ``name(k)``."""
-    found = _ct_found(ct, liver_zyx, segmenter, config)
+    """Candidates of one timepoint, largest first, named ``name(k)`` (``segmenter`` for dark candidates,
+    ``seeded`` for bright ones)."""
+    found = _ct_found(ct, liver_zyx, segmenter, config, seeded)
     sources = ["ct"] * len(found)
     pet_only: list[tuple[Point, float, float]] = []
     if pet is not None and pet.suv is not None:
@@ -188,7 +239,8 @@ def automatic_targets(
 ) -> tuple[list[DetectedLesion], tuple[Target, ...]]:
     """Baseline candidates inside the liver (targets marked) and the chosen targets; bad input when none is found."""
     segmenter = CtLesionSegmenter(config.ct_lesion)
-    detected = detect(0, ct, pet, liver_zyx, segmenter, config.detection, lambda k: f"L{k}")
+    seeded = SeededCtSegmenter(config.lesion)
+    detected = detect(0, ct, pet, liver_zyx, segmenter, config.detection, lambda k: f"L{k}", seeded)
     marked, targets = targets_from(detected, config.recist.max_targets_per_organ, config.recist.max_targets_total)
     if not targets:
         raise InputError(
@@ -211,7 +263,8 @@ def new_lesions(
     (logged as warnings)."""
     found = [r.centroid_lps_mm for r in lesions if r.measured and r.centroid_lps_mm]
     segmenter = CtLesionSegmenter(config.ct_lesion)
-    detected = detect(index, ct, pet, liver_zyx, segmenter, config.detection, lambda k: f"T{index}-N{k}")
+    seeded = SeededCtSegmenter(config.lesion)
+    detected = detect(index, ct, pet, liver_zyx, segmenter, config.detection, lambda k: f"T{index}-N{k}", seeded)
     known: list[Point] = [c for c in found if c is not None]
     if reg is not None:
         known += [reg.map_point(d.centroid_lps_mm) for d in baseline_detected]

@@ -40,3 +40,18 @@ def test_ct_candidates_lie_inside_the_liver():
     assert len(found) == 1
     assert all(liver[tuple(int(round(v)) for v in c.seed_zyx)] for c in found)
     assert 12 <= found[0].seed_zyx[2] <= 13  # the deepest point of the inside lesion (x 10-15)
+
+
+def test_ct_candidates_of_both_polarities_with_their_deepest_points():
+    rng = np.random.default_rng(4)
+    liver, _, spacing = _liver_block()
+    image = np.where(liver, 100.0, 40.0) + rng.normal(0.0, 3.0, liver.shape)
+    image[12:18, 15:21, 8:14] -= 50.0  # hypodense, 24 mm
+    image[12:18, 15:21, 16:22] += 50.0  # hyperdense, 24 mm
+    found = ct_candidates(image.astype(np.float32), spacing, liver, DetectionConfig())
+    by_polarity = {c.polarity: c for c in found}
+    assert sorted(by_polarity) == [-1, 1] and len(found) == 2
+    assert 10 <= by_polarity[-1].seed_zyx[2] <= 11 and 18 <= by_polarity[1].seed_zyx[2] <= 19
+    assert 35.0 < by_polarity[1].contrast_hu <= 50.0 and 35.0 < by_polarity[-1].contrast_hu <= 50.0
+    only_dark = ct_candidates(image.astype(np.float32), spacing, liver, DetectionConfig(), polarities=(-1,))
+    assert [c.polarity for c in only_dark] == [-1]

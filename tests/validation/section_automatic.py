@@ -1,7 +1,7 @@
 """Automatic mode on real anatomy: lesions searched only inside the liver, and scans without a liver refused.
 
 * IRCAD: both tumours (labels 2 and 3 of the manual masks) found, at most one
-  false positive. Also shown: which tumours the candidate stage (dark regions
+  false positive. Also shown: which tumours the candidate stage (dark or bright regions
   inside the liver mask) proposes, before the seeded CT segmenter accepts or
   refuses each candidate.
 * HCC_048: no candidate and no lesion outside the liver.

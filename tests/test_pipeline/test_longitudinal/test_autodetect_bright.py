@@ -1,0 +1,43 @@
+"""Automatic detection of lesions brighter than the liver: an enhancing sphere is found, a vessel is not."""
+
+from __future__ import annotations
+
+import numpy as np
+import SimpleITK as sitk
+
+from pipeline.dicom.load import LoadedSeries
+from pipeline.longitudinal.autodetect import detect
+from segmentation.ct_lesion import CtLesionSegmenter
+from segmentation.detect import DetectionConfig
+
+SPACING_MM = 1.5
+
+
+def _liver_ct(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A 96 x 120 x 120 mm liver block (100 HU, noise sd 8 HU) in 40 HU tissue; coordinates in mm."""
+    shape = (64, 80, 80)
+    z, y, x = np.meshgrid(*(np.arange(n) * SPACING_MM for n in shape), indexing="ij")
+    liver = (z > 6) & (z < 90) & (y > 6) & (y < 114) & (x > 6) & (x < 114)
+    image = np.where(liver, 100.0, 40.0) + rng.normal(0.0, 8.0, shape)
+    return image, liver, np.stack([z, y, x])
+
+
+def _series(image: np.ndarray) -> LoadedSeries:
+    itk = sitk.GetImageFromArray(image.astype(np.int16))
+    itk.SetSpacing((SPACING_MM,) * 3)
+    return LoadedSeries(itk, "1.2.826.0.1.7", "CT", "HU", image.shape[0], None)
+
+
+def test_an_enhancing_sphere_is_detected_and_a_vessel_through_the_liver_is_not():
+    rng = np.random.default_rng(11)
+    image, liver, (z, y, x) = _liver_ct(rng)
+    sphere = (z - 48) ** 2 + (y - 40) ** 2 + (x - 40) ** 2 <= 11.0**2  # 22 mm, +45 HU
+    vessel = (y - 85) ** 2 + (x - 80) ** 2 <= 6.0**2  # 12 mm wide through the whole block, +45 HU
+    image = image + 45.0 * (sphere | vessel)
+    found = detect(0, _series(image), None, liver, CtLesionSegmenter(), DetectionConfig(), lambda k: f"L{k}")
+    assert len(found) == 1
+    lesion = found[0]
+    centre_lps = np.array([40.0, 40.0, 48.0])  # x, y, z (mm) with origin 0 and identity direction
+    assert np.linalg.norm(np.subtract(lesion.centroid_lps_mm, centre_lps)) < 2.0
+    assert lesion.longest_diameter_mm is not None and abs(lesion.longest_diameter_mm - 22.0) < 2.5
+    assert lesion.measurable
