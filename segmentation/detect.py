@@ -23,7 +23,11 @@ organ, or a deposit alone), and compact: its volume at least
 ``bright_min_compactness`` times that of the sphere of its longest diameter,
 and its major axis at most ``bright_max_elongation`` times its least axis
 (IBSI axis lengths, :func:`measurement.morphology.axis_lengths_mm`) (a vessel segment is long
-and thin).
+and thin). A dark candidate whose core is at least ``unmeasured_min_depth_mm``
+deep (a hypodense mass at least twice that across) is reported even when no
+segmenter can delineate it, as a lesion detected but not measured, with the
+segmenter's reason: a large mass is a finding whether or not its edge can be
+measured.
 
 PET: inside the liver (grown by ``pet_margin_mm``, as PET blurs hot lesions
 outward), hot spots are connected regions above the PERCIST threshold
@@ -58,6 +62,7 @@ class DetectionConfig:
     bright_max_contrast_hu: float = field(default=150.0, metadata={"ge": 0.0, "le": 3000.0})
     bright_min_compactness: float = field(default=0.5, metadata={"ge": 0.0, "le": 1.0})
     bright_max_elongation: float = field(default=2.0, metadata={"ge": 1.0, "le": 100.0})
+    unmeasured_min_depth_mm: float = field(default=8.0, metadata={"ge": 0.0, "le": 200.0})
     pet_margin_mm: float = field(default=10.0, metadata={"ge": 0.0, "le": 50.0})
     pet_peak_margin_mm: float = field(default=5.0, metadata={"ge": 0.0, "le": 50.0})
     pet_noise_factor: float = field(default=4.0, metadata={"ge": 0.0, "le": 100.0})
@@ -67,12 +72,14 @@ class DetectionConfig:
 @dataclass(frozen=True)
 class CtCandidate:
     """A candidate region: its seed (deepest point, voxel index), volume, and mean contrast to the liver (HU,
-    positive); ``polarity`` -1 darker than the liver, +1 brighter."""
+    positive); ``polarity`` -1 darker than the liver, +1 brighter; ``depth_mm`` its core's half width."""
 
     seed_zyx: tuple[float, float, float]
     volume_ml: float
     contrast_hu: float
     polarity: int = -1
+    #: the largest distance (mm) from a voxel of the region to its outside: half the width of its core
+    depth_mm: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -116,9 +123,10 @@ def ct_candidates(
     for polarity in polarities:
         differs = (polarity * (smooth - level) > margin) & liver
         min_volume = config.min_volume_ml if polarity < 0 else config.bright_min_volume_ml
-        for seed, volume, mean in _regions(differs, core, smooth, spacing_zyx, min_volume):
+        for seed, volume, mean, depth in _regions(differs, core, smooth, spacing_zyx, min_volume):
             seed_full = tuple(float(v) for v in np.asarray(seed) + offset)
-            out.append(CtCandidate(seed_full, volume, float(polarity * (mean - level)), polarity))  # type: ignore[arg-type]
+            contrast = float(polarity * (mean - level))
+            out.append(CtCandidate(seed_full, volume, contrast, polarity, depth))  # type: ignore[arg-type]
     return sorted(out, key=lambda c: -c.volume_ml)
 
 
@@ -128,9 +136,9 @@ def _regions(
     values: np.ndarray,
     spacing_zyx: tuple[float, float, float],
     min_volume_ml: float,
-) -> list[tuple[tuple[int, int, int], float, float]]:
+) -> list[tuple[tuple[int, int, int], float, float, float]]:
     """The connected regions of ``mask`` that reach ``core`` and hold ``min_volume_ml``: each one's deepest
-    point (index), volume (ml) and mean of ``values``."""
+    point (index), volume (ml), mean of ``values`` and depth (mm) there."""
     labels, n = ndimage.label(mask)
     voxel_ml = float(np.prod(spacing_zyx)) / 1000.0
     sizes = np.bincount(labels.ravel(), minlength=n + 1)
@@ -149,7 +157,7 @@ def _regions(
         ]
         deepest = np.unravel_index(int(np.argmax(depth)), depth.shape)
         seed = tuple(int(v) + s.start for v, s in zip(deepest, obj, strict=True))
-        out.append((seed, volume, float(values[obj][region].mean())))
+        out.append((seed, volume, float(values[obj][region].mean()), float(depth[deepest])))
     return out
 
 

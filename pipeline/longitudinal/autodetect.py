@@ -36,7 +36,7 @@ from pipeline.targets.json_file import Target
 from segmentation.ct_lesion import CtLesionSegmenter
 from segmentation.ct_seeded import SeededCtSegmenter, organ_model
 from segmentation.detect import CtCandidate, DetectionConfig, choose_targets, ct_candidates, pet_hotspots
-from segmentation.result import LesionSegmentation, LesionSegmenter, SegmentationHints
+from segmentation.result import LesionSegmentation, LesionSegmenter, SegmentationHints, not_found
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,7 @@ DETECTED_COLUMNS = (
     "volume_ml",
     "source",
     "chosen_as_target",
+    "not_measured_reason",
 )
 MEASURABLE_MM = 10.0
 
@@ -65,6 +66,8 @@ class DetectedLesion:
     source: str  # "ct", "pet" or "ct+pet"
     measurable: bool
     chosen_as_target: bool = False
+    #: why a CT lesion was detected but not measured (no diameter or volume); "" when it was measured
+    not_measured_reason: str = ""
 
     @property
     def unequivocal(self) -> bool:
@@ -75,8 +78,9 @@ def _lps(image: sitk.Image, index_zyx: np.ndarray) -> Point:
     return tuple(float(v) for v in spatial.index_zyx_to_lps(image, np.asarray(index_zyx, dtype=float)))  # type: ignore[return-value]
 
 
-#: a CT candidate: centroid, seed (LPS mm), longest diameter (mm), volume (ml), its voxels (LPS mm, n x 3)
-_Found = tuple[Point, Point, float, float, np.ndarray]
+#: a CT candidate: centroid, seed (LPS mm), longest diameter (mm), volume (ml) (None: not measured), its voxels
+#: (LPS mm, n x 3)
+_Found = tuple[Point, Point, float | None, float | None, np.ndarray]
 
 
 def _confirmed(
@@ -87,33 +91,35 @@ def _confirmed(
     seeded: SeededCtSegmenter,
     hints: SegmentationHints,
     config: DetectionConfig,
-) -> LesionSegmentation | None:
-    """The lesion a candidate leads to, or None: a dark candidate segmented by ``segmenter``, a bright one by
-    ``seeded``; a bright lesion kept only when measurable, not too dense and compact (see
+) -> LesionSegmentation:
+    """The lesion a candidate leads to, or why there is none: a dark candidate segmented by ``segmenter``, a
+    bright one by ``seeded``; a bright lesion kept only when measurable, not too dense and compact (see
     :mod:`segmentation.detect`)."""
     if candidate.polarity < 0:
         seg = segmenter.segment(image, spacing, candidate.seed_zyx)
     else:
         seg = seeded.segment(image, spacing, candidate.seed_zyx, hints)
-    if not seg.found or seg.mask_zyx is None or seg.confidence < config.min_confidence:
-        return None
-    assert seg.mask_zyx is not None
+    if not seg.found or seg.mask_zyx is None:
+        return seg
+    if seg.confidence < config.min_confidence:
+        return not_found(f"confidence {seg.confidence:.2f} below {config.min_confidence}", candidate.seed_zyx)
     if seg.lesion_hu is None or seg.background_hu is None:
         return seg
-    if candidate.polarity > 0 and abs(seg.lesion_hu - seg.background_hu) < config.min_contrast_hu:
-        return None  # a bright spot inside tissue that hardly differs from the liver: not a lesion
-    if seg.lesion_hu <= seg.background_hu:
+    contrast = seg.lesion_hu - seg.background_hu
+    if candidate.polarity > 0 and abs(contrast) < config.min_contrast_hu:
+        return not_found("a bright spot in tissue that hardly differs from the liver", candidate.seed_zyx)
+    if contrast <= 0:
         return seg
     longest = axial_diameters(seg.mask_zyx, spacing).longest_mm
     major, _, least = axis_lengths_mm(seg.mask_zyx, spacing)
     sphere_ml = np.pi / 6.0 * longest**3 / 1000.0
     if (
         longest < config.bright_min_longest_mm
-        or seg.lesion_hu - seg.background_hu > config.bright_max_contrast_hu
+        or contrast > config.bright_max_contrast_hu
         or volume_ml(seg.mask_zyx, spacing) < config.bright_min_compactness * sphere_ml
         or major > config.bright_max_elongation * least
     ):
-        return None
+        return not_found("a bright structure that is not a measurable, compact lesion", candidate.seed_zyx)
     return seg
 
 
@@ -123,8 +129,10 @@ def _ct_found(
     segmenter: LesionSegmenter,
     config: DetectionConfig,
     seeded: SeededCtSegmenter | None = None,
-) -> list[_Found]:
-    """The CT candidates segmented with enough confidence, each not mostly inside an earlier one."""
+) -> tuple[list[_Found], list[str]]:
+    """The CT candidates segmented with enough confidence, each not mostly inside an earlier one, and the deep
+    dark candidates that no segmenter delineates (without diameter and volume); with, for each, why it was not
+    measured ("" when it was)."""
     image = spatial.array_zyx(ct.image)
     spacing = spatial.spacing_zyx(ct.image)
     seeded = seeded or SeededCtSegmenter()
@@ -133,12 +141,17 @@ def _ct_found(
     except ValueError:
         hints = SegmentationHints()
     found: list[_Found] = []
+    reasons: list[str] = []
     taken = np.zeros(image.shape, bool)
     for candidate in ct_candidates(image, spacing, liver_zyx, config):
         if taken[tuple(int(round(v)) for v in candidate.seed_zyx)]:
             continue
         seg = _confirmed(candidate, image, spacing, segmenter, seeded, hints, config)
-        if seg is None or seg.mask_zyx is None:
+        seed_lps = _lps(ct.image, np.asarray(candidate.seed_zyx))
+        if not seg.found or seg.mask_zyx is None:
+            if candidate.polarity < 0 and candidate.depth_mm >= config.unmeasured_min_depth_mm:
+                found.append((seed_lps, seed_lps, None, None, np.asarray([seed_lps])))
+                reasons.append(seg.reason)
             continue
         full = seg.full_mask(image.shape)
         if (full & taken).sum() > 0.5 * full.sum():
@@ -148,10 +161,9 @@ def _ct_found(
         centroid = _lps(ct.image, np.asarray(centroid_zyx(seg.mask_zyx)) + offset)
         d = axial_diameters(seg.mask_zyx, spacing).longest_mm
         voxels = spatial.index_zyx_to_lps(ct.image, np.argwhere(full).astype(float))
-        found.append(
-            (centroid, _lps(ct.image, np.asarray(candidate.seed_zyx)), d, volume_ml(seg.mask_zyx, spacing), voxels)
-        )
-    return found
+        found.append((centroid, seed_lps, d, volume_ml(seg.mask_zyx, spacing), voxels))
+        reasons.append("")
+    return found, reasons
 
 
 def _pet_matches(
@@ -194,20 +206,34 @@ def detect(
     seeded: SeededCtSegmenter | None = None,
 ) -> list[DetectedLesion]:
     """Candidates of one timepoint, largest first, named ``name(k)`` (``segmenter`` for dark candidates,
-    ``seeded`` for bright ones)."""
-    found = _ct_found(ct, liver_zyx, segmenter, config, seeded)
+    ``seeded`` for bright ones); a deep dark region that neither delineates is listed last, not measured, with
+    the reason logged."""
+    found, reasons = _ct_found(ct, liver_zyx, segmenter, config, seeded)
     sources = ["ct"] * len(found)
     pet_only: list[tuple[Point, float, float]] = []
     if pet is not None and pet.suv is not None:
         sources, pet_only = _pet_matches(found, ct, pet, liver_zyx, config)
     slice_mm = spatial.spacing_zyx(ct.image)[0]
-    rows = [
-        (centroid, seed, d, v, source, d >= MEASURABLE_MM and d >= 2 * slice_mm)
-        for (centroid, seed, d, v, _), source in zip(found, sources, strict=True)
+    rows: list[tuple[Point, Point, float | None, float | None, str, bool, str]] = [
+        (centroid, seed, d, v, source, d is not None and d >= MEASURABLE_MM and d >= 2 * slice_mm, reason)
+        for (centroid, seed, d, v, _), source, reason in zip(found, sources, reasons, strict=True)
     ]
-    rows += [(c, c, d, v, "pet", False) for c, d, v in pet_only]
-    rows.sort(key=lambda r: -r[2])
-    return [DetectedLesion(timepoint, name(k + 1), c, s, d, v, src, m) for k, (c, s, d, v, src, m) in enumerate(rows)]
+    rows += [(c, c, d, v, "pet", False, "") for c, d, v in pet_only]
+    rows.sort(key=lambda r: -(r[2] if r[2] is not None else -1.0))
+    out = [
+        DetectedLesion(timepoint, name(k + 1), c, s, d, v, src, m, not_measured_reason=why)
+        for k, (c, s, d, v, src, m, why) in enumerate(rows)
+    ]
+    for d in out:
+        if d.not_measured_reason:
+            log.warning(
+                "timepoint %d: %s, a hypodense mass at %s mm, detected but not measured: %s",
+                timepoint,
+                d.lesion_id,
+                [round(v, 1) for v in d.centroid_lps_mm],
+                d.not_measured_reason,
+            )
+    return out
 
 
 def targets_from(
@@ -296,6 +322,7 @@ def detected_csv(rows: list[DetectedLesion]) -> str:
                 "" if d.volume_ml is None else f"{d.volume_ml:.3f}",
                 d.source,
                 "true" if d.chosen_as_target else "false",
+                d.not_measured_reason,
             ]
         )
     return buf.getvalue()

@@ -41,3 +41,30 @@ def test_an_enhancing_sphere_is_detected_and_a_vessel_through_the_liver_is_not()
     assert np.linalg.norm(np.subtract(lesion.centroid_lps_mm, centre_lps)) < 2.0
     assert lesion.longest_diameter_mm is not None and abs(lesion.longest_diameter_mm - 22.0) < 2.5
     assert lesion.measurable
+
+
+class _Refusing:
+    """A segmenter that delineates nothing (as on a real tumour whose edge it cannot find)."""
+
+    name = "refusing"
+
+    def segment(self, image_zyx, spacing_zyx, seed_zyx):
+        from segmentation.result import not_found
+
+        return not_found("no closed lesion boundary (test)", seed_zyx)
+
+
+def test_a_large_dark_mass_nobody_can_delineate_is_listed_unmeasured_with_the_reason(caplog):
+    rng = np.random.default_rng(12)
+    image, liver, (z, y, x) = _liver_ct(rng)
+    mass = (z - 48) ** 2 + (y - 50) ** 2 + (x - 50) ** 2 <= 15.0**2  # 30 mm across, -40 HU
+    small = (z - 48) ** 2 + (y - 95) ** 2 + (x - 95) ** 2 <= 5.0**2  # 10 mm across: core too thin
+    image = image - 40.0 * (mass | small)
+    with caplog.at_level("WARNING"):
+        found = detect(0, _series(image), None, liver, _Refusing(), DetectionConfig(), lambda k: f"L{k}")
+    assert len(found) == 1
+    lesion = found[0]
+    assert lesion.longest_diameter_mm is None and lesion.volume_ml is None and not lesion.measurable
+    assert lesion.not_measured_reason == "no closed lesion boundary (test)"
+    assert np.linalg.norm(np.subtract(lesion.centroid_lps_mm, [50.0, 50.0, 48.0])) < 5.0
+    assert "detected but not measured: no closed lesion boundary (test)" in caplog.text

@@ -53,7 +53,9 @@ def test_baseline_lesions_are_detected_with_at_most_one_false_positive(automatic
         "volume_ml",
         "source",
         "chosen_as_target",
+        "not_measured_reason",
     ]
+    assert all(r["not_measured_reason"] == "" for r in rows)  # every phantom lesion is measured
     assert {r["source"] for r in baseline} <= {"ct", "pet", "ct+pet"}
 
 
