@@ -269,8 +269,11 @@ def automatic_targets(
     detected = detect(0, ct, pet, liver_zyx, segmenter, config.detection, lambda k: f"L{k}", seeded)
     marked, targets = targets_from(detected, config.recist.max_targets_per_organ, config.recist.max_targets_total)
     if not targets:
+        unmeasured = sum(bool(d.not_measured_reason) for d in detected)
+        also = f" ({unmeasured} detected but not measured: see the warnings)" if unmeasured else ""
         raise InputError(
-            "automatic mode: no measurable liver lesion (>= 10 mm) detected at baseline; give targets with --targets"
+            f"automatic mode: no measurable liver lesion (>= 10 mm) detected at baseline{also}; "
+            "give targets with --targets"
         )
     return marked, targets
 
