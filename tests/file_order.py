@@ -20,6 +20,13 @@ def _file(nodeid: str) -> str:
     return nodeid.split("::", 1)[0]
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # pytest-xdist (>= 3.6) would otherwise sort the files by their number of tests for --dist loadfile/loadscope,
+    # which undoes this order
+    if hasattr(config.option, "loadscopereorder"):
+        config.option.loadscopereorder = False
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     previous: dict[str, float] = cache.get(CACHE_KEY, {}) if (cache := getattr(config, "cache", None)) else {}
     if previous:
