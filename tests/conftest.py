@@ -15,6 +15,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import pydicom
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))  # the test helpers (shared_folders, cli_in_process)
@@ -67,6 +68,22 @@ def pipeline_output(sample_root: Path, tmp_path_factory: pytest.TempPathFactory)
         run_study(sample_root / "study", folder / "out", pdf_browser=find_browser())
 
     return shared_folder(tmp_path_factory, "run", make) / "out"
+
+
+@pytest.fixture(scope="session")
+def baseline_study(sample_root: Path, ground_truth: dict, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The baseline timepoint of the sample study alone (its CT and PET, hard links) with the study's targets.json:
+    a one-timepoint study for tests whose subject is the baseline."""
+
+    def make(folder: Path) -> None:
+        wanted = {ground_truth["timepoints"][0][f"{m}_series_instance_uid"] for m in ("ct", "pet")}
+        for path in sorted((sample_root / "study").rglob("IM*")):
+            if pydicom.dcmread(path, stop_before_pixels=True).SeriesInstanceUID in wanted:
+                (folder / path.parent.relative_to(sample_root)).mkdir(parents=True, exist_ok=True)
+                os.link(path, folder / path.relative_to(sample_root))
+        os.link(sample_root / "study" / "targets.json", folder / "study" / "targets.json")
+
+    return shared_folder(tmp_path_factory, "baseline_study", make) / "study"
 
 
 @pytest.fixture(scope="session")
