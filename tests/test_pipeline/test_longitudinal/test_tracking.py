@@ -13,9 +13,9 @@ import pytest
 from pipeline.config import RegistrationConfig, RunConfig
 from pipeline.longitudinal.tracking import fragments, merged_pairs, residuals
 
-AFFINE_ONLY = RunConfig(
-    registration=RegistrationConfig(deformable=False)
-)  # faster where registration is not the subject
+# faster where registration is not the subject; one thread: the figures are drawn in the run's own process (no
+# worker process to start; the results do not depend on the number of threads)
+AFFINE_ONLY = RunConfig(registration=RegistrationConfig(deformable=False), threads=1)
 
 
 def _manifest(out: Path) -> dict:
@@ -143,7 +143,7 @@ def test_a_lesion_that_disappears_is_not_found_and_counts_zero(twin_and_gone, gr
 def test_failed_registration_is_reported_per_lesion(sample_root: Path, tmp_path: Path):
     from pipeline.longitudinal.run import run_study
 
-    config = RunConfig(registration=RegistrationConfig(deformable=False, max_rotation_deg=0.01))
+    config = RunConfig(registration=RegistrationConfig(deformable=False, max_rotation_deg=0.01), threads=1)
     result = run_study(sample_root / "study", tmp_path / "out", config=config)
     rows = [r for r in _rows(tmp_path / "out") if r["timepoint"] != "0"]
     assert {r["status"] for r in rows} == {"not_found"}
