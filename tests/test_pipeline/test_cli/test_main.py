@@ -106,7 +106,8 @@ def damaged_run(sample_root: Path, ground_truth: dict, tmp_path_factory: pytest.
     (study / "criteria.toml").write_text("[recist]\n")
     (study / "liver.nii.gz").write_bytes(b"\x1f\x8b")
     out = root / "out"
-    result = run_in_process("run", str(study), "-o", str(out), "--quiet", "--registration", "affine", "--no-pdf")
+    options = ("--quiet", "--registration", "affine", "--no-pdf", "--threads", "1")  # figures drawn in this process
+    result = run_in_process("run", str(study), "-o", str(out), *options)
     return study, out, result, victim
 
 
