@@ -90,8 +90,13 @@ class Ellipsoid:
         grad = ((u / s) / r_safe[..., None]) @ q.T
         return r, grad
 
+    def radius(self, points: np.ndarray) -> np.ndarray:
+        """The normalised radius of :meth:`radius_and_gradient` alone (the same values, without the gradient)."""
+        u = ((points - np.asarray(self.centre_mm)) @ np.asarray(self.rotation)) / np.asarray(self.semi_axes_mm)
+        return np.sqrt(np.einsum("...i,...i->...", u, u))
+
     def contains(self, points: np.ndarray) -> np.ndarray:
-        return self.radius_and_gradient(np.asarray(points, dtype=float))[0] <= 1.0
+        return self.radius(np.asarray(points, dtype=float)) <= 1.0
 
     def surface_points(self, n: int = 400) -> np.ndarray:
         """Quasi-uniform points on the surface (Fibonacci sphere mapped onto it)."""
@@ -132,8 +137,15 @@ class Cylinder:
         r = np.where(outside, np.inf, r)
         return r, grad
 
+    def radius(self, points: np.ndarray) -> np.ndarray:
+        """The normalised radius of :meth:`radius_and_gradient` alone (the same values, without the gradient)."""
+        u = (points[..., :2] - np.asarray(self.centre_xy_mm)) / np.asarray(self.semi_axes_xy_mm)
+        z0, z1 = self.z_range_mm
+        outside = (points[..., 2] < z0) | (points[..., 2] > z1)
+        return np.where(outside, np.inf, np.sqrt(np.einsum("...i,...i->...", u, u)))
+
     def contains(self, points: np.ndarray) -> np.ndarray:
-        return self.radius_and_gradient(np.asarray(points, dtype=float))[0] <= 1.0
+        return self.radius(np.asarray(points, dtype=float)) <= 1.0
 
 
 class Shape(Protocol):
@@ -179,7 +191,9 @@ def partial_volume(
         offsets_body = offsets_lps @ pose.matrix  # rows: R^T applied to each LPS offset
         centres = points_body[band]
         inside = np.zeros(len(centres))
+        # the radius alone where a shape offers it (ellipsoid, cylinder): the same values, without the gradient
+        radius = getattr(shape, "radius", None) or (lambda p: shape.radius_and_gradient(p)[0])
         for off in offsets_body:
-            inside += shape.radius_and_gradient(centres + off)[0] <= 1.0
+            inside += radius(centres + off) <= 1.0
         frac[band] = inside / len(offsets_body)
     return frac

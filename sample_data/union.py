@@ -52,7 +52,7 @@ class Union:
 
     def field(self, points: np.ndarray) -> np.ndarray:
         """Smallest normalised radius over the parts (<= 1 inside)."""
-        return np.min([p.radius_and_gradient(np.asarray(points, dtype=float))[0] for p in self.parts], axis=0)
+        return np.min([p.radius(np.asarray(points, dtype=float)) for p in self.parts], axis=0)
 
     def contains(self, points: np.ndarray) -> np.ndarray:
         return self.field(points) <= 1.0

@@ -9,11 +9,13 @@ for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_variable, "1")
 
 import json
+import pickle
 import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import pydicom
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))  # the test helpers (shared_folders, cli_in_process)
@@ -22,6 +24,7 @@ from cli_in_process import cli as run_captured
 from shared_folders import shared_folder
 
 from sample_data.generate import generate_study
+from sample_data.hard_cases import HardCase, render_hard_case
 
 pytest_plugins = ["file_order"]  # the longest test files first
 
@@ -65,6 +68,38 @@ def pipeline_output(sample_root: Path, tmp_path_factory: pytest.TempPathFactory)
         run_study(sample_root / "study", folder / "out", pdf_browser=find_browser())
 
     return shared_folder(tmp_path_factory, "run", make) / "out"
+
+
+@pytest.fixture(scope="session")
+def baseline_study(sample_root: Path, ground_truth: dict, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The baseline timepoint of the sample study alone (its CT and PET, hard links) with the study's targets.json:
+    a one-timepoint study for tests whose subject is the baseline."""
+
+    def make(folder: Path) -> None:
+        wanted = {ground_truth["timepoints"][0][f"{m}_series_instance_uid"] for m in ("ct", "pet")}
+        for path in sorted((sample_root / "study").rglob("IM*")):
+            if pydicom.dcmread(path, stop_before_pixels=True).SeriesInstanceUID in wanted:
+                (folder / path.parent.relative_to(sample_root)).mkdir(parents=True, exist_ok=True)
+                os.link(path, folder / path.relative_to(sample_root))
+        os.link(sample_root / "study" / "targets.json", folder / "study" / "targets.json")
+
+    return shared_folder(tmp_path_factory, "baseline_study", make) / "study"
+
+
+@pytest.fixture(scope="session")
+def hard_case(tmp_path_factory: pytest.TempPathFactory) -> Callable[[int, int], HardCase]:
+    """``hard_case(seed, timepoint)``: ``sample_data.hard_cases.render_hard_case(seed, timepoint)``, rendered once
+    per test run (shared by the xdist workers: several test files use the same cases)."""
+
+    def get(seed: int, timepoint: int) -> HardCase:
+        def make(folder: Path) -> None:
+            with (folder / "case.pickle").open("wb") as f:
+                pickle.dump(render_hard_case(seed, timepoint), f, protocol=pickle.HIGHEST_PROTOCOL)
+
+        with (shared_folder(tmp_path_factory, f"hard_case_{seed}_{timepoint}", make) / "case.pickle").open("rb") as f:
+            return pickle.load(f)
+
+    return get
 
 
 @pytest.fixture

@@ -2,16 +2,21 @@
 hands the longest files out first and no long file starts last (the tests of a file keep their order).
 
 The durations (seconds, setup + call + teardown summed per file) are kept in pytest's cache
-(``.pytest_cache``) under ``CACHE_KEY``; without them the collection order stands.
+(``.pytest_cache``) under ``CACHE_KEY``; for a file not in the cache (a fresh clone, CI, ``-p no:cacheprovider``)
+the duration recorded in ``file_durations.json`` beside this file is used: a two-core run, to be refreshed from
+the cache when files get much longer or shorter. Files in neither keep their collection order, after the others.
 """
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
+from pathlib import Path
 
 import pytest
 
 CACHE_KEY = "lesion-pipeline/file-durations"
+RECORDED = Path(__file__).with_name("file_durations.json")
 
 _durations: defaultdict[str, float] = defaultdict(float)
 
@@ -20,8 +25,16 @@ def _file(nodeid: str) -> str:
     return nodeid.split("::", 1)[0]
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # pytest-xdist (>= 3.6) would otherwise sort the files by their number of tests for --dist loadfile/loadscope,
+    # which undoes this order
+    if hasattr(config.option, "loadscopereorder"):
+        config.option.loadscopereorder = False
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    previous: dict[str, float] = cache.get(CACHE_KEY, {}) if (cache := getattr(config, "cache", None)) else {}
+    cached: dict[str, float] = cache.get(CACHE_KEY, {}) if (cache := getattr(config, "cache", None)) else {}
+    previous = {**json.loads(RECORDED.read_text()), **cached} if RECORDED.is_file() else cached
     if previous:
         items.sort(key=lambda item: -previous.get(_file(item.nodeid), 0.0))  # a stable sort: files stay whole
 

@@ -197,8 +197,9 @@ def run_study(
     sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(config.threads)
     figures = Drawing(workers=1 if config.threads > 1 else 0)  # QC images drawn beside the run
     with prov.capture_warnings(), staged_output(Path(out_dir), Path(study_dir)) as staging, figures:
+        # the figure worker starts with the first figure: after the header scan, whose processes take both cores,
+        # and not at all for a study refused before any figure (its start-up would only delay the error)
         inputs = read_study(Path(study_dir), targets_file, config, prov, say, automatic)
-        figures.start()  # after the header scan, whose processes take both cores
         dicom: list[dict[str, object]] | None = [] if dicom_out else None
         ctx = RunContext(inputs, config, prov, say, staging, dicom, pdf_browser=pdf_browser, figures=figures)
         baseline, ctx = process_baseline(ctx)

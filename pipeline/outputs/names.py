@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline.targets.json_file import is_lesion_id
-
 MEASUREMENTS_CSV = "measurements.csv"
 RESPONSE_CSV = "response.csv"
 BEST_RESPONSE_CSV = "best_response.csv"
@@ -58,6 +56,9 @@ def registration_qc(timepoint: int) -> str:
 
 
 def lesion_qc(lesion_id: str, timepoint: int) -> str:
+    # imported here: the names, and the staging that uses them, are read without the targets schema and its imports
+    from pipeline.targets.json_file import is_lesion_id
+
     if not is_lesion_id(lesion_id):
         raise ValueError(f"{lesion_id!r} is not a valid lesion id")
     return f"{QC_DIR}/lesion_{lesion_id}_timepoint_{int(timepoint)}.png"

@@ -55,9 +55,10 @@ def test_segmentation_sections(tmp_path: Path):
     assert config.pet_lesion.method == "percist" and config.detection.min_contrast_hu == 20.0
 
 
-def test_pet_volumes_follow_the_percist_threshold(sample_root: Path, tmp_path: Path):
+def test_pet_volumes_follow_the_percist_threshold(baseline_study: Path, tmp_path: Path):
     """With [pet_lesion] method = "percist", each lesion's PET region (MTV) is the connected voxels at or above
-    1.5 x liver mean + 2 SD of the reported liver reference around its SUVmax (here all inside the search VOI)."""
+    1.5 x liver mean + 2 SD of the reported liver reference around its SUVmax (here all inside the search VOI).
+    The baseline is the subject: the run is on the sample study's baseline alone."""
     import numpy as np
     from scipy import ndimage
 
@@ -69,27 +70,25 @@ def test_pet_volumes_follow_the_percist_threshold(sample_root: Path, tmp_path: P
     (tmp_path / "c.toml").write_text('[pet_lesion]\nmethod = "percist"\n')
     out = tmp_path / "out"
     config = str(tmp_path / "c.toml")
-    # the baseline is the subject: the follow-ups' registration need not be deformable
     argv = [
         "run",
-        str(sample_root / "study"),
+        str(baseline_study),
         "-o",
         str(out),
         "--config",
         config,
         "-q",
         "--no-pdf",
-        "--registration",
-        "affine",
     ]
     assert main(argv) == 0
     run = json.loads((out / "run.json").read_text())
     assert run["parameters"]["pet_lesion"]["method"] == "percist"
+    assert len(run["inputs"]["timepoints"]) == 1
     baseline = run["inputs"]["timepoints"][0]
     reference = baseline["pet_reference"]
     assert reference["reference"] == "liver"
     threshold = 1.5 * reference["mean_suv"] + 2.0 * reference["sd_suv"]
-    timepoint = select_timepoints(discover(sample_root / "study", ignore={sample_root / "study" / "targets.json"}))[0]
+    timepoint = select_timepoints(discover(baseline_study, ignore={baseline_study / "targets.json"}))[0]
     pet = load_pet(timepoint.pet_candidates[0])
     suv = spatial.array_zyx(pet.image)
     voxel_ml = float(np.prod(spatial.spacing_zyx(pet.image))) / 1000.0

@@ -7,7 +7,7 @@ import pytest
 
 from sample_data import truth
 from sample_data.anatomy import LIVER_HU, liver_shapes
-from sample_data.hard_cases import NOISE_HU, VESSEL_RADIUS_MM, make_hard_scenario, render_hard_case
+from sample_data.hard_cases import NOISE_HU, VESSEL_RADIUS_MM, make_hard_scenario
 from sample_data.shapes import Ellipsoid, Pose, as_matrix3, rotation_matrix
 from sample_data.union import Union
 
@@ -58,8 +58,8 @@ def test_lesions_have_their_roles(seed):
     assert gap - VESSEL_RADIUS_MM == pytest.approx(1.0, abs=0.1)
 
 
-def test_rendered_case_has_the_promised_noise_and_necrotic_core():
-    case = render_hard_case(102, 0)
+def test_rendered_case_has_the_promised_noise_and_necrotic_core(hard_case):
+    case = hard_case(102, 0)  # render_hard_case(102, 0), shared with the automatic detection test
     liver = case.liver_zyx & (np.abs(case.noise_free_hu_zyx - LIVER_HU) < 0.01)
     assert np.std(case.ct_hu_zyx[liver] - case.noise_free_hu_zyx[liver]) == pytest.approx(NOISE_HU, rel=0.05)
     necrotic = next(t for t in case.lesions if t.lesion_id == "L1")

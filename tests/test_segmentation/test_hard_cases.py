@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from measurement.agreement import agreement
-from sample_data.hard_cases import HardCase, render_hard_case
+from sample_data.hard_cases import HardCase
 from segmentation.ct_lesion import CtLesionSegmenter
 from segmentation.liver import segment_liver
 
@@ -25,8 +25,8 @@ MEASURABLE_MM = 10.0
 
 
 @pytest.fixture(scope="module")
-def cases() -> list[HardCase]:
-    return [render_hard_case(seed, k) for seed in SEEDS for k in range(3)]
+def cases(hard_case) -> list[HardCase]:
+    return [hard_case(seed, k) for seed in SEEDS for k in range(3)]
 
 
 def _segment_all(cases: list[HardCase], noisy: bool):
@@ -89,7 +89,7 @@ def test_liver_dice_on_the_hard_variant(cases):
         assert dice >= 0.93
 
 
-def test_automatic_detection_on_the_hard_variant():
+def test_automatic_detection_on_the_hard_variant(hard_case):
     """Baselines of two hard studies (10 lesions of 13-34 mm, two at 25-28 HU): at least 9 found, no false positive."""
     import SimpleITK as sitk
 
@@ -99,7 +99,7 @@ def test_automatic_detection_on_the_hard_variant():
 
     found = false_positives = 0
     for seed in (102, 106):
-        case = render_hard_case(seed, 0)
+        case = hard_case(seed, 0)
         image = sitk.GetImageFromArray(case.ct_hu_zyx)
         image.SetSpacing(case.spacing_zyx[::-1])  # origin 0, identity direction: LPS mm = index x spacing
         ct = LoadedSeries(image, "1.2.3", "CT", "HU", image.GetDepth(), None)

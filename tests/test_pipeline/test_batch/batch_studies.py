@@ -4,6 +4,7 @@ process, or as a process of its own that a test can kill), and the tables a batc
 from __future__ import annotations
 
 import csv
+import json
 import os
 import shutil
 import subprocess
@@ -60,10 +61,21 @@ def rows(path: Path) -> list[list[str]]:
         return list(csv.reader(f))
 
 
+def registrations(out: Path) -> list[dict[str, object] | None]:
+    """Each timepoint's registration summary in ``run.json`` (the baseline's is None), without its time."""
+    timepoints = json.loads((out / "run.json").read_text())["inputs"]["timepoints"]
+    return [
+        None if t["registration"] is None else {k: v for k, v in t["registration"].items() if k != "elapsed_s"}
+        for t in timepoints
+    ]
+
+
 def assert_reference_outputs(study_out: Path, reference: Path) -> None:
-    """Outputs byte-identical to the reference run's, the completion marker present, no staging left."""
+    """Outputs byte-identical to the reference run's and the same transforms (the same run twice gives the same
+    results), the completion marker present, no staging left."""
     for name in OUTPUTS:
         assert (study_out / name).read_bytes() == (reference / name).read_bytes(), name
+    assert registrations(study_out) == registrations(reference)
     assert (study_out / "run.json").is_file() and (study_out / MARKER).is_file()
     assert not (study_out / WORK_DIR / "new").exists(), "staging left behind"
 

@@ -4,6 +4,7 @@ for the entry point's own tests)."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -12,6 +13,7 @@ from pathlib import Path
 import pydicom
 import pytest
 from cli_in_process import CliResult
+from cli_in_process import cli as run_in_process
 
 Cli = Callable[..., CliResult]
 
@@ -62,35 +64,6 @@ def test_folder_without_ct(study_copy: Path, tmp_path: Path, cli: Cli) -> None:
     assert_nothing_written(out)
 
 
-def test_garbage_file_among_good_ones_is_skipped_with_a_warning(study_copy: Path, tmp_path: Path, cli: Cli) -> None:
-    """Non-DICOM files are skipped with a warning; input-like ones (a second targets.json, a configuration file,
-    a NIfTI mask) are named with why they are not read, even with --quiet."""
-    (study_copy / "DICOM" / "0000" / "IM99999").write_bytes(b"\x00garbage, not DICOM" * 50)
-    (study_copy / "notes.txt").write_text("exported by PACS")
-    (study_copy / "DICOM" / "empty.dcm").write_bytes(b"")
-    (study_copy / "old").mkdir()
-    (study_copy / "old" / "targets.json").write_text('{"lesions": []}')
-    (study_copy / "criteria.toml").write_text("[recist]\n")
-    (study_copy / "liver.nii.gz").write_bytes(b"\x1f\x8b")
-    out = tmp_path / "out"
-    result = cli("run", str(study_copy), "-o", str(out), "--quiet", "--registration", "affine", "--no-pdf")
-    assert result.returncode == 0, result.stderr
-    assert "skipped DICOM/0000/IM99999: not a DICOM file" in result.stderr
-    assert "skipped DICOM/empty.dcm: empty file" in result.stderr
-    manifest = json.loads((out / "run.json").read_text())
-    assert any("IM99999" in w for w in manifest["warnings"])
-    (ignored,) = [line for line in result.stderr.splitlines() if "files that look like input were ignored" in line]
-    assert "WARNING" in ignored
-    for name, why in (
-        ("criteria.toml", "only with --config FILE"),
-        ("liver.nii.gz", "read only as DICOM"),
-        ("old/targets.json", "only from STUDY_DIR/targets.json or --targets FILE"),
-    ):
-        assert f"{name} (not read: " in ignored and why in ignored
-        assert any(s["file"] == name and why in s["reason"] for s in manifest["inputs"]["skipped_files"])
-    assert "skipped old/targets.json" not in result.stderr  # named once, with the reason
-
-
 def _series_files(study: Path, series_uid: str) -> list[Path]:
     return sorted(
         p for p in study.rglob("IM*") if pydicom.dcmread(p, stop_before_pixels=True).SeriesInstanceUID == series_uid
@@ -115,15 +88,54 @@ def test_truncated_baseline_ct_slice_names_the_file(
     assert_nothing_written(out)
 
 
-def test_truncated_follow_up_ct_drops_that_timepoint(
-    study_copy: Path, tmp_path: Path, ground_truth: dict, cli: Cli
-) -> None:
-    victim = _series_files(study_copy, ground_truth["timepoints"][1]["ct_series_instance_uid"])[5]
+@pytest.fixture(scope="module")
+def damaged_run(sample_root: Path, ground_truth: dict, tmp_path_factory: pytest.TempPathFactory):
+    """One run (``--quiet --registration affine --no-pdf``) on a copy of the sample study with two independent
+    defects: non-DICOM and input-like files among the good ones, and a truncated CT slice of follow-up 1.
+    Returns the study copy, the output folder, the command line's result and the truncated file."""
+    root = tmp_path_factory.mktemp("damaged")
+    study = root / "study"
+    shutil.copytree(sample_root / "study", study)
+    victim = _series_files(study, ground_truth["timepoints"][1]["ct_series_instance_uid"])[5]
     _truncate(victim)
-    out = tmp_path / "out"
-    result = cli("run", str(study_copy), "-o", str(out), "--quiet", "--registration", "affine", "--no-pdf")
+    (study / "DICOM" / "0000" / "IM99999").write_bytes(b"\x00garbage, not DICOM" * 50)
+    (study / "notes.txt").write_text("exported by PACS")
+    (study / "DICOM" / "empty.dcm").write_bytes(b"")
+    (study / "old").mkdir()
+    (study / "old" / "targets.json").write_text('{"lesions": []}')
+    (study / "criteria.toml").write_text("[recist]\n")
+    (study / "liver.nii.gz").write_bytes(b"\x1f\x8b")
+    out = root / "out"
+    options = ("--quiet", "--registration", "affine", "--no-pdf", "--threads", "1")  # figures drawn in this process
+    result = run_in_process("run", str(study), "-o", str(out), *options)
+    return study, out, result, victim
+
+
+def test_garbage_file_among_good_ones_is_skipped_with_a_warning(damaged_run) -> None:
+    """Non-DICOM files are skipped with a warning; input-like ones (a second targets.json, a configuration file,
+    a NIfTI mask) are named with why they are not read, even with --quiet."""
+    _, out, result, _ = damaged_run
     assert result.returncode == 0, result.stderr
-    assert str(victim.relative_to(study_copy)) in result.stderr
+    assert "skipped DICOM/0000/IM99999: not a DICOM file" in result.stderr
+    assert "skipped DICOM/empty.dcm: empty file" in result.stderr
+    manifest = json.loads((out / "run.json").read_text())
+    assert any("IM99999" in w for w in manifest["warnings"])
+    (ignored,) = [line for line in result.stderr.splitlines() if "files that look like input were ignored" in line]
+    assert "WARNING" in ignored
+    for name, why in (
+        ("criteria.toml", "only with --config FILE"),
+        ("liver.nii.gz", "read only as DICOM"),
+        ("old/targets.json", "only from STUDY_DIR/targets.json or --targets FILE"),
+    ):
+        assert f"{name} (not read: " in ignored and why in ignored
+        assert any(s["file"] == name and why in s["reason"] for s in manifest["inputs"]["skipped_files"])
+    assert "skipped old/targets.json" not in result.stderr  # named once, with the reason
+
+
+def test_truncated_follow_up_ct_drops_that_timepoint(damaged_run, ground_truth: dict) -> None:
+    study, out, result, victim = damaged_run
+    assert result.returncode == 0, result.stderr
+    assert str(victim.relative_to(study)) in result.stderr
     manifest = json.loads((out / "run.json").read_text())
     assert [t["study_instance_uid"] for t in manifest["inputs"]["timepoints"]] == [
         ground_truth["timepoints"][k]["study_instance_uid"] for k in (0, 2)

@@ -136,7 +136,8 @@ def test_batch_study_without_targets_needs_auto(tmp_path: Path, capsys) -> None:
             (row,) = list(csv.DictReader(f))
         return row["error"]
 
-    assert "no targets" in errors() and "--auto" in errors()
+    error = errors()
+    assert "no targets" in error and "--auto" in error
     assert "no DICOM files" in errors("--auto")
 
 

@@ -120,6 +120,7 @@ def test_half_coronal_series_is_not_split(tmp_path: Path, original: list[Path]) 
 def test_run_records_why_a_derived_ct_was_measured(sample_root: Path, ground_truth: dict, tmp_path: Path) -> None:
     """A baseline-only study whose CT is a GE thick-average reformat with a stray coronal image: ``run``
     measures it and records the reason in run.json, the warnings and the report."""
+    from pipeline.config import RunConfig
     from pipeline.longitudinal.run import run_study
 
     tp0 = ground_truth["timepoints"][0]
@@ -135,7 +136,7 @@ def test_run_records_why_a_derived_ct_was_measured(sample_root: Path, ground_tru
             shutil.copy(path, study / f"PET_{path.name}")
     derived = as_series(sorted(ct_files), study / "ax5", GE_REFORMAT, "Ax 5.00mm")
     stray_coronal(derived[3], study / "ax5" / "CORONAL")
-    run_study(study, tmp_path / "out")
+    run_study(study, tmp_path / "out", config=RunConfig(threads=1))  # figures drawn in this process
     run = json.loads((tmp_path / "out" / "run.json").read_text())
     (tp,) = run["inputs"]["timepoints"]
     assert tp["ct_series_instance_uid"] == pydicom.dcmread(derived[0]).SeriesInstanceUID

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -49,7 +50,8 @@ def annotated_run(sample_root: Path, ground_truth: dict, tmp_path_factory: pytes
     targets["liver_reference_lps_mm"] = _liver_point(ground_truth)
     (tmp / "targets.json").write_text(json.dumps(targets))
     (tmp / "criteria.toml").write_text(CONFIG)
-    run_study(sample_root / "study", tmp / "out", tmp / "targets.json", load_config(tmp / "criteria.toml"))
+    config = replace(load_config(tmp / "criteria.toml"), threads=1)  # figures drawn in this process
+    run_study(sample_root / "study", tmp / "out", tmp / "targets.json", config)
     return tmp
 
 

@@ -23,7 +23,8 @@ def automatic_run(sample_root: Path, tmp_path_factory: pytest.TempPathFactory):
     shutil.copytree(sample_root / "study", study)
     (study / "targets.json").unlink()
     out = study.parent / "out"
-    result = run_study(study, out, config=RunConfig(registration=RegistrationConfig(deformable=False)), automatic=True)
+    config = RunConfig(registration=RegistrationConfig(deformable=False), threads=1)  # figures drawn in this process
+    result = run_study(study, out, config=config, automatic=True)
     with (out / "detected_lesions.csv").open() as f:
         rows = list(csv.DictReader(f))
     return out, rows, result

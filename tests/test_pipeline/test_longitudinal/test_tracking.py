@@ -13,9 +13,9 @@ import pytest
 from pipeline.config import RegistrationConfig, RunConfig
 from pipeline.longitudinal.tracking import fragments, merged_pairs, residuals
 
-AFFINE_ONLY = RunConfig(
-    registration=RegistrationConfig(deformable=False)
-)  # faster where registration is not the subject
+# faster where registration is not the subject; one thread: the figures are drawn in the run's own process (no
+# worker process to start; the results do not depend on the number of threads)
+AFFINE_ONLY = RunConfig(registration=RegistrationConfig(deformable=False), threads=1)
 
 
 def _manifest(out: Path) -> dict:
@@ -48,41 +48,8 @@ def test_registration_qc_images(pipeline_output: Path):
     assert all((pipeline_output / "qc" / p).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
 
 
-def test_same_run_twice_same_transforms(pipeline_output: Path, sample_root: Path, tmp_path: Path):
-    from pipeline.longitudinal.run import run_study
-
-    run_study(sample_root / "study", tmp_path / "again")
-    first = [t["registration"] for t in _manifest(pipeline_output)["inputs"]["timepoints"]]
-    second = [t["registration"] for t in _manifest(tmp_path / "again")["inputs"]["timepoints"]]
-    for a, b in zip(first, second, strict=True):
-        if a is not None:
-            a, b = dict(a), dict(b)
-            a.pop("elapsed_s"), b.pop("elapsed_s")
-        assert a == b
-    assert (tmp_path / "again" / "measurements.csv").read_bytes() == (pipeline_output / "measurements.csv").read_bytes()
-
-
-def test_two_targets_on_one_lesion_are_merged(study_copy: Path, tmp_path: Path):
-    from pipeline.longitudinal.run import run_study
-
-    targets = json.loads((study_copy / "targets.json").read_text())
-    first = targets["lesions"][0]
-    twin = {"id": "L1bis", "seed_lps_mm": [v + 1.0 for v in first["seed_lps_mm"]], "organ": "liver"}
-    targets["lesions"].insert(1, twin)
-    path = tmp_path / "targets.json"
-    path.write_text(json.dumps(targets))
-    result = run_study(study_copy, tmp_path / "out", path, AFFINE_ONLY)
-    rows = [r for r in _rows(tmp_path / "out") if r["lesion_id"] == "L1bis"]
-    assert {r["status"] for r in rows} == {"not_found"}
-    assert any("merged" in w for w in result.warnings)
-    flags = _manifest(tmp_path / "out")["inputs"]["timepoints"][0]["tracking"]["flags"]
-    assert flags["L1"] == ["merged with L1bis"] and flags["L1bis"] == ["merged with L1"]
-    # counted once: the twin is no RECIST target and the sum is over the measured targets only
-    recist_targets = json.loads((tmp_path / "out" / "summary.json").read_text())["criteria"]["recist"]["targets"]
-    assert "L1bis" not in recist_targets
-    baseline = {r["lesion_id"]: r for r in _rows(tmp_path / "out") if r["timepoint"] == "0"}
-    expected = sum(float(baseline[t]["longest_diameter_mm"]) for t in recist_targets)
-    assert result.recist[0].sum_diameters_mm == pytest.approx(expected, abs=0.03)
+# that the same run twice gives the same transforms and measurements is asserted by the batch tests: each of their
+# studies is a run of its own, compared with ``pipeline_output`` (tests/test_pipeline/test_batch/batch_studies.py)
 
 
 def _erase_lesion(
@@ -111,21 +78,55 @@ def _erase_lesion(
         ds.save_as(path)
 
 
-def test_a_lesion_that_disappears_is_not_found_and_counts_zero(study_copy: Path, tmp_path: Path, ground_truth: dict):
+@pytest.fixture(scope="module")
+def twin_and_gone(sample_root: Path, ground_truth: dict, tmp_path_factory: pytest.TempPathFactory):
+    """One run on a copy of the sample study with two independent changes: a second target 1 mm from L1 at
+    baseline (``twin``), and L2 (the second RECIST target, one of the two largest lesions) painted over with
+    liver at follow-up 1 (``gone``). Returns the output folder, the run's result and the erased lesion's truth."""
+    import shutil
+
     from pipeline.longitudinal.run import run_study
 
+    root = tmp_path_factory.mktemp("tracking")
+    study = root / "study"
+    shutil.copytree(sample_root / "study", study)
+    targets = json.loads((study / "targets.json").read_text())
+    first = targets["lesions"][0]
+    twin = {"id": "L1bis", "seed_lps_mm": [v + 1.0 for v in first["seed_lps_mm"]], "organ": "liver"}
+    targets["lesions"].insert(1, twin)
+    path = root / "targets.json"
+    path.write_text(json.dumps(targets))
     tp1 = ground_truth["timepoints"][1]
-    gone = tp1["lesions"][1]  # L2: the second RECIST target (the two largest lesions)
-    _erase_lesion(
-        study_copy, tp1["ct_series_instance_uid"], gone["centre_lps_mm"], gone["max_3d_diameter_mm"] / 2 + 3.0
-    )
-    result = run_study(study_copy, tmp_path / "out", config=AFFINE_ONLY)
-    rows = [r for r in _rows(tmp_path / "out") if r["timepoint"] == "1"]
+    gone = tp1["lesions"][1]
+    _erase_lesion(study, tp1["ct_series_instance_uid"], gone["centre_lps_mm"], gone["max_3d_diameter_mm"] / 2 + 3.0)
+    result = run_study(study, root / "out", path, AFFINE_ONLY)
+    return root / "out", result, gone
+
+
+def test_two_targets_on_one_lesion_are_merged(twin_and_gone):
+    out, result, _ = twin_and_gone
+    rows = [r for r in _rows(out) if r["lesion_id"] == "L1bis"]
+    assert {r["status"] for r in rows} == {"not_found"}
+    assert any("merged" in w for w in result.warnings)
+    flags = _manifest(out)["inputs"]["timepoints"][0]["tracking"]["flags"]
+    assert flags["L1"] == ["merged with L1bis"] and flags["L1bis"] == ["merged with L1"]
+    # counted once: the twin is no RECIST target and the sum is over the measured targets only
+    recist_targets = json.loads((out / "summary.json").read_text())["criteria"]["recist"]["targets"]
+    assert "L1bis" not in recist_targets
+    baseline = {r["lesion_id"]: r for r in _rows(out) if r["timepoint"] == "0"}
+    expected = sum(float(baseline[t]["longest_diameter_mm"]) for t in recist_targets)
+    assert result.recist[0].sum_diameters_mm == pytest.approx(expected, abs=0.03)
+
+
+def test_a_lesion_that_disappears_is_not_found_and_counts_zero(twin_and_gone, ground_truth: dict):
+    out, result, gone = twin_and_gone
+    tp1 = ground_truth["timepoints"][1]
+    rows = [r for r in _rows(out) if r["timepoint"] == "1"]
     row = next(r for r in rows if r["lesion_id"] == gone["lesion_id"])
     assert row["status"] == "not_found" and row["longest_diameter_mm"] == ""
     assert any(f"lesion {gone['lesion_id']} not found: no hypodense region" in w for w in result.warnings)
     assert any(f"lesion {gone['lesion_id']} not found: counted as disappeared (0 mm)" in w for w in result.warnings)
-    targets = json.loads((tmp_path / "out" / "summary.json").read_text())["criteria"]["recist"]["targets"]
+    targets = json.loads((out / "summary.json").read_text())["criteria"]["recist"]["targets"]
     assert gone["lesion_id"] in targets
     measured = sum(
         float(r["longest_diameter_mm"]) for r in rows if r["lesion_id"] in targets and r["status"] == "measured"
@@ -142,7 +143,7 @@ def test_a_lesion_that_disappears_is_not_found_and_counts_zero(study_copy: Path,
 def test_failed_registration_is_reported_per_lesion(sample_root: Path, tmp_path: Path):
     from pipeline.longitudinal.run import run_study
 
-    config = RunConfig(registration=RegistrationConfig(deformable=False, max_rotation_deg=0.01))
+    config = RunConfig(registration=RegistrationConfig(deformable=False, max_rotation_deg=0.01), threads=1)
     result = run_study(sample_root / "study", tmp_path / "out", config=config)
     rows = [r for r in _rows(tmp_path / "out") if r["timepoint"] != "0"]
     assert {r["status"] for r in rows} == {"not_found"}

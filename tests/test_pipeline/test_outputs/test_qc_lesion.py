@@ -156,10 +156,13 @@ def test_pet_region_and_peak_sphere_are_drawn_where_measured(pipeline_output: Pa
 
     manifest = json.loads((pipeline_output / "run.json").read_text())
     lesions = {(tp["timepoint"], l["lesion_id"]): l for tp in manifest["inputs"]["timepoints"] for l in tp["lesions"]}
-    pets = {}
+    pets, voxels_lps = {}, {}
     for k, e in _qc_entries(pipeline_output):
         pet = pets.setdefault(k, _pet_of(sample_root, k))
         suv = spatial.array_zyx(pet.image)
+        if k not in voxels_lps:  # every PET voxel's centre in LPS mm, once per timepoint
+            zyx = np.stack(np.meshgrid(*[np.arange(n) for n in suv.shape], indexing="ij"), -1).reshape(-1, 3)
+            voxels_lps[k] = spatial.index_zyx_to_lps(pet.image, zyx.astype(float))
         lesion = lesions[(k, e["lesion_id"])]
         png = mpimg.imread(pipeline_output / "qc" / e["file"])
         panel = e["panels"]["PET"]
@@ -169,8 +172,7 @@ def test_pet_region_and_peak_sphere_are_drawn_where_measured(pipeline_output: Pa
         idx = np.round(spatial.lps_to_index_zyx(pet.image, green)).astype(int)
         assert (suv[idx[:, 0], idx[:, 1], idx[:, 2]] >= lesion["pet_threshold_suv"] - 1e-4).all()
         centre = np.asarray(lesion["suv_peak_centre_lps_mm"])
-        zyx = np.stack(np.meshgrid(*[np.arange(n) for n in suv.shape], indexing="ij"), -1).reshape(-1, 3)
-        near = np.linalg.norm(spatial.index_zyx_to_lps(pet.image, zyx.astype(float)) - centre, axis=1) <= 6.2035
+        near = np.linalg.norm(voxels_lps[k] - centre, axis=1) <= 6.2035
         assert suv.reshape(-1)[near].mean() == pytest.approx(lesion["suv_peak"], rel=1e-5)
         sphere = e["suv_peak_sphere_png_px"]
         drawn = _to_lps(matrix, np.asarray([sphere["centre"]]))[0]

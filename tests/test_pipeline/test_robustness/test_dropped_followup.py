@@ -48,7 +48,7 @@ def dropped_run(sample_root: Path, ground_truth: dict, tmp_path_factory: pytest.
     files = _ct_files(study, ground_truth["timepoints"][DROPPED]["ct_series_instance_uid"])
     edit([files[10]], setting(RescaleSlope="0"))
     out = root / "out"
-    result = cli("run", study, "-o", out, "-q", "--log-json")
+    result = cli("run", study, "-o", out, "-q", "--log-json", "--threads", "1")  # figures drawn in this process
     assert result.returncode == 0, result.stderr
     return out, result.stderr, files[10].relative_to(study)
 

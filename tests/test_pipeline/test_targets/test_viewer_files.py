@@ -22,7 +22,9 @@ from pipeline.targets.markups import targets_from_markups
 from pipeline.targets.sources import read_dicom_targets, target_source
 from pipeline.targets.sr import read_sr_targets
 
-AFFINE = RunConfig(registration=RegistrationConfig(deformable=False))  # registration is not the subject here
+# registration is not the subject here; one thread: the figures are drawn in the run's own process (no worker
+# process to start; the results do not depend on the number of threads)
+AFFINE = RunConfig(registration=RegistrationConfig(deformable=False), threads=1)
 
 
 def _rows(out: Path) -> dict[tuple[int, str], dict[str, str]]:
