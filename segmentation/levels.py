@@ -59,3 +59,18 @@ def touches_box_face(mask: np.ndarray, box: Sequence[slice], shape: Sequence[int
         if s.stop < n and np.take(mask, mask.shape[axis] - 1, axis=axis).any():
             return True
     return False
+
+
+def label_medians(values: np.ndarray, labels: np.ndarray, n: int) -> np.ndarray:
+    """Median of ``values`` over each label 1..``n`` of ``labels`` (the mean of the two middle values for an even
+    count, as :func:`scipy.ndimage.median`, in the values' dtype), from the labelled voxels alone."""
+    inside = labels > 0
+    v, lab = values[inside], labels[inside]
+    order = np.lexsort((v, lab))
+    v = v[order]
+    counts = np.bincount(lab, minlength=n + 1)[1 : n + 1]
+    if np.any(counts == 0):
+        raise ValueError("every label 1..n needs at least one voxel")
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    low, high = v[starts + (counts - 1) // 2], v[starts + counts // 2]
+    return (low + high) / low.dtype.type(2) if np.issubdtype(low.dtype, np.floating) else (low + high) / 2.0

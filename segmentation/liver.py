@@ -63,7 +63,7 @@ import numpy as np
 from scipy import ndimage
 
 from segmentation.anatomy import Anatomy, AnatomyConfig, locate_anatomy
-from segmentation.levels import histogram_mode
+from segmentation.levels import histogram_mode, label_medians
 from segmentation.morphology import (
     bounding_box,
     close_mm,
@@ -237,7 +237,7 @@ def dome_lesions(
     labels, n = ndimage.label(candidate)
     if n == 0:
         return candidate
-    medians = ndimage.median(image, labels, np.arange(1, n + 1))
+    medians = label_medians(image, labels, n)
     low = max(level - config.dome_lesion_hu, config.fluid_hu)
     keep = [k + 1 for k, m in enumerate(np.atleast_1d(medians)) if low <= m <= level + config.dome_lesion_hu]
     return np.isin(labels, keep)
