@@ -15,7 +15,7 @@ import numpy as np
 from scipy import ndimage
 from scipy.spatial import cKDTree
 
-from segmentation.surface import StarSurface, fibonacci_sphere, real_sh, sh_degrees
+from segmentation.surface import StarSurface, fibonacci_sphere, real_sh, sh_degrees, sh_series
 
 
 @dataclass(frozen=True, eq=False)
@@ -168,8 +168,7 @@ def rasterise_star(
     with coefficients ``coef``) on a grid: each voxel near the surface is cut into sub-voxels of about
     ``sub_mm`` and its fraction is the share of sub-voxel centres inside. Returns the fractions (float32,
     cropped to the body plus one voxel) and the crop start (voxel index)."""
-    l_max = int(round(np.sqrt(len(coef)))) - 1
-    r_max = float((real_sh(fibonacci_sphere(2000), l_max) @ coef).max()) * 1.05 + float(spacing.max())
+    r_max = float(sh_series(fibonacci_sphere(2000), coef).max()) * 1.05 + float(spacing.max())
     lo = np.maximum(np.floor((centre_mm - r_max) / spacing).astype(int) - 1, 0)
     hi = np.minimum(np.ceil((centre_mm + r_max) / spacing).astype(int) + 2, shape)
     grids = np.meshgrid(*[np.arange(a, b) for a, b in zip(lo, hi)], indexing="ij")
@@ -177,7 +176,7 @@ def rasterise_star(
     d = idx * spacing - centre_mm
     rho = np.linalg.norm(d, axis=1)
     u = d / np.maximum(rho, 1e-9)[:, None]
-    s = real_sh(u, l_max) @ coef - rho
+    s = sh_series(u, coef) - rho
     half_diagonal = 0.5 * float(np.linalg.norm(spacing))
     frac = (s > 0).astype(np.float32)
     band = np.flatnonzero(np.abs(s) <= 1.5 * half_diagonal)
@@ -191,7 +190,7 @@ def rasterise_star(
         p = (d[sel][:, None, :] + offsets[None, :, :]).reshape(-1, 3)
         rp = np.linalg.norm(p, axis=1)
         up = p / np.maximum(rp, 1e-9)[:, None]
-        inside = (real_sh(up, l_max) @ coef - rp) > 0
+        inside = (sh_series(up, coef) - rp) > 0
         frac[sel] = inside.reshape(len(sel), len(offsets)).mean(axis=1)
     mask = frac.reshape(grids[0].shape)
     nz = np.argwhere(mask > 0)

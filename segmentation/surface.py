@@ -59,6 +59,45 @@ def real_sh(u: np.ndarray, l_max: int) -> np.ndarray:
     return out
 
 
+def sh_series(u: np.ndarray, coef: np.ndarray) -> np.ndarray:
+    """``real_sh(u, l_max) @ coef`` (``l_max`` from the number of coefficients) without the basis matrix: the
+    same recurrences, summed degree by degree for each order (equal up to rounding, several times faster for
+    many points)."""
+    l_max = int(round(math.sqrt(len(coef)))) - 1
+    z, y, x = u[:, 0], u[:, 1], u[:, 2]
+    n = len(u)
+    total = np.zeros(n)
+    cm, smm = np.ones(n), np.zeros(n)
+    for m in range(l_max + 1):
+        if m > 0:
+            cm, smm = x * cm - y * smm, x * smm + y * cm
+        p_prev = np.full(n, float(np.prod(np.arange(1, 2 * m, 2))) * (-1) ** m)
+        p_prev2 = None
+        cos_sum, sin_sum = np.zeros(n), np.zeros(n)
+        for l in range(m, l_max + 1):
+            if l == m:
+                p = p_prev
+            elif l == m + 1:
+                p = z * (2 * m + 1) * p_prev
+            else:
+                assert p_prev2 is not None
+                p = ((2 * l - 1) * z * p_prev - (l + m - 1) * p_prev2) / (l - m)
+            if l > m:
+                p_prev2, p_prev = p_prev, p
+            norm = math.sqrt((2 * l + 1) / (4 * math.pi) * math.factorial(l - m) / math.factorial(l + m))
+            base = l * l + l
+            if m == 0:
+                cos_sum += (norm * coef[base]) * p
+            else:
+                k = math.sqrt(2) * norm
+                cos_sum += (k * coef[base + m]) * p
+                sin_sum += (k * coef[base - m]) * p
+        total += cos_sum * cm if m > 0 else cos_sum
+        if m > 0:
+            total += sin_sum * smm
+    return total
+
+
 def _fibonacci_sphere(n: int) -> np.ndarray:
     k = np.arange(n) + 0.5
     phi = np.arccos(1 - 2 * k / n)
