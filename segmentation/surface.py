@@ -14,6 +14,7 @@ of the sub-voxel centre (mm, > 0 inside) and ``w`` the sub-voxel extent along
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,11 +25,11 @@ def sh_degrees(l_max: int) -> np.ndarray:
     return np.array([l for l in range(l_max + 1) for _ in range(2 * l + 1)])
 
 
-def real_sh(u: np.ndarray, l_max: int) -> np.ndarray:
-    """Orthonormal real spherical harmonics of degrees 0..l_max at unit vectors ``u`` (N, 3), axes (z, y, x)."""
+def _sh_terms(u: np.ndarray, l_max: int) -> Iterator[tuple[int, int, np.ndarray, np.ndarray, np.ndarray]]:
+    """For each degree ``l`` and order ``m >= 0`` (m outer, l inner): ``(l, m, k P~_l^m(z), C_m, S_m)`` with ``k``
+    the normalisation (times sqrt(2) for m > 0); ``Y_l^m = k P~ C_m`` and ``Y_l^-m = k P~ S_m``."""
     z, y, x = u[:, 0], u[:, 1], u[:, 2]
     n = len(u)
-    out = np.empty((n, (l_max + 1) ** 2))
     # P~_l^m(z) = P_l^m(z) / sin^m: polynomials in z; C_m + i S_m = (x + i y)^m carries the azimuth.
     cm, smm = np.ones(n), np.zeros(n)
     for m in range(l_max + 1):
@@ -47,55 +48,40 @@ def real_sh(u: np.ndarray, l_max: int) -> np.ndarray:
             if l > m:
                 p_prev2, p_prev = p_prev, p
             norm = math.sqrt((2 * l + 1) / (4 * math.pi) * math.factorial(l - m) / math.factorial(l + m))
-            base = l * l + l
-            if m == 0:
-                out[:, base] = norm * p
-            else:
-                k = math.sqrt(2) * norm
-                out[:, base + m] = k * p * cm
-                out[:, base - m] = k * p * smm
-            if l == m:
-                p_prev2 = None
+            yield l, m, (norm if m == 0 else math.sqrt(2) * norm) * p, cm, smm
+
+
+def real_sh(u: np.ndarray, l_max: int) -> np.ndarray:
+    """Orthonormal real spherical harmonics of degrees 0..l_max at unit vectors ``u`` (N, 3), axes (z, y, x)."""
+    out = np.empty((len(u), (l_max + 1) ** 2))
+    for l, m, kp, cm, smm in _sh_terms(u, l_max):
+        base = l * l + l
+        if m == 0:
+            out[:, base] = kp
+        else:
+            out[:, base + m] = kp * cm
+            out[:, base - m] = kp * smm
     return out
 
 
 def sh_series(u: np.ndarray, coef: np.ndarray) -> np.ndarray:
     """``real_sh(u, l_max) @ coef`` (``l_max`` from the number of coefficients) without the basis matrix: the
-    same recurrences, summed degree by degree for each order (equal up to rounding, several times faster for
-    many points)."""
+    series summed order by order (equal up to rounding, several times faster for many points)."""
     l_max = int(round(math.sqrt(len(coef)))) - 1
-    z, y, x = u[:, 0], u[:, 1], u[:, 2]
-    n = len(u)
-    total = np.zeros(n)
-    cm, smm = np.ones(n), np.zeros(n)
-    for m in range(l_max + 1):
+    total = np.zeros(len(u))
+    cos_sum, sin_sum = np.zeros(len(u)), np.zeros(len(u))
+    order, azimuth = 0, (np.ones(len(u)), np.zeros(len(u)))
+    for l, m, kp, cm, smm in _sh_terms(u, l_max):
+        if m != order:  # the previous order's sums are complete
+            total += cos_sum * azimuth[0] + sin_sum * azimuth[1]
+            cos_sum, sin_sum = np.zeros(len(u)), np.zeros(len(u))
+            order = m
+        azimuth = (cm, smm)
+        base = l * l + l
+        cos_sum += coef[base + m] * kp
         if m > 0:
-            cm, smm = x * cm - y * smm, x * smm + y * cm
-        p_prev = np.full(n, float(np.prod(np.arange(1, 2 * m, 2))) * (-1) ** m)
-        p_prev2 = None
-        cos_sum, sin_sum = np.zeros(n), np.zeros(n)
-        for l in range(m, l_max + 1):
-            if l == m:
-                p = p_prev
-            elif l == m + 1:
-                p = z * (2 * m + 1) * p_prev
-            else:
-                assert p_prev2 is not None
-                p = ((2 * l - 1) * z * p_prev - (l + m - 1) * p_prev2) / (l - m)
-            if l > m:
-                p_prev2, p_prev = p_prev, p
-            norm = math.sqrt((2 * l + 1) / (4 * math.pi) * math.factorial(l - m) / math.factorial(l + m))
-            base = l * l + l
-            if m == 0:
-                cos_sum += (norm * coef[base]) * p
-            else:
-                k = math.sqrt(2) * norm
-                cos_sum += (k * coef[base + m]) * p
-                sin_sum += (k * coef[base - m]) * p
-        total += cos_sum * cm if m > 0 else cos_sum
-        if m > 0:
-            total += sin_sum * smm
-    return total
+            sin_sum += coef[base - m] * kp
+    return total + cos_sum * azimuth[0] + sin_sum * azimuth[1]
 
 
 def _fibonacci_sphere(n: int) -> np.ndarray:
