@@ -30,6 +30,7 @@ from pipeline.dicom.load import LoadedSeries
 from pipeline.dicom.mask_files import load_mask
 from pipeline.errors import InputError, LiverMaskError, NoLiverError
 from segmentation.liver import LiverConfig, segment_liver
+from segmentation.morphology import bounding_box
 
 log = logging.getLogger(__name__)
 
@@ -137,8 +138,19 @@ def liver_mask_files(path: Path | str | None, series_uids: list[str]) -> LiverMa
 
 
 def mask_on_grid(mask_zyx: np.ndarray, ct: sitk.Image, grid: sitk.Image) -> np.ndarray:
-    """A mask on the CT grid resampled onto another grid of the same frame of reference (e.g. the PET), nearest."""
-    image = spatial.image_like(mask_zyx.astype(np.uint8), ct)
+    """A mask on the CT grid resampled onto another grid of the same frame of reference (e.g. the PET), nearest.
+
+    Only the mask's bounding box (grown by one voxel of background) is resampled: every point whose nearest CT
+    voxel is in the mask lies inside it, and points outside it get the background value, as they would.
+    """
+    if not mask_zyx.any():
+        return np.zeros(grid.GetSize()[::-1], dtype=bool)
+    box = bounding_box(mask_zyx, margin=1)
+    image = sitk.GetImageFromArray(np.ascontiguousarray(mask_zyx[box], dtype=np.uint8))
+    image.SetSpacing(ct.GetSpacing())
+    image.SetDirection(ct.GetDirection())
+    start_xyz = [int(s.start) for s in reversed(box)]
+    image.SetOrigin(ct.TransformIndexToPhysicalPoint(start_xyz))
     return sitk.GetArrayFromImage(sitk.Resample(image, grid, sitk.Transform(), sitk.sitkNearestNeighbor, 0)) > 0
 
 

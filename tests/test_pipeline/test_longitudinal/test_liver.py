@@ -182,3 +182,31 @@ def test_ircad_through_the_dicom_loader(realdata: Path):
     liver = segment_ct_liver(ct, LiverConfig())
     assert truth.shape == liver.mask_zyx.shape
     assert dice(liver.mask_zyx, truth) >= 0.93
+
+
+def test_a_mask_resampled_from_its_bounding_box_equals_the_whole_mask_resampled():
+    import SimpleITK as sitk
+    from scipy import ndimage
+
+    from pipeline import spatial
+    from pipeline.longitudinal.liver import mask_on_grid
+
+    rng = np.random.default_rng(0)
+    for trial in range(12):
+        shape = (40, 120, 110)
+        mask = ndimage.binary_dilation(rng.random(shape) < 0.0005, iterations=3)
+        if trial == 0:
+            mask[:] = False
+        if trial == 1:
+            mask[0, 0, 0] = mask[-1, -1, -1] = True  # a box reaching the array's corners
+        ct = sitk.Image(shape[::-1], sitk.sitkUInt8)
+        ct.SetSpacing((0.8, 0.8, 2.5))
+        ct.SetOrigin((-40.0, -30.0, 10.0))
+        angle = rng.uniform(-0.3, 0.3)
+        ct.SetDirection((np.cos(angle), -np.sin(angle), 0, np.sin(angle), np.cos(angle), 0, 0, 0, 1))
+        pet = sitk.Image((50, 45, 30), sitk.sitkUInt8)
+        pet.SetSpacing((2.0, 2.1, 3.27))
+        pet.SetOrigin((-45.0 + rng.uniform(-5, 5), -35.0, 5.0 + rng.uniform(-3, 3)))
+        whole = spatial.image_like(mask.astype(np.uint8), ct)
+        expected = sitk.GetArrayFromImage(sitk.Resample(whole, pet, sitk.Transform(), sitk.sitkNearestNeighbor, 0)) > 0
+        assert np.array_equal(mask_on_grid(mask, ct, pet), expected)
