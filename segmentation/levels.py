@@ -73,4 +73,6 @@ def label_medians(values: np.ndarray, labels: np.ndarray, n: int) -> np.ndarray:
         raise ValueError("every label 1..n needs at least one voxel")
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
     low, high = v[starts + (counts - 1) // 2], v[starts + counts // 2]
-    return (low + high) / low.dtype.type(2) if np.issubdtype(low.dtype, np.floating) else (low + high) / 2.0
+    if np.issubdtype(low.dtype, np.floating):
+        return (low + high) / low.dtype.type(2)
+    return (low.astype(np.float64) + high) / 2.0  # integers: no overflow of their sum

@@ -25,3 +25,9 @@ def test_label_medians_of_a_known_labelling():
     assert label_medians(values, labels, 2).tolist() == [3.0, 15.0]
     with pytest.raises(ValueError, match="at least one voxel"):
         label_medians(values, labels, 3)
+
+
+def test_label_medians_of_large_integers_do_not_overflow():
+    values = np.array([30000, 32000, 31000, 32767], dtype=np.int16)
+    labels = np.array([1, 1, 2, 2])
+    assert label_medians(values, labels, 2).tolist() == [31000.0, 31883.5]
