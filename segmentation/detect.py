@@ -15,15 +15,15 @@ confidence of at least ``min_confidence`` (higher than for a reader's seed:
 nobody vouches for a candidate). A lesion found from a bright candidate differs
 from its surroundings by at least ``min_contrast_hu`` on average (a deposit or
 calcification with a tumour around it is darker, an enhancing tumour brighter;
-a bright spot in tissue like the liver is not a lesion), and when it is brighter than the liver it is kept only
-when it is measurable (longest axial diameter at least
+a bright spot in tissue like the liver is not a lesion). A lesion brighter than
+the liver is kept only when it is measurable (longest axial diameter at least
 ``bright_min_longest_mm``), not denser on average than ``bright_max_contrast_hu``
 above its surroundings (enhancing tumour; denser is contrast-filled vessel or
 organ, or a deposit alone), and compact: its volume at least
 ``bright_min_compactness`` times that of the sphere of its longest diameter,
-and its major axis at most ``bright_max_elongation`` times its least axis
-(IBSI axis lengths, :func:`measurement.morphology.axis_lengths_mm`) (a vessel segment is long
-and thin). A dark candidate whose core is at least ``unmeasured_min_depth_mm``
+and its major axis at most ``bright_max_elongation`` times its least axis (IBSI
+axis lengths, :func:`measurement.morphology.axis_lengths_mm`; a vessel segment
+is long and thin). A dark candidate whose core is at least ``unmeasured_min_depth_mm``
 deep (a hypodense mass at least twice that across) is reported even when no
 segmenter can delineate it, as a lesion detected but not measured, with the
 segmenter's reason: a large mass is a finding whether or not its edge can be

@@ -83,7 +83,7 @@ def _lps(image: sitk.Image, index_zyx: np.ndarray) -> Point:
 _Found = tuple[Point, Point, float | None, float | None, np.ndarray]
 
 
-def _confirmed(
+def _segmented(
     candidate: CtCandidate,
     image: np.ndarray,
     spacing: tuple[float, float, float],
@@ -93,8 +93,8 @@ def _confirmed(
     config: DetectionConfig,
 ) -> LesionSegmentation:
     """The lesion a candidate leads to, or why there is none: a dark candidate segmented by ``segmenter``, a
-    bright one by ``seeded``; a bright lesion kept only when measurable, not too dense and compact (see
-    :mod:`segmentation.detect`)."""
+    bright one by ``seeded``, kept with a confidence of at least ``min_confidence``; from a bright candidate,
+    a lesion that differs from the liver by at least ``min_contrast_hu``."""
     if candidate.polarity < 0:
         seg = segmenter.segment(image, spacing, candidate.seed_zyx)
     else:
@@ -103,24 +103,38 @@ def _confirmed(
         return seg
     if seg.confidence < config.min_confidence:
         return not_found(f"confidence {seg.confidence:.2f} below {config.min_confidence}", candidate.seed_zyx)
-    if seg.lesion_hu is None or seg.background_hu is None:
-        return seg
-    contrast = seg.lesion_hu - seg.background_hu
-    if candidate.polarity > 0 and abs(contrast) < config.min_contrast_hu:
+    contrast = _contrast(seg)
+    if candidate.polarity > 0 and contrast is not None and abs(contrast) < config.min_contrast_hu:
         return not_found("a bright spot in tissue that hardly differs from the liver", candidate.seed_zyx)
-    if contrast <= 0:
-        return seg
-    longest = axial_diameters(seg.mask_zyx, spacing).longest_mm
-    major, _, least = axis_lengths_mm(seg.mask_zyx, spacing)
-    sphere_ml = np.pi / 6.0 * longest**3 / 1000.0
-    if (
-        longest < config.bright_min_longest_mm
-        or contrast > config.bright_max_contrast_hu
-        or volume_ml(seg.mask_zyx, spacing) < config.bright_min_compactness * sphere_ml
-        or major > config.bright_max_elongation * least
-    ):
-        return not_found("a bright structure that is not a measurable, compact lesion", candidate.seed_zyx)
     return seg
+
+
+def _contrast(seg: LesionSegmentation) -> float | None:
+    """The lesion's attenuation minus its surroundings' (HU), when the segmenter reports both."""
+    if seg.lesion_hu is None or seg.background_hu is None:
+        return None
+    return seg.lesion_hu - seg.background_hu
+
+
+def _bright_non_lesion(
+    seg: LesionSegmentation,
+    longest_mm: float,
+    volume: float,
+    spacing: tuple[float, float, float],
+    config: DetectionConfig,
+) -> bool:
+    """A lesion brighter than the liver that is not a measurable, compact blob of enhancing tissue (a vessel,
+    contrast in an organ, a deposit alone; see :mod:`segmentation.detect`)."""
+    contrast = _contrast(seg)
+    if contrast is None or contrast <= 0 or seg.mask_zyx is None:
+        return False
+    major, _, least = axis_lengths_mm(seg.mask_zyx, spacing)
+    return (
+        longest_mm < config.bright_min_longest_mm
+        or contrast > config.bright_max_contrast_hu
+        or volume < config.bright_min_compactness * np.pi / 6.0 * longest_mm**3 / 1000.0
+        or major > config.bright_max_elongation * least
+    )
 
 
 def _ct_found(
@@ -146,12 +160,16 @@ def _ct_found(
     for candidate in ct_candidates(image, spacing, liver_zyx, config):
         if taken[tuple(int(round(v)) for v in candidate.seed_zyx)]:
             continue
-        seg = _confirmed(candidate, image, spacing, segmenter, seeded, hints, config)
+        seg = _segmented(candidate, image, spacing, segmenter, seeded, hints, config)
         seed_lps = _lps(ct.image, np.asarray(candidate.seed_zyx))
         if not seg.found or seg.mask_zyx is None:
             if candidate.polarity < 0 and candidate.depth_mm >= config.unmeasured_min_depth_mm:
                 found.append((seed_lps, seed_lps, None, None, np.asarray([seed_lps])))
                 reasons.append(seg.reason)
+            continue
+        d = axial_diameters(seg.mask_zyx, spacing).longest_mm
+        v = volume_ml(seg.mask_zyx, spacing)
+        if _bright_non_lesion(seg, d, v, spacing, config):
             continue
         full = seg.full_mask(image.shape)
         if (full & taken).sum() > 0.5 * full.sum():
@@ -159,9 +177,8 @@ def _ct_found(
         taken |= full
         offset = np.asarray(seg.offset_zyx, dtype=float)
         centroid = _lps(ct.image, np.asarray(centroid_zyx(seg.mask_zyx)) + offset)
-        d = axial_diameters(seg.mask_zyx, spacing).longest_mm
         voxels = spatial.index_zyx_to_lps(ct.image, np.argwhere(full).astype(float))
-        found.append((centroid, seed_lps, d, volume_ml(seg.mask_zyx, spacing), voxels))
+        found.append((centroid, seed_lps, d, v, voxels))
         reasons.append("")
     return found, reasons
 

@@ -63,15 +63,14 @@ def _hybrid_available() -> bool:
 DETECTION_CASES = 2
 
 
-def _hybrid_detection(context: Context) -> tuple[list[str], list[Target]]:
+def _hybrid_detection(context: Context, ircad_labels: np.ndarray) -> tuple[list[str], list[Target]]:
     """Detection on the first hybrid cases of every background: rows per class and per study, and targets."""
     import SimpleITK as sitk
     from section_lesions import MEASURABLE_MM, hybrid_cases
 
     chosen = [c for c in hybrid_cases(context) if int(c.name.rsplit("-", 1)[1]) < DETECTION_CASES]
-    # the IRCAD background's own tumours (labels 2 and 3 of its manual masks, on the same grid): a detection
-    # there is a real lesion, neither an inserted one found nor a false positive
-    ircad_labels = ircad(context.realdata).labels_zyx
+    # ircad_labels: the IRCAD background's own tumours (labels 2 and 3 of its manual masks, on the same grid):
+    # a detection there is a real lesion, neither an inserted one found nor a false positive
     per_class: dict[str, list[int]] = {}
     rows: list[str] = []
     worst_fp = 0
@@ -127,6 +126,7 @@ def run(context: Context) -> Section:
 
     case = ircad(root)
     assert case.labels_zyx is not None
+    ircad_labels = case.labels_zyx
     liver, found, seeds, seconds = _detect(case)
     tumours = {2: "tumour 1", 3: "tumour 2"}
     proposed = {tumours[case.labels_zyx[s]] for s in seeds if case.labels_zyx[s] in tumours}
@@ -182,7 +182,7 @@ def run(context: Context) -> Section:
     targets.append(Target("thigh in automatic mode", 'exit 2, "no liver"', f"exit {code}", ok))
 
     if _hybrid_available():
-        hybrid_rows, hybrid_targets = _hybrid_detection(context)
+        hybrid_rows, hybrid_targets = _hybrid_detection(context, ircad_labels)
         rows += ["", "  hybrid set (first cases of each background), automatic mode:"] + hybrid_rows
         targets += hybrid_targets
     else:
