@@ -18,7 +18,10 @@ The lesion is what differs from the liver around the seed, delineated where its 
    ray-wise half-level crossings on the 0.7 mm-smoothed image with a closing inner window, each fitted by
    spherical harmonics of a degree chosen by the data (:func:`segmentation.rays.fit_radii_selected`); an
    enclosing shell of the other polarity (an enhancing rim, tumour around a deposit) is added; the
-   half-level surface is moved out by the curvature shift of the blur (:func:`blur_correction_mm`).
+   half-level surface is moved out by the curvature shift of the blur (:func:`blur_correction_mm`); when the
+   tissue just outside is not liver-like or a fainter layer of the lesion's own kind (a viable periphery around
+   a necrotic core), the edge between that layer and the liver, found the same way from 3.5 mm further out,
+   is the outline when it shows on half of it and the liver lies beyond it.
 5. **Mask**: partial-volume fractions of the fitted star surface (sub-voxel sampling 0.4 mm).
 
 Self-checks, each a refusal (``not_found`` with the reason) rather than a wrong number: less than half of
@@ -28,7 +31,8 @@ just outside it (2-5 mm) that is not liver-like either (the edge found lies insi
 centre inside its rim, a deposit inside its tumour); a fainter layer of the lesion's own kind all around the
 outline (the median over the outline of that tissue's difference from the liver, signed by the lesion's
 polarity, above a quarter of the liver tolerance and 5 HU: a hypodense halo around a necrotic core, whose
-outer boundary is not clear); a volume below 0.03 ml; a confidence below 0.8.
+outer boundary is not clear); a volume below 0.03 ml; a confidence below 0.8; with a reader's line, a longest
+axial diameter more than 4 mm and 15 % of the line's length away from it (:func:`line_agreement`).
 The confidence is ``min(1, edge fraction / 0.9) * sqrt(clip(median edge contrast / tol, 0, 1)) *
 sqrt(1 - volume sd / 30 %)``.
 
@@ -55,6 +59,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from measurement.diameters import axial_diameters
 from segmentation.lesion_edge import (
     blur_correction_mm,
     crossings,
@@ -126,6 +131,10 @@ class SeededCtConfig:
     dense_hu: float = 150.0
     fold_hu: float = 40.0
     min_folded_confidence: float = 0.95
+    #: a reader's line and the longest axial diameter delineated may differ by at most this many mm or this share
+    #: of the line, whichever is larger (readers' own lines vary by a few mm)
+    line_tolerance_mm: float = 4.0
+    line_tolerance: float = 0.15
 
 
 def organ_model(image_zyx: np.ndarray, spacing_zyx: tuple[float, float, float], mask_zyx: np.ndarray) -> OrganModel:
@@ -261,6 +270,28 @@ def _dense_near(
     return int(((smooth > threshold_hu) & inside).sum()) >= min_voxels
 
 
+def line_agreement(
+    result: LesionSegmentation,
+    spacing_zyx: tuple[float, float, float],
+    line_zyx: tuple[Vec3, Vec3],
+    config: SeededCtConfig,
+) -> LesionSegmentation:
+    """``result``, or a refusal when its longest axial diameter and the reader's line (voxel indices z, y, x)
+    differ by more than ``config.line_tolerance_mm`` and ``config.line_tolerance`` of the line's length: the
+    outline found is then not the lesion the reader measured (a faint rim left out, a neighbour taken in)."""
+    assert result.mask_zyx is not None
+    line_mm = float(np.linalg.norm(np.subtract(line_zyx[1], line_zyx[0]) * np.asarray(spacing_zyx)))
+    found_mm = axial_diameters(result.mask_zyx, spacing_zyx).longest_mm
+    if abs(found_mm - line_mm) <= max(config.line_tolerance_mm, config.line_tolerance * line_mm):
+        return result
+    return not_found(
+        f"the outline found is {found_mm:.1f} mm long where the reader's line is {line_mm:.1f} mm: more than "
+        f"{config.line_tolerance_mm:g} mm and {100 * config.line_tolerance:.0f} % apart, so it is not the lesion "
+        "the reader measured (a faint part left out, or a neighbour taken in)",
+        result.seed_zyx,
+    )
+
+
 def _upsample(coarse: np.ndarray, shape: tuple[int, ...], factor: np.ndarray) -> np.ndarray:
     """A coarse-grid map on the crop's grid (each voxel takes its block's value; the remainder the last)."""
     idx = [np.minimum(np.arange(shape[k]) // int(factor[k]), coarse.shape[k] - 1) for k in range(3)]
@@ -288,8 +319,20 @@ class SeededCtSegmenter:
     ) -> LesionSegmentation:
         """Segment the lesion containing ``seed_zyx`` (continuous voxel index z, y, x); see the module docstring
         for what each of the ``hints`` changes."""
-        cfg = self.config
         hints = hints or SegmentationHints()
+        result = self._segment(image_zyx, spacing_zyx, seed_zyx, hints)
+        if not result.found or hints.long_axis_zyx is None:
+            return result
+        return line_agreement(result, spacing_zyx, hints.long_axis_zyx, self.config)
+
+    def _segment(
+        self,
+        image_zyx: np.ndarray,
+        spacing_zyx: tuple[float, float, float],
+        seed_zyx: tuple[float, float, float],
+        hints: SegmentationHints,
+    ) -> LesionSegmentation:
+        cfg = self.config
         self.debug = {}
         spacing = np.asarray(spacing_zyx, dtype=float)
         seed = np.asarray(seed_zyx, dtype=float)
@@ -485,19 +528,27 @@ class SeededCtSegmenter:
         r_edge = np.maximum(radius_from_coef(edirs.u, coef_a), 0.5)
         l_top = 4 if r_mean < 8 else (6 if r_mean < 20 else 8)
         resolution = max(float(np.sqrt(np.mean(sp**2))), 2.0 * cfg.edge_smoothing_mm)
-        weight = np.zeros(len(edirs))
-        contrast = np.zeros(len(edirs))
-        l_max, sd_r, n_ind = 2, float("inf"), 1.0
-        for inner in ((3.0, 5.0), (1.5, 3.0), (0.75, 2.25), (0.75, 2.25)):
-            # the inner window starts deep (stage A ends up to a few mm outside a strong edge) and closes in
-            r_new, weight, contrast = crossings(
-                w1, allowed, sp, centre, edirs, r_edge, b, tol, inner, cfg.edge_reach_mm
-            )
-            n_ind = 4.0 * np.pi * float(np.mean(r_edge)) ** 2 / resolution**2 * max(float(weight.mean()), 0.05)
-            coef, l_max, sd_r = fit_radii_selected(
-                edirs.u, r_new, weight + 1e-3, tuple(range(2, l_top + 1, 2)), 1e-4, n_ind
-            )
-            r_edge = np.maximum(radius_from_coef(edirs.u, coef), 0.3)
+
+        def edge_passes(
+            r_edge: np.ndarray, windows: tuple[tuple[float, float], ...]
+        ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, float, float]:
+            weight = contrast = np.zeros(len(edirs))
+            l_max, sd_r, n_ind = 2, float("inf"), 1.0
+            for inner in windows:
+                r_new, weight, contrast = crossings(
+                    w1, allowed, sp, centre, edirs, r_edge, b, tol, inner, cfg.edge_reach_mm
+                )
+                n_ind = 4.0 * np.pi * float(np.mean(r_edge)) ** 2 / resolution**2 * max(float(weight.mean()), 0.05)
+                coef, l_max, sd_r = fit_radii_selected(
+                    edirs.u, r_new, weight + 1e-3, tuple(range(2, l_top + 1, 2)), 1e-4, n_ind
+                )
+                r_edge = np.maximum(radius_from_coef(edirs.u, coef), 0.3)
+            return r_edge, weight, contrast, l_max, sd_r, n_ind
+
+        # the inner window starts deep (stage A ends up to a few mm outside a strong edge) and closes in
+        r_edge, weight, contrast, l_max, sd_r, n_ind = edge_passes(
+            r_edge, ((3.0, 5.0), (1.5, 3.0), (0.75, 2.25), (0.75, 2.25))
+        )
         # an enclosing shell of the other polarity (enhancing rim, tumour around a deposit) belongs to the lesion
         if fold_level is None:
             r_shell, shows = enclosing_shell(w1, sp, centre, edirs, r_edge, b, tol)
@@ -510,18 +561,39 @@ class SeededCtSegmenter:
             )
             r_edge = np.maximum(radius_from_coef(edirs.u, coef), 0.3)
             weight = np.maximum(weight, shows)
-        r_final = r_edge + blur_correction_mm(
-            edirs.u, r_edge, sp, cfg.edge_smoothing_mm, cfg.assumed_psf_mm, cfg.blur_correction
-        )
-        edge_fraction = float(weight.mean())
+
+        def corrected(r_edge: np.ndarray) -> np.ndarray:
+            return r_edge + blur_correction_mm(
+                edirs.u, r_edge, sp, cfg.edge_smoothing_mm, cfg.assumed_psf_mm, cfg.blur_correction
+            )
+
+        r_final = corrected(r_edge)
         w_out = ndimage.gaussian_filter(raw, [cfg.outside_smoothing_mm / s for s in sp], mode="nearest")
         polarity = -1.0 if sample_level < b else 1.0
         if shows.mean() >= 0.5:
             polarity = -polarity  # the outline is the enclosing shell's outer edge
-        unlike, halo = surroundings_unlike_liver(
-            w_out, allowed, sp, centre, edirs, r_final, b, tol, cfg.fat_hu, cfg.outside_window_mm, polarity
-        )
+
+        def outside(r_final: np.ndarray, polarity: float) -> tuple[float, float]:
+            return surroundings_unlike_liver(
+                w_out, allowed, sp, centre, edirs, r_final, b, tol, cfg.fat_hu, cfg.outside_window_mm, polarity
+            )
+
+        unlike, halo = outside(r_final, polarity)
+        halo_limit = max(cfg.max_halo * tol, cfg.min_halo_hu)
         self.debug.update(unlike_outside=unlike, halo=halo)
+        if fold_level is None and (unlike > cfg.max_unlike_outside or halo > halo_limit):
+            # the lesion goes on beyond the edge found (a fainter periphery around a necrotic core, a rim the
+            # shell search missed): its next edge out, between that layer and the liver, when it is clear
+            start = r_edge + float(np.mean(cfg.outside_window_mm))
+            r_o, weight_o, contrast_o, l_o, sd_o, n_o = edge_passes(start, ((1.0, 3.0), (0.75, 2.25), (0.75, 2.25)))
+            r_o = np.maximum(r_o, r_edge)
+            polarity_o = float(np.sign(np.median(contrast_o[weight_o > 0]))) if (weight_o > 0).any() else polarity
+            unlike_o, halo_o = outside(corrected(r_o), polarity_o)
+            self.debug.update(outer_layer=(float(weight_o.mean()), unlike_o, halo_o))
+            if weight_o.mean() >= cfg.min_edge_fraction and unlike_o <= cfg.max_unlike_outside and halo_o <= halo_limit:
+                r_edge, weight, contrast, l_max, sd_r, n_ind = r_o, weight_o, contrast_o, l_o, sd_o, n_o
+                r_final, unlike, halo = corrected(r_o), unlike_o, halo_o
+        edge_fraction = float(weight.mean())
         r_mean = float(np.mean(r_final))
         rel_vol_sd = 3.0 * sd_r / (r_mean * np.sqrt(max(n_ind, 1.0)))
         self.debug.update(
@@ -539,7 +611,7 @@ class SeededCtSegmenter:
                 "the lesion (or a part of it that looks different) goes on beyond the edge found",
                 seed_t,
             )
-        if halo > max(cfg.max_halo * tol, cfg.min_halo_hu):
+        if halo > halo_limit:
             return not_found(
                 f"a fainter layer of the lesion's own kind surrounds the edge found (median {halo:.0f} HU beyond the "
                 f"liver's {b:.0f} HU just outside it): the lesion's outer boundary is not clear",

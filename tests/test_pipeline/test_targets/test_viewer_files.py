@@ -111,7 +111,8 @@ def _ohif_style_sr(sample_root: Path, ground_truth: dict, path: Path) -> dict[st
     for k, lesion in enumerate(ground_truth["timepoints"][0]["lesions"]):
         centre = np.asarray(lesion["centre_lps_mm"])
         image = min(ct, key=lambda ds: abs(float(ds.ImagePositionPatient[2]) - centre[2]))
-        half = lesion["short_axis_mm"] / 4.0  # a line well inside the lesion
+        # a RECIST line as long as the lesion's longest axial diameter, through its centre (along x)
+        half = lesion["longest_axial_diameter_on_slices_mm"] / 2.0
         ends = [centre + [-half, 0.0, 0.0], centre + [half, 0.0, 0.0]]
         origin = np.asarray(image.ImagePositionPatient, dtype=float)
         spacing = [float(v) for v in image.PixelSpacing]
