@@ -343,6 +343,39 @@ def _merge_coalesced(
     return flags
 
 
+def _refuse_over_refused(
+    requests: Sequence[SeedRequest],
+    outcomes: list[LesionSegmentation | LesionRecord],
+    masks: list[np.ndarray | None],
+    ct: sitk.Image,
+) -> None:
+    """At baseline, a target whose outline takes in the seed of another target that could not be delineated
+    becomes ``not_found`` too (both lists changed in place): two touching lesions were not told apart, and the
+    outline may be either or both."""
+    refused = [
+        (r.lesion_id, spatial.lps_to_index_zyx(ct, np.asarray(r.seed_lps_mm)))
+        for r, o in zip(requests, outcomes, strict=True)
+        if isinstance(o, LesionRecord) and not o.absent and r.prior is None and r.seed_lps_mm is not None
+    ]
+    for k, (request, mask) in enumerate(zip(requests, masks, strict=True)):
+        if mask is None or request.prior is not None:
+            continue
+        seg = outcomes[k]
+        assert isinstance(seg, LesionSegmentation)
+        for other, index in refused:
+            i = tuple(int(round(v)) for v in index)
+            if all(0 <= v < n for v, n in zip(i, mask.shape, strict=True)) and mask[i]:
+                reason = (
+                    f"its outline takes in the seed of {other}, which could not be delineated: the two touching "
+                    "lesions were not told apart"
+                )
+                outcomes[k] = LesionRecord(
+                    request.lesion_id, NOT_FOUND, reason, _lps(ct, seg.seed_zyx), request.seed_lps_mm
+                )
+                masks[k] = None
+                break
+
+
 def _label_map(
     requests: Sequence[SeedRequest],
     outcomes: Sequence[LesionSegmentation | LesionRecord],
@@ -411,6 +444,7 @@ def process_timepoint(
     outcomes = [outcome for outcome, _ in segmented]
     masks = [o.full_mask(ct_array.shape) if isinstance(o, LesionSegmentation) else None for o in outcomes]
     flags = _merge_coalesced(requests, outcomes, masks)
+    _refuse_over_refused(requests, outcomes, masks, ct.image)
     labels = _label_map(requests, outcomes, masks, ct_array.shape, flags)
     reference = pet_reference(labels) if pet_reference is not None else None
     if pet_array is not None:
