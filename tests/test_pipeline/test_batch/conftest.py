@@ -10,6 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))  # the batch test helpers (batch_studies)
 from batch_studies import CORRUPT, GOOD, NO_CT, link_study
+from shared_folders import shared_folder
 
 
 @pytest.fixture(scope="module")
@@ -37,3 +38,17 @@ def studies_and_victim(
 @pytest.fixture(scope="module")
 def studies(studies_and_victim: tuple[Path, str]) -> Path:
     return studies_and_victim[0]
+
+
+@pytest.fixture(scope="session")
+def baseline_output(baseline_study: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Output folder of one in-process run on ``baseline_study`` (the sample study's baseline alone): the reference
+    of the batch tests that need a finished study but not a whole longitudinal run."""
+
+    def make(folder: Path) -> None:
+        from pipeline.config import RunConfig
+        from pipeline.longitudinal.run import run_study
+
+        run_study(baseline_study, folder / "out", config=RunConfig(threads=1))  # the results do not depend on it
+
+    return shared_folder(tmp_path_factory, "baseline_run", make) / "out"
