@@ -1,7 +1,10 @@
-"""The studies of the batch tests: hard-linked copies of the sample study, two of them damaged."""
+"""The studies of the batch tests: hard-linked copies of the sample study (one of its baseline alone), two of them
+damaged."""
 
 from __future__ import annotations
 
+import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -9,17 +12,19 @@ import pydicom
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))  # the batch test helpers (batch_studies)
-from batch_studies import CORRUPT, GOOD, NO_CT, link_study
+from batch_studies import BASELINE_ONLY, CORRUPT, GOOD, NO_CT, link_study
+from shared_folders import shared_folder
 
 
 @pytest.fixture(scope="module")
 def studies_and_victim(
-    sample_root: Path, ground_truth: dict, tmp_path_factory: pytest.TempPathFactory
+    sample_root: Path, baseline_study: Path, ground_truth: dict, tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[Path, str]:
-    """Two good studies, one with a truncated baseline CT slice (returned) and one without any CT."""
+    """Two good studies (the sample study, and its baseline alone: a shorter run), one with a truncated baseline
+    CT slice (returned) and one without any CT."""
     root = tmp_path_factory.mktemp("batch") / "studies"
-    for name in GOOD:
-        link_study(sample_root, root / name)
+    link_study(sample_root, root / GOOD[0])
+    shutil.copytree(baseline_study, root / BASELINE_ONLY, copy_function=os.link)
     headers = {
         p: pydicom.dcmread(p, stop_before_pixels=True) for p in link_study(sample_root, root / CORRUPT).rglob("IM*")
     }
@@ -37,3 +42,17 @@ def studies_and_victim(
 @pytest.fixture(scope="module")
 def studies(studies_and_victim: tuple[Path, str]) -> Path:
     return studies_and_victim[0]
+
+
+@pytest.fixture(scope="session")
+def baseline_output(baseline_study: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Output folder of one in-process run on ``baseline_study`` (the sample study's baseline alone): the reference
+    of the batch tests that need a finished study but not a whole longitudinal run."""
+
+    def make(folder: Path) -> None:
+        from pipeline.config import RunConfig
+        from pipeline.longitudinal.run import run_study
+
+        run_study(baseline_study, folder / "out", config=RunConfig(threads=1))  # the results do not depend on it
+
+    return shared_folder(tmp_path_factory, "baseline_run", make) / "out"

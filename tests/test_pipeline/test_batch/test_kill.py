@@ -10,6 +10,7 @@ import signal
 from pathlib import Path
 
 from batch_studies import (
+    BASELINE_ONLY,
     GOOD,
     NO_CT,
     assert_reference_outputs,
@@ -26,24 +27,29 @@ from pipeline.outputs.staging import WORK_DIR
 
 
 def test_killed_batch_then_rerun_gives_complete_correct_outputs(
-    sample_root: Path, pipeline_output: Path, tmp_path: Path
+    sample_root: Path, baseline_study: Path, pipeline_output: Path, baseline_output: Path, tmp_path: Path
 ) -> None:
+    """A batch killed while its second study is half-way: the first one (the sample study's baseline alone: a
+    shorter run) stays finished and is skipped by the rerun, which completes the second."""
     studies, out = tmp_path / "studies", tmp_path / "out"
-    for name in GOOD:
-        link_study(sample_root, studies / name)
+    studies.mkdir()
+    (studies / BASELINE_ONLY).symlink_to(baseline_study)
+    link_study(sample_root, studies / GOOD[1])
+    references = {BASELINE_ONLY: baseline_output, GOOD[1]: pipeline_output}
+    assert sorted(references) == [BASELINE_ONLY, GOOD[1]]  # the order in which one worker runs them
     proc = start_batch(studies, "-o", out, "--workers", "1")
-    worker = wait_for_staging_with_masks(out, GOOD[1], proc)  # GOOD[0] is finished, GOOD[1] half-way
+    worker = wait_for_staging_with_masks(out, GOOD[1], proc)  # BASELINE_ONLY is finished, GOOD[1] half-way
     proc.send_signal(signal.SIGKILL)
     proc.communicate()
     wait_gone(worker)  # the study's worker process dies with the batch
     assert summary(out)[GOOD[1]]["status"] == "pending"
     assert not (out / GOOD[1] / MARKER).exists() and not (out / GOOD[1] / "run.json").exists()
-    assert (out / GOOD[0] / MARKER).exists()
+    assert (out / BASELINE_ONLY / MARKER).exists()
     result = batch_cli(studies, "-o", out)
     assert result.returncode == 0, result.stderr
-    assert {k: v["status"] for k, v in summary(out).items()} == {GOOD[0]: "skipped", GOOD[1]: "ok"}
-    for name in GOOD:
-        assert_reference_outputs(out / name, pipeline_output)
+    assert {k: v["status"] for k, v in summary(out).items()} == {BASELINE_ONLY: "skipped", GOOD[1]: "ok"}
+    for name, reference in references.items():
+        assert_reference_outputs(out / name, reference)
 
 
 def test_a_worker_killed_by_a_signal_is_reported_and_the_batch_goes_on(studies: Path, tmp_path: Path) -> None:

@@ -2,8 +2,9 @@
 --memory-limit, and the same results on Dask.
 
 Every study is a hard-linked copy of the session's generated sample study
-(``sample_root``); the reference outputs are those of one in-process
-``run_study`` on it (``pipeline_output``), whose accuracy the end-to-end tests
+(``sample_root``), or of its baseline alone (``baseline_study``: a shorter run);
+the reference outputs are those of one in-process ``run_study`` on each
+(``pipeline_output``, ``baseline_output``), whose accuracy the end-to-end tests
 check against the generator's ground truth.
 """
 
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import pydicom
 import pytest
-from batch_studies import CORRUPT, GOOD, NO_CT, OUTPUTS, assert_reference_outputs, batch_cli, rows, summary
+from batch_studies import BASELINE_ONLY, CORRUPT, GOOD, NO_CT, assert_reference_outputs, batch_cli, rows, summary
 from cli_in_process import CliResult
 
 from pipeline.batch.resume import MARKER
@@ -22,6 +23,8 @@ from pipeline.batch.runner import available_cores
 
 # DICOM SEG and SR too, and a memory limit that the sample study stays well below: neither changes the results
 OPTIONS = ("--workers", "2", "--dicom-out", "--memory-limit", "6000")
+FINISHED = (GOOD[0], BASELINE_ONLY)  # the good studies, in the order of the cohort tables
+TIMEPOINTS = {GOOD[0]: 3, BASELINE_ONLY: 1}
 
 
 @pytest.fixture(scope="module")
@@ -33,22 +36,26 @@ def local_batch(studies: Path) -> tuple[Path, CliResult, dict[str, dict[str, str
     return out, result, summary(out)
 
 
-def test_good_studies_complete_and_failures_are_reported(
-    local_batch, studies_and_victim, pipeline_output: Path
-) -> None:
+@pytest.fixture(scope="module")
+def references(pipeline_output: Path, baseline_output: Path) -> dict[str, Path]:
+    """The reference run of each good study."""
+    return {GOOD[0]: pipeline_output, BASELINE_ONLY: baseline_output}
+
+
+def test_good_studies_complete_and_failures_are_reported(local_batch, studies_and_victim, references) -> None:
     out, result, first = local_batch
     assert result.returncode == 1, result.stderr  # some studies failed
     assert {name: row["status"] for name, row in first.items()} == {
         GOOD[0]: "ok",
-        GOOD[1]: "ok",
+        BASELINE_ONLY: "ok",
         CORRUPT: "failed",
         NO_CT: "failed",
     }
     assert studies_and_victim[1] in first[CORRUPT]["error"]
     assert "no usable axial CT" in first[NO_CT]["error"]
     assert first[CORRUPT]["error"] in (out / "batch_logs" / f"{CORRUPT}.log").read_text()
-    for name in GOOD:
-        assert_reference_outputs(out / name, pipeline_output)  # the reference ran with 2 threads
+    for name in FINISHED:
+        assert_reference_outputs(out / name, references[name])  # the sample study's reference ran with 2 threads
         assert float(first[name]["peak_rss_mb"]) > 0
         threads = json.loads((out / name / "run.json").read_text())["parameters"]["threads"]
         assert threads == max(1, available_cores() // 2)  # 2 workers share the cores
@@ -56,46 +63,49 @@ def test_good_studies_complete_and_failures_are_reported(
         assert not (out / name / MARKER).exists() and not (out / name / "run.json").exists()
     assert not [p.name for p in out.iterdir() if p.name.startswith(".") and p.name != ".batch.lock"]
     for table in ("measurements.csv", "response.csv", "best_response.csv"):
-        own = rows(pipeline_output / table)
-        assert rows(out / table) == [["study", *own[0]]] + [[name, *row] for name in GOOD for row in own[1:]]
+        own = {name: rows(references[name] / table) for name in FINISHED}
+        assert own[GOOD[0]][0] == own[BASELINE_ONLY][0], table
+        assert rows(out / table) == [["study", *own[GOOD[0]][0]]] + [
+            [name, *row] for name in FINISHED for row in own[name][1:]
+        ]
     cohort = (out / "cohort_report.html").read_text()
-    assert all(f'href="{name}/report.html"' in cohort for name in GOOD)
+    assert all(f'href="{name}/report.html"' in cohort for name in FINISHED)
 
 
 def test_dicom_out_and_a_generous_memory_limit(local_batch) -> None:
     """--dicom-out writes the SEG and SR of every timepoint, and a generous --memory-limit lets the studies finish
     (that --dicom-out is part of the resume fingerprint is tested in test_resume)."""
     out, _, first = local_batch
-    for name in GOOD:
+    for name in FINISHED:
         assert first[name]["status"] == "ok", first[name]
         modalities = sorted(
             pydicom.dcmread(p, stop_before_pixels=True).Modality for p in (out / name / "dicom").rglob("*.dcm")
         )
-        assert modalities == ["SEG"] * 3 + ["SR"] * 3
+        assert modalities == ["SEG"] * TIMEPOINTS[name] + ["SR"] * TIMEPOINTS[name]
 
 
 def test_rerun_skips_finished_studies_and_retries_failed_ones(local_batch, studies: Path) -> None:
     out = local_batch[0]
-    finished = [p for name in GOOD for p in (out / name).rglob("*") if p.is_file()] + [
-        out / "batch_logs" / f"{name}.log" for name in GOOD
+    finished = [p for name in FINISHED for p in (out / name).rglob("*") if p.is_file()] + [
+        out / "batch_logs" / f"{name}.log" for name in FINISHED
     ]
     before = {p: p.stat().st_mtime_ns for p in finished}
     result = batch_cli(studies, "-o", out, *OPTIONS)
     assert result.returncode == 1, result.stderr
     again = summary(out)
-    assert {name: again[name]["status"] for name in GOOD} == dict.fromkeys(GOOD, "skipped")
+    assert {name: again[name]["status"] for name in FINISHED} == dict.fromkeys(FINISHED, "skipped")
     assert again[CORRUPT]["status"] == again[NO_CT]["status"] == "failed"  # failed studies are tried again
     assert {p: p.stat().st_mtime_ns for p in finished} == before, "a skipped study was rewritten"
     assert rows(out / "measurements.csv")[1][0] == GOOD[0]  # cohort tables rebuilt from the skipped studies
 
 
-def test_dask_cluster_gives_identical_csvs(local_batch, studies: Path, tmp_path: Path) -> None:
-    """One good study and the two failing ones on a Dask cluster: the same statuses, outputs and cohort rows as
-    the local batch (the second good study, a copy of the first, would only repeat its run)."""
+def test_dask_cluster_gives_identical_csvs(local_batch, studies: Path, references, tmp_path: Path) -> None:
+    """The shorter good study and the two failing ones on a Dask cluster: the same statuses, outputs and cohort
+    rows as the local batch (the longer good study would only repeat the same stages for longer)."""
     from distributed import LocalCluster
 
     out_local = local_batch[0]
-    names = (GOOD[0], CORRUPT, NO_CT)
+    names = (BASELINE_ONLY, CORRUPT, NO_CT)
     mine = tmp_path / "studies"
     mine.mkdir()
     for name in names:
@@ -119,9 +129,9 @@ def test_dask_cluster_gives_identical_csvs(local_batch, studies: Path, tmp_path:
     }
     for table in ("measurements.csv", "response.csv", "best_response.csv"):
         local = rows(out_local / table)
-        assert rows(tmp_path / "out" / table) == [local[0], *(r for r in local[1:] if r[0] == GOOD[0])], table
-    for name in GOOD[:1]:
-        for table in OUTPUTS:
-            assert (tmp_path / "out" / name / table).read_bytes() == (out_local / name / table).read_bytes(), table
+        assert rows(tmp_path / "out" / table) == [local[0], *(r for r in local[1:] if r[0] == BASELINE_ONLY)], table
+    # the same outputs as the reference run (the local batch's are compared with it too), without --dicom-out
+    assert_reference_outputs(tmp_path / "out" / BASELINE_ONLY, references[BASELINE_ONLY])
+    assert not (tmp_path / "out" / BASELINE_ONLY / "dicom").exists()
     assert via_file.returncode == 1, via_file.stderr
     assert "no usable axial CT" in summary(tmp_path / "out_file")[NO_CT]["error"]

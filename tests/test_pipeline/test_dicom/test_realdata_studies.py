@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -76,10 +77,23 @@ def build_study(realdata: Path, folder: str, dst: Path) -> Path:
     return dst
 
 
+@pytest.fixture(scope="module")
+def built_studies(realdata: Path, tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
+    """``built(name)``: the two-timepoint study of ``SOURCES[name]``, built once per module (tests only read it)."""
+    built: dict[str, Path] = {}
+
+    def get(name: str) -> Path:
+        if name not in built:
+            built[name] = build_study(realdata, SOURCES[name][0], tmp_path_factory.mktemp(name))
+        return built[name]
+
+    return get
+
+
 @pytest.fixture(scope="module", params=sorted(SOURCES))
-def real_study(request: pytest.FixtureRequest, realdata: Path, tmp_path_factory: pytest.TempPathFactory):
-    folder, ct_size, has_pet = SOURCES[request.param]
-    return build_study(realdata, folder, tmp_path_factory.mktemp(request.param)), ct_size, has_pet
+def real_study(request: pytest.FixtureRequest, built_studies: Callable[[str], Path]):
+    _, ct_size, has_pet = SOURCES[request.param]
+    return built_studies(request.param), ct_size, has_pet
 
 
 def test_inspect_chooses_a_ct_for_every_timepoint(real_study, capsys: pytest.CaptureFixture[str]) -> None:
@@ -138,7 +152,7 @@ def _tumour_seeds(masks: Path, labels: tuple[int, ...] = (2, 3)) -> list[dict[st
     return seeds
 
 
-def test_run_loads_every_timepoint_of_a_real_study(realdata: Path, tmp_path: Path) -> None:
+def test_run_loads_every_timepoint_of_a_real_study(realdata: Path, built_studies, tmp_path: Path) -> None:
     """``run`` on the IRCAD study (GDCM-written, over-long PixelSpacing) with a seed inside its first tumour: the
     CT of both timepoints is chosen and loaded and the run completes. (Whether the tumour is found is the CT
     segmenter's business; it is not asserted here: its self-checks are switched off, so that a tumour it
@@ -148,7 +162,7 @@ def test_run_loads_every_timepoint_of_a_real_study(realdata: Path, tmp_path: Pat
     from pipeline.longitudinal.run import run_study
     from segmentation.ct_seeded import SeededCtConfig
 
-    study = build_study(realdata, "ircad_patient/ct", tmp_path / "study")
+    study = built_studies("ircad")  # the run writes to tmp_path only
     targets = tmp_path / "targets.json"
     targets.write_text(json.dumps({"lesions": _tumour_seeds(realdata / "ircad_patient" / "masks.nii.gz", labels=(2,))}))
     messages: list[str] = []

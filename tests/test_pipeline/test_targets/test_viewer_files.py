@@ -184,10 +184,9 @@ def test_an_ohif_style_sr_drives_a_full_run(sample_root: Path, ground_truth: dic
         assert abs(d - truth[truth_id]["longest_axial_diameter_on_slices_mm"]) < 1.5, lesion_id
 
 
-def test_sr_on_images_outside_the_study_is_refused(dicom_run, tmp_path: Path, sample_root: Path) -> None:
+def test_sr_on_images_outside_the_study_is_refused(dicom_run, study_index) -> None:
     """A reader's SR drawn on another study's images names the mistake instead of measuring elsewhere."""
-    index = discover(sample_root / "study", ignore={sample_root / "study" / "targets.json"}, workers=1)
-    images = ImageLookup(index, "1.2.3.4", "reader.dcm")  # a baseline that is none of the study's
+    images = ImageLookup(study_index, "1.2.3.4", "reader.dcm")  # a baseline that is none of the study's
     with pytest.raises(TargetsError, match="not of the baseline"):
         read_sr_targets(dicom_run.out / "dicom" / "sr_timepoint_1.dcm", images)
 
