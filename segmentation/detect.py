@@ -4,7 +4,13 @@ CT: inside the liver, the CT is smoothed in-plane (Gaussian ``smoothing_mm``,
 normalised to the liver so that fat or air outside does not darken its edge);
 the liver level and its noise are the median and robust SD (1.4826 x MAD) of
 the smoothed liver. Candidates are the connected regions darker (or brighter)
-than the level by ``max(min_contrast_hu, noise_factor x noise)`` that reach at
+than the level by ``max(min_contrast_hu, noise_factor x noise)``, or darker by
+``max(min_contrast_hu, noise_factor x local noise)`` than the liver's local
+level (its parenchyma, voxels within twice that margin of the level, averaged
+by a Gaussian of ``local_background_mm``: uneven enhancement does not hide a
+lesion in a brighter part of the liver; local noise: the robust SD of that
+local contrast in the liver's core; not for bright regions, which would be
+vessels), that reach at
 least ``edge_margin_mm`` inside the liver (partial volume with fat along the
 liver edge is not a lesion) and hold ``min_volume_ml`` (dark) or
 ``bright_min_volume_ml`` (bright: the thresholded core of an enhancing lesion of
@@ -53,6 +59,8 @@ class DetectionConfig:
     smoothing_mm: float = field(default=2.5, metadata={"ge": 0.0, "le": 20.0})
     min_contrast_hu: float = field(default=15.0, metadata={"ge": 0.0, "le": 1000.0})
     noise_factor: float = field(default=3.0, metadata={"ge": 0.0, "le": 100.0})
+    # the liver's local level (0: the global level only)
+    local_background_mm: float = field(default=12.0, metadata={"ge": 0.0, "le": 100.0})
     # of the segmenter, for a candidate to count as a lesion (no reader's seed vouches for it)
     min_confidence: float = field(default=0.4, metadata={"ge": 0.0, "le": 1.0})
     edge_margin_mm: float = field(default=5.0, metadata={"ge": 0.0, "le": 100.0})
@@ -118,16 +126,46 @@ def ct_candidates(
     level, noise = _robust(smooth[liver])
     margin = max(config.min_contrast_hu, config.noise_factor * noise)
     core = ndimage.distance_transform_edt(liver, sampling=spacing_zyx) >= config.edge_margin_mm
+    local = _local_contrast(smooth, liver, level, margin, spacing_zyx, config.local_background_mm)
+    local_margin = None
+    if local is not None:
+        local_margin = max(
+            config.min_contrast_hu, config.noise_factor * _robust(local[core if core.any() else liver])[1]
+        )
     offset = np.array([s.start for s in box])
     out = []
     for polarity in polarities:
-        differs = (polarity * (smooth - level) > margin) & liver
+        differs = polarity * (smooth - level) > margin
+        if polarity < 0 and local is not None and local_margin is not None:
+            differs |= local < -local_margin  # darker than the liver around it (bright: vessels would be)
+        differs &= liver
         min_volume = config.min_volume_ml if polarity < 0 else config.bright_min_volume_ml
         for seed, volume, mean, depth in _regions(differs, core, smooth, spacing_zyx, min_volume):
             seed_full = tuple(float(v) for v in np.asarray(seed) + offset)
             contrast = float(polarity * (mean - level))
             out.append(CtCandidate(seed_full, volume, contrast, polarity, depth))  # type: ignore[arg-type]
     return sorted(out, key=lambda c: -c.volume_ml)
+
+
+def _local_contrast(
+    smooth: np.ndarray,
+    liver: np.ndarray,
+    level: float,
+    margin: float,
+    spacing_zyx: tuple[float, float, float],
+    background_mm: float,
+) -> np.ndarray | None:
+    """``smooth`` minus the liver's local level: the liver's voxels within ``2 x margin`` of its global
+    ``level``, averaged by a Gaussian of ``background_mm`` (normalised convolution); the global level where
+    there are too few of them nearby. ``None`` when ``background_mm`` is 0."""
+    if background_mm <= 0:
+        return None
+    parenchyma = liver & (np.abs(smooth - level) < 2.0 * margin)
+    sigma = [background_mm / s for s in spacing_zyx]
+    weight = ndimage.gaussian_filter(parenchyma.astype(np.float32), sigma)
+    total = ndimage.gaussian_filter(np.where(parenchyma, smooth, 0).astype(np.float32), sigma)
+    background = np.where(weight > 0.05, total / np.maximum(weight, 0.05), level)
+    return smooth - background
 
 
 def _regions(

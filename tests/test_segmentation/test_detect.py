@@ -55,3 +55,22 @@ def test_ct_candidates_of_both_polarities_with_their_deepest_points():
     assert 35.0 < by_polarity[1].contrast_hu <= 50.0 and 35.0 < by_polarity[-1].contrast_hu <= 50.0
     only_dark = ct_candidates(image.astype(np.float32), spacing, liver, DetectionConfig(), polarities=(-1,))
     assert [c.polarity for c in only_dark] == [-1]
+
+
+def test_a_lesion_darker_than_the_liver_around_it_but_not_than_the_liver_overall_is_a_candidate():
+    """The liver's level drifts by 50 HU from one side to the other (uneven enhancement); a 24 mm lesion 25 HU
+    below the liver around it on the bright side is no darker than the liver's median: it is found against the
+    local level, and the bright side itself is not a candidate."""
+    rng = np.random.default_rng(5)
+    spacing = (4.0, 4.0, 4.0)
+    liver = np.zeros((30, 40, 60), bool)
+    liver[5:25, 5:35, 5:55] = True
+    x = np.arange(60, dtype=float)[None, None, :]
+    drift = 75.0 + 50.0 * np.clip((x - 5.0) / 50.0, 0.0, 1.0)  # 75 HU at x = 5 to 125 HU at x = 55
+    image = np.where(liver, drift, 40.0) + rng.normal(0.0, 3.0, liver.shape)
+    image[12:18, 15:21, 44:50] -= 25.0  # about 103 HU where the liver is 128: the liver's median is 100
+    found = ct_candidates(image.astype(np.float32), spacing, liver, DetectionConfig())
+    assert [c.polarity for c in found] == [-1]
+    assert 12 <= found[0].seed_zyx[0] <= 17 and 15 <= found[0].seed_zyx[1] <= 20 and 44 <= found[0].seed_zyx[2] <= 49
+    without_local = ct_candidates(image.astype(np.float32), spacing, liver, DetectionConfig(local_background_mm=0.0))
+    assert not any(44 <= c.seed_zyx[2] <= 49 and c.polarity < 0 for c in without_local)
