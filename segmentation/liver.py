@@ -39,7 +39,14 @@ Method (classical; every intensity is learned from the scan itself):
    added where it forms compact blobs (thicker than 2 x
    ``dome_min_thickness_mm``, so diaphragm and chest wall are not) of lesion
    attenuation (median within ``dome_lesion_hu`` of the liver level and above
-   ``fluid_hu``, so pleural fluid is not).
+   ``fluid_hu``, so pleural fluid is not). Lesions at the capsule: within
+   ``capsule_gap_mm`` of the liver, tissue at least ``capsule_min_contrast_hu``
+   darker (not below ``fluid_hu`` or ``dome_lesion_hu`` under the level) or
+   brighter (up to the top of ``soft_tissue_hu``) than the liver, each kind
+   apart, opened by ``capsule_min_thickness_mm``, is added where a blob's
+   principal extents lie within ``capsule_max_elongation`` and at least
+   ``capsule_min_contact`` of the voxels around it are liver (a lesion bulging
+   from the surface; not a vessel, not an organ beside the liver).
 8. Plausibility (:func:`check_plausible`): volume, side, attenuation of the
    result; a doubtful mask is refused with the reason.
 9. Boundary at the input resolution: voxels within one working voxel of the
@@ -48,8 +55,8 @@ Method (classical; every intensity is learned from the scan itself):
    level between the liver and the tissue just outside (the 50 % partial-volume
    boundary).
 
-Limits: a lesion that bulges out of the liver (not enclosed by parenchyma,
-not at the dome) is left outside; intrahepatic and hilar vessels of liver
+Limits: a lesion that bulges out of the liver with less than half of its
+surroundings liver, or of water-like attenuation, is left outside; intrahepatic and hilar vessels of liver
 attenuation (the IVC on unenhanced CT) can be included; a liver whose
 parenchyma is not the dominant tissue under the right hemidiaphragm (e.g. a
 lesion of over half its volume) is not found or is refused.
@@ -97,6 +104,11 @@ class LiverConfig:
     dome_min_thickness_mm: float = 6.0
     dome_lesion_hu: float = 60.0
     fluid_hu: float = 25.0
+    capsule_gap_mm: float = 30.0
+    capsule_min_thickness_mm: float = 3.0
+    capsule_min_contact: float = 0.5
+    capsule_min_contrast_hu: float = 15.0
+    capsule_max_elongation: float = 2.0
     boundary_smoothing_mm: float = 1.0
     # plausibility
     min_volume_ml: float = 600.0  # a liver wholly in the field of view
@@ -243,6 +255,55 @@ def dome_lesions(
     return np.isin(labels, keep)
 
 
+def capsule_lesions(
+    liver: np.ndarray, image: np.ndarray, anatomy: Anatomy, grid: WorkingGrid, level: float, config: LiverConfig
+) -> np.ndarray:
+    """Compact lesion-like tissue against the liver's surface, mostly enclosed by the liver (step 8)."""
+    sp = grid.spacing_zyx
+    near = (
+        dilate_mm(liver, config.capsule_gap_mm, sp)
+        & ~liver
+        & ~anatomy.lungs_zyx
+        & (distance_mm(anatomy.body_zyx, sp) >= config.dome_skin_mm)
+    )
+    darker = (image >= max(level - config.dome_lesion_hu, config.fluid_hu)) & (
+        image <= level - config.capsule_min_contrast_hu
+    )
+    brighter = (image >= level + config.capsule_min_contrast_hu) & (image <= config.soft_tissue_hu[1])
+    out = np.zeros(liver.shape, dtype=bool)
+    for kind in (darker, brighter):  # apart: a dark lesion is not joined to a bright organ beside it
+        candidate = open_mm(near & kind, config.capsule_min_thickness_mm, sp)
+        candidate = components_touching(candidate | liver, liver) & candidate
+        labels, _ = ndimage.label(candidate)
+        for k, box in enumerate(ndimage.find_objects(labels), start=1):
+            if box is not None and _enclosed_blob(labels, k, box, liver, sp, config):
+                out[box] |= labels[box] == k
+    return out
+
+
+def _enclosed_blob(
+    labels: np.ndarray,
+    k: int,
+    box: tuple[slice, ...],
+    liver: np.ndarray,
+    spacing_zyx: tuple[float, float, float],
+    config: LiverConfig,
+) -> bool:
+    """Whether region ``k`` of ``labels`` is compact (its longest principal extent at most
+    ``capsule_max_elongation`` times its shortest) and the liver makes at least ``capsule_min_contact`` of the
+    voxels just around it."""
+    grown = tuple(slice(max(b.start - 1, 0), b.stop + 1) for b in box)
+    part = labels[grown] == k
+    ring = ndimage.binary_dilation(part) & ~part
+    if float((ring & liver[grown]).sum()) < config.capsule_min_contact * float(ring.sum()):
+        return False
+    points = np.argwhere(part) * np.asarray(spacing_zyx)
+    if len(points) < 4:
+        return False
+    extent = np.sqrt(np.maximum(np.linalg.eigvalsh(np.cov(points.T)), 1e-6))
+    return bool(extent[-1] <= config.capsule_max_elongation * extent[0])
+
+
 def check_plausible(
     liver: np.ndarray, image: np.ndarray, anatomy: Anatomy, band: np.ndarray, grid: WorkingGrid, config: LiverConfig
 ) -> tuple[bool, list[str]]:
@@ -363,6 +424,7 @@ def segment_liver(
     tissue = (image > lo) & (image < 400.0) & anatomy.body_zyx & ~anatomy.lungs_zyx
     liver = fill_holes_axial(liver | (close_mm(liver, config.closing_mm, sp) & tissue))
     liver |= dome_lesions(liver, image, anatomy, grid, level, config)
+    liver |= capsule_lesions(liver, image, anatomy, grid, level, config)
     liver = components_touching(ndimage.binary_opening(liver) | core, core)
     liver = fill_holes_axial(liver)
     partial, doubts = check_plausible(liver, image, anatomy, band, grid, config)

@@ -176,3 +176,32 @@ def test_thigh_has_no_liver(realdata: Path, case: str):
     (image,) = lps_arrays(ct)
     result = segment_liver(image, lps_spacing(ct))
     assert result.outcome == ABSENT and result.message.startswith("no liver in this scan")
+
+
+def test_a_lesion_bulging_from_the_liver_surface_is_added_but_not_a_neighbouring_organ():
+    """On a 3 mm working grid: a liver (105 HU) in fat; a hyperdense lesion (+60 HU, radius 15 mm) 7 mm inside
+    the liver's surface, bulging out of it, left out of the liver mask (it is not in the parenchyma band and
+    the liver does not enclose it); beside the liver, a bright tube (a vessel, 170 HU, 60 mm long, 12 mm wide)
+    and a dark organ (60 HU) that each touch it. The lesion is added; neither the tube nor the organ."""
+    from segmentation.anatomy import Anatomy
+    from segmentation.liver import LiverConfig, capsule_lesions
+    from segmentation.working_grid import WorkingGrid
+
+    shape, sp = (40, 60, 60), (3.0, 3.0, 3.0)
+    z, y, x = (np.indices(shape) * 3.0).astype(float)
+    image = np.full(shape, -100.0, np.float32)  # fat
+    liver = x < 90.0
+    image[liver] = 105.0
+    lesion = (z - 60.0) ** 2 + (y - 90.0) ** 2 + (x - 83.0) ** 2 < 15.0**2
+    image[lesion] = 165.0
+    tube = ((z - 30.0) ** 2 + (y - 30.0) ** 2 < 6.0**2) & (x >= 90.0) & (x < 150.0)
+    image[tube] = 170.0
+    organ = ((z - 100.0) ** 2 + (y - 120.0) ** 2 + (x - 110.0) ** 2 < 20.0**2) & ~liver
+    image[organ] = 60.0
+    anatomy = Anatomy(
+        np.ones(shape, bool), np.zeros(shape, bool), None, np.full(shape[0], 59.0), np.full(shape[0], np.nan)
+    )
+    grid = WorkingGrid(image, sp, (1, 1, 1), shape)
+    added = capsule_lesions(liver & ~lesion, image, anatomy, grid, 105.0, LiverConfig(dome_skin_mm=0.0))
+    assert (added & lesion).sum() >= 0.9 * lesion.sum()
+    assert not (added & (tube | organ)).any()
