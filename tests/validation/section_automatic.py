@@ -175,9 +175,7 @@ def run(context: Context) -> Section:
     with contextlib.redirect_stderr(stderr):
         code = cli_main(["run", str(study), "-o", str(out), "--auto", "--quiet"])
     message = stderr.getvalue().strip().splitlines()[-1] if stderr.getvalue().strip() else ""
-    rows.append(
-        f"  thigh (STS_004), automatic mode: exit {code}: {message} ({time.perf_counter() - start:.0f} s)"
-    )
+    rows.append(f"  thigh (STS_004), automatic mode: exit {code}: {message} ({time.perf_counter() - start:.0f} s)")
     ok = code == 2 and "no liver in this scan" in message
     targets.append(Target("thigh in automatic mode", 'exit 2, "no liver"', f"exit {code}", ok))
 
