@@ -20,8 +20,9 @@ The lesion is what differs from the liver around the seed, delineated where its 
    enclosing shell of the other polarity (an enhancing rim, tumour around a deposit) is added; the
    half-level surface is moved out by the curvature shift of the blur (:func:`blur_correction_mm`); when the
    tissue just outside is not liver-like or a fainter layer of the lesion's own kind (a viable periphery around
-   a necrotic core), the edge between that layer and the liver, found the same way from 3.5 mm further out,
-   is the outline when it shows on half of it and the liver lies beyond it.
+   a necrotic core), the edge between that layer and the liver, found the same way from 3.5 mm further out
+   and at most max(8 mm, half the radius) beyond the first, is the outline when it shows on half of it and
+   the tissue beyond it, seen on a third of the outline at least, passes the checks below.
 5. **Mask**: partial-volume fractions of the fitted star surface (sub-voxel sampling 0.4 mm).
 
 Self-checks, each a refusal (``not_found`` with the reason) rather than a wrong number: less than half of
@@ -31,8 +32,9 @@ just outside it (2-5 mm) that is not liver-like either (the edge found lies insi
 centre inside its rim, a deposit inside its tumour); a fainter layer of the lesion's own kind all around the
 outline (the median over the outline of that tissue's difference from the liver, signed by the lesion's
 polarity, above a quarter of the liver tolerance and 5 HU: a hypodense halo around a necrotic core, whose
-outer boundary is not clear); a volume below 0.03 ml; a confidence below 0.8; with a reader's line, a longest
-axial diameter more than 4 mm and 15 % of the line's length away from it (:func:`line_agreement`).
+outer boundary is not clear); a volume below 0.03 ml; a confidence below 0.8; with a reader's line and an organ
+(a liver target), a longest axial diameter more than 4 mm and 15 % of the line's length away from it
+(:func:`line_agreement`; without an organ the line may be a lymph node's short axis).
 The confidence is ``min(1, edge fraction / 0.9) * sqrt(clip(median edge contrast / tol, 0, 1)) *
 sqrt(1 - volume sd / 30 %)``.
 
@@ -321,8 +323,8 @@ class SeededCtSegmenter:
         for what each of the ``hints`` changes."""
         hints = hints or SegmentationHints()
         result = self._segment(image_zyx, spacing_zyx, seed_zyx, hints)
-        if not result.found or hints.long_axis_zyx is None:
-            return result
+        if not result.found or hints.long_axis_zyx is None or hints.organ is None:
+            return result  # (a line on a target outside an organ may be a lymph node's short axis)
         return line_agreement(result, spacing_zyx, hints.long_axis_zyx, self.config)
 
     def _segment(
@@ -573,12 +575,12 @@ class SeededCtSegmenter:
         if shows.mean() >= 0.5:
             polarity = -polarity  # the outline is the enclosing shell's outer edge
 
-        def outside(r_final: np.ndarray, polarity: float) -> tuple[float, float]:
+        def outside(r_final: np.ndarray, polarity: float) -> tuple[float, float, float]:
             return surroundings_unlike_liver(
                 w_out, allowed, sp, centre, edirs, r_final, b, tol, cfg.fat_hu, cfg.outside_window_mm, polarity
             )
 
-        unlike, halo = outside(r_final, polarity)
+        unlike, halo, _ = outside(r_final, polarity)
         halo_limit = max(cfg.max_halo * tol, cfg.min_halo_hu)
         self.debug.update(unlike_outside=unlike, halo=halo)
         if fold_level is None and (unlike > cfg.max_unlike_outside or halo > halo_limit):
@@ -586,11 +588,18 @@ class SeededCtSegmenter:
             # shell search missed): its next edge out, between that layer and the liver, when it is clear
             start = r_edge + float(np.mean(cfg.outside_window_mm))
             r_o, weight_o, contrast_o, l_o, sd_o, n_o = edge_passes(start, ((1.0, 3.0), (0.75, 2.25), (0.75, 2.25)))
-            r_o = np.maximum(r_o, r_edge)
-            polarity_o = float(np.sign(np.median(contrast_o[weight_o > 0]))) if (weight_o > 0).any() else polarity
-            unlike_o, halo_o = outside(corrected(r_o), polarity_o)
-            self.debug.update(outer_layer=(float(weight_o.mean()), unlike_o, halo_o))
-            if weight_o.mean() >= cfg.min_edge_fraction and unlike_o <= cfg.max_unlike_outside and halo_o <= halo_limit:
+            # at most max(8 mm, half the radius) further out: a layer, not a neighbour
+            r_o = np.clip(r_o, r_edge, r_edge + np.maximum(8.0, 0.5 * r_edge))
+            polarity_o = float(np.sign(np.median(contrast_o[weight_o > 0]))) if (weight_o > 0).any() else 0.0
+            unlike_o, halo_o, counted_o = outside(corrected(r_o), polarity_o or polarity)
+            self.debug.update(outer_layer=(float(weight_o.mean()), unlike_o, halo_o, counted_o))
+            if (
+                weight_o.mean() >= cfg.min_edge_fraction
+                and counted_o >= 1.0 / 3.0  # what lies beyond it seen on a third of the outline at least (not
+                # all fat, lung or outside the organ)
+                and unlike_o <= cfg.max_unlike_outside
+                and halo_o <= halo_limit
+            ):
                 r_edge, weight, contrast, l_max, sd_r, n_ind = r_o, weight_o, contrast_o, l_o, sd_o, n_o
                 r_final, unlike, halo = corrected(r_o), unlike_o, halo_o
         edge_fraction = float(weight.mean())

@@ -10,7 +10,8 @@ level (its parenchyma, voxels within twice that margin of the level, averaged
 by a Gaussian of ``local_background_mm``: uneven enhancement does not hide a
 lesion in a brighter part of the liver; local noise: the robust SD of that
 local contrast in the liver's core; not for bright regions, which would be
-vessels), that reach at
+vessels; a lesion much larger than that scale is partly its own surroundings
+and shows there as smaller regions inside its edge), that reach at
 least ``edge_margin_mm`` inside the liver (partial volume with fat along the
 liver edge is not a lesion) and hold ``min_volume_ml`` (dark) or
 ``bright_min_volume_ml`` (bright: the thresholded core of an enhancing lesion of
@@ -79,8 +80,9 @@ class DetectionConfig:
 
 @dataclass(frozen=True)
 class CtCandidate:
-    """A candidate region: its seed (deepest point, voxel index), volume, and mean contrast to the liver (HU,
-    positive); ``polarity`` -1 darker than the liver, +1 brighter; ``depth_mm`` its core's half width."""
+    """A candidate region: its seed (deepest point, voxel index), volume, and mean contrast to the liver's
+    global level (HU, signed by ``polarity``: negative for a region found only against the liver's local level);
+    ``polarity`` -1 darker than the liver, +1 brighter; ``depth_mm`` its core's half width."""
 
     seed_zyx: tuple[float, float, float]
     volume_ml: float

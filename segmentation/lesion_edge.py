@@ -163,7 +163,7 @@ def surroundings_unlike_liver(
     fat_hu: float,
     near_mm: tuple[float, float] = (2.0, 5.0),
     polarity: float = -1.0,
-) -> tuple[float, float]:
+) -> tuple[float, float, float]:
     """Share of the outline where the tissue just outside it (``near_mm`` beyond the edge, median along each
     ray over it and its neighbours) still differs from the liver by more than ``tol``: where the lesion goes
     on beyond the measured edge (a necrotic centre inside its rim, a deposit inside its tumour). Directions
@@ -172,7 +172,8 @@ def surroundings_unlike_liver(
     Also returns the halo: the median over the counted directions of that tissue's difference from the
     liver, signed by the lesion's ``polarity`` (-1 darker, +1 brighter than the liver; HU): a fainter layer
     of the lesion's own kind all around the edge found (a hypodense halo around a necrotic core) shows as a
-    clearly positive halo while most single directions stay within ``tol``.
+    clearly positive halo while most single directions stay within ``tol``; and the share of the directions
+    counted.
     """
     rr = np.arange(near_mm[0], near_mm[1] + 1e-9, 0.5)
     radii = r_final[:, None] + rr[None, :]
@@ -183,7 +184,7 @@ def surroundings_unlike_liver(
     prof = prof[dirs.neighbours].mean(axis=1)
     counted = (inside_organ.min(axis=1) >= 0.5) & (prof.min(axis=1) > fat_hu)
     if not counted.any():
-        return 0.0, 0.0
+        return 0.0, 0.0, 0.0
     deviation = np.median(prof, axis=1) - level
     unlike = np.abs(deviation) > tol
-    return float(np.mean(unlike[counted])), float(polarity * np.median(deviation[counted]))
+    return float(np.mean(unlike[counted])), float(polarity * np.median(deviation[counted])), float(counted.mean())

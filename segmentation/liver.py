@@ -258,7 +258,7 @@ def dome_lesions(
 def capsule_lesions(
     liver: np.ndarray, image: np.ndarray, anatomy: Anatomy, grid: WorkingGrid, level: float, config: LiverConfig
 ) -> np.ndarray:
-    """Compact lesion-like tissue against the liver's surface, mostly enclosed by the liver (step 8)."""
+    """Compact lesion-like tissue against the liver's surface, mostly enclosed by the liver (step 7)."""
     sp = grid.spacing_zyx
     near = (
         dilate_mm(liver, config.capsule_gap_mm, sp)

@@ -358,8 +358,8 @@ def _refuse_over_refused(
         if isinstance(o, LesionRecord) and not o.absent and r.prior is None and r.seed_lps_mm is not None
     ]
     for k, (request, mask) in enumerate(zip(requests, masks, strict=True)):
-        if mask is None or request.prior is not None:
-            continue
+        if mask is None or request.prior is not None or request.reader_mask is not None:
+            continue  # (a reader's own mask is measured as it is)
         seg = outcomes[k]
         assert isinstance(seg, LesionSegmentation)
         for other, index in refused:
@@ -423,7 +423,8 @@ def process_timepoint(
 
     Label ``k + 1`` marks the k-th request's lesion. Coalesced targets
     (:func:`pipeline.longitudinal.tracking.merged_pairs`) are measured once, for the earlier
-    target; fragmented ones are flagged. ``pet_reference`` computes the
+    target; fragmented ones are flagged; at baseline, a target whose outline takes in the seed of a target that
+    could not be delineated is not measured either (:func:`_refuse_over_refused`). ``pet_reference`` computes the
     timepoint's PET reference from the CT lesion labels (which it must avoid),
     before the PET measures, which need it for the PERCIST threshold. ``liver_zyx``: the timepoint's
     liver mask (else the liver is segmented here, once, when a target in it needs it); ``liver_failed``: why the

@@ -98,6 +98,9 @@ def test_a_readers_line_far_from_the_outline_found_is_a_refusal(stretch: float) 
         assert not seg.found
         assert "reader's line is" in seg.reason
         assert f"{stretch * true_line.longest_mm:.1f} mm" in seg.reason
+        # without an organ (not a liver target) the line may be a lymph node's short axis: no such refusal
+        seg = SeededCtSegmenter().segment(image, SPACING, _seed(bg, shape), SegmentationHints(long_axis_zyx=line))
+        assert "reader's line is" not in seg.reason
 
 
 def test_a_seed_in_normal_liver_is_refused_with_a_reason() -> None:

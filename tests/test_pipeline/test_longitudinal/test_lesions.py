@@ -58,3 +58,11 @@ def test_a_gone_lesions_seed_inside_another_target_changes_nothing() -> None:
     requests, outcomes, masks = _outcomes(ct, absent=True)
     _refuse_over_refused(requests, outcomes, masks, ct)
     assert all(isinstance(o, LesionSegmentation) for o in outcomes[1:])
+
+
+def test_a_readers_own_mask_holding_a_refused_targets_seed_is_measured_as_it_is() -> None:
+    ct = _ct()
+    requests, outcomes, masks = _outcomes(ct, absent=False)
+    requests[1] = SeedRequest("L2", requests[1].seed_lps_mm, reader_mask=ct)
+    _refuse_over_refused(requests, outcomes, masks, ct)
+    assert isinstance(outcomes[1], LesionSegmentation) and masks[1] is not None
