@@ -591,7 +591,8 @@ class SeededCtSegmenter:
             # at most max(8 mm, half the radius) further out: a layer, not a neighbour
             r_o = np.clip(r_o, r_edge, r_edge + np.maximum(8.0, 0.5 * r_edge))
             polarity_o = float(np.sign(np.median(contrast_o[weight_o > 0]))) if (weight_o > 0).any() else 0.0
-            unlike_o, halo_o, counted_o = outside(corrected(r_o), polarity_o or polarity)
+            r_final_o = corrected(r_o)
+            unlike_o, halo_o, counted_o = outside(r_final_o, polarity_o or polarity)
             self.debug.update(outer_layer=(float(weight_o.mean()), unlike_o, halo_o, counted_o))
             if (
                 weight_o.mean() >= cfg.min_edge_fraction
@@ -601,7 +602,7 @@ class SeededCtSegmenter:
                 and halo_o <= halo_limit
             ):
                 r_edge, weight, contrast, l_max, sd_r, n_ind = r_o, weight_o, contrast_o, l_o, sd_o, n_o
-                r_final, unlike, halo = corrected(r_o), unlike_o, halo_o
+                r_final, unlike, halo = r_final_o, unlike_o, halo_o
         edge_fraction = float(weight.mean())
         r_mean = float(np.mean(r_final))
         rel_vol_sd = 3.0 * sd_r / (r_mean * np.sqrt(max(n_ind, 1.0)))

@@ -120,11 +120,8 @@ def ct_candidates(
     box = tuple(slice(int(a), int(b) + 1) for a, b in zip(idx.min(axis=0), idx.max(axis=0), strict=True))
     liver = liver_zyx[box]
     sigma = [0.0] + [config.smoothing_mm / s for s in spacing_zyx[1:]]
-    # smoothing restricted to the liver (normalised convolution): fat or air outside does not darken its edge
-    weight = ndimage.gaussian_filter(liver.astype(np.float32), sigma)
-    smooth = ndimage.gaussian_filter(np.where(liver, image_zyx[box], 0).astype(np.float32), sigma) / np.maximum(
-        weight, 1e-3
-    )
+    # smoothing restricted to the liver: fat or air outside does not darken its edge
+    smooth, _ = _masked_gaussian(image_zyx[box], liver, sigma, 1e-3)
     level, noise = _robust(smooth[liver])
     margin = max(config.min_contrast_hu, config.noise_factor * noise)
     core = ndimage.distance_transform_edt(liver, sampling=spacing_zyx) >= config.edge_margin_mm
@@ -163,11 +160,18 @@ def _local_contrast(
     if background_mm <= 0:
         return None
     parenchyma = liver & (np.abs(smooth - level) < 2.0 * margin)
-    sigma = [background_mm / s for s in spacing_zyx]
-    weight = ndimage.gaussian_filter(parenchyma.astype(np.float32), sigma)
-    total = ndimage.gaussian_filter(np.where(parenchyma, smooth, 0).astype(np.float32), sigma)
-    background = np.where(weight > 0.05, total / np.maximum(weight, 0.05), level)
-    return smooth - background
+    mean, weight = _masked_gaussian(smooth, parenchyma, [background_mm / s for s in spacing_zyx], 0.05)
+    return smooth - np.where(weight > 0.05, mean, level)
+
+
+def _masked_gaussian(
+    values: np.ndarray, mask: np.ndarray, sigma: list[float], min_weight: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """The Gaussian mean of ``values`` over ``mask`` (normalised convolution, weights floored at
+    ``min_weight``) and the smoothed mask (the weight of each mean)."""
+    weight = ndimage.gaussian_filter(mask.astype(np.float32), sigma)
+    total = ndimage.gaussian_filter(np.where(mask, values, 0).astype(np.float32), sigma)
+    return total / np.maximum(weight, min_weight), weight
 
 
 def _regions(

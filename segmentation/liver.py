@@ -221,10 +221,22 @@ def _diaphragm_height(lungs: np.ndarray, spacing_zyx: tuple[float, float, float]
     return np.where(has, lowest, height)
 
 
+def inside_trunk(anatomy: Anatomy, spacing_zyx: tuple[float, float, float], config: LiverConfig) -> np.ndarray:
+    """Where a lesion added to the liver may lie: not lung, at least ``dome_skin_mm`` inside the body."""
+    return ~anatomy.lungs_zyx & (distance_mm(anatomy.body_zyx, spacing_zyx) >= config.dome_skin_mm)
+
+
 def dome_lesions(
-    liver: np.ndarray, image: np.ndarray, anatomy: Anatomy, grid: WorkingGrid, level: float, config: LiverConfig
+    liver: np.ndarray,
+    image: np.ndarray,
+    anatomy: Anatomy,
+    grid: WorkingGrid,
+    level: float,
+    config: LiverConfig,
+    inside: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Compact lesion-like tissue between the top of the liver and the lung above it (step 7)."""
+    """Compact lesion-like tissue between the top of the liver and the lung above it (step 7); ``inside``:
+    :func:`inside_trunk` (computed when not given)."""
     height = _diaphragm_height(anatomy.lungs_zyx, grid.spacing_zyx)
     if height is None:
         return np.zeros(liver.shape, dtype=bool)
@@ -241,8 +253,7 @@ def dome_lesions(
         & (z <= limit[None])
         & (image > config.soft_tissue_hu[0])
         & (image < level + config.dome_lesion_hu)
-        & ~anatomy.lungs_zyx
-        & (distance_mm(anatomy.body_zyx, sp) >= config.dome_skin_mm)
+        & (inside_trunk(anatomy, sp, config) if inside is None else inside)
     )
     candidate = components_touching(candidate | liver, liver) & candidate
     candidate = open_mm(candidate, config.dome_min_thickness_mm, sp)
@@ -256,15 +267,21 @@ def dome_lesions(
 
 
 def capsule_lesions(
-    liver: np.ndarray, image: np.ndarray, anatomy: Anatomy, grid: WorkingGrid, level: float, config: LiverConfig
+    liver: np.ndarray,
+    image: np.ndarray,
+    anatomy: Anatomy,
+    grid: WorkingGrid,
+    level: float,
+    config: LiverConfig,
+    inside: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Compact lesion-like tissue against the liver's surface, mostly enclosed by the liver (step 7)."""
+    """Compact lesion-like tissue against the liver's surface, mostly enclosed by the liver (step 7); ``inside``:
+    :func:`inside_trunk` (computed when not given)."""
     sp = grid.spacing_zyx
     near = (
         dilate_mm(liver, config.capsule_gap_mm, sp)
         & ~liver
-        & ~anatomy.lungs_zyx
-        & (distance_mm(anatomy.body_zyx, sp) >= config.dome_skin_mm)
+        & (inside_trunk(anatomy, sp, config) if inside is None else inside)
     )
     darker = (image >= max(level - config.dome_lesion_hu, config.fluid_hu)) & (
         image <= level - config.capsule_min_contrast_hu
@@ -423,8 +440,9 @@ def segment_liver(
     liver = components_touching(band & dilate_mm(core, config.growth_mm, sp), core)
     tissue = (image > lo) & (image < 400.0) & anatomy.body_zyx & ~anatomy.lungs_zyx
     liver = fill_holes_axial(liver | (close_mm(liver, config.closing_mm, sp) & tissue))
-    liver |= dome_lesions(liver, image, anatomy, grid, level, config)
-    liver |= capsule_lesions(liver, image, anatomy, grid, level, config)
+    inside = inside_trunk(anatomy, sp, config)
+    liver |= dome_lesions(liver, image, anatomy, grid, level, config, inside)
+    liver |= capsule_lesions(liver, image, anatomy, grid, level, config, inside)
     liver = components_touching(ndimage.binary_opening(liver) | core, core)
     liver = fill_holes_axial(liver)
     partial, doubts = check_plausible(liver, image, anatomy, band, grid, config)
