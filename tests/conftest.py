@@ -70,20 +70,36 @@ def pipeline_output(sample_root: Path, tmp_path_factory: pytest.TempPathFactory)
     return shared_folder(tmp_path_factory, "run", make) / "out"
 
 
+def _timepoints_study(sample_root: Path, ground_truth: dict, timepoints: range, folder: Path) -> None:
+    """``folder/study``: the CT and PET of the sample study's ``timepoints`` (hard links) and its targets.json."""
+    wanted = {ground_truth["timepoints"][k][f"{m}_series_instance_uid"] for k in timepoints for m in ("ct", "pet")}
+    for path in sorted((sample_root / "study").rglob("IM*")):
+        if pydicom.dcmread(path, stop_before_pixels=True).SeriesInstanceUID in wanted:
+            (folder / path.parent.relative_to(sample_root)).mkdir(parents=True, exist_ok=True)
+            os.link(path, folder / path.relative_to(sample_root))
+    os.link(sample_root / "study" / "targets.json", folder / "study" / "targets.json")
+
+
 @pytest.fixture(scope="session")
 def baseline_study(sample_root: Path, ground_truth: dict, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The baseline timepoint of the sample study alone (its CT and PET, hard links) with the study's targets.json:
     a one-timepoint study for tests whose subject is the baseline."""
 
     def make(folder: Path) -> None:
-        wanted = {ground_truth["timepoints"][0][f"{m}_series_instance_uid"] for m in ("ct", "pet")}
-        for path in sorted((sample_root / "study").rglob("IM*")):
-            if pydicom.dcmread(path, stop_before_pixels=True).SeriesInstanceUID in wanted:
-                (folder / path.parent.relative_to(sample_root)).mkdir(parents=True, exist_ok=True)
-                os.link(path, folder / path.relative_to(sample_root))
-        os.link(sample_root / "study" / "targets.json", folder / "study" / "targets.json")
+        _timepoints_study(sample_root, ground_truth, range(1), folder)
 
     return shared_folder(tmp_path_factory, "baseline_study", make) / "study"
+
+
+@pytest.fixture(scope="session")
+def two_timepoint_study(sample_root: Path, ground_truth: dict, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The baseline and first follow-up of the sample study (hard links) with the study's targets.json: a shorter
+    longitudinal study for tests whose subject is the targets' input, not the last follow-up's other CT protocol."""
+
+    def make(folder: Path) -> None:
+        _timepoints_study(sample_root, ground_truth, range(2), folder)
+
+    return shared_folder(tmp_path_factory, "two_timepoint_study", make) / "study"
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,7 @@
-"""Targets from a reader's viewer: DICOM SR (ours and OHIF-style), DICOM SEG and 3D Slicer markups."""
+"""Targets from a reader's viewer: DICOM SR (ours and OHIF-style), DICOM SEG and 3D Slicer markups.
+
+The runs driven by a viewer file use the sample study's baseline and first follow-up (``two_timepoint_study``): the
+subject is the targets' input and their tracking to a follow-up, which the last follow-up would only repeat."""
 
 from __future__ import annotations
 
@@ -27,9 +30,10 @@ from pipeline.targets.sr import read_sr_targets
 AFFINE = RunConfig(registration=RegistrationConfig(deformable=False), threads=1)
 
 
-def _rows(out: Path) -> dict[tuple[int, str], dict[str, str]]:
+def _rows(out: Path, timepoints: int = 3) -> dict[tuple[int, str], dict[str, str]]:
+    """The rows of measurements.csv of the first ``timepoints`` timepoints, by (timepoint, lesion id)."""
     with (out / "measurements.csv").open(newline="") as f:
-        return {(int(r["timepoint"]), r["lesion_id"]): r for r in csv.DictReader(f)}
+        return {(int(r["timepoint"]), r["lesion_id"]): r for r in csv.DictReader(f) if int(r["timepoint"]) < timepoints}
 
 
 def _same_measurements(before: dict, after: dict) -> None:
@@ -60,26 +64,26 @@ def baseline_study_uid(dicom_run) -> str:
     return json.loads((dicom_run.out / "run.json").read_text())["inputs"]["timepoints"][0]["study_instance_uid"]
 
 
-def test_our_sr_round_trips(dicom_run, sample_root: Path, tmp_path: Path) -> None:
+def test_our_sr_round_trips(dicom_run, two_timepoint_study: Path, tmp_path: Path) -> None:
     """The baseline SR a run wrote, given back as --targets: the same lesion ids and measurements."""
     from pipeline.longitudinal.run import run_study
 
     out = tmp_path / "out"
-    run_study(sample_root / "study", out, dicom_run.out / "dicom" / "sr_timepoint_0.dcm", AFFINE)
-    before, after = _rows(dicom_run.out), _rows(out)
+    run_study(two_timepoint_study, out, dicom_run.out / "dicom" / "sr_timepoint_0.dcm", AFFINE)
+    before, after = _rows(dicom_run.out, 2), _rows(out)
     assert sorted(after) == sorted(before)
     _same_measurements(before, after)
     used = json.loads((out / "targets.json").read_text())["lesions"]
     assert all(entry["origin"].startswith("SR sr_timepoint_0.dcm") and "long_axis_lps_mm" in entry for entry in used)
 
 
-def test_our_seg_round_trips(dicom_run, sample_root: Path, tmp_path: Path) -> None:
+def test_our_seg_round_trips(dicom_run, two_timepoint_study: Path, tmp_path: Path) -> None:
     """The baseline SEG as --targets: one target per segment, measured as drawn (volumes within 1 %)."""
     from pipeline.longitudinal.run import run_study
 
     out = tmp_path / "out"
-    run_study(sample_root / "study", out, dicom_run.out / "dicom" / "seg_timepoint_0.dcm", AFFINE)
-    before, after = _rows(dicom_run.out), _rows(out)
+    run_study(two_timepoint_study, out, dicom_run.out / "dicom" / "seg_timepoint_0.dcm", AFFINE)
+    before, after = _rows(dicom_run.out, 2), _rows(out)
     assert sorted(after) == sorted(before)
     for (k, lesion_id), row in before.items():
         if row["status"] != "measured":
@@ -93,14 +97,14 @@ def test_our_seg_round_trips(dicom_run, sample_root: Path, tmp_path: Path) -> No
     assert {r["lesion_id"] for r in manifest["inputs"]["timepoints"][0]["lesions"]} == {k for _, k in before}
 
 
-def _ohif_style_sr(sample_root: Path, ground_truth: dict, path: Path) -> dict[str, str]:
+def _ohif_style_sr(study: Path, ground_truth: dict, path: Path) -> dict[str, str]:
     """An SR as OHIF exports one, built with highdicom: a Length line across each baseline lesion.
 
     L1 and L2 are labelled the way OHIF does (its tool's Tracking Identifier and a Comment); L3 and L4 by
     their Tracking Identifier. Returns the expected lesion id of each truth lesion.
     """
     images = {}
-    for p in (sample_root / "study").rglob("*"):
+    for p in study.rglob("*"):
         if p.is_file() and p.name != "targets.json":
             ds = pydicom.dcmread(p, stop_before_pixels=True)
             if ds.Modality == "CT":
@@ -167,14 +171,15 @@ def _ohif_style_sr(sample_root: Path, ground_truth: dict, path: Path) -> dict[st
     return expected
 
 
-def test_an_ohif_style_sr_drives_a_full_run(sample_root: Path, ground_truth: dict, tmp_path: Path) -> None:
+def test_an_ohif_style_sr_drives_a_full_run(two_timepoint_study: Path, ground_truth: dict, tmp_path: Path) -> None:
     from pipeline.longitudinal.run import run_study
 
-    expected = _ohif_style_sr(sample_root, ground_truth, tmp_path / "reader.dcm")
+    expected = _ohif_style_sr(two_timepoint_study, ground_truth, tmp_path / "reader.dcm")
     out = tmp_path / "out"
-    run_study(sample_root / "study", out, tmp_path / "reader.dcm", AFFINE)
+    run_study(two_timepoint_study, out, tmp_path / "reader.dcm", AFFINE)
     rows = _rows(out)
     timepoints = {k for k, _ in rows}
+    assert timepoints == {0, 1}
     for lesion_id in expected.values():
         for k in timepoints:
             assert rows[(k, lesion_id)]["status"] == "measured", (k, lesion_id)
@@ -298,7 +303,7 @@ def test_an_rtstruct_gives_one_target_per_roi_measured_as_drawn(
 
 
 def test_an_rtstruct_round_trips_when_segmented_again(
-    dicom_run, sample_root: Path, study_index, baseline_study_uid, tmp_path: Path
+    dicom_run, two_timepoint_study: Path, study_index, baseline_study_uid, tmp_path: Path
 ) -> None:
     """With --resegment, targets from the RTSTRUCT give the run's ids and measurements again."""
     from dataclasses import replace
@@ -310,7 +315,7 @@ def test_an_rtstruct_round_trips_when_segmented_again(
     frame = next(i.frame_of_reference_uid for i in study_index.instances if i.study_uid == baseline_study_uid)
     _rtstruct_of_label_map(dicom_run.out / "masks" / "timepoint_0.nii.gz", ids, frame, tmp_path / "rs.dcm")
     out = tmp_path / "out"
-    run_study(sample_root / "study", out, tmp_path / "rs.dcm", replace(AFFINE, resegment=True))
-    before, after = _rows(dicom_run.out), _rows(out)
+    run_study(two_timepoint_study, out, tmp_path / "rs.dcm", replace(AFFINE, resegment=True))
+    before, after = _rows(dicom_run.out, 2), _rows(out)
     assert sorted(after) == sorted(before)
     _same_measurements(before, after)
