@@ -28,6 +28,9 @@ OUTPUTS = (
 )
 GOOD, CORRUPT, NO_CT = ("patient_a", "patient_b"), "patient_c_corrupt", "patient_d_no_ct"
 BASELINE_ONLY = "patient_a_baseline_only"  # the sample study's baseline alone (``baseline_study``): a shorter run
+# affine registration, as the reference run of the whole sample study (``dicom_run``) uses: faster, and the batch
+# neither chooses nor changes the registration
+AFFINE = ("--registration", "affine")
 
 
 def batch_cli(*args: str | Path) -> CliResult:

@@ -1,5 +1,5 @@
-"""The studies of the batch tests: hard-linked copies of the sample study (one of its baseline alone), two of them
-damaged."""
+"""The studies of the batch tests: hard-linked copies of the sample study and of its baseline alone, two of the
+latter damaged."""
 
 from __future__ import annotations
 
@@ -20,20 +20,22 @@ from shared_folders import shared_folder
 def studies_and_victim(
     sample_root: Path, baseline_study: Path, ground_truth: dict, tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[Path, str]:
-    """Two good studies (the sample study, and its baseline alone: a shorter run), one with a truncated baseline
-    CT slice (returned) and one without any CT."""
+    """Two good studies (the sample study, and its baseline alone: a shorter run), and two copies of the baseline
+    alone (fewer files to read before they fail): one with a truncated CT slice (returned), one without its CT."""
+
+    def copy(name: str) -> Path:
+        return shutil.copytree(baseline_study, root / name, copy_function=os.link)
+
     root = tmp_path_factory.mktemp("batch") / "studies"
     link_study(sample_root, root / GOOD[0])
-    shutil.copytree(baseline_study, root / BASELINE_ONLY, copy_function=os.link)
-    headers = {
-        p: pydicom.dcmread(p, stop_before_pixels=True) for p in link_study(sample_root, root / CORRUPT).rglob("IM*")
-    }
+    copy(BASELINE_ONLY)
+    headers = {p: pydicom.dcmread(p, stop_before_pixels=True) for p in copy(CORRUPT).rglob("IM*")}
     baseline_ct = ground_truth["timepoints"][0]["ct_series_instance_uid"]
     victim = sorted(p for p, ds in headers.items() if ds.SeriesInstanceUID == baseline_ct)[3]
     data = victim.read_bytes()
     victim.unlink()  # a new file: the hard-linked original stays intact
     victim.write_bytes(data[: len(data) // 2])
-    for path in link_study(sample_root, root / NO_CT).rglob("IM*"):
+    for path in copy(NO_CT).rglob("IM*"):
         if headers[root / CORRUPT / path.relative_to(root / NO_CT)].Modality == "CT":
             path.unlink()
     return root, str(victim.relative_to(root / CORRUPT))

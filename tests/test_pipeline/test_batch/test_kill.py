@@ -1,6 +1,7 @@
 """Batch: a killed batch resumed, a study's worker killed by a signal or stopped by the timeout, exclusive options.
 
-The reference outputs are those of one in-process ``run_study`` on the sample study (``pipeline_output``).
+The reference outputs are those of ``lesion-pipeline run --registration affine`` on the sample study (``dicom_run``)
+and of an in-process ``run_study`` on its baseline alone (``baseline_output``).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import signal
 from pathlib import Path
 
 from batch_studies import (
+    AFFINE,
     BASELINE_ONLY,
     GOOD,
     NO_CT,
@@ -27,7 +29,7 @@ from pipeline.outputs.staging import WORK_DIR
 
 
 def test_killed_batch_then_rerun_gives_complete_correct_outputs(
-    sample_root: Path, baseline_study: Path, pipeline_output: Path, baseline_output: Path, tmp_path: Path
+    sample_root: Path, baseline_study: Path, dicom_run, baseline_output: Path, tmp_path: Path
 ) -> None:
     """A batch killed while its second study is half-way: the first one (the sample study's baseline alone: a
     shorter run) stays finished and is skipped by the rerun, which completes the second."""
@@ -35,9 +37,9 @@ def test_killed_batch_then_rerun_gives_complete_correct_outputs(
     studies.mkdir()
     (studies / BASELINE_ONLY).symlink_to(baseline_study)
     link_study(sample_root, studies / GOOD[1])
-    references = {BASELINE_ONLY: baseline_output, GOOD[1]: pipeline_output}
+    references = {BASELINE_ONLY: baseline_output, GOOD[1]: dicom_run.out}
     assert sorted(references) == [BASELINE_ONLY, GOOD[1]]  # the order in which one worker runs them
-    proc = start_batch(studies, "-o", out, "--workers", "1")
+    proc = start_batch(studies, "-o", out, "--workers", "1", *AFFINE)
     worker = wait_for_staging_with_masks(out, GOOD[1], proc)  # BASELINE_ONLY is finished, GOOD[1] half-way
     proc.send_signal(signal.SIGKILL)
     proc.communicate()
@@ -45,7 +47,7 @@ def test_killed_batch_then_rerun_gives_complete_correct_outputs(
     assert summary(out)[GOOD[1]]["status"] == "pending"
     assert not (out / GOOD[1] / MARKER).exists() and not (out / GOOD[1] / "run.json").exists()
     assert (out / BASELINE_ONLY / MARKER).exists()
-    result = batch_cli(studies, "-o", out)
+    result = batch_cli(studies, "-o", out, *AFFINE)  # the same options: the finished study is up to date
     assert result.returncode == 0, result.stderr
     assert {k: v["status"] for k, v in summary(out).items()} == {BASELINE_ONLY: "skipped", GOOD[1]: "ok"}
     for name, reference in references.items():

@@ -3,9 +3,9 @@
 
 Every study is a hard-linked copy of the session's generated sample study
 (``sample_root``), or of its baseline alone (``baseline_study``: a shorter run);
-the reference outputs are those of one in-process ``run_study`` on each
-(``pipeline_output``, ``baseline_output``), whose accuracy the end-to-end tests
-check against the generator's ground truth.
+the reference outputs are those of one run on each: ``lesion-pipeline run
+--registration affine --dicom-out`` on the sample study (``dicom_run``) and an
+in-process ``run_study`` on its baseline (``baseline_output``).
 """
 
 from __future__ import annotations
@@ -15,14 +15,24 @@ from pathlib import Path
 
 import pydicom
 import pytest
-from batch_studies import BASELINE_ONLY, CORRUPT, GOOD, NO_CT, assert_reference_outputs, batch_cli, rows, summary
+from batch_studies import (
+    AFFINE,
+    BASELINE_ONLY,
+    CORRUPT,
+    GOOD,
+    NO_CT,
+    assert_reference_outputs,
+    batch_cli,
+    rows,
+    summary,
+)
 from cli_in_process import CliResult
 
 from pipeline.batch.resume import MARKER
 from pipeline.batch.runner import available_cores
 
 # DICOM SEG and SR too, and a memory limit that the sample study stays well below: neither changes the results
-OPTIONS = ("--workers", "2", "--dicom-out", "--memory-limit", "6000")
+OPTIONS = ("--workers", "2", "--dicom-out", "--memory-limit", "6000", *AFFINE)
 FINISHED = (GOOD[0], BASELINE_ONLY)  # the good studies, in the order of the cohort tables
 TIMEPOINTS = {GOOD[0]: 3, BASELINE_ONLY: 1}
 
@@ -37,9 +47,9 @@ def local_batch(studies: Path) -> tuple[Path, CliResult, dict[str, dict[str, str
 
 
 @pytest.fixture(scope="module")
-def references(pipeline_output: Path, baseline_output: Path) -> dict[str, Path]:
+def references(dicom_run, baseline_output: Path) -> dict[str, Path]:
     """The reference run of each good study."""
-    return {GOOD[0]: pipeline_output, BASELINE_ONLY: baseline_output}
+    return {GOOD[0]: dicom_run.out, BASELINE_ONLY: baseline_output}
 
 
 def test_good_studies_complete_and_failures_are_reported(local_batch, studies_and_victim, references) -> None:
@@ -55,7 +65,7 @@ def test_good_studies_complete_and_failures_are_reported(local_batch, studies_an
     assert "no usable axial CT" in first[NO_CT]["error"]
     assert first[CORRUPT]["error"] in (out / "batch_logs" / f"{CORRUPT}.log").read_text()
     for name in FINISHED:
-        assert_reference_outputs(out / name, references[name])  # the sample study's reference ran with 2 threads
+        assert_reference_outputs(out / name, references[name])  # the references ran with other thread counts
         assert float(first[name]["peak_rss_mb"]) > 0
         threads = json.loads((out / name / "run.json").read_text())["parameters"]["threads"]
         assert threads == max(1, available_cores() // 2)  # 2 workers share the cores
