@@ -59,7 +59,7 @@ def test_lesions_have_their_roles(seed):
 
 
 def test_rendered_case_has_the_promised_noise_and_necrotic_core(hard_case):
-    case = hard_case(102, 0)  # render_hard_case(102, 0), shared with the automatic detection test
+    case = hard_case(101, 0)  # render_hard_case(101, 0), shared with the segmentation and detection tests
     liver = case.liver_zyx & (np.abs(case.noise_free_hu_zyx - LIVER_HU) < 0.01)
     assert np.std(case.ct_hu_zyx[liver] - case.noise_free_hu_zyx[liver]) == pytest.approx(NOISE_HU, rel=0.05)
     necrotic = next(t for t in case.lesions if t.lesion_id == "L1")
