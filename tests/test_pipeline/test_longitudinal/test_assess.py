@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from pipeline.config import RegistrationConfig
 from pipeline.config_file import load_config
 from pipeline.longitudinal.run import run_study
 from sample_data.anatomy import LIVER_SUV, is_liver_parenchyma
@@ -50,7 +51,8 @@ def annotated_run(sample_root: Path, ground_truth: dict, tmp_path_factory: pytes
     targets["liver_reference_lps_mm"] = _liver_point(ground_truth)
     (tmp / "targets.json").write_text(json.dumps(targets))
     (tmp / "criteria.toml").write_text(CONFIG)
-    config = replace(load_config(tmp / "criteria.toml"), threads=1)  # figures drawn in this process
+    # registration is not the subject: affine (faster); one thread: the figures are drawn in this process
+    config = replace(load_config(tmp / "criteria.toml"), registration=RegistrationConfig(deformable=False), threads=1)
     run_study(sample_root / "study", tmp / "out", tmp / "targets.json", config)
     return tmp
 

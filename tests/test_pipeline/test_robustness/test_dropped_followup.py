@@ -1,7 +1,7 @@
 """A follow-up that cannot be used is dropped visibly: a WARNING even with ``-q``, listed in run.json, summary and
 report, and every later response carries a note; the measurements of the other timepoints equal those of the run on
-the undamaged study. The kinds of damage that drop a follow-up are each checked where they act (selection or
-loading), naming the series and a file."""
+the undamaged study (both with affine registration: faster, and not the subject). The kinds of damage that drop a
+follow-up are each checked where they act (selection or loading), naming the series and a file."""
 
 from __future__ import annotations
 
@@ -42,13 +42,15 @@ def _rows(path: Path) -> list[dict[str, str]]:
 
 @pytest.fixture(scope="module")
 def dropped_run(sample_root: Path, ground_truth: dict, tmp_path_factory: pytest.TempPathFactory):
-    """``lesion-pipeline run -q --log-json`` on the sample study with RescaleSlope 0 on one CT slice of follow-up 1."""
+    """``lesion-pipeline run -q --log-json --registration affine`` on the sample study with RescaleSlope 0 on one CT
+    slice of follow-up 1."""
     root = tmp_path_factory.mktemp("dropped")
     study = _copy(sample_root, root / "study")
     files = _ct_files(study, ground_truth["timepoints"][DROPPED]["ct_series_instance_uid"])
     edit([files[10]], setting(RescaleSlope="0"))
     out = root / "out"
-    result = cli("run", study, "-o", out, "-q", "--log-json", "--threads", "1")  # figures drawn in this process
+    # one thread: the figures are drawn in this process
+    result = cli("run", study, "-o", out, "-q", "--log-json", "--registration", "affine", "--threads", "1")
     assert result.returncode == 0, result.stderr
     return out, result.stderr, files[10].relative_to(study)
 
@@ -91,9 +93,9 @@ def test_later_responses_carry_a_note(dropped_run, ground_truth: dict) -> None:
     assert summary["timepoints"][0]["notes"] == [] and summary["timepoints"][1]["notes"] == [rows[1]["note"]]
 
 
-def test_the_other_timepoints_are_measured_as_without_the_damage(dropped_run, pipeline_output: Path) -> None:
+def test_the_other_timepoints_are_measured_as_without_the_damage(dropped_run, dicom_run) -> None:
     out, _, _ = dropped_run
-    reference = {(r["timepoint"], r["lesion_id"]): r for r in _rows(pipeline_output / "measurements.csv")}
+    reference = {(r["timepoint"], r["lesion_id"]): r for r in _rows(dicom_run.out / "measurements.csv")}
     rows = _rows(out / "measurements.csv")
     assert len(rows) == 2 * len({k[1] for k in reference})
     for row in rows:
