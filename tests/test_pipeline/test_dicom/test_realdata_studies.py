@@ -158,7 +158,7 @@ def test_run_loads_every_timepoint_of_a_real_study(realdata: Path, built_studies
     segmenter's business; it is not asserted here: its self-checks are switched off, so that a tumour it
     would refuse still lets the run go on to the follow-up. One tumour is enough for what is asserted: the
     second would only double the segmentation time.)"""
-    from pipeline.config import RegistrationConfig, RunConfig
+    from pipeline.config import RunConfig
     from pipeline.longitudinal.run import run_study
     from segmentation.ct_seeded import SeededCtConfig
 
@@ -166,12 +166,9 @@ def test_run_loads_every_timepoint_of_a_real_study(realdata: Path, built_studies
     targets = tmp_path / "targets.json"
     targets.write_text(json.dumps({"lesions": _tumour_seeds(realdata / "ircad_patient" / "masks.nii.gz", labels=(2,))}))
     messages: list[str] = []
-    # affine registration: not the subject, and faster; one thread: the figures are drawn in this process (no worker
-    # process to start)
+    # one thread: the figures are drawn in this process (no worker process to start)
     permissive = RunConfig(
-        lesion=SeededCtConfig(min_confidence=0.0, max_unlike_outside=1.01, min_edge_fraction=0.0),
-        registration=RegistrationConfig(deformable=False),
-        threads=1,
+        lesion=SeededCtConfig(min_confidence=0.0, max_unlike_outside=1.01, min_edge_fraction=0.0), threads=1
     )
     run_study(study, tmp_path / "out", targets, permissive, progress=lambda message, **_: messages.append(message))
     loaded = [m for m in messages if "CT (512, 512, 119)" in m]
