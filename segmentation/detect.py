@@ -30,7 +30,11 @@ organ, or a deposit alone), and compact: its volume at least
 ``bright_min_compactness`` times that of the sphere of its longest diameter,
 and its major axis at most ``bright_max_elongation`` times its least axis (IBSI
 axis lengths, :func:`measurement.morphology.axis_lengths_mm`; a vessel segment
-is long and thin). A dark candidate whose core is at least ``unmeasured_min_depth_mm``
+is long and thin). A dark candidate that the hypodense segmenter refuses is given to the segmenter of any
+appearance (a rim, mottled tissue or deposits around its dark core), whose lesion is kept when it holds at
+least half of the candidate's region (not a structure nearby, nor a piece of a longer dark vessel or duct),
+differs from the liver by ``min_contrast_hu`` and is measurable and compact as above. A dark candidate whose
+core is at least ``unmeasured_min_depth_mm``
 deep (a hypodense mass at least twice that across) is reported even when no
 segmenter can delineate it, as a lesion detected but not measured, with the
 segmenter's reason: a large mass is a finding whether or not its edge can be
@@ -90,6 +94,15 @@ class CtCandidate:
     polarity: int = -1
     #: the largest distance (mm) from a voxel of the region to its outside: half the width of its core
     depth_mm: float = 0.0
+    #: the region's voxels (bool) in its bounding box, which starts at ``region_offset_zyx``
+    region_zyx: np.ndarray | None = field(default=None, compare=False, repr=False)
+    region_offset_zyx: tuple[int, int, int] = (0, 0, 0)
+
+    def region_voxels(self) -> np.ndarray:
+        """The region's voxel indices (n x 3) in the whole image (none when the region is not kept)."""
+        if self.region_zyx is None:
+            return np.zeros((0, 3), dtype=int)
+        return np.argwhere(self.region_zyx) + np.asarray(self.region_offset_zyx)
 
 
 @dataclass(frozen=True)
@@ -139,10 +152,11 @@ def ct_candidates(
             differs |= local < -local_margin  # darker than the liver around it (bright: vessels would be)
         differs &= liver
         min_volume = config.min_volume_ml if polarity < 0 else config.bright_min_volume_ml
-        for seed, volume, mean, depth in _regions(differs, core, smooth, spacing_zyx, min_volume):
+        for seed, volume, mean, depth, region, start in _regions(differs, core, smooth, spacing_zyx, min_volume):
             seed_full = tuple(float(v) for v in np.asarray(seed) + offset)
             contrast = float(polarity * (mean - level))
-            out.append(CtCandidate(seed_full, volume, contrast, polarity, depth))  # type: ignore[arg-type]
+            region_offset = (int(start[0] + offset[0]), int(start[1] + offset[1]), int(start[2] + offset[2]))
+            out.append(CtCandidate(seed_full, volume, contrast, polarity, depth, region, region_offset))  # type: ignore[arg-type]
     return sorted(out, key=lambda c: -c.volume_ml)
 
 
@@ -180,9 +194,10 @@ def _regions(
     values: np.ndarray,
     spacing_zyx: tuple[float, float, float],
     min_volume_ml: float,
-) -> list[tuple[tuple[int, int, int], float, float, float]]:
+) -> list[tuple[tuple[int, int, int], float, float, float, np.ndarray, tuple[int, int, int]]]:
     """The connected regions of ``mask`` that reach ``core`` and hold ``min_volume_ml``: each one's deepest
-    point (index), volume (ml), mean of ``values`` and depth (mm) there."""
+    point (index), volume (ml), mean of ``values``, depth (mm) there, voxels in its bounding box and the
+    box's start (index)."""
     labels, n = ndimage.label(mask)
     voxel_ml = float(np.prod(spacing_zyx)) / 1000.0
     sizes = np.bincount(labels.ravel(), minlength=n + 1)
@@ -200,8 +215,9 @@ def _regions(
             tuple(slice(a, a + m) for (a, _), m in zip(pads, region.shape, strict=True))
         ]
         deepest = np.unravel_index(int(np.argmax(depth)), depth.shape)
-        seed = tuple(int(v) + s.start for v, s in zip(deepest, obj, strict=True))
-        out.append((seed, volume, float(values[obj][region].mean()), float(depth[deepest])))
+        start = (int(obj[0].start), int(obj[1].start), int(obj[2].start))
+        seed = (int(deepest[0]) + start[0], int(deepest[1]) + start[1], int(deepest[2]) + start[2])
+        out.append((seed, volume, float(values[obj][region].mean()), float(depth[deepest]), region, start))
     return out
 
 

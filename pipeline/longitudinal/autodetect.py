@@ -97,6 +97,11 @@ def _segmented(
     a lesion that differs from the liver by at least ``min_contrast_hu``."""
     if candidate.polarity < 0:
         seg = segmenter.segment(image, spacing, candidate.seed_zyx)
+        if not seg.found or seg.mask_zyx is None or seg.confidence < config.min_confidence:
+            # a rim, mottled tissue or a deposit around the dark core: the segmenter of any appearance
+            other = seeded.segment(image, spacing, candidate.seed_zyx, hints)
+            if other.confidence >= config.min_confidence and _rescued(other, candidate, image.shape, spacing, config):
+                seg = other
     else:
         seg = seeded.segment(image, spacing, candidate.seed_zyx, hints)
     if not seg.found or seg.mask_zyx is None:
@@ -107,6 +112,31 @@ def _segmented(
     if candidate.polarity > 0 and contrast is not None and abs(contrast) < config.min_contrast_hu:
         return not_found("a bright spot in tissue that hardly differs from the liver", candidate.seed_zyx)
     return seg
+
+
+def _rescued(
+    seg: LesionSegmentation,
+    candidate: CtCandidate,
+    shape_zyx: tuple[int, int, int],
+    spacing: tuple[float, float, float],
+    config: DetectionConfig,
+) -> bool:
+    """Whether a lesion that the segmenter of any appearance found from a dark candidate (the hypodense
+    segmenter refused it) is kept: it holds at least half of the candidate's region (not another structure
+    nearby, nor a piece cut out of a longer dark one, a vessel or a duct), differs from the liver by at
+    least ``min_contrast_hu``, is measurable (longest axial diameter at least ``bright_min_longest_mm``) and
+    compact (volume at least ``bright_min_compactness`` times that of the sphere of that diameter)."""
+    contrast = _contrast(seg)
+    voxels = candidate.region_voxels()
+    if not seg.found or seg.mask_zyx is None or contrast is None or abs(contrast) < config.min_contrast_hu:
+        return False
+    if not len(voxels) or (seg.full_fractions(shape_zyx)[tuple(voxels.T)] > 0).mean() < 0.5:
+        return False
+    longest = axial_diameters(seg.mask_zyx, spacing).longest_mm
+    return bool(
+        longest >= config.bright_min_longest_mm
+        and volume_ml(seg.mask_zyx, spacing) >= config.bright_min_compactness * np.pi / 6.0 * longest**3 / 1000.0
+    )
 
 
 def _contrast(seg: LesionSegmentation) -> float | None:

@@ -1,4 +1,6 @@
-"""Automatic detection of lesions brighter than the liver: an enhancing sphere is found, a vessel is not."""
+"""Automatic detection: an enhancing sphere is found, a vessel is not; a dark lesion the hypodense segmenter
+refuses is delineated by the segmenter of any appearance, a dark vessel is not; a large dark mass nobody can
+delineate is listed unmeasured."""
 
 from __future__ import annotations
 
@@ -44,11 +46,12 @@ def test_an_enhancing_sphere_is_detected_and_a_vessel_through_the_liver_is_not()
 
 
 class _Refusing:
-    """A segmenter that delineates nothing (as on a real tumour whose edge it cannot find)."""
+    """A segmenter that delineates nothing (as on a real tumour whose edge it cannot find); as the hypodense
+    segmenter it stands for one that cannot model the lesion."""
 
     name = "refusing"
 
-    def segment(self, image_zyx, spacing_zyx, seed_zyx):
+    def segment(self, image_zyx, spacing_zyx, seed_zyx, hints=None):
         from segmentation.result import not_found
 
         return not_found("no closed lesion boundary (test)", seed_zyx)
@@ -61,10 +64,30 @@ def test_a_large_dark_mass_nobody_can_delineate_is_listed_unmeasured_with_the_re
     small = (z - 48) ** 2 + (y - 95) ** 2 + (x - 95) ** 2 <= 5.0**2  # 10 mm across: core too thin
     image = image - 40.0 * (mass | small)
     with caplog.at_level("WARNING"):
-        found = detect(0, _series(image), None, liver, _Refusing(), DetectionConfig(), lambda k: f"L{k}")
+        found = detect(
+            0, _series(image), None, liver, _Refusing(), DetectionConfig(), lambda k: f"L{k}", seeded=_Refusing()
+        )
     assert len(found) == 1
     lesion = found[0]
     assert lesion.longest_diameter_mm is None and lesion.volume_ml is None and not lesion.measurable
     assert lesion.not_measured_reason == "no closed lesion boundary (test)"
     assert np.linalg.norm(np.subtract(lesion.centroid_lps_mm, [50.0, 50.0, 48.0])) < 5.0
     assert "detected but not measured: no closed lesion boundary (test)" in caplog.text
+
+
+def test_a_lesion_the_hypodense_segmenter_refuses_is_delineated_and_a_dark_vessel_is_not():
+    """A 14 mm lesion (-50 HU; its core too thin to be listed unmeasured) and a dark vessel 10 mm wide through
+    the block (-50 HU, as on an unenhanced scan), the hypodense segmenter refusing both: only the lesion is
+    found (by the segmenter of any appearance), measured, at its centre, with its diameter; a piece of the
+    vessel holds too little of its dark region to be kept."""
+    rng = np.random.default_rng(21)
+    image, liver, (z, y, x) = _liver_ct(rng)
+    lesion = (z - 48) ** 2 + (y - 45) ** 2 + (x - 45) ** 2 <= 7.0**2
+    vessel = (y - 90) ** 2 + (x - 85) ** 2 <= 5.0**2
+    image = image - 50.0 * (lesion | vessel)
+    found = detect(0, _series(image), None, liver, _Refusing(), DetectionConfig(), lambda k: f"L{k}")
+    assert len(found) == 1
+    lesion_found = found[0]
+    assert np.linalg.norm(np.subtract(lesion_found.centroid_lps_mm, [45.0, 45.0, 48.0])) < 2.0
+    assert lesion_found.measurable and lesion_found.longest_diameter_mm is not None
+    assert abs(lesion_found.longest_diameter_mm - 14.0) < 2.0
