@@ -32,9 +32,10 @@ just outside it (2-5 mm) that is not liver-like either (the edge found lies insi
 centre inside its rim, a deposit inside its tumour); a fainter layer of the lesion's own kind all around the
 outline (the median over the outline of that tissue's difference from the liver, signed by the lesion's
 polarity, above a quarter of the liver tolerance and 5 HU: a hypodense halo around a necrotic core, whose
-outer boundary is not clear); a volume below 0.03 ml; a confidence below 0.8; with a reader's line and an organ
-(a liver target), a longest axial diameter more than 4 mm and 15 % of the line's length away from it
-(:func:`line_agreement`; without an organ the line may be a lymph node's short axis).
+outer boundary is not clear); a volume below 0.03 ml; a confidence below 0.8; with a reader's line and an organ (a liver target), a longest axial diameter more than 4 mm and 15 % of the
+line's length away from it, or the middle 80 % of the line running more than max(2.5 mm, 10 % of its length)
+outside the outline (:func:`line_agreement`: the outline ends at an edge inside the lesion, such as a
+texture edge of a mottled lesion; without an organ the line may be a lymph node's short axis).
 The confidence is ``min(1, edge fraction / 0.9) * sqrt(clip(median edge contrast / tol, 0, 1)) *
 sqrt(1 - volume sd / 30 %)``.
 
@@ -43,7 +44,12 @@ above the liver's level, on the image smoothed by 0.7 voxel, in the lesion found
 the liver within 10 mm of the seed): the segmentation is run again with the dense tissue folded below the
 liver's level (:func:`fold_dense`), so that a deposit and the tumour around it are one lesion of one
 polarity, delineated against the liver; that result is kept when a lesion is found with a confidence of at
-least ``min_folded_confidence`` (0.95: the folded image is a model, so its result must be clear-cut).
+least ``min_folded_confidence`` (0.95: the folded image is a model, so its result must be clear-cut), at
+most 3 % of its outline's volume is fat outside the organ (:func:`fat_outside_organ`: a deposit's ring at the
+capsule folded with the fat's level leaks across it) and its tissue beside the dense part is seen as lesion in
+the image itself: when that tissue (beyond the dense tissue's ring of 4 voxels) is at least 20 % of the
+outline's volume, at most 60 % of it may be liver-like (:func:`liver_like_beside_dense`; more is an outline
+placed by the fold's model, not by the tumour's edge).
 Otherwise the first result stands, unless more than half of it is dense tissue: a deposit alone is not the
 lesion, and it is refused with the reason.
 
@@ -83,6 +89,7 @@ from segmentation.lesion_region import (
     touches_crop,
 )
 from segmentation.levels import histogram_mode
+from segmentation.morphology import bounding_box
 from segmentation.rays import (
     DirectionSet,
     fit_radii,
@@ -133,10 +140,22 @@ class SeededCtConfig:
     dense_hu: float = 150.0
     fold_hu: float = 40.0
     min_folded_confidence: float = 0.95
+    #: a folded outline may hold at most this share of fat outside the organ (below ``fat_hu`` at
+    #: ``outside_smoothing_mm``)
+    max_fat_outside: float = 0.03
+    #: a folded outline whose soft tissue (beyond the dense tissue's ring) is at least ``min_soft_share`` of its
+    #: volume may hold at most ``max_liver_like`` of it liver-like (within the tolerance of the liver's level)
+    min_soft_share: float = 0.2
+    max_liver_like: float = 0.6
     #: a reader's line and the longest axial diameter delineated may differ by at most this many mm or this share
     #: of the line, whichever is larger (readers' own lines vary by a few mm)
     line_tolerance_mm: float = 4.0
     line_tolerance: float = 0.15
+    #: the middle ``line_middle`` of a reader's line may run outside the outline by at most this many mm or this
+    #: share of the line, whichever is larger (its end points vary by a mm or two)
+    line_middle: float = 0.8
+    line_outside_mm: float = 2.5
+    line_outside: float = 0.1
 
 
 def organ_model(image_zyx: np.ndarray, spacing_zyx: tuple[float, float, float], mask_zyx: np.ndarray) -> OrganModel:
@@ -239,6 +258,46 @@ def fold_dense(
     return out
 
 
+def fat_outside_organ(smoothed_zyx: np.ndarray, inside: np.ndarray, organ_zyx: np.ndarray, fat_hu: float) -> float:
+    """Share of an outline's voxels (``inside``) that are fat (``smoothed_zyx`` below ``fat_hu``) outside the
+    organ (``organ_zyx`` < 0.5): where the outline has crossed the organ's border into the fat around it. Fat
+    within the organ's mask (a fat-containing lesion) is not counted; 0 for an empty outline."""
+    if not inside.any():
+        return 0.0
+    fat = (np.asarray(smoothed_zyx)[inside] < fat_hu) & (np.asarray(organ_zyx)[inside] < 0.5)
+    return float(np.mean(fat))
+
+
+def liver_like_beside_dense(
+    image_zyx: np.ndarray,
+    inside: np.ndarray,
+    spacing_zyx: np.ndarray,
+    level_hu: float,
+    background_hu: float,
+    tol_hu: float,
+    config: SeededCtConfig,
+    ring_voxels: int = 4,
+) -> tuple[float, float]:
+    """What a folded outline holds beside its dense tissue, as the image shows it: the share of the outline's
+    voxels (``inside``) beyond the dense tissue's ring (``ring_voxels``, city-block, around the voxels more than
+    ``config.dense_hu`` above ``level_hu``), and the share of those within ``tol_hu`` of ``background_hu`` on the
+    image smoothed by ``config.outside_smoothing_mm`` with the dense tissue and its ring left out (normalised
+    convolution). A tumour around a deposit is darker than the liver; an outline whose tissue beside the deposit
+    is mostly liver-like has been placed by the fold's model, not by the tumour's edge."""
+    box = bounding_box(inside, margin=[int(np.ceil(6.0 / s)) for s in spacing_zyx])
+    image = np.asarray(image_zyx[box], dtype=np.float32)
+    hidden = ndimage.binary_dilation(image - level_hu > config.dense_hu, iterations=ring_voxels)
+    soft = inside[box] & ~hidden
+    total = int(inside.sum())
+    if not total or not soft.any():
+        return 0.0, 0.0
+    sigma = [config.outside_smoothing_mm / s for s in spacing_zyx]
+    weight = ndimage.gaussian_filter((~hidden).astype(np.float32), sigma, mode="nearest")
+    seen = ndimage.gaussian_filter(np.where(hidden, 0.0, image).astype(np.float32), sigma, mode="nearest")
+    seen = seen[soft] / np.maximum(weight[soft], 1e-3)
+    return float(soft.sum()) / total, float(np.mean(np.abs(seen - background_hu) <= tol_hu))
+
+
 def _dense_share(image_zyx: np.ndarray, result: LesionSegmentation, threshold_hu: float) -> float:
     """Share of a lesion's voxels (fraction >= 0.5) above ``threshold_hu``."""
     assert result.mask_zyx is not None
@@ -279,19 +338,51 @@ def line_agreement(
     config: SeededCtConfig,
 ) -> LesionSegmentation:
     """``result``, or a refusal when its longest axial diameter and the reader's line (voxel indices z, y, x)
-    differ by more than ``config.line_tolerance_mm`` and ``config.line_tolerance`` of the line's length: the
-    outline found is then not the lesion the reader measured (a faint rim left out, a neighbour taken in)."""
+    differ by more than ``config.line_tolerance_mm`` and ``config.line_tolerance`` of the line's length (the
+    outline found is then not the lesion the reader measured: a faint rim left out, a neighbour taken in), or when
+    the line's middle runs outside the outline (:func:`line_outside_mm`) by more than ``config.line_outside_mm``
+    and ``config.line_outside`` of its length (the outline ends at an edge inside the lesion)."""
     assert result.mask_zyx is not None
     line_mm = float(np.linalg.norm(np.subtract(line_zyx[1], line_zyx[0]) * np.asarray(spacing_zyx)))
     found_mm = axial_diameters(result.mask_zyx, spacing_zyx).longest_mm
-    if abs(found_mm - line_mm) <= max(config.line_tolerance_mm, config.line_tolerance * line_mm):
-        return result
-    return not_found(
-        f"the outline found is {found_mm:.1f} mm long where the reader's line is {line_mm:.1f} mm: more than "
-        f"{config.line_tolerance_mm:g} mm and {100 * config.line_tolerance:.0f} % apart, so it is not the lesion "
-        "the reader measured (a faint part left out, or a neighbour taken in)",
-        result.seed_zyx,
-    )
+    if abs(found_mm - line_mm) > max(config.line_tolerance_mm, config.line_tolerance * line_mm):
+        return not_found(
+            f"the outline found is {found_mm:.1f} mm long where the reader's line is {line_mm:.1f} mm: more than "
+            f"{config.line_tolerance_mm:g} mm and {100 * config.line_tolerance:.0f} % apart, so it is not the "
+            "lesion the reader measured (a faint part left out, or a neighbour taken in)",
+            result.seed_zyx,
+        )
+    out_mm = line_outside_mm(result.mask_zyx, result.offset_zyx, spacing_zyx, np.asarray(line_zyx), config.line_middle)
+    limit_mm = max(config.line_outside_mm, config.line_outside * line_mm)
+    if out_mm > limit_mm:
+        return not_found(
+            f"the middle of the reader's line runs up to {out_mm:.1f} mm outside the outline found (more than "
+            f"{limit_mm:.1f} mm): the outline leaves out part of the lesion the reader measured (it ends at an edge "
+            "inside the lesion)",
+            result.seed_zyx,
+        )
+    return result
+
+
+def line_outside_mm(
+    fractions_zyx: np.ndarray, offset_zyx: Vec3, spacing_zyx: Vec3, line: np.ndarray, middle: float
+) -> float:
+    """How far (mm) the middle ``middle`` share of a reader's ``line`` (its two end points as voxel indices z, y,
+    x) runs outside an outline at most (its voxels of fraction >= 0.5; ``fractions_zyx`` starts at ``offset_zyx``);
+    0 when it lies inside."""
+    sp = np.asarray(spacing_zyx, dtype=float)
+    a, b = np.asarray(line[0], dtype=float), np.asarray(line[1], dtype=float)
+    t = np.linspace(0.5 - 0.5 * middle, 0.5 + 0.5 * middle, 41)[:, None]
+    points = a[None] + t * (b - a)[None] - np.asarray(offset_zyx, dtype=float)[None]
+    inside = np.asarray(fractions_zyx) >= 0.5
+    lo = np.minimum(np.floor(points.min(axis=0)).astype(int), 0) - 2
+    hi = np.maximum(np.ceil(points.max(axis=0)).astype(int) + 1, inside.shape) + 2
+    grid = np.zeros(tuple(int(v) for v in hi - lo), dtype=bool)
+    grid[tuple(slice(int(-l), int(-l) + n) for l, n in zip(lo, inside.shape))] = inside
+    if not grid.any():
+        return float("inf")
+    distance = ndimage.distance_transform_edt(~grid, sampling=sp)
+    return float(ndimage.map_coordinates(distance, (points - lo).T, order=1, mode="nearest").max())
 
 
 def _upsample(coarse: np.ndarray, shape: tuple[int, ...], factor: np.ndarray) -> np.ndarray:
@@ -436,6 +527,7 @@ class SeededCtSegmenter:
         box = _crop(image.shape, start, half, sp)
         offset = np.array([s.start for s in box])
         raw = np.asarray(image[box], dtype=np.float32)
+        original = raw
         if fold_level is not None:
             raw = fold_dense(raw, sp, fold_level, cfg.dense_hu, cfg.fold_hu)
         org = np.asarray(organ.mask_zyx[box], dtype=np.float32) if organ is not None else np.ones(raw.shape, np.float32)
@@ -632,6 +724,28 @@ class SeededCtSegmenter:
         vol = star_volume_mm3(r_final) / 1000.0
         if vol < cfg.min_volume_ml or mask.max() < 0.5:
             return not_found(f"lesion at the seed too small ({vol * 1000:.0f} mm3)", seed_t)
+        if fold_level is not None:
+            # the folded image is a model: an outline it places must hold no fat beyond the organ (where the ring
+            # of a deposit at the capsule took the fat's level for the tissue around it) and must hold lesion,
+            # not liver, beside the deposit
+            inside = np.zeros(raw.shape, dtype=bool)
+            inside[tuple(slice(o, o + n) for o, n in zip(moff, mask.shape))] = mask >= 0.5
+            fat = fat_outside_organ(w_out, inside, org, cfg.fat_hu)
+            self.debug["fat_outside_organ"] = fat
+            if fat > cfg.max_fat_outside:
+                return not_found(
+                    f"with its dense tissue folded, {100 * fat:.0f}% of the outline's volume is fat outside the "
+                    "organ: the outline crosses the organ's border into the fat around it",
+                    seed_t,
+                )
+            soft, like = liver_like_beside_dense(original, inside, sp, fold_level, b, tol, cfg)
+            self.debug["liver_like_beside_dense"] = (soft, like)
+            if soft >= cfg.min_soft_share and like > cfg.max_liver_like:
+                return not_found(
+                    f"with its dense tissue folded, {100 * like:.0f}% of the tissue the outline holds beside the "
+                    "dense part is liver-like in the image: the outline is not the tumour's",
+                    seed_t,
+                )
         if rel_vol_sd > cfg.max_rel_volume_sd:
             return not_found(
                 f"edge too faint or irregular to measure reliably (predicted volume uncertainty "

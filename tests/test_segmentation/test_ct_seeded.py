@@ -5,6 +5,8 @@ Truth comes from the generator: the exact volume of the inserted shape and its p
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -275,3 +277,118 @@ def test_the_organs_level_is_the_same_from_a_boolean_an_integer_or_a_float_mask(
     }
     assert len(set(levels.values())) == 1, levels
     assert levels["bool"] == pytest.approx(80.0, abs=2.0)
+
+
+def test_a_readers_line_running_through_a_part_of_the_lesion_left_out_is_a_refusal() -> None:
+    """A round lesion (radius 11 mm) whose one half is clearly darker than the liver (-45 HU) and whose other
+    half hardly differs from it (-4 HU, as parts of a mottled lesion do), measured by a reader across both
+    halves: the dark half's own longest diameter is as long as the reader's line, but the line's middle runs
+    through the faint half, outside that outline. The lesion is refused, or measured whole; never as its dark
+    half."""
+    from scipy import ndimage
+
+    bg = _liver()
+    centre = np.asarray(SHAPE_ZYX, float) / 2.0 + 0.3
+    grid = np.indices(SHAPE_ZYX).astype(float)
+    d_mm = [(grid[k] - centre[k]) * SPACING[k] for k in range(3)]
+    lesion = np.sqrt(d_mm[0] ** 2 + d_mm[1] ** 2 + d_mm[2] ** 2) < 11.0
+    contrast = np.where(lesion, np.where(d_mm[1] < 0.0, -45.0, -4.0), 0.0)
+    image = bg.image_zyx + ndimage.gaussian_filter(contrast, [0.6 / s for s in SPACING]).astype(np.float32)
+    true_ml = 4.0 / 3.0 * np.pi * 11.0**3 / 1000.0
+    # the reader's line across both halves (along y, through the centre), 22 mm long
+    half_vox = 11.0 / SPACING[1]
+    line = (
+        (float(centre[0]), float(centre[1] - half_vox), float(centre[2])),
+        (float(centre[0]), float(centre[1] + half_vox), float(centre[2])),
+    )
+    seed = (float(centre[0]), float(centre[1] - 5.0 / SPACING[1]), float(centre[2]))
+    hints = SegmentationHints(long_axis_zyx=line, organ=_hints(image).organ)
+    seg = SeededCtSegmenter().segment(image, SPACING, seed, hints)
+    if seg.found:
+        assert _volume_ml(seg.full_fractions(SHAPE_ZYX)) == pytest.approx(true_ml, rel=0.2)
+    else:
+        assert "outside the outline found" in seg.reason
+    # the dark half alone is what the outline takes without the check: about half the lesion, with a
+    # longest diameter that agrees with the line
+    lenient = SeededCtSegmenter(SeededCtConfig(line_outside_mm=1e3)).segment(image, SPACING, seed, hints)
+    assert lenient.found, lenient.reason
+    assert _volume_ml(lenient.full_fractions(SHAPE_ZYX)) < 0.7 * true_ml
+
+
+def test_line_outside_is_the_distance_of_the_lines_middle_beyond_the_outline() -> None:
+    """A box-shaped outline 10 voxels (8 mm) wide in x: a line along x through it lies inside; the same line
+    moved 5 voxels (4 mm) beyond the outline's side in y lies 4 mm outside it."""
+    from segmentation.ct_seeded import line_outside_mm
+
+    mask = np.zeros((5, 20, 20), np.float32)
+    mask[:, 5:15, 5:15] = 1.0
+    offset = (10.0, 30.0, 40.0)
+    inside = ((12.0, 40.0, 44.0), (12.0, 40.0, 55.0))  # its middle 80 %: x 45.1-53.9, within 45-54
+    assert line_outside_mm(mask, offset, SPACING, np.asarray(inside), 0.8) == pytest.approx(0.0, abs=1e-6)
+    beyond = ((12.0, 49.0, 44.0), (12.0, 49.0, 55.0))  # y index 49 = 5 voxels past the last inside row (44)
+    assert line_outside_mm(mask, offset, SPACING, np.asarray(beyond), 0.8) == pytest.approx(5 * SPACING[1], abs=0.05)
+
+
+def test_fat_outside_the_organ_counts_and_fat_inside_it_does_not() -> None:
+    """A cube of 1000 voxels, its upper 300 in fat (-100 HU) outside the organ, 200 more in fat inside the
+    organ (a fat-containing lesion), the rest soft tissue: 30 % of it is fat outside the organ."""
+    from segmentation.ct_seeded import fat_outside_organ
+
+    image = np.full((10, 10, 10), 60.0, np.float32)
+    organ = np.ones((10, 10, 10), np.float32)
+    image[:3] = -100.0
+    organ[:3] = 0.0
+    image[3:5] = -100.0
+    inside = np.ones((10, 10, 10), bool)
+    assert fat_outside_organ(image, inside, organ, -50.0) == pytest.approx(0.3)
+    assert fat_outside_organ(image, np.zeros_like(inside), organ, -50.0) == 0.0
+
+
+def test_a_folded_outline_crossing_the_capsule_into_fat_is_refused() -> None:
+    """A tumour mostly filled with iodised oil (as in the test above), the liver cut off by fat (-100 HU, outside
+    the organ's mask) a voxel above it. An outline pushed far beyond the edge (a blur correction far too large,
+    standing for a leak of the folded model) takes in fat beyond the capsule: refused, where without the check
+    the folded outline is measured far too large."""
+    deposit = Texture(((0.12, 0.0, 0.0),), (0.0,))
+    texture = Texture(((0.3, 0.1, 0.0), (0.0, 0.3, 0.1)), (0.3, 1.0))
+    appearance = Appearance(
+        "lipiodol", -30.0, 4.0, texture, deposit_hu=550.0, deposit_threshold=0.4, deposit_texture=deposit
+    )
+    bg, image, shape, truth = _case(appearance)
+    top = int(np.argwhere(truth > 0)[:, 0].max()) + 1
+    fat = np.zeros(SHAPE_ZYX, bool)
+    fat[top:] = True
+    image = np.where(fat, np.float32(-100.0), image)
+    hints = SegmentationHints(organ=organ_model(image, SPACING, ~fat))
+    leak = SeededCtConfig(blur_correction=10.0)
+    leaky = SeededCtSegmenter(leak).segment(image, SPACING, _seed(bg, shape), hints)
+    assert not leaky.found
+    assert "fat outside the organ" in leaky.reason
+    unchecked = dataclasses.replace(leak, max_fat_outside=1.0)
+    measured = SeededCtSegmenter(unchecked).segment(image, SPACING, _seed(bg, shape), hints)
+    assert measured.found, measured.reason
+    assert _volume_ml(measured.full_fractions(SHAPE_ZYX)) > 1.3 * shape.volume_ml()
+
+
+def test_a_folded_outline_holding_liver_beside_its_deposit_is_measured_as_liver_like() -> None:
+    """A deposit (500 HU, radius 3 mm) at the centre of a sphere of radius 9 mm: with liver around the deposit
+    the sphere's tissue beyond the deposit's ring is liver-like; with a tumour (-40 HU) around it, it is not.
+    The share of the sphere beyond the ring is close to 1 - (ring radius / 9 mm)^3 (ring: 4 voxels of 0.8 mm
+    in-plane, 2 mm across slices, beyond the deposit's 3 mm)."""
+    from segmentation.ct_seeded import liver_like_beside_dense
+
+    bg = _liver(noise_hu=8.0)
+    centre = np.asarray(SHAPE_ZYX, float) / 2.0
+    grid = np.indices(SHAPE_ZYX).astype(float)
+    r_mm = np.sqrt(sum(((grid[k] - centre[k]) * SPACING[k]) ** 2 for k in range(3)))
+    sphere = r_mm < 9.0
+    cfg = SeededCtConfig()
+    sp = np.asarray(SPACING)
+    liver = bg.image_zyx + np.where(r_mm < 3.0, 500.0, 0.0).astype(np.float32)
+    tumour = bg.image_zyx + np.where(r_mm < 3.0, 500.0, np.where(sphere, -40.0, 0.0)).astype(np.float32)
+    soft_l, like_l = liver_like_beside_dense(liver, sphere, sp, LIVER_HU, LIVER_HU, 15.0, cfg)
+    soft_t, like_t = liver_like_beside_dense(tumour, sphere, sp, LIVER_HU, LIVER_HU, 15.0, cfg)
+    assert like_l > 0.9
+    assert like_t < 0.1
+    assert soft_l == pytest.approx(soft_t)
+    assert 0.1 < soft_l < 1.0 - (3.0 / 9.0) ** 3  # beyond the deposit and its ring, not all of the sphere
