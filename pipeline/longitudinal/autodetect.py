@@ -133,9 +133,15 @@ def _rescued(
     if not len(voxels) or (seg.full_fractions(shape_zyx)[tuple(voxels.T)] > 0).mean() < 0.5:
         return False
     longest = axial_diameters(seg.mask_zyx, spacing).longest_mm
+    return _measurable_and_compact(longest, volume_ml(seg.mask_zyx, spacing), config)
+
+
+def _measurable_and_compact(longest_mm: float, volume: float, config: DetectionConfig) -> bool:
+    """A longest axial diameter of at least ``bright_min_longest_mm`` and a volume (ml) of at least
+    ``bright_min_compactness`` times that of the sphere of that diameter."""
     return bool(
-        longest >= config.bright_min_longest_mm
-        and volume_ml(seg.mask_zyx, spacing) >= config.bright_min_compactness * np.pi / 6.0 * longest**3 / 1000.0
+        longest_mm >= config.bright_min_longest_mm
+        and volume >= config.bright_min_compactness * np.pi / 6.0 * longest_mm**3 / 1000.0
     )
 
 
@@ -160,9 +166,8 @@ def _bright_non_lesion(
         return False
     major, _, least = axis_lengths_mm(seg.mask_zyx, spacing)
     return (
-        longest_mm < config.bright_min_longest_mm
+        not _measurable_and_compact(longest_mm, volume, config)
         or contrast > config.bright_max_contrast_hu
-        or volume < config.bright_min_compactness * np.pi / 6.0 * longest_mm**3 / 1000.0
         or major > config.bright_max_elongation * least
     )
 
