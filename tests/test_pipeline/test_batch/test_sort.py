@@ -1,21 +1,23 @@
-"""``sort``: a PACS export mixing three patients' files (and junk) becomes three study folders that ``batch``
-runs; nothing in the export changes (every file's content and modification time are checked)."""
+"""``sort``: a PACS export mixing three patients' files (and junk) becomes three study folders, one per patient,
+as ``batch`` takes them; nothing in the export changes (every file's content and modification time are checked)."""
 
 from __future__ import annotations
 
 import csv
 import hashlib
+import json
 import os
-import shutil
 from pathlib import Path
 
 import pydicom
 import pytest
-from cli_in_process import cli
 from pydicom.uid import generate_uid
 
+from pipeline.batch.runner import list_studies
 from pipeline.cli.main import main
+from pipeline.dicom.discover import discover
 from pipeline.dicom.inspection import patient_key
+from pipeline.dicom.selection import select_timepoints
 
 PATIENTS = ("SORT-PATIENT-A", "SORT-PATIENT-B", "SORT-PATIENT-C")
 
@@ -33,18 +35,22 @@ def _fingerprint(root: Path) -> dict[str, tuple[str, int, int]]:
     return out
 
 
+def _baseline_series(sample_root: Path) -> dict[str, list[Path]]:
+    """The files of the sample study's baseline CT and PET, by modality."""
+    truth = json.loads((sample_root / "ground_truth.json").read_text())["timepoints"][0]
+    wanted = {truth["ct_series_instance_uid"], truth["pet_series_instance_uid"]}
+    series: dict[str, list[Path]] = {}
+    for path in sorted((sample_root / "study").rglob("IM*")):
+        ds = pydicom.dcmread(path, stop_before_pixels=True)
+        if ds.SeriesInstanceUID in wanted:
+            series.setdefault(str(ds.Modality), []).append(path)
+    return series
+
+
 @pytest.fixture(scope="module")
 def export(sample_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Baseline CT and PET of the sample study as three patients, files interleaved in a flat export, plus junk."""
-    import json
-
-    truth = json.loads((sample_root / "ground_truth.json").read_text())["timepoints"][0]
-    wanted = {truth["ct_series_instance_uid"], truth["pet_series_instance_uid"]}
-    sources = [
-        p
-        for p in sorted((sample_root / "study").rglob("IM*"))
-        if pydicom.dcmread(p, stop_before_pixels=True).SeriesInstanceUID in wanted
-    ]
+    sources = sorted(p for paths in _baseline_series(sample_root).values() for p in paths)
     root = tmp_path_factory.mktemp("export") / "EXPORT"
     for n, patient in enumerate(PATIENTS):
         uids: dict[str, str] = {}
@@ -99,15 +105,15 @@ def test_sort_splits_the_export_by_patient_and_changes_nothing(
     assert "a different file is already there" in capsys.readouterr().err
     assert _fingerprint(export) == before
 
-    # the study folders run as a batch (each with the targets of the sample study)
+    # the study folders are what ``batch`` takes: one study per patient, each with the baseline's CT and PET of the
+    # sample study (the same number of slices; new UIDs); running them is what the other batch tests do
     victim.unlink()
     assert main(["sort", str(export), "-o", str(studies), "-q"]) == 0
+    assert [p.name for p in list_studies(studies, tmp_path / "out")] == keys
+    slices = {m: len(series) for m, series in _baseline_series(sample_root).items()}
     for key in keys:
-        shutil.copy(sample_root / "study" / "targets.json", studies / key / "targets.json")
-    result = cli("batch", studies, "-o", tmp_path / "out", "--workers", "2", "-q")
-    assert result.returncode == 0, result.stderr
-    with open(tmp_path / "out" / "batch_summary.csv", newline="") as f:
-        assert {r["study"]: r["status"] for r in csv.DictReader(f)} == dict.fromkeys(keys, "ok")
+        (timepoint,) = select_timepoints(discover(studies / key, workers=1))
+        assert (len(timepoint.ct_candidates[0]), len(timepoint.pet_candidates[0])) == (slices["CT"], slices["PT"])
 
 
 def test_sort_with_links_points_into_the_export(export: Path, tmp_path: Path) -> None:
