@@ -7,8 +7,9 @@ Cases:
   classes per case; exact truth), generated into the work folder (kept between runs of the same
   generator version and seed);
 * **ircad**: the two tumours of ``ircad_patient`` against their manual masks (labels 2 and 3 of
-  ``masks.nii.gz``, read in place), once seeded at each tumour's deepest point and once at a point a third
-  of the way in from its border;
+  ``masks.nii.gz``, read in place), once seeded at each tumour's deepest point, once at a point a third
+  of the way in from its border, and once with a reader's RECIST line (the manual mask's longest axial
+  diameter, as a reader would draw it in a viewer; the seed at its middle);
 * **user** (``--data DIR``): every ``DIR/<case>/`` with ``study/`` (DICOM), ``targets.json`` and
   ``masks/<lesion id>.nii.gz`` (any image SimpleITK reads; non-zero is lesion, floats in [0, 1] are
   fractions; resampled onto the CT grid), optionally ``classes.json`` (``{"L1": "rim", ...}``) for the
@@ -126,26 +127,32 @@ def hybrid_cases(context: Context) -> list[Case]:
 
 
 def ircad_cases(context: Context) -> list[Case]:
-    """The two real tumours, seeded at their deepest point and off-centre (seeds from the manual masks)."""
+    """The two real tumours, seeded at their deepest point, off-centre, and with a reader's line (all from the
+    manual masks)."""
     folder = context.realdata / "ircad_patient"
     masks = sitk.ReadImage(str(folder / "masks.nii.gz"))
     labels = sitk.GetArrayFromImage(masks)
     spacing = np.asarray(masks.GetSpacing()[::-1])
     out = []
-    for mode in ("deepest", "off-centre"):
+    for mode in ("deepest", "off-centre", "line"):
         lesions = []
         refs = {}
         for k, label in enumerate((2, 3), start=1):
             tumour = labels == label
-            depth = ndimage.distance_transform_edt(tumour, sampling=spacing)
-            if mode == "deepest":
-                index = np.unravel_index(int(np.argmax(depth)), depth.shape)
-            else:  # a third of the way in from the border: the ring of depth 30-40 % of the maximum
-                ring = np.argwhere((depth > 0.3 * depth.max()) & (depth < 0.4 * depth.max()))
-                index = tuple(ring[len(ring) // 2])
-            seed = masks.TransformContinuousIndexToPhysicalPoint([float(v) for v in index[::-1]])
-            lps = _nifti_to_lps(masks, seed)
-            lesions.append({"id": f"T{k}", "seed_lps_mm": [round(v, 2) for v in lps]})
+            lesion: dict = {"id": f"T{k}"}
+            if mode == "line":  # a reader's RECIST line: the mask's longest axial diameter, the seed at its middle
+                ends = axial_diameters(tumour, tuple(spacing)).long_axis_zyx
+                lesion["seed_lps_mm"] = _lps(masks, tuple(np.mean(ends, axis=0)))
+                lesion["long_axis_lps_mm"] = [_lps(masks, end) for end in ends]
+            else:
+                depth = ndimage.distance_transform_edt(tumour, sampling=spacing)
+                if mode == "deepest":
+                    index = np.unravel_index(int(np.argmax(depth)), depth.shape)
+                else:  # a third of the way in from the border: the ring of depth 30-40 % of the maximum
+                    ring = np.argwhere((depth > 0.3 * depth.max()) & (depth < 0.4 * depth.max()))
+                    index = tuple(ring[len(ring) // 2])
+                lesion["seed_lps_mm"] = _lps(masks, index)
+            lesions.append(lesion)
             refs[f"T{k}"] = Reference(folder / "masks.nii.gz", label, cls="real tumour")
         targets = context.work / "ircad" / f"targets-{mode}.json"
         targets.parent.mkdir(parents=True, exist_ok=True)
@@ -157,6 +164,12 @@ def ircad_cases(context: Context) -> list[Case]:
 def _nifti_to_lps(image: sitk.Image, point: tuple[float, ...]) -> tuple[float, float, float]:
     """SimpleITK already gives NIfTI points in LPS: the identity (kept as a named step for the reader)."""
     return (float(point[0]), float(point[1]), float(point[2]))
+
+
+def _lps(image: sitk.Image, index_zyx: tuple) -> list[float]:
+    """LPS mm (rounded to 0.01 mm) of a continuous voxel index (z, y, x) of ``image``."""
+    point = image.TransformContinuousIndexToPhysicalPoint([float(v) for v in index_zyx[::-1]])
+    return [round(v, 2) for v in _nifti_to_lps(image, point)]
 
 
 def user_cases(context: Context) -> list[Case]:
