@@ -11,15 +11,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
 import numpy as np
 import SimpleITK as sitk
+from matplotlib.figure import Figure
 
 from pipeline import spatial
 from pipeline.outputs.drawing import Submit, draw_here
-from pipeline.outputs.qc_registration import roi_extent
+from pipeline.outputs.qc_registration import LAYOUT, roi_extent
 
 WINDOW_HU = (-160.0, 240.0)
 
@@ -52,17 +50,14 @@ def liver_png(path: Path, ct: sitk.Image, liver_zyx: np.ndarray, title: str, sub
 
 def draw_liver(path: Path, views: list[tuple[np.ndarray, np.ndarray, float, str]], title: str) -> None:
     """Draw the liver QC figure: per view (HU slice, liver slice, pixel aspect, caption), side by side."""
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 4, figsize=(16, 4.6))
+    fig = Figure(figsize=(16, 4.6))
+    axes = fig.subplots(1, 4)
     for ax, (hu, liver, aspect, caption) in zip(axes, views, strict=True):
         ax.imshow(hu, cmap="gray", vmin=WINDOW_HU[0], vmax=WINDOW_HU[1], aspect=aspect, interpolation="nearest")
         ax.contour(liver.astype(float), levels=[0.5], colors="yellow", linewidths=0.9)
         ax.set_title(caption, fontsize=9)
-    for ax in axes:
         ax.set_axis_off()
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+    fig.subplots_adjust(**LAYOUT)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=80)
-    plt.close(fig)

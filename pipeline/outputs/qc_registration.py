@@ -10,11 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
 import numpy as np
 import SimpleITK as sitk
+from matplotlib.figure import Figure
 
 from pipeline.outputs.drawing import Submit, draw_here
 from segmentation.morphology import bounding_box
@@ -22,6 +20,9 @@ from segmentation.morphology import bounding_box
 WINDOW_HU = (-160.0, 240.0)
 CHECKER_MM = 20.0
 QC_SPACING_MM = 1.5
+#: margins (figure fractions) of the QC figures with a row of titled panels under a title (matplotlib's
+#: ``subplots_adjust``): fixed, where ``tight_layout`` would lay the text out once more to find them
+LAYOUT = {"left": 0.01, "right": 0.99, "bottom": 0.01, "top": 0.92, "wspace": 0.04, "hspace": 0.1}
 
 
 def roi_extent(roi_zyx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -128,9 +129,8 @@ def registration_png(
 
 def draw_registration(path: Path, planes: Planes, title: str) -> None:
     """Draw the figure of the registration's QC ``planes`` (per plane: baseline, follow-up, checkerboard, ROI)."""
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(2, 3, figsize=(12, 8))
+    fig = Figure(figsize=(12, 8))
+    axes = fig.subplots(2, 3)
     for row, (name, (fixed_2d, moving_2d, mixed_2d, roi_2d)) in enumerate(planes.items()):
         for col, (label, data) in enumerate(
             (("baseline", fixed_2d), ("follow-up (registered)", moving_2d), ("checkerboard", mixed_2d))
@@ -141,7 +141,6 @@ def draw_registration(path: Path, planes: Planes, title: str) -> None:
             ax.set_title(f"{name}: {label}", fontsize=9)
             ax.set_axis_off()
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+    fig.subplots_adjust(**LAYOUT)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=80)
-    plt.close(fig)
