@@ -26,7 +26,7 @@ import numpy as np
 from scipy import ndimage
 
 from segmentation.levels import histogram_mode
-from segmentation.morphology import bounding_box, distance_mm, distance_to_mm
+from segmentation.morphology import bounding_box, dilate_mm, distance_mm, distance_to_mm, erode_mm, fill_holes
 from segmentation.working_grid import integer_block_means
 
 #: how every "nothing here but liver" reason starts (a follow-up lesion that is gone)
@@ -79,16 +79,11 @@ def organ_allowed(organ_fraction: np.ndarray, spacing: np.ndarray, close_mm: flo
     organ = organ_fraction >= 0.5
     if not organ.any():
         return np.ones(organ.shape, np.float32)
-    padded = np.pad(organ, [(int(np.ceil((close_mm + margin_mm) / s)) + 1,) * 2 for s in spacing])
-    grown = ndimage.distance_transform_edt(~padded, sampling=spacing) <= close_mm
-    closed = ndimage.distance_transform_edt(grown, sampling=spacing) > close_mm
-    closed = ndimage.binary_fill_holes(closed | padded)
-    allowed = ndimage.distance_transform_edt(~closed, sampling=spacing) <= margin_mm
-    inner = tuple(
-        slice(int(np.ceil((close_mm + margin_mm) / s)) + 1, -(int(np.ceil((close_mm + margin_mm) / s)) + 1))
-        for s in spacing
-    )
-    return allowed[inner].astype(np.float32)
+    pad = [int(np.ceil((close_mm + margin_mm) / s)) + 1 for s in spacing]  # room for the closing and the margin
+    padded = np.pad(organ, [(p, p) for p in pad])
+    closed = fill_holes(erode_mm(dilate_mm(padded, close_mm, spacing), close_mm, spacing) | padded)
+    allowed = dilate_mm(closed, margin_mm, spacing)
+    return allowed[tuple(slice(p, -p) for p in pad)].astype(np.float32)
 
 
 def organ_hull_allowed(organ_fraction: np.ndarray, spacing: np.ndarray, margin_mm: float) -> np.ndarray:

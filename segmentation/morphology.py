@@ -3,8 +3,9 @@
 Dilation and erosion by a ball are exact Euclidean operations computed with a
 distance transform, so a radius means the same in every direction whatever the
 voxel spacing. Axis order is (z, y, x); spacings are in mm. The transforms run on
-the bounding box of the mask (grown by what the operation can reach), which gives
-the same result as on the whole array at a fraction of the cost.
+the bounding box of the mask (grown by what the operation can reach), and so do
+hole filling and connected components, which gives the same result as on the
+whole array at a fraction of the cost.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ def distance_mm(mask: np.ndarray, spacing_zyx: Sequence[float] | np.ndarray) -> 
     return distance
 
 
-def dilate_mm(mask: np.ndarray, radius_mm: float, spacing_zyx: Sequence[float]) -> np.ndarray:
+def dilate_mm(mask: np.ndarray, radius_mm: float, spacing_zyx: Sequence[float] | np.ndarray) -> np.ndarray:
     """Voxels within ``radius_mm`` of ``mask`` (none when ``mask`` is empty).
 
     Computed on the mask's bounding box grown by the radius (and one voxel): no voxel beyond it is that near.
@@ -61,17 +62,17 @@ def _reach_box(mask: np.ndarray, radius_mm: float, spacing_zyx: Sequence[float] 
     return bounding_box(mask, margin=[int(np.ceil(radius_mm / s)) + 1 for s in spacing_zyx])
 
 
-def erode_mm(mask: np.ndarray, radius_mm: float, spacing_zyx: Sequence[float]) -> np.ndarray:
+def erode_mm(mask: np.ndarray, radius_mm: float, spacing_zyx: Sequence[float] | np.ndarray) -> np.ndarray:
     """Voxels of ``mask`` farther than ``radius_mm`` from its outside (the image border counts as inside)."""
     return distance_mm(mask, spacing_zyx) > radius_mm
 
 
-def open_mm(mask: np.ndarray, radius_mm: float, spacing_zyx: Sequence[float]) -> np.ndarray:
+def open_mm(mask: np.ndarray, radius_mm: float, spacing_zyx: Sequence[float] | np.ndarray) -> np.ndarray:
     """Opening by a ball: removes parts thinner than ``2 * radius_mm`` (result within ``mask``)."""
     return dilate_mm(erode_mm(mask, radius_mm, spacing_zyx), radius_mm, spacing_zyx) & mask
 
 
-def close_mm(mask: np.ndarray, radius_mm: float, spacing_zyx: Sequence[float]) -> np.ndarray:
+def close_mm(mask: np.ndarray, radius_mm: float, spacing_zyx: Sequence[float] | np.ndarray) -> np.ndarray:
     """Closing by a ball, on a padded copy so that the image border does not stop it."""
     pad = [int(np.ceil(radius_mm / s)) + 1 for s in spacing_zyx]
     padded = np.pad(mask, [(p, p) for p in pad])
@@ -94,31 +95,63 @@ def _outside_reached(mask: np.ndarray, structure: np.ndarray | None, faces: tupl
     return border[labels]
 
 
+def _holes_filled(mask: np.ndarray, axial: bool) -> np.ndarray:
+    """``mask`` with its holes filled in 3D, then (``axial``) in every axial slice.
+
+    Computed on the mask's bounding box: every voxel outside the box is outside the mask and
+    reaches the array border along a straight line, so a voxel of the box reaches the array border exactly when
+    it reaches the box's faces (a voxel outside the mask on a face of the box is on the array border or next to
+    a voxel outside the box).
+    """
+    filled = np.zeros(mask.shape, dtype=bool)
+    if not mask.any():
+        return filled
+    box = bounding_box(mask)
+    inner = ~_outside_reached(mask[box], None, (0, 1, 2))
+    filled[box] = ~_outside_reached(inner, _IN_PLANE, (1, 2)) if axial else inner
+    return filled
+
+
 def fill_holes(mask: np.ndarray) -> np.ndarray:
     """``mask`` with every region it encloses in 3D (not connected to the array border, 6-connectivity) filled."""
-    return ~_outside_reached(mask, None, (0, 1, 2))
+    return _holes_filled(mask, axial=False)
 
 
 def fill_holes_axial(mask: np.ndarray) -> np.ndarray:
     """Holes filled in 3D and then in every axial slice (z is axis 0; 4-connectivity in the slice)."""
-    return ~_outside_reached(fill_holes(mask), _IN_PLANE, (1, 2))
+    return _holes_filled(mask, axial=True)
 
 
 def components_touching(mask: np.ndarray, seeds: np.ndarray) -> np.ndarray:
-    """The connected components (6-connectivity) of ``mask`` that contain a voxel of ``seeds``."""
-    labels, n = ndimage.label(mask)
+    """The connected components (6-connectivity) of ``mask`` that contain a voxel of ``seeds``.
+
+    Labelled on the mask's bounding box, which holds every component whole.
+    """
+    kept = np.zeros(mask.shape, dtype=bool)
+    if not mask.any():
+        return kept
+    box = bounding_box(mask)
+    labels, n = ndimage.label(mask[box])
     keep = np.zeros(n + 1, dtype=bool)
-    keep[labels[seeds & mask]] = True
+    keep[labels[seeds[box] & mask[box]]] = True
     keep[0] = False
-    return keep[labels]
+    kept[box] = keep[labels]
+    return kept
 
 
 def largest_component(mask: np.ndarray) -> np.ndarray:
-    """The largest connected component of ``mask`` (empty when ``mask`` is)."""
-    labels, n = ndimage.label(mask)
-    if n == 0:
-        return mask.copy()
-    return labels == int(np.argmax(np.bincount(labels.ravel())[1:])) + 1
+    """The largest connected component of ``mask`` (empty when ``mask`` is; the first in raster order of equal
+    ones).
+
+    Labelled on the mask's bounding box: the components and their raster order are those of the whole array.
+    """
+    largest = np.zeros(mask.shape, dtype=bool)
+    if not mask.any():
+        return largest
+    box = bounding_box(mask)
+    labels, _ = ndimage.label(mask[box])
+    largest[box] = labels == int(np.argmax(np.bincount(labels.ravel())[1:])) + 1
+    return largest
 
 
 def bounding_box(mask: np.ndarray, margin: int | Sequence[int] = 0) -> tuple[slice, ...]:

@@ -1,7 +1,8 @@
 """Morphology in mm on the mask's bounding box: the same voxels and distances as on the whole array.
 
 The reference is SciPy's Euclidean distance transform of the whole array: a distance of every voxel to the
-nearest voxel outside the mask, thresholded at the radius for dilation and erosion.
+nearest voxel outside the mask, thresholded at the radius for dilation and erosion; for hole filling and
+connected components, SciPy's hole filling and labelling of the whole array.
 """
 
 from __future__ import annotations
@@ -10,7 +11,19 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from segmentation.morphology import bounding_box, close_mm, dilate_mm, distance_mm, distance_to_mm, erode_mm, open_mm
+from segmentation.morphology import (
+    bounding_box,
+    close_mm,
+    components_touching,
+    dilate_mm,
+    distance_mm,
+    distance_to_mm,
+    erode_mm,
+    fill_holes,
+    fill_holes_axial,
+    largest_component,
+    open_mm,
+)
 
 SPACINGS = [(1.0, 1.0, 1.0), (2.0, 0.78125, 0.78125), (3.125, 0.7, 1.6), (2.5, 3.0, 0.743)]
 
@@ -37,6 +50,35 @@ def test_distances_and_balls_match_the_whole_array_transform(spacing: tuple[floa
         if mask.any():  # (the whole-array transform of an empty mask measures from a voxel before the corner)
             assert np.array_equal(dilate_mm(mask, radius, spacing), outside <= radius)
             assert np.array_equal(distance_to_mm(mask, spacing, radius), np.where(outside <= radius, outside, np.inf))
+
+
+def _shell(rng: np.random.Generator) -> np.ndarray:
+    """A random blob with a cavity and a slit (holes in 3D and in slices), sometimes touching the array border."""
+    mask = _random_mask(rng)
+    if mask.any():
+        box = bounding_box(mask)
+        mask[box] = True
+        inner = tuple(slice(b.start + 1, b.stop - 1) for b in box)
+        mask[inner] = False
+        if rng.random() < 0.5:  # the cavity opened towards +x: a hole in each axial slice, none in 3D
+            mask[inner[0], inner[1], inner[2].stop :] = False
+    return mask
+
+
+def test_hole_filling_and_components_match_the_whole_array() -> None:
+    rng = np.random.default_rng(3)
+    for _ in range(300):
+        mask = _shell(rng) if rng.random() < 0.5 else _random_mask(rng)
+        seeds = rng.random(mask.shape) < 0.02
+        filled = ndimage.binary_fill_holes(mask)
+        axial = np.stack([ndimage.binary_fill_holes(plane) for plane in filled])
+        labels, n = ndimage.label(mask)
+        touched = np.isin(labels, np.unique(labels[seeds & mask]))
+        sizes = np.bincount(labels.ravel(), minlength=n + 1)[1:]
+        assert np.array_equal(fill_holes(mask), filled)
+        assert np.array_equal(fill_holes_axial(mask), axial)
+        assert np.array_equal(components_touching(mask, seeds), touched & mask)
+        assert np.array_equal(largest_component(mask), labels == np.argmax(sizes) + 1 if n else mask)
 
 
 def test_empty_and_full_masks() -> None:
