@@ -228,7 +228,7 @@ def _side(ct: sitk.Image, config: RegistrationConfig) -> _Side:
 
 def _liver_region(work: sitk.Image, roi: sitk.Image, config: RegistrationConfig) -> _Region:
     """The deformable region on the baseline's working grid (see the module docstring, step 4)."""
-    fraction = sitk.Resample(sitk.Cast(roi, sitk.sitkFloat32), work, sitk.Transform(), sitk.sitkLinear, 0.0)
+    fraction = sitk.Resample(roi, work, sitk.Transform(), sitk.sitkLinear, 0.0, sitk.sitkFloat32)  # no float copy
     inside = sitk.GetArrayViewFromImage(fraction) >= 0.5
     if not inside.any():
         raise RegistrationError("the deformable region of interest is empty")
