@@ -311,11 +311,11 @@ def _enclosed_blob(
     voxels just around it."""
     grown = tuple(slice(max(b.start - 1, 0), b.stop + 1) for b in box)
     part = labels[grown] == k
+    points = np.argwhere(part) * np.asarray(spacing_zyx)
+    if len(points) < 4:  # (most regions: checked before the ring, which costs a dilation)
+        return False
     ring = ndimage.binary_dilation(part) & ~part
     if float((ring & liver[grown]).sum()) < config.capsule_min_contact * float(ring.sum()):
-        return False
-    points = np.argwhere(part) * np.asarray(spacing_zyx)
-    if len(points) < 4:
         return False
     extent = np.sqrt(np.maximum(np.linalg.eigvalsh(np.cov(points.T)), 1e-6))
     return bool(extent[-1] <= config.capsule_max_elongation * extent[0])
