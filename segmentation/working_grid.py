@@ -71,6 +71,15 @@ def integer_block_means(values: np.ndarray, factors: Sequence[int] | np.ndarray)
 
     Where it gives means, they are those of ``numpy.mean`` in float32 (the same sums, divided the same way).
     """
+    sums = integer_block_sums(values, factors)
+    if sums is None:
+        return None
+    means = sums.astype(np.float32)
+    return np.true_divide(means, np.intp(np.prod(factors)), out=means, casting="unsafe")
+
+
+def integer_block_sums(values: np.ndarray, factors: Sequence[int] | np.ndarray) -> np.ndarray | None:
+    """Exact int32 sums of the blocks of :func:`integer_block_means` (``None`` where it gives none)."""
     count = int(np.prod(factors))
     limit = _FLOAT32_WHOLE // count  # the largest magnitude whose block sums float32 holds exactly
     kind = values.dtype.kind
@@ -104,5 +113,4 @@ def integer_block_means(values: np.ndarray, factors: Sequence[int] | np.ndarray)
         out[...] = rows[:, :, ::fx]
         for k in range(1, fx):
             out += rows[:, :, k::fx]
-    means = sums.astype(np.float32)
-    return np.true_divide(means, np.intp(count), out=means, casting="unsafe")
+    return sums

@@ -43,7 +43,7 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -53,6 +53,7 @@ from scipy import ndimage
 from pipeline.config import RegistrationConfig
 from pipeline.errors import RegistrationError
 from pipeline.records import RegistrationSummary
+from segmentation.working_grid import integer_block_sums
 
 log = logging.getLogger(__name__)
 
@@ -137,13 +138,33 @@ def _float(ct: sitk.Image) -> sitk.Image:
     return ct if ct.GetPixelID() == sitk.sitkFloat32 else sitk.Cast(ct, sitk.sitkFloat32)
 
 
+def block_means(ct: sitk.Image, factors: Sequence[int]) -> sitk.Image:
+    """``sitk.BinShrink`` of the CT in float32, to the bit, without a float copy of the CT when it holds small
+    integers (as stored in DICOM): exact block sums times ``1 / n`` in double, rounded to float32, as ITK does.
+
+    ``factors`` in ITK's (x, y, z) order.
+    """
+    values = sitk.GetArrayViewFromImage(ct)
+    f_zyx = tuple(int(f) for f in reversed(factors))
+    n_zyx = [n // f for n, f in zip(values.shape, f_zyx, strict=True)]
+    sums = None
+    if min(n_zyx) >= 1:
+        sums = integer_block_sums(values[tuple(slice(0, n * f) for n, f in zip(n_zyx, f_zyx, strict=True))], f_zyx)
+    if sums is None:
+        return sitk.BinShrink(_float(ct), [int(f) for f in factors])
+    small = sitk.GetImageFromArray((sums * (1.0 / math.prod(f_zyx))).astype(np.float32))
+    small.SetSpacing([s * f for s, f in zip(ct.GetSpacing(), factors, strict=True)])
+    small.SetDirection(ct.GetDirection())
+    small.SetOrigin(ct.TransformContinuousIndexToPhysicalPoint([0.5 * (f - 1) for f in factors]))
+    return small
+
+
 def working_image(ct: sitk.Image, config: RegistrationConfig, spacing_mm: float | None = None) -> sitk.Image:
     """Block-averaged (~``spacing_mm``, default the working spacing) float image clamped to the soft-tissue window."""
     target = spacing_mm or config.working_spacing_mm
     factors = [max(1, int(round(target / s))) for s in ct.GetSpacing()]
-    small = sitk.BinShrink(_float(ct), factors)
     lo, hi = config.window_hu
-    return sitk.Clamp(small, sitk.sitkFloat32, lo, hi)
+    return sitk.Clamp(block_means(ct, factors), sitk.sitkFloat32, lo, hi)
 
 
 def _deformable_image(ct: sitk.Image, config: RegistrationConfig) -> sitk.Image:
@@ -258,7 +279,6 @@ def prepare_reference(
     """
     config = config or RegistrationConfig()
     t0 = time.perf_counter()
-    fixed_ct = _float(fixed_ct)
     side = _side(fixed_ct, config)
     body = ndimage.binary_dilation(side.body_zyx, iterations=2)
     masks, counts = [], []
@@ -473,7 +493,6 @@ def register_followup(
     config = config or RegistrationConfig()
     t0 = time.perf_counter()
     reference = _reference(fixed, config, roi)
-    moving_ct = _float(moving_ct)  # once for both working images
     moving = _side(moving_ct, config)
     affine, initial, rigid_metric, affine_metric, iterations, affine_kept = _global(reference, moving, config)
     angle, translation = _plausible_motion(affine, config)

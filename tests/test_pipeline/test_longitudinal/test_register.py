@@ -12,7 +12,7 @@ from pipeline.config import RegistrationConfig
 from pipeline.dicom.discover import discover
 from pipeline.dicom.load import load_ct
 from pipeline.dicom.selection import select_timepoints
-from pipeline.longitudinal.register import prepare_reference, register_followup
+from pipeline.longitudinal.register import block_means, prepare_reference, register_followup
 
 
 @pytest.fixture(scope="module")
@@ -102,3 +102,24 @@ def test_a_reference_prepared_once_gives_the_same_transform(cts, liver_roi, defo
     assert [once.map_point(p) for p in points] == [direct.map_point(p) for p in points]
     with pytest.raises(ValueError):
         register_followup(reference, cts[1], roi=liver_roi)
+
+
+@pytest.mark.parametrize("pixel", [np.int16, np.uint8, np.float32])
+def test_block_means_are_itk_bin_shrink_of_the_float_image_to_the_bit(pixel: type) -> None:
+    """The reference is ITK's own BinShrink of the image cast to float32 (whole numbers and, for float32, values
+    with fractions, which take ITK's path); the geometry too, in a flipped orientation."""
+    rng = np.random.default_rng(5)
+    for _ in range(20):
+        shape = tuple(int(n) for n in rng.integers(6, 40, 3))
+        values = rng.integers(0 if pixel is np.uint8 else -1024, 256 if pixel is np.uint8 else 3000, shape)
+        image = sitk.GetImageFromArray((values + (rng.random(shape) if pixel is np.float32 else 0)).astype(pixel))
+        image.SetSpacing(tuple(float(v) for v in rng.uniform(0.5, 3.0, 3)))
+        image.SetOrigin(tuple(float(v) for v in rng.uniform(-300.0, 300.0, 3)))
+        image.SetDirection((1.0, 0.0, 0.0, 0.0, -1.0, 0.0, 0.0, 0.0, -1.0))
+        factors = [int(f) for f in rng.integers(1, 6, 3)]
+        expected = sitk.BinShrink(sitk.Cast(image, sitk.sitkFloat32), factors)
+        small = block_means(image, factors)
+        assert small.GetPixelID() == sitk.sitkFloat32
+        assert np.array_equal(sitk.GetArrayViewFromImage(small), sitk.GetArrayViewFromImage(expected))
+        assert small.GetOrigin() == expected.GetOrigin() and small.GetSpacing() == expected.GetSpacing()
+        assert small.GetDirection() == expected.GetDirection()
