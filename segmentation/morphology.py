@@ -33,10 +33,15 @@ def distance_mm(mask: np.ndarray, spacing_zyx: Sequence[float] | np.ndarray) -> 
 def dilate_mm(mask: np.ndarray, radius_mm: float, spacing_zyx: Sequence[float] | np.ndarray) -> np.ndarray:
     """Voxels within ``radius_mm`` of ``mask`` (none when ``mask`` is empty).
 
-    Computed on the mask's bounding box grown by the radius (and one voxel): no voxel beyond it is that near.
+    Computed on the mask's bounding box grown by the radius (and one voxel): no voxel beyond it is that near;
+    by binary dilation with the ball of :func:`_small_ball` where there is one.
     """
     near = np.zeros(mask.shape, dtype=bool)
-    if mask.any():
+    ball = _small_ball(radius_mm, spacing_zyx)
+    if mask.any() and ball is not None:  # every voxel that near is a neighbour: the box grown by one voxel
+        box = bounding_box(mask, margin=1)
+        near[box] = ndimage.binary_dilation(mask[box], structure=ball)
+    elif mask.any():
         box = _reach_box(mask, radius_mm, spacing_zyx)
         near[box] = ndimage.distance_transform_edt(~mask[box], sampling=spacing_zyx) <= radius_mm
     return near
@@ -63,8 +68,36 @@ def _reach_box(mask: np.ndarray, radius_mm: float, spacing_zyx: Sequence[float] 
 
 
 def erode_mm(mask: np.ndarray, radius_mm: float, spacing_zyx: Sequence[float] | np.ndarray) -> np.ndarray:
-    """Voxels of ``mask`` farther than ``radius_mm`` from its outside (the image border counts as inside)."""
-    return distance_mm(mask, spacing_zyx) > radius_mm
+    """Voxels of ``mask`` farther than ``radius_mm`` from its outside (the image border counts as inside).
+
+    By binary erosion with the ball of :func:`_small_ball` where there is one (on the mask's bounding box grown by
+    one voxel), unless the mask has no outside voxel (then, as the distance transform of the whole array gives it).
+    """
+    ball = _small_ball(radius_mm, spacing_zyx)
+    if ball is None or not mask.any() or mask.all():
+        return distance_mm(mask, spacing_zyx) > radius_mm
+    kept = np.zeros(mask.shape, dtype=bool)
+    box = bounding_box(mask, margin=1)
+    kept[box] = ndimage.binary_erosion(mask[box], structure=ball, border_value=1)
+    return kept
+
+
+#: distances of voxel offsets this close to a radius leave the ball to the distance transform (rounding)
+_TIE_MM = 1e-6
+
+
+def _small_ball(radius_mm: float, spacing_zyx: Sequence[float] | np.ndarray) -> np.ndarray | None:
+    """The voxel offsets within ``radius_mm`` as a 3 x 3 x 3 structuring element, when no offset beyond it is that
+    near and none lies within ``_TIE_MM`` of the radius (then a binary erosion or dilation by it gives the voxels
+    of the distance transform, at less cost); else ``None``."""
+    spacing = np.asarray(spacing_zyx, dtype=float)
+    if 2.0 * float(spacing.min()) <= radius_mm + _TIE_MM:
+        return None
+    offsets = (np.indices((3, 3, 3)) - 1) * spacing[:, None, None, None]
+    distance = np.sqrt(np.add.reduce(offsets**2, axis=0))
+    if np.any(np.abs(distance - radius_mm) <= _TIE_MM):
+        return None
+    return distance <= radius_mm
 
 
 def open_mm(mask: np.ndarray, radius_mm: float, spacing_zyx: Sequence[float] | np.ndarray) -> np.ndarray:

@@ -52,6 +52,25 @@ def test_distances_and_balls_match_the_whole_array_transform(spacing: tuple[floa
             assert np.array_equal(distance_to_mm(mask, spacing, radius), np.where(outside <= radius, outside, np.inf))
 
 
+@pytest.mark.parametrize("spacing", SPACINGS)
+def test_balls_of_a_few_voxels_match_the_whole_array_transform(spacing: tuple[float, float, float]) -> None:
+    """Radii up to about twice the finest spacing (a ball of 3 x 3 x 3 voxels at most), some exactly the length
+    of a voxel offset (the ball's rim on voxel centres)."""
+    rng = np.random.default_rng(11)
+    offsets = np.sqrt(np.add.reduce(((np.indices((3, 3, 3)) - 1) * np.asarray(spacing)[:, None, None, None]) ** 2))
+    radii = [*rng.uniform(0.2, 2.2 * min(spacing), 20), *np.unique(offsets)[1:5], 2.0 * min(spacing)]
+    for radius in radii:
+        mask = _random_mask(rng)
+        inside = ndimage.distance_transform_edt(mask, sampling=spacing)
+        outside = ndimage.distance_transform_edt(~mask, sampling=spacing)
+        assert np.array_equal(erode_mm(mask, float(radius), spacing), inside > radius)
+        if mask.any():
+            assert np.array_equal(dilate_mm(mask, float(radius), spacing), outside <= radius)
+            eroded = inside > radius
+            grown = ndimage.distance_transform_edt(~eroded, sampling=spacing) <= radius if eroded.any() else eroded
+            assert np.array_equal(open_mm(mask, float(radius), spacing), grown & mask)
+
+
 def _shell(rng: np.random.Generator) -> np.ndarray:
     """A random blob with a cavity and a slit (holes in 3D and in slices), sometimes touching the array border."""
     mask = _random_mask(rng)
