@@ -71,7 +71,7 @@ def erode_mm(mask: np.ndarray, radius_mm: float, spacing_zyx: Sequence[float] | 
     """Voxels of ``mask`` farther than ``radius_mm`` from its outside (the image border counts as inside).
 
     By binary erosion with the ball of :func:`_small_ball` where there is one (on the mask's bounding box grown by
-    one voxel), unless the mask has no outside voxel (then, as the distance transform of the whole array gives it).
+    one voxel), unless the mask has no outside voxel (then from :func:`distance_mm`).
     """
     ball = _small_ball(radius_mm, spacing_zyx)
     if ball is None or not mask.any() or mask.all():
@@ -131,10 +131,10 @@ def _outside_reached(mask: np.ndarray, structure: np.ndarray | None, faces: tupl
 def _holes_filled(mask: np.ndarray, axial: bool) -> np.ndarray:
     """``mask`` with its holes filled in 3D, then (``axial``) in every axial slice.
 
-    Computed on the mask's bounding box: every voxel outside the box is outside the mask and
-    reaches the array border along a straight line, so a voxel of the box reaches the array border exactly when
-    it reaches the box's faces (a voxel outside the mask on a face of the box is on the array border or next to
-    a voxel outside the box).
+    Computed on the mask's bounding box: every voxel outside the box is outside the mask and reaches the array
+    border along a straight line, so a voxel of the box reaches the array border exactly when it reaches the
+    box's faces (a voxel outside the mask on a face of the box is on the array border or next to a voxel
+    outside the box).
     """
     filled = np.zeros(mask.shape, dtype=bool)
     if not mask.any():
