@@ -18,7 +18,7 @@ from sample_data.grid import Grid
 from sample_data.render import PET_PSF_FWHM_MM
 from sample_data.shapes import Ellipsoid, Pose, as_matrix3, rotation_matrix
 
-SIZES = ("small", "full")
+SIZES = ("tiny", "small", "full")
 F18_HALF_LIFE_S = 6586.2
 
 
@@ -99,7 +99,10 @@ def _grids(size: str, timepoint: int, rng: np.random.Generator) -> tuple[Grid, G
     """CT and PET grids; the last follow-up uses a different CT protocol."""
     z_centre = float(rng.uniform(-5.0, 5.0))
     changed = timepoint == 2
-    if size == "small":
+    if size == "tiny":
+        ct = ((52, 164, 164), (2.2, 2.2, 3.5)) if changed else ((60, 180, 180), (2.0, 2.0, 3.0))
+        pet = ((40, 80, 80), (4.8, 4.8, 4.8))
+    elif size == "small":
         ct = ((60, 240, 240), (1.5, 1.5, 3.0)) if changed else ((72, 256, 256), (1.4, 1.4, 2.5))
         pet = ((48, 96, 96), (4.0, 4.0, 4.0))
     else:

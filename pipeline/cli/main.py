@@ -410,9 +410,10 @@ def _add_sample_data_parser(sub: argparse._SubParsersAction, common: argparse.Ar
     )
     sample.add_argument(
         "--size",
-        choices=("small", "full"),
+        choices=("tiny", "small", "full"),
         default="small",
-        help="small: a reduced grid for tests (seconds); full: 512 x 512 CT as a scanner writes it (default small)",
+        help="tiny: a coarse ~2 mm grid for quick checks; small: a reduced grid for tests (seconds); full: 512 x 512 "
+        "CT as a scanner writes it (default small)",
     )
     sample.add_argument("--force", action="store_true", help="replace an existing folder")
     sample.set_defaults(func=_cmd_sample_data)

@@ -25,6 +25,21 @@ def test_scenario_is_deterministic_and_seed_dependent():
     assert a.lesions != c.lesions
 
 
+def test_tiny_size_is_the_small_scenario_on_coarser_grids_of_the_same_field_of_view():
+    small, tiny = make_scenario(1, "small"), make_scenario(1, "tiny")
+    assert (tiny.patient, tiny.lesions, tiny.new_lesions) == (small.patient, small.lesions, small.new_lesions)
+    for s, t in zip(small.timepoints, tiny.timepoints, strict=True):
+        assert (t.pose, t.deformation, t.study_datetime, t.pet) == (s.pose, s.deformation, s.study_datetime, s.pet)
+        for fine, coarse in ((s.ct_grid, t.ct_grid), (s.pet_grid, t.pet_grid)):
+            assert all(c > f for f, c in zip(fine.spacing_xyz_mm, coarse.spacing_xyz_mm, strict=True))
+            extent = [n * d for n, d in zip(reversed(fine.shape_zyx), fine.spacing_xyz_mm, strict=True)]
+            coarse_extent = [n * d for n, d in zip(reversed(coarse.shape_zyx), coarse.spacing_xyz_mm, strict=True)]
+            np.testing.assert_allclose(coarse_extent, extent, rtol=0.03)
+    assert max(tiny.timepoints[0].ct_grid.spacing_xyz_mm[:2]) <= 2.0  # lesions of 7 mm and more stay measurable
+    with pytest.raises(ValueError, match="size must be one of"):
+        make_scenario(1, "huge")
+
+
 @pytest.mark.parametrize("seed", range(1, 6))
 def test_scenarios_have_clear_recist_and_sizes(seed):
     scenario = make_scenario(seed)
