@@ -1,5 +1,6 @@
 """Shared fixtures: one generated small study and one pipeline run on it per test run (shared by the xdist
-workers), and the command line run in this process."""
+workers), the same study generated at the tiny size (the same patient, lesions and timepoints on coarser grids: for
+the tests whose subject is not the accuracy of the measurements), and the command line run in this process."""
 
 from __future__ import annotations
 
@@ -43,6 +44,23 @@ def sample_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
         (folder / "progress.json").write_text(json.dumps(progress))
 
     return shared_folder(tmp_path_factory, "sample", make) / "seed1"
+
+
+@pytest.fixture(scope="session")
+def tiny_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sample study's scenario generated at the tiny size: ROOT/study (DICOM + targets.json) and
+    ROOT/ground_truth.json. For the tests of the plumbing (batch, command line, viewer files, DICOM outputs), whose
+    subject is not the accuracy of the measurements; compare its runs with runs of this study only."""
+
+    def make(folder: Path) -> None:
+        generate_study(folder / "seed1", seed=SEED, size="tiny")
+
+    return shared_folder(tmp_path_factory, "tiny", make) / "seed1"
+
+
+@pytest.fixture(scope="session")
+def tiny_ground_truth(tiny_root: Path) -> dict:
+    return json.loads((tiny_root / "ground_truth.json").read_text())
 
 
 @pytest.fixture(scope="session")
@@ -92,6 +110,28 @@ def baseline_study(sample_root: Path, ground_truth: dict, tmp_path_factory: pyte
 
 
 @pytest.fixture(scope="session")
+def tiny_baseline_study(tiny_root: Path, tiny_ground_truth: dict, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The baseline timepoint of the tiny study alone (hard links) with the study's targets.json."""
+
+    def make(folder: Path) -> None:
+        _timepoints_study(tiny_root, tiny_ground_truth, range(1), folder)
+
+    return shared_folder(tmp_path_factory, "tiny_baseline_study", make) / "study"
+
+
+@pytest.fixture(scope="session")
+def tiny_two_timepoint_study(
+    tiny_root: Path, tiny_ground_truth: dict, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """The baseline and first follow-up of the tiny study (hard links) with the study's targets.json."""
+
+    def make(folder: Path) -> None:
+        _timepoints_study(tiny_root, tiny_ground_truth, range(2), folder)
+
+    return shared_folder(tmp_path_factory, "tiny_two_timepoint_study", make) / "study"
+
+
+@pytest.fixture(scope="session")
 def two_timepoint_study(sample_root: Path, ground_truth: dict, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The baseline and first follow-up of the sample study (hard links) with the study's targets.json: a shorter
     longitudinal study for tests whose subject is the targets' input, not the last follow-up's other CT protocol."""
@@ -129,6 +169,14 @@ def study_copy(sample_root: Path, tmp_path: Path) -> Path:
     """A private copy of the sample study folder that a test may damage."""
     dst = tmp_path / "study"
     shutil.copytree(sample_root / "study", dst)
+    return dst
+
+
+@pytest.fixture
+def tiny_copy(tiny_root: Path, tmp_path: Path) -> Path:
+    """A private copy of the tiny study folder that a test may damage."""
+    dst = tmp_path / "study"
+    shutil.copytree(tiny_root / "study", dst)
     return dst
 
 

@@ -1,5 +1,6 @@
 """Small DICOM series written by the sample-data writer (loader, geometry and bad-input tests), and one extra
-pipeline run through the CLI with ``--dicom-out`` and ``--log-json`` (output and progress tests)."""
+pipeline run through the CLI with ``--dicom-out`` and ``--log-json`` on the tiny study (output and progress
+tests)."""
 
 from __future__ import annotations
 
@@ -153,9 +154,10 @@ class CliRun:
 
 
 @pytest.fixture(scope="session")
-def dicom_run(sample_root: Path, tmp_path_factory: pytest.TempPathFactory) -> CliRun:
-    """``lesion-pipeline run --dicom-out --log-json`` on the sample study (affine registration: faster), as a
-    separate process started by its entry point."""
+def dicom_run(tiny_root: Path, tmp_path_factory: pytest.TempPathFactory) -> CliRun:
+    """``lesion-pipeline run --dicom-out --log-json`` on the tiny study (``tiny_root``; affine registration: faster),
+    as a separate process started by its entry point: the reference of the tests of the outputs' plumbing (DICOM
+    SEG and SR, progress lines, viewer files, batch), which compare it with other runs of the tiny study."""
 
     def make(folder: Path) -> None:
         result = subprocess.run(
@@ -164,7 +166,7 @@ def dicom_run(sample_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Cl
                 "-m",
                 "pipeline.cli.main",
                 "run",
-                str(sample_root / "study"),
+                str(tiny_root / "study"),
                 "-o",
                 str(folder / "out"),
                 "--dicom-out",

@@ -25,14 +25,14 @@ def test_log_json_lines_cover_the_stages(dicom_run) -> None:
         assert {"time", "level", "logger", "event", "message"} <= set(r)
 
 
-def test_no_patient_identifiers_in_the_log(dicom_run, sample_root: Path) -> None:
+def test_no_patient_identifiers_in_the_log(dicom_run, tiny_root: Path) -> None:
     ds = pydicom.dcmread(
-        next(p for p in (sample_root / "study").rglob("*") if p.is_file() and p.suffix != ".json"),
+        next(p for p in (tiny_root / "study").rglob("*") if p.is_file() and p.suffix != ".json"),
         stop_before_pixels=True,
     )
     for keyword in ("PatientName", "PatientBirthDate"):
         value = str(ds.get(keyword, "") or "")
-        assert value, keyword  # the sample study has them, so the check means something
+        assert value, keyword  # the tiny study has them, so the check means something
         assert value not in dicom_run.stderr
         assert value.replace("^", " ") not in dicom_run.stderr
 

@@ -1,4 +1,4 @@
-"""Batch test helpers: study folders made of hard links to the sample study, the batch command line (in this
+"""Batch test helpers: study folders made of hard links to a generated study, the batch command line (in this
 process, or as a process of its own that a test can kill), and the tables a batch writes."""
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ OUTPUTS = (
     "masks/timepoint_2.nii.gz",
 )
 GOOD, CORRUPT, NO_CT = ("patient_a", "patient_b"), "patient_c_corrupt", "patient_d_no_ct"
-BASELINE_ONLY = "patient_a_baseline_only"  # the sample study's baseline alone (``baseline_study``): a shorter run
-# affine registration, as the reference run of the whole sample study (``dicom_run``) uses: faster, and the batch
+BASELINE_ONLY = "patient_a_baseline_only"  # the tiny study's baseline alone (``tiny_baseline_study``): a shorter run
+# affine registration, as the reference run of the whole tiny study (``dicom_run``) uses: faster, and the batch
 # neither chooses nor changes the registration
 AFFINE = ("--registration", "affine")
 
@@ -49,9 +49,9 @@ def start_batch(*args: str | Path) -> subprocess.Popen[str]:
     )
 
 
-def link_study(sample_root: Path, dst: Path) -> Path:
-    """A copy of the sample study made of hard links (files are never modified in place)."""
-    shutil.copytree(sample_root / "study", dst, copy_function=os.link)
+def link_study(root: Path, dst: Path) -> Path:
+    """A copy of the generated study ``root/study`` made of hard links (files are never modified in place)."""
+    shutil.copytree(root / "study", dst, copy_function=os.link)
     return dst
 
 

@@ -1,5 +1,5 @@
-"""The studies of the batch tests: hard-linked copies of the sample study and of its baseline alone, two of the
-latter damaged."""
+"""The studies of the batch tests: hard-linked copies of the tiny study (``tiny_root``: the batch's plumbing is the
+subject, not the accuracy of the measurements) and of its baseline alone, two of the latter damaged."""
 
 from __future__ import annotations
 
@@ -18,19 +18,19 @@ from shared_folders import shared_folder
 
 @pytest.fixture(scope="module")
 def studies_and_victim(
-    sample_root: Path, baseline_study: Path, ground_truth: dict, tmp_path_factory: pytest.TempPathFactory
+    tiny_root: Path, tiny_baseline_study: Path, tiny_ground_truth: dict, tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[Path, str]:
-    """Two good studies (the sample study, and its baseline alone: a shorter run), and two copies of the baseline
+    """Two good studies (the tiny study, and its baseline alone: a shorter run), and two copies of the baseline
     alone (fewer files to read before they fail): one with a truncated CT slice (returned), one without its CT."""
 
     def copy(name: str) -> Path:
-        return shutil.copytree(baseline_study, root / name, copy_function=os.link)
+        return shutil.copytree(tiny_baseline_study, root / name, copy_function=os.link)
 
     root = tmp_path_factory.mktemp("batch") / "studies"
-    link_study(sample_root, root / GOOD[0])
+    link_study(tiny_root, root / GOOD[0])
     copy(BASELINE_ONLY)
     headers = {p: pydicom.dcmread(p, stop_before_pixels=True) for p in copy(CORRUPT).rglob("IM*")}
-    baseline_ct = ground_truth["timepoints"][0]["ct_series_instance_uid"]
+    baseline_ct = tiny_ground_truth["timepoints"][0]["ct_series_instance_uid"]
     victim = sorted(p for p, ds in headers.items() if ds.SeriesInstanceUID == baseline_ct)[3]
     data = victim.read_bytes()
     victim.unlink()  # a new file: the hard-linked original stays intact
@@ -47,14 +47,14 @@ def studies(studies_and_victim: tuple[Path, str]) -> Path:
 
 
 @pytest.fixture(scope="session")
-def baseline_output(baseline_study: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Output folder of one in-process run on ``baseline_study`` (the sample study's baseline alone): the reference
+def baseline_output(tiny_baseline_study: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Output folder of one in-process run on ``tiny_baseline_study`` (the tiny study's baseline alone): the reference
     of the batch tests that need a finished study but not a whole longitudinal run."""
 
     def make(folder: Path) -> None:
         from pipeline.config import RunConfig
         from pipeline.longitudinal.run import run_study
 
-        run_study(baseline_study, folder / "out", config=RunConfig(threads=1))  # the results do not depend on it
+        run_study(tiny_baseline_study, folder / "out", config=RunConfig(threads=1))  # the results do not depend on it
 
-    return shared_folder(tmp_path_factory, "baseline_run", make) / "out"
+    return shared_folder(tmp_path_factory, "tiny_baseline_run", make) / "out"

@@ -1,7 +1,8 @@
 """Batch: a killed batch resumed, a study's worker killed by a signal or stopped by the timeout, exclusive options.
 
-The reference outputs are those of ``lesion-pipeline run --registration affine`` on the sample study (``dicom_run``)
-and of an in-process ``run_study`` on its baseline alone (``baseline_output``).
+The studies are copies of the tiny study (``tiny_root``); the reference outputs are those of ``lesion-pipeline run
+--registration affine`` on it (``dicom_run``) and of an in-process ``run_study`` on its baseline alone
+(``baseline_output``).
 """
 
 from __future__ import annotations
@@ -29,14 +30,14 @@ from pipeline.outputs.staging import WORK_DIR
 
 
 def test_killed_batch_then_rerun_gives_complete_correct_outputs(
-    sample_root: Path, baseline_study: Path, dicom_run, baseline_output: Path, tmp_path: Path
+    tiny_root: Path, tiny_baseline_study: Path, dicom_run, baseline_output: Path, tmp_path: Path
 ) -> None:
-    """A batch killed while its second study is half-way: the first one (the sample study's baseline alone: a
+    """A batch killed while its second study is half-way: the first one (the tiny study's baseline alone: a
     shorter run) stays finished and is skipped by the rerun, which completes the second."""
     studies, out = tmp_path / "studies", tmp_path / "out"
     studies.mkdir()
-    (studies / BASELINE_ONLY).symlink_to(baseline_study)
-    link_study(sample_root, studies / GOOD[1])
+    (studies / BASELINE_ONLY).symlink_to(tiny_baseline_study)
+    link_study(tiny_root, studies / GOOD[1])
     references = {BASELINE_ONLY: baseline_output, GOOD[1]: dicom_run.out}
     assert sorted(references) == [BASELINE_ONLY, GOOD[1]]  # the order in which one worker runs them
     proc = start_batch(studies, "-o", out, "--workers", "1", *AFFINE)

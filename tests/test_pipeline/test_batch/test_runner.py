@@ -1,10 +1,11 @@
 """Batch: parallel workers, failure isolation, a rerun that skips finished studies, --dicom-out and a generous
 --memory-limit, and the same results on Dask.
 
-Every study is a hard-linked copy of the session's generated sample study
-(``sample_root``), or of its baseline alone (``baseline_study``: a shorter run);
+Every study is a hard-linked copy of the session's generated tiny study
+(``tiny_root``: the batch's plumbing is the subject, not the accuracy of the
+measurements), or of its baseline alone (``tiny_baseline_study``: a shorter run);
 the reference outputs are those of one run on each: ``lesion-pipeline run
---registration affine --dicom-out`` on the sample study (``dicom_run``) and an
+--registration affine --dicom-out`` on the tiny study (``dicom_run``) and an
 in-process ``run_study`` on its baseline (``baseline_output``).
 """
 
@@ -31,7 +32,7 @@ from cli_in_process import CliResult
 from pipeline.batch.resume import MARKER
 from pipeline.batch.runner import available_cores
 
-# DICOM SEG and SR too, and a memory limit that the sample study stays well below: neither changes the results
+# DICOM SEG and SR too, and a memory limit that the tiny study stays well below: neither changes the results
 OPTIONS = ("--workers", "2", "--dicom-out", "--memory-limit", "6000", *AFFINE)
 FINISHED = (GOOD[0], BASELINE_ONLY)  # the good studies, in the order of the cohort tables
 TIMEPOINTS = {GOOD[0]: 3, BASELINE_ONLY: 1}

@@ -1,5 +1,6 @@
 """Command line: exit status, one-line messages, and nothing half-written on bad input (run in this process, but
-for the entry point's own tests)."""
+for the entry point's own tests), on copies of the tiny study (``tiny_root``: the messages and the outputs written
+are the subject, not the accuracy of the measurements)."""
 
 from __future__ import annotations
 
@@ -56,11 +57,11 @@ def test_missing_study_folder(tmp_path: Path) -> None:
     assert_bad_input(entry_point("run", str(tmp_path / "nope"), "-o", str(tmp_path / "out")), "not found")
 
 
-def test_folder_without_ct(study_copy: Path, tmp_path: Path, cli: Cli) -> None:
-    for path in _ct_files(study_copy):
+def test_folder_without_ct(tiny_copy: Path, tmp_path: Path, cli: Cli) -> None:
+    for path in _ct_files(tiny_copy):
         path.unlink()
     out = tmp_path / "out"
-    assert_bad_input(cli("run", str(study_copy), "-o", str(out)), "no usable axial CT")
+    assert_bad_input(cli("run", str(tiny_copy), "-o", str(out)), "no usable axial CT")
     assert_nothing_written(out)
 
 
@@ -76,27 +77,27 @@ def _truncate(path: Path) -> None:
 
 
 def test_truncated_baseline_ct_slice_names_the_file(
-    study_copy: Path, tmp_path: Path, ground_truth: dict, cli: Cli
+    tiny_copy: Path, tmp_path: Path, tiny_ground_truth: dict, cli: Cli
 ) -> None:
-    victim = _series_files(study_copy, ground_truth["timepoints"][0]["ct_series_instance_uid"])[3]
+    victim = _series_files(tiny_copy, tiny_ground_truth["timepoints"][0]["ct_series_instance_uid"])[3]
     _truncate(victim)
     out = tmp_path / "out"
-    result = cli("run", str(study_copy), "-o", str(out))
+    result = cli("run", str(tiny_copy), "-o", str(out))
     assert_bad_input(
-        result, str(victim.relative_to(study_copy)), ground_truth["timepoints"][0]["ct_series_instance_uid"]
+        result, str(victim.relative_to(tiny_copy)), tiny_ground_truth["timepoints"][0]["ct_series_instance_uid"]
     )
     assert_nothing_written(out)
 
 
 @pytest.fixture(scope="module")
-def damaged_run(sample_root: Path, ground_truth: dict, tmp_path_factory: pytest.TempPathFactory):
-    """One run (``--quiet --registration affine --no-pdf``) on a copy of the sample study with two independent
+def damaged_run(tiny_root: Path, tiny_ground_truth: dict, tmp_path_factory: pytest.TempPathFactory):
+    """One run (``--quiet --registration affine --no-pdf``) on a copy of the tiny study with two independent
     defects: non-DICOM and input-like files among the good ones, and a truncated CT slice of follow-up 1.
     Returns the study copy, the output folder, the command line's result and the truncated file."""
     root = tmp_path_factory.mktemp("damaged")
     study = root / "study"
-    shutil.copytree(sample_root / "study", study)
-    victim = _series_files(study, ground_truth["timepoints"][1]["ct_series_instance_uid"])[5]
+    shutil.copytree(tiny_root / "study", study)
+    victim = _series_files(study, tiny_ground_truth["timepoints"][1]["ct_series_instance_uid"])[5]
     _truncate(victim)
     (study / "DICOM" / "0000" / "IM99999").write_bytes(b"\x00garbage, not DICOM" * 50)
     (study / "notes.txt").write_text("exported by PACS")
@@ -132,17 +133,17 @@ def test_garbage_file_among_good_ones_is_skipped_with_a_warning(damaged_run) -> 
     assert "skipped old/targets.json" not in result.stderr  # named once, with the reason
 
 
-def test_truncated_follow_up_ct_drops_that_timepoint(damaged_run, ground_truth: dict) -> None:
+def test_truncated_follow_up_ct_drops_that_timepoint(damaged_run, tiny_ground_truth: dict) -> None:
     study, out, result, victim = damaged_run
     assert result.returncode == 0, result.stderr
     assert str(victim.relative_to(study)) in result.stderr
     manifest = json.loads((out / "run.json").read_text())
     assert [t["study_instance_uid"] for t in manifest["inputs"]["timepoints"]] == [
-        ground_truth["timepoints"][k]["study_instance_uid"] for k in (0, 2)
+        tiny_ground_truth["timepoints"][k]["study_instance_uid"] for k in (0, 2)
     ]
     assert (
         manifest["inputs"]["dropped_timepoints"][0]["study_instance_uid"]
-        == ground_truth["timepoints"][1]["study_instance_uid"]
+        == tiny_ground_truth["timepoints"][1]["study_instance_uid"]
     )
 
 
@@ -176,43 +177,43 @@ def test_truncated_follow_up_ct_drops_that_timepoint(damaged_run, ground_truth: 
         ),
     ],
 )
-def test_malformed_targets(study_copy: Path, tmp_path: Path, content: str, fragment: str, cli: Cli) -> None:
+def test_malformed_targets(tiny_copy: Path, tmp_path: Path, content: str, fragment: str, cli: Cli) -> None:
     targets = tmp_path / "bad_targets.json"
     targets.write_text(content)
     out = tmp_path / "out"
-    assert_bad_input(cli("run", str(study_copy), "-o", str(out), "--targets", str(targets)), str(targets), fragment)
+    assert_bad_input(cli("run", str(tiny_copy), "-o", str(out), "--targets", str(targets)), str(targets), fragment)
     assert_nothing_written(out)
 
 
-def test_seed_outside_the_body(study_copy: Path, tmp_path: Path, cli: Cli) -> None:
-    data = json.loads((study_copy / "targets.json").read_text())
+def test_seed_outside_the_body(tiny_copy: Path, tmp_path: Path, cli: Cli) -> None:
+    data = json.loads((tiny_copy / "targets.json").read_text())
     data["lesions"][1]["seed_lps_mm"] = [-175.0, -170.0, 0.0]  # the corner of the field of view: air
     targets = tmp_path / "targets.json"
     targets.write_text(json.dumps(data))
     out = tmp_path / "out"
-    assert_bad_input(cli("run", str(study_copy), "-o", str(out), "--targets", str(targets)), "L2", "outside the body")
+    assert_bad_input(cli("run", str(tiny_copy), "-o", str(out), "--targets", str(targets)), "L2", "outside the body")
     assert_nothing_written(out)
 
 
-def test_seed_outside_the_image(study_copy: Path, tmp_path: Path, cli: Cli) -> None:
-    data = json.loads((study_copy / "targets.json").read_text())
+def test_seed_outside_the_image(tiny_copy: Path, tmp_path: Path, cli: Cli) -> None:
+    data = json.loads((tiny_copy / "targets.json").read_text())
     data["lesions"][0]["seed_lps_mm"] = [0.0, 0.0, 900.0]
     targets = tmp_path / "targets.json"
     targets.write_text(json.dumps(data))
     assert_bad_input(
-        cli("run", str(study_copy), "-o", str(tmp_path / "out"), "--targets", str(targets)),
+        cli("run", str(tiny_copy), "-o", str(tmp_path / "out"), "--targets", str(targets)),
         "L1",
         "outside the baseline CT",
     )
 
 
-def test_failed_run_keeps_previous_outputs(study_copy: Path, tmp_path: Path, cli: Cli) -> None:
+def test_failed_run_keeps_previous_outputs(tiny_copy: Path, tmp_path: Path, cli: Cli) -> None:
     out = tmp_path / "out"
     out.mkdir()
     (out / "measurements.csv").write_text("previous results\n")
     bad = tmp_path / "bad.json"
     bad.write_text("{")
-    assert_bad_input(cli("run", str(study_copy), "-o", str(out), "--targets", str(bad)))
+    assert_bad_input(cli("run", str(tiny_copy), "-o", str(out), "--targets", str(bad)))
     assert (out / "measurements.csv").read_text() == "previous results\n"
 
 
@@ -226,23 +227,23 @@ def test_version() -> None:
     assert result.returncode == 0 and result.stdout.startswith("lesion-pipeline ")
 
 
-def test_inspect_lists_chosen_and_skipped(sample_root: Path, ground_truth: dict, cli: Cli) -> None:
-    result = cli("inspect", str(sample_root / "study"))
+def test_inspect_lists_chosen_and_skipped(tiny_root: Path, tiny_ground_truth: dict, cli: Cli) -> None:
+    result = cli("inspect", str(tiny_root / "study"))
     assert result.returncode == 0, result.stderr
     assert "file targets.json: not a DICOM file" in result.stdout
     assert result.stdout.count("CHOSEN") == 6
-    assert ground_truth["patient_id"] not in result.stdout
-    for tp in ground_truth["timepoints"]:
+    assert tiny_ground_truth["patient_id"] not in result.stdout
+    for tp in tiny_ground_truth["timepoints"]:
         assert tp["ct_series_instance_uid"] in result.stdout
     assert "SUVbw factor" in result.stdout
 
 
-def test_convert_needs_a_series_in_a_study(sample_root: Path, tmp_path: Path, cli: Cli) -> None:
-    assert_bad_input(cli("convert", str(sample_root / "study"), "-o", str(tmp_path / "x.nii.gz")), "--series")
+def test_convert_needs_a_series_in_a_study(tiny_root: Path, tmp_path: Path, cli: Cli) -> None:
+    assert_bad_input(cli("convert", str(tiny_root / "study"), "-o", str(tmp_path / "x.nii.gz")), "--series")
 
 
-def test_inspect_selection_options(sample_root: Path, cli: Cli) -> None:
-    result = cli("inspect", str(sample_root / "study"), "--ct-description", "no such series")
+def test_inspect_selection_options(tiny_root: Path, cli: Cli) -> None:
+    result = cli("inspect", str(tiny_root / "study"), "--ct-description", "no such series")
     assert result.returncode == 0, result.stderr
     assert "0 timepoint(s)" in result.stdout and "description does not match 'no such series'" in result.stdout
-    assert_bad_input(cli("inspect", str(sample_root / "study"), "--ct-description", "("), "invalid regular expression")
+    assert_bad_input(cli("inspect", str(tiny_root / "study"), "--ct-description", "("), "invalid regular expression")

@@ -99,7 +99,7 @@ def test_without_targets_and_without_auto_both_ways_are_named(capsys, tmp_path: 
     assert not out.exists()
 
 
-def test_auto_runs_without_targets_and_says_so(study_copy: Path, tmp_path: Path, capsys) -> None:
+def test_auto_runs_without_targets_and_says_so(tmp_path: Path, capsys) -> None:
     """--auto on a folder without DICOM gets past the targets check to the DICOM check (automatic mode chosen)."""
     empty = tmp_path / "empty"
     empty.mkdir()

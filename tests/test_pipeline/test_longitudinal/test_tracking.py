@@ -79,8 +79,9 @@ def _erase_lesion(
 
 
 @pytest.fixture(scope="module")
-def twin_and_gone(sample_root: Path, ground_truth: dict, tmp_path_factory: pytest.TempPathFactory):
-    """One run on a copy of the sample study with two independent changes: a second target 1 mm from L1 at
+def twin_and_gone(tiny_root: Path, tiny_ground_truth: dict, tmp_path_factory: pytest.TempPathFactory):
+    """One run on a copy of the tiny study (``tiny_root``: tracking is the subject, not the accuracy of the
+    measurements) with two independent changes: a second target 1 mm from L1 at
     baseline (``twin``), and L2 (the second RECIST target, one of the two largest lesions) painted over with
     liver at follow-up 1 (``gone``). Returns the output folder, the run's result and the erased lesion's truth."""
     import shutil
@@ -89,14 +90,14 @@ def twin_and_gone(sample_root: Path, ground_truth: dict, tmp_path_factory: pytes
 
     root = tmp_path_factory.mktemp("tracking")
     study = root / "study"
-    shutil.copytree(sample_root / "study", study)
+    shutil.copytree(tiny_root / "study", study)
     targets = json.loads((study / "targets.json").read_text())
     first = targets["lesions"][0]
     twin = {"id": "L1bis", "seed_lps_mm": [v + 1.0 for v in first["seed_lps_mm"]], "organ": "liver"}
     targets["lesions"].insert(1, twin)
     path = root / "targets.json"
     path.write_text(json.dumps(targets))
-    tp1 = ground_truth["timepoints"][1]
+    tp1 = tiny_ground_truth["timepoints"][1]
     gone = tp1["lesions"][1]
     _erase_lesion(study, tp1["ct_series_instance_uid"], gone["centre_lps_mm"], gone["max_3d_diameter_mm"] / 2 + 3.0)
     result = run_study(study, root / "out", path, AFFINE_ONLY)
@@ -118,9 +119,9 @@ def test_two_targets_on_one_lesion_are_merged(twin_and_gone):
     assert result.recist[0].sum_diameters_mm == pytest.approx(expected, abs=0.03)
 
 
-def test_a_lesion_that_disappears_is_not_found_and_counts_zero(twin_and_gone, ground_truth: dict):
+def test_a_lesion_that_disappears_is_not_found_and_counts_zero(twin_and_gone, tiny_ground_truth: dict):
     out, result, gone = twin_and_gone
-    tp1 = ground_truth["timepoints"][1]
+    tp1 = tiny_ground_truth["timepoints"][1]
     rows = [r for r in _rows(out) if r["timepoint"] == "1"]
     row = next(r for r in rows if r["lesion_id"] == gone["lesion_id"])
     assert row["status"] == "not_found" and row["longest_diameter_mm"] == ""
@@ -140,11 +141,11 @@ def test_a_lesion_that_disappears_is_not_found_and_counts_zero(twin_and_gone, gr
             assert np.linalg.norm(centroid - np.array(truth["centre_lps_mm"])) < 1.5
 
 
-def test_failed_registration_is_reported_per_lesion(sample_root: Path, tmp_path: Path):
+def test_failed_registration_is_reported_per_lesion(tiny_root: Path, tmp_path: Path):
     from pipeline.longitudinal.run import run_study
 
     config = RunConfig(registration=RegistrationConfig(deformable=False, max_rotation_deg=0.01), threads=1)
-    result = run_study(sample_root / "study", tmp_path / "out", config=config)
+    result = run_study(tiny_root / "study", tmp_path / "out", config=config)
     rows = [r for r in _rows(tmp_path / "out") if r["timepoint"] != "0"]
     assert {r["status"] for r in rows} == {"not_found"}
     assert any("implausible registration" in w for w in result.warnings)
@@ -220,6 +221,8 @@ def test_a_follow_up_region_far_from_the_mapped_lesion_is_not_measured_as_the_ta
 
 
 def test_chained_registration_tracks_each_follow_up_from_the_previous_one(sample_root: Path, tmp_path: Path):
+    """On the small study: the tracking of every lesion through a chain of affine registrations depends on their
+    accuracy (on the tiny study's coarser grids the largest lesion is lost at the last follow-up)."""
     from dataclasses import replace
 
     from pipeline.longitudinal.run import run_study

@@ -27,10 +27,10 @@ SR_VALUES = {
 
 
 @pytest.fixture(scope="module")
-def input_instances(sample_root: Path) -> dict[str, pydicom.Dataset]:
+def input_instances(tiny_root: Path) -> dict[str, pydicom.Dataset]:
     """SOP Instance UID -> header of every file of the input study."""
     out = {}
-    for path in (sample_root / "study").rglob("*"):
+    for path in (tiny_root / "study").rglob("*"):
         if path.is_file() and path.name != "targets.json":
             ds = pydicom.dcmread(path, stop_before_pixels=True)
             out[str(ds.SOPInstanceUID)] = ds
@@ -85,7 +85,7 @@ def test_seg_fractions_match_the_label_maps(dicom_run, manifest, input_instances
             np.testing.assert_array_equal((fraction >= 0.5)[decided], lesion[decided])
 
 
-def test_measuring_our_seg_gives_the_measured_values(dicom_run, manifest, csv_rows, sample_root: Path) -> None:
+def test_measuring_our_seg_gives_the_measured_values(dicom_run, manifest, csv_rows, tiny_root: Path) -> None:
     """``measure`` of the SEG a run wrote reproduces measurements.csv: volume within 1 %, diameter within 0.5 mm."""
     from pipeline.cli.measure import measure_files
 
@@ -96,7 +96,7 @@ def test_measuring_our_seg_gives_the_measured_values(dicom_run, manifest, csv_ro
         for s in seg.SegmentSequence:
             row = csv_rows[(k, s.SegmentLabel)]
             result = measure_files(
-                sample_root / "study",
+                tiny_root / "study",
                 dicom_run.out / "dicom" / f"seg_timepoint_{k}.dcm",
                 label=int(s.SegmentNumber),
                 series_uid=tp["ct_series_instance_uid"],
@@ -161,13 +161,13 @@ def test_dciodvfy_reports_no_errors(dicom_run) -> None:
         assert result.returncode == 0 and not errors, (path.name, errors)
 
 
-def test_seg_has_no_segment_for_a_lesion_absent_at_that_timepoint(sample_root: Path, manifest) -> None:
+def test_seg_has_no_segment_for_a_lesion_absent_at_that_timepoint(tiny_root: Path, manifest) -> None:
     """Segments are numbered 1..m over the lesions present; label and tracking identity stay the lesion's."""
     from pipeline.outputs.dicom_ids import tracking_uid
     from pipeline.outputs.seg import build_seg
 
     tp = _timepoints(manifest)[0]
-    files = [p for p in (sample_root / "study").rglob("*") if p.is_file() and p.name != "targets.json"]
+    files = [p for p in (tiny_root / "study").rglob("*") if p.is_file() and p.name != "targets.json"]
     ct = [pydicom.dcmread(p, stop_before_pixels=True) for p in files]
     ct = sorted(
         (ds for ds in ct if ds.SeriesInstanceUID == tp["ct_series_instance_uid"]),
@@ -190,7 +190,7 @@ def test_seg_has_no_segment_for_a_lesion_absent_at_that_timepoint(sample_root: P
     assert (pixels == 1).sum() == 20 and (pixels == 2).sum() == 6 and pixels[5, 40, 50] == 2
 
 
-def test_sr_of_a_timepoint_with_one_measured_lesion(sample_root: Path, manifest) -> None:
+def test_sr_of_a_timepoint_with_one_measured_lesion(tiny_root: Path, manifest) -> None:
     """A SEG with one segment (highdicom keeps its identification in the shared functional groups) gives an SR whose
     measurement group references that segment and exactly the CT images holding the lesion."""
     from pipeline.outputs.dicom_ids import tracking_uid
@@ -199,7 +199,7 @@ def test_sr_of_a_timepoint_with_one_measured_lesion(sample_root: Path, manifest)
     from pipeline.records import LesionRecord
 
     tp = _timepoints(manifest)[0]
-    files = [p for p in (sample_root / "study").rglob("*") if p.is_file() and p.name != "targets.json"]
+    files = [p for p in (tiny_root / "study").rglob("*") if p.is_file() and p.name != "targets.json"]
     headers = (pydicom.dcmread(p, stop_before_pixels=True) for p in files)
     ct = sorted(
         (ds for ds in headers if ds.SeriesInstanceUID == tp["ct_series_instance_uid"]),

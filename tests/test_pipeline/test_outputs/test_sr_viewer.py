@@ -28,10 +28,10 @@ def _node_ready() -> str | None:
 
 
 @pytest.fixture(scope="module")
-def planes(sample_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def planes(tiny_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Image planes of every CT instance of the input, as a viewer's metadata provider gives them."""
     out = {}
-    for path in (sample_root / "study").rglob("*"):
+    for path in (tiny_root / "study").rglob("*"):
         if not path.is_file() or path.name == "targets.json":
             continue
         ds = pydicom.dcmread(path, stop_before_pixels=True)
@@ -84,9 +84,9 @@ def test_cornerstone_draws_one_bidirectional_per_measured_lesion(dicom_run, mani
             assert np.abs(drawn - measured).max() < 0.01, (k, a["label"])  # the same end points, in LPS mm
 
 
-def test_planar_groups_reference_the_ct_image_of_the_long_axis(dicom_run, manifest, sample_root: Path) -> None:
+def test_planar_groups_reference_the_ct_image_of_the_long_axis(dicom_run, manifest, tiny_root: Path) -> None:
     positions = {}
-    for path in (sample_root / "study").rglob("*"):
+    for path in (tiny_root / "study").rglob("*"):
         if path.is_file() and path.name != "targets.json":
             ds = pydicom.dcmread(path, stop_before_pixels=True)
             positions[str(ds.SOPInstanceUID)] = float(ds.ImagePositionPatient[2])

@@ -25,8 +25,8 @@ from pipeline.provenance import Provenance
 DROPPED = 1  # the follow-up damaged: the one between the baseline and the last follow-up
 
 
-def _copy(sample_root: Path, dst: Path) -> Path:
-    shutil.copytree(sample_root / "study", dst, copy_function=os.link)
+def _copy(tiny_root: Path, dst: Path) -> Path:
+    shutil.copytree(tiny_root / "study", dst, copy_function=os.link)
     return dst
 
 
@@ -41,12 +41,12 @@ def _rows(path: Path) -> list[dict[str, str]]:
 
 
 @pytest.fixture(scope="module")
-def dropped_run(sample_root: Path, ground_truth: dict, tmp_path_factory: pytest.TempPathFactory):
-    """``lesion-pipeline run -q --log-json --registration affine`` on the sample study with RescaleSlope 0 on one CT
+def dropped_run(tiny_root: Path, tiny_ground_truth: dict, tmp_path_factory: pytest.TempPathFactory):
+    """``lesion-pipeline run -q --log-json --registration affine`` on the tiny study with RescaleSlope 0 on one CT
     slice of follow-up 1."""
     root = tmp_path_factory.mktemp("dropped")
-    study = _copy(sample_root, root / "study")
-    files = _ct_files(study, ground_truth["timepoints"][DROPPED]["ct_series_instance_uid"])
+    study = _copy(tiny_root, root / "study")
+    files = _ct_files(study, tiny_ground_truth["timepoints"][DROPPED]["ct_series_instance_uid"])
     edit([files[10]], setting(RescaleSlope="0"))
     out = root / "out"
     # one thread: the figures are drawn in this process
@@ -55,26 +55,26 @@ def dropped_run(sample_root: Path, ground_truth: dict, tmp_path_factory: pytest.
     return out, result.stderr, files[10].relative_to(study)
 
 
-def test_the_drop_is_a_visible_warning_in_valid_json_lines(dropped_run, sample_root: Path) -> None:
+def test_the_drop_is_a_visible_warning_in_valid_json_lines(dropped_run, tiny_root: Path) -> None:
     _, stderr, damaged = dropped_run
     records = [json.loads(line) for line in stderr.splitlines()]  # every line is JSON
     dropped = [r for r in records if r["level"] == "warning" and "dropped: no loadable CT" in r["message"]]
     assert len(dropped) == 1 and str(damaged) in dropped[0]["message"] and "RescaleSlope 0" in dropped[0]["message"]
-    header = pydicom.dcmread(sample_root / "study" / damaged, stop_before_pixels=True)
+    header = pydicom.dcmread(tiny_root / "study" / damaged, stop_before_pixels=True)
     for keyword in ("PatientName", "PatientBirthDate", "PatientID"):
         value = str(header.get(keyword, "") or "")
         assert value and value not in stderr and value.replace("^", " ") not in stderr, keyword
 
 
-def test_run_json_summary_and_report_list_the_dropped_follow_up(dropped_run, ground_truth: dict) -> None:
+def test_run_json_summary_and_report_list_the_dropped_follow_up(dropped_run, tiny_ground_truth: dict) -> None:
     out, _, damaged = dropped_run
     strict = json.loads((out / "run.json").read_text(), parse_constant=lambda c: pytest.fail(f"{c} in run.json"))
     (entry,) = strict["inputs"]["dropped_timepoints"]
-    truth = ground_truth["timepoints"][DROPPED]
+    truth = tiny_ground_truth["timepoints"][DROPPED]
     assert entry["study_instance_uid"] == truth["study_instance_uid"] and entry["study_date"] == truth["study_date"]
     assert str(damaged) in entry["reason"] and truth["ct_series_instance_uid"] in entry["reason"]
     assert [t["study_instance_uid"] for t in strict["inputs"]["timepoints"]] == [
-        ground_truth["timepoints"][k]["study_instance_uid"] for k in (0, 2)
+        tiny_ground_truth["timepoints"][k]["study_instance_uid"] for k in (0, 2)
     ]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["dropped_timepoints"] == [entry]
@@ -83,10 +83,10 @@ def test_run_json_summary_and_report_list_the_dropped_follow_up(dropped_run, gro
     assert "Dropped timepoints" in report and truth["study_instance_uid"] in report
 
 
-def test_later_responses_carry_a_note(dropped_run, ground_truth: dict) -> None:
+def test_later_responses_carry_a_note(dropped_run, tiny_ground_truth: dict) -> None:
     out, _, _ = dropped_run
     rows = _rows(out / "response.csv")
-    truth = ground_truth["timepoints"][DROPPED]
+    truth = tiny_ground_truth["timepoints"][DROPPED]
     assert rows[0]["note"] == ""
     assert rows[1]["note"].startswith(f"conditional: the study of {truth['study_date']}")
     summary = json.loads((out / "summary.json").read_text())
@@ -117,10 +117,10 @@ DAMAGE = [
 
 @pytest.mark.parametrize("case, which, change, where", DAMAGE, ids=[d[0] for d in DAMAGE])
 def test_each_damage_drops_the_follow_up_naming_series_and_file(
-    case: str, which: str, change, where: str, sample_root: Path, ground_truth: dict, tmp_path: Path
+    case: str, which: str, change, where: str, tiny_root: Path, tiny_ground_truth: dict, tmp_path: Path
 ) -> None:
-    study = _copy(sample_root, tmp_path / "study")
-    truth = ground_truth["timepoints"][DROPPED]
+    study = _copy(tiny_root, tmp_path / "study")
+    truth = tiny_ground_truth["timepoints"][DROPPED]
     files = _ct_files(study, truth["ct_series_instance_uid"])
     damaged = [files[10]] if which == "one" else files
     edit(damaged, change)
@@ -131,7 +131,7 @@ def test_each_damage_drops_the_follow_up_naming_series_and_file(
         assert entry.study_uid == truth["study_instance_uid"] and truth["ct_series_instance_uid"] in entry.reason
         assert any(f"(file {n})" in entry.reason for n in names), entry.reason
         assert [t.study_uid for t in inputs.timepoints] == [
-            ground_truth["timepoints"][k]["study_instance_uid"] for k in (0, 2)
+            tiny_ground_truth["timepoints"][k]["study_instance_uid"] for k in (0, 2)
         ]
         return
     assert not inputs.dropped

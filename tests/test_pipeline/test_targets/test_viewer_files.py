@@ -1,7 +1,8 @@
 """Targets from a reader's viewer: DICOM SR (ours and OHIF-style), DICOM SEG and 3D Slicer markups.
 
-The runs driven by a viewer file use the sample study's baseline and first follow-up (``two_timepoint_study``): the
-subject is the targets' input and their tracking to a follow-up, which the last follow-up would only repeat."""
+The runs driven by a viewer file use the tiny study's baseline and first follow-up (``tiny_two_timepoint_study``):
+the subject is the targets' input and their tracking to a follow-up, which the last follow-up would only repeat; the
+viewer files and the reference measurements are those of the run on the tiny study (``dicom_run``)."""
 
 from __future__ import annotations
 
@@ -49,14 +50,14 @@ def _same_measurements(before: dict, after: dict) -> None:
             assert abs(float(after[key]["volume_ml"]) / float(row["volume_ml"]) - 1.0) <= rel, key
 
 
-def _seeds(sample_root: Path) -> dict[str, list[float]]:
-    data = json.loads((sample_root / "study" / "targets.json").read_text())
+def _seeds(root: Path) -> dict[str, list[float]]:
+    data = json.loads((root / "study" / "targets.json").read_text())
     return {entry["id"]: entry["seed_lps_mm"] for entry in data["lesions"]}
 
 
 @pytest.fixture(scope="module")
-def study_index(sample_root: Path):
-    return discover(sample_root / "study", ignore={sample_root / "study" / "targets.json"}, workers=1)
+def study_index(tiny_root: Path):
+    return discover(tiny_root / "study", ignore={tiny_root / "study" / "targets.json"}, workers=1)
 
 
 @pytest.fixture(scope="module")
@@ -64,12 +65,12 @@ def baseline_study_uid(dicom_run) -> str:
     return json.loads((dicom_run.out / "run.json").read_text())["inputs"]["timepoints"][0]["study_instance_uid"]
 
 
-def test_our_sr_round_trips(dicom_run, two_timepoint_study: Path, tmp_path: Path) -> None:
+def test_our_sr_round_trips(dicom_run, tiny_two_timepoint_study: Path, tmp_path: Path) -> None:
     """The baseline SR a run wrote, given back as --targets: the same lesion ids and measurements."""
     from pipeline.longitudinal.run import run_study
 
     out = tmp_path / "out"
-    run_study(two_timepoint_study, out, dicom_run.out / "dicom" / "sr_timepoint_0.dcm", AFFINE)
+    run_study(tiny_two_timepoint_study, out, dicom_run.out / "dicom" / "sr_timepoint_0.dcm", AFFINE)
     before, after = _rows(dicom_run.out, 2), _rows(out)
     assert sorted(after) == sorted(before)
     _same_measurements(before, after)
@@ -77,12 +78,12 @@ def test_our_sr_round_trips(dicom_run, two_timepoint_study: Path, tmp_path: Path
     assert all(entry["origin"].startswith("SR sr_timepoint_0.dcm") and "long_axis_lps_mm" in entry for entry in used)
 
 
-def test_our_seg_round_trips(dicom_run, two_timepoint_study: Path, tmp_path: Path) -> None:
+def test_our_seg_round_trips(dicom_run, tiny_two_timepoint_study: Path, tmp_path: Path) -> None:
     """The baseline SEG as --targets: one target per segment, measured as drawn (volumes within 1 %)."""
     from pipeline.longitudinal.run import run_study
 
     out = tmp_path / "out"
-    run_study(two_timepoint_study, out, dicom_run.out / "dicom" / "seg_timepoint_0.dcm", AFFINE)
+    run_study(tiny_two_timepoint_study, out, dicom_run.out / "dicom" / "seg_timepoint_0.dcm", AFFINE)
     before, after = _rows(dicom_run.out, 2), _rows(out)
     assert sorted(after) == sorted(before)
     for (k, lesion_id), row in before.items():
@@ -97,7 +98,7 @@ def test_our_seg_round_trips(dicom_run, two_timepoint_study: Path, tmp_path: Pat
     assert {r["lesion_id"] for r in manifest["inputs"]["timepoints"][0]["lesions"]} == {k for _, k in before}
 
 
-def _ohif_style_sr(study: Path, ground_truth: dict, path: Path) -> dict[str, str]:
+def _ohif_style_sr(study: Path, tiny_ground_truth: dict, path: Path) -> dict[str, str]:
     """An SR as OHIF exports one, built with highdicom: a Length line across each baseline lesion.
 
     L1 and L2 are labelled the way OHIF does (its tool's Tracking Identifier and a Comment); L3 and L4 by
@@ -112,7 +113,7 @@ def _ohif_style_sr(study: Path, ground_truth: dict, path: Path) -> dict[str, str
     baseline_uid = min(images, key=lambda uid: str(images[uid][0].StudyDate))
     ct = images[baseline_uid]
     groups, expected = [], {}
-    for k, lesion in enumerate(ground_truth["timepoints"][0]["lesions"]):
+    for k, lesion in enumerate(tiny_ground_truth["timepoints"][0]["lesions"]):
         centre = np.asarray(lesion["centre_lps_mm"])
         image = min(ct, key=lambda ds: abs(float(ds.ImagePositionPatient[2]) - centre[2]))
         # a RECIST line as long as the lesion's longest axial diameter, through its centre (along x)
@@ -171,19 +172,21 @@ def _ohif_style_sr(study: Path, ground_truth: dict, path: Path) -> dict[str, str
     return expected
 
 
-def test_an_ohif_style_sr_drives_a_full_run(two_timepoint_study: Path, ground_truth: dict, tmp_path: Path) -> None:
+def test_an_ohif_style_sr_drives_a_full_run(
+    tiny_two_timepoint_study: Path, tiny_ground_truth: dict, tmp_path: Path
+) -> None:
     from pipeline.longitudinal.run import run_study
 
-    expected = _ohif_style_sr(two_timepoint_study, ground_truth, tmp_path / "reader.dcm")
+    expected = _ohif_style_sr(tiny_two_timepoint_study, tiny_ground_truth, tmp_path / "reader.dcm")
     out = tmp_path / "out"
-    run_study(two_timepoint_study, out, tmp_path / "reader.dcm", AFFINE)
+    run_study(tiny_two_timepoint_study, out, tmp_path / "reader.dcm", AFFINE)
     rows = _rows(out)
     timepoints = {k for k, _ in rows}
     assert timepoints == {0, 1}
     for lesion_id in expected.values():
         for k in timepoints:
             assert rows[(k, lesion_id)]["status"] == "measured", (k, lesion_id)
-    truth = {lesion["lesion_id"]: lesion for lesion in ground_truth["timepoints"][0]["lesions"]}
+    truth = {lesion["lesion_id"]: lesion for lesion in tiny_ground_truth["timepoints"][0]["lesions"]}
     for truth_id, lesion_id in expected.items():  # the baseline measurement is of the right lesion
         d = float(rows[(0, lesion_id)]["longest_diameter_mm"])
         assert abs(d - truth[truth_id]["longest_axial_diameter_on_slices_mm"]) < 1.5, lesion_id
@@ -197,8 +200,8 @@ def test_sr_on_images_outside_the_study_is_refused(dicom_run, study_index) -> No
 
 
 @pytest.mark.parametrize("system", ["RAS", "LPS"])
-def test_slicer_markups_give_the_same_seeds_as_targets_json(sample_root: Path, system: str) -> None:
-    seeds = _seeds(sample_root)
+def test_slicer_markups_give_the_same_seeds_as_targets_json(tiny_root: Path, system: str) -> None:
+    seeds = _seeds(tiny_root)
     sign = np.array([-1.0, -1.0, 1.0]) if system == "RAS" else np.ones(3)
     points = [
         {"id": str(k), "label": lesion_id, "position": list(np.asarray(seed) * sign)}
@@ -214,7 +217,7 @@ def test_slicer_markups_give_the_same_seeds_as_targets_json(sample_root: Path, s
         np.testing.assert_allclose(t.seed_lps_mm, seeds[t.lesion_id], atol=1e-9)
 
 
-def test_slicer_line_markup_is_a_recist_line(sample_root: Path) -> None:
+def test_slicer_line_markup_is_a_recist_line(tiny_root: Path) -> None:
     a, b = [10.0, 20.0, 30.0], [16.0, 28.0, 30.0]  # RAS
     data = {
         "markups": [
@@ -303,7 +306,7 @@ def test_an_rtstruct_gives_one_target_per_roi_measured_as_drawn(
 
 
 def test_an_rtstruct_round_trips_when_segmented_again(
-    dicom_run, two_timepoint_study: Path, study_index, baseline_study_uid, tmp_path: Path
+    dicom_run, tiny_two_timepoint_study: Path, study_index, baseline_study_uid, tmp_path: Path
 ) -> None:
     """With --resegment, targets from the RTSTRUCT give the run's ids and measurements again."""
     from dataclasses import replace
@@ -315,7 +318,7 @@ def test_an_rtstruct_round_trips_when_segmented_again(
     frame = next(i.frame_of_reference_uid for i in study_index.instances if i.study_uid == baseline_study_uid)
     _rtstruct_of_label_map(dicom_run.out / "masks" / "timepoint_0.nii.gz", ids, frame, tmp_path / "rs.dcm")
     out = tmp_path / "out"
-    run_study(two_timepoint_study, out, tmp_path / "rs.dcm", replace(AFFINE, resegment=True))
+    run_study(tiny_two_timepoint_study, out, tmp_path / "rs.dcm", replace(AFFINE, resegment=True))
     before, after = _rows(dicom_run.out, 2), _rows(out)
     assert sorted(after) == sorted(before)
     _same_measurements(before, after)
