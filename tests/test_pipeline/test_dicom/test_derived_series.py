@@ -117,18 +117,19 @@ def test_half_coronal_series_is_not_split(tmp_path: Path, original: list[Path]) 
     assert "different orientations" in dict(tp.skipped)[tp.ct_candidates[0][0].series_uid]
 
 
-def test_run_records_why_a_derived_ct_was_measured(sample_root: Path, ground_truth: dict, tmp_path: Path) -> None:
-    """A baseline-only study whose CT is a GE thick-average reformat with a stray coronal image: ``run``
-    measures it and records the reason in run.json, the warnings and the report."""
+def test_run_records_why_a_derived_ct_was_measured(tiny_root: Path, tiny_ground_truth: dict, tmp_path: Path) -> None:
+    """A baseline-only study (of the tiny study: the series choice is the subject) whose CT is a GE thick-average
+    reformat with a stray coronal image: ``run`` measures it and records the reason in run.json, the warnings and
+    the report."""
     from pipeline.config import RunConfig
     from pipeline.longitudinal.run import run_study
 
-    tp0 = ground_truth["timepoints"][0]
+    tp0 = tiny_ground_truth["timepoints"][0]
     study = tmp_path / "study"
     study.mkdir()
-    shutil.copy(sample_root / "study" / "targets.json", study / "targets.json")
+    shutil.copy(tiny_root / "study" / "targets.json", study / "targets.json")
     ct_files = []
-    for path in sorted((sample_root / "study").rglob("IM*")):
+    for path in sorted((tiny_root / "study").rglob("IM*")):
         ds = pydicom.dcmread(path, stop_before_pixels=True)
         if ds.SeriesInstanceUID == tp0["ct_series_instance_uid"]:
             ct_files.append(path)
