@@ -49,7 +49,8 @@ def test_registration_qc_images(pipeline_output: Path):
 
 
 # that the same run twice gives the same transforms and measurements is asserted by the batch tests: each of their
-# studies is a run of its own, compared with ``pipeline_output`` (tests/test_pipeline/test_batch/batch_studies.py)
+# studies is a run of its own, compared with a reference run of the same tiny study (``dicom_run``,
+# ``baseline_output``; tests/test_pipeline/test_batch/batch_studies.py)
 
 
 def _erase_lesion(
