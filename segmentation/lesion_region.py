@@ -232,8 +232,11 @@ def _open_at_seed(region: np.ndarray, seed_idx: np.ndarray, spacing: np.ndarray)
         return region
     lab, n = ndimage.label(opened)
     if n > 1:
-        near = ndimage.distance_transform_edt(lab == 0, return_distances=False, return_indices=True)
-        opened = lab == int(lab[tuple(near[k][i] for k in range(3))])
+        keep = int(lab[i])
+        if keep == 0:  # the seed's voxel was opened away: the part nearest to it
+            near = ndimage.distance_transform_edt(lab == 0, return_distances=False, return_indices=True)
+            keep = int(lab[tuple(near[k][i] for k in range(3))])
+        opened = lab == keep
     return _in_box(ndimage.binary_dilation(opened, structure=ball(radius, spacing)) & sub, box, region.shape)
 
 
