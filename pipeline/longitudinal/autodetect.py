@@ -181,7 +181,8 @@ def _ct_found(
 ) -> tuple[list[_Found], list[str]]:
     """The CT candidates segmented with enough confidence, each not mostly inside an earlier one, and the deep
     dark candidates that no segmenter delineates (without diameter and volume); with, for each, why it was not
-    measured ("" when it was)."""
+    measured ("" when it was). A candidate whose seed lies in a lesion already found, or in a bright structure
+    already found not to be a lesion (a vessel, a deposit alone), is not segmented again."""
     image = spatial.array_zyx(ct.image)
     spacing = spatial.spacing_zyx(ct.image)
     seeded = seeded or SeededCtSegmenter()
@@ -191,9 +192,11 @@ def _ct_found(
         hints = SegmentationHints()
     found: list[_Found] = []
     reasons: list[str] = []
-    taken = np.zeros(image.shape, bool)
+    taken = np.zeros(image.shape, bool)  # the lesions found
+    judged = np.zeros(image.shape, bool)  # the bright structures found not to be lesions
     for candidate in ct_candidates(image, spacing, liver_zyx, config):
-        if taken[tuple(int(round(v)) for v in candidate.seed_zyx)]:
+        seed = tuple(int(round(v)) for v in candidate.seed_zyx)
+        if taken[seed] or judged[seed]:
             continue
         seg = _segmented(candidate, image, spacing, segmenter, seeded, hints, config)
         seed_lps = _lps(ct.image, np.asarray(candidate.seed_zyx))
@@ -204,9 +207,10 @@ def _ct_found(
             continue
         d = axial_diameters(seg.mask_zyx, spacing).longest_mm
         v = volume_ml(seg.mask_zyx, spacing)
-        if _bright_non_lesion(seg, d, v, spacing, config):
-            continue
         full = seg.full_mask(image.shape)
+        if _bright_non_lesion(seg, d, v, spacing, config):
+            judged |= full  # a vessel or a deposit: a later candidate inside it is the same structure
+            continue
         if (full & taken).sum() > 0.5 * full.sum():
             continue
         taken |= full
