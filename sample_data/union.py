@@ -57,6 +57,13 @@ class Union:
     def contains(self, points: np.ndarray) -> np.ndarray:
         return self.field(points) <= 1.0
 
+    def inside_offsets(self, centres: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+        """Whether each point ``centres[i] + offsets[k]`` lies in the union (bool, n x k)."""
+        inside = self.parts[0].inside_offsets(centres, offsets)
+        for part in self.parts[1:]:
+            inside |= part.inside_offsets(centres, offsets)
+        return inside
+
     def surface_points(self, n: int = 400) -> np.ndarray:
         """Points on the union's surface: surface points of the parts that lie in no other part."""
         points = np.vstack([p.surface_points(n) for p in self.parts])
