@@ -13,7 +13,7 @@ import json
 import pickle
 import shutil
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pydicom
@@ -30,6 +30,20 @@ from sample_data.hard_cases import HardCase, render_hard_case
 pytest_plugins = ["file_order"]  # the longest test files first
 
 SEED = 1
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _figures_drawn_in_process() -> Iterator[None]:
+    """Runs in a test process draw their QC images in it: a run with more than one thread draws them in a worker
+    process of its own, whose start-up (a Python process importing the figure writers) would be paid again by
+    every run; the figures are the same either way (``test_drawing.py`` compares them)."""
+    import pipeline.longitudinal.run as run_module
+    from pipeline.outputs.drawing import Drawing
+
+    patch = pytest.MonkeyPatch()
+    patch.setattr(run_module, "Drawing", lambda workers=1: Drawing(workers=0))
+    yield
+    patch.undo()
 
 
 @pytest.fixture(scope="session")
