@@ -324,6 +324,11 @@ def summary(rows: list[Row]) -> tuple[str, list[Target]]:
     return "\n".join(lines), targets
 
 
+def prepare(context: Context) -> None:
+    """The hybrid set, written once for the sections that read it (this one and automatic mode's)."""
+    hybrid_cases(context)
+
+
 def run(context: Context) -> Section:
     cases = hybrid_cases(context) + ircad_cases(context) + user_cases(context)
     rows: list[Row] = []

@@ -9,7 +9,10 @@ Every ``tests/validation/section_*.py`` module is one section. A section exposes
 * ``TITLE`` (str), and
 * ``run(context: Context) -> Section``: it measures, prints nothing, and returns its table and its targets.
 
-Sections run in file-name order; ``--only NAME`` runs the sections whose file name contains NAME. Real data
+A section may also expose ``prepare(context: Context) -> None``, which writes what several sections read
+(the hybrid set); every ``prepare`` runs first, in file-name order, then the sections run in ``--jobs``
+processes (default: 2, or 1 on a one-core machine; each section in one process, its results the same
+as alone) and are printed in file-name order. ``--only NAME`` runs the sections whose file name contains NAME. Real data
 are read in place from ``--realdata`` (default ``../shared/realdata`` beside the project); ``--data DIR``
 adds a user's own cases laid out like the real-data folder (see docs/validation.md). Without the real-data
 folder the run says so and exits 0, except under CI (``CI=true``), where that is a failure (exit 1).
@@ -19,10 +22,12 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import multiprocessing
 import os
 import sys
 import time
 import types
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -75,6 +80,18 @@ def _load(path: Path) -> types.ModuleType:
     return module
 
 
+def _run_section(path: Path, context: Context) -> tuple[Section, float]:
+    """One section's result and the seconds it took (in a worker process, or in this one)."""
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    started = time.perf_counter()
+    section: Section = _load(path).run(context)
+    return section, time.perf_counter() - started
+
+
+def _default_jobs() -> int:
+    return max(1, min(2, os.cpu_count() or 1))
+
+
 def format_targets(targets: tuple[Target, ...]) -> str:
     width = max((len(t.name) for t in targets), default=10)
     lines = [f"  {'target'.ljust(width)}  required        measured        result"]
@@ -90,6 +107,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default=None, help="run only the sections whose file name contains this")
     parser.add_argument("--work", type=Path, default=ROOT / "sample_data" / "generated" / "validation")
     parser.add_argument(
+        "--jobs",
+        type=int,
+        default=_default_jobs(),
+        help="sections run at once, each in its own process (default %(default)s)",
+    )
+    parser.add_argument(
         "--strict", action="store_true", help="exit 1 when a target is missed (default: list the missed targets)"
     )
     args = parser.parse_args(argv)
@@ -104,18 +127,32 @@ def main(argv: list[str] | None = None) -> int:
     context = Context(args.realdata.resolve(), args.data.resolve() if args.data else None, args.work.resolve())
     missed: list[str] = []
     started = time.perf_counter()
-    for path in _sections(args.only):
-        module = _load(path)
-        t0 = time.perf_counter()
-        section: Section = module.run(context)
-        print(f"\n== {section.title}  ({time.perf_counter() - t0:.0f} s)\n")
-        print(section.table)
-        for note in section.notes:
-            print(f"  note: {note}")
-        if section.targets:
-            print()
-            print(format_targets(section.targets))
-        missed += [f"{section.title}: {t.name}" for t in section.targets if not t.met]
+    paths = _sections(args.only)
+    for path in paths:  # what several sections read, written once before they run side by side
+        prepare = getattr(_load(path), "prepare", None)
+        if prepare is not None:
+            prepare(context)
+    pool = (
+        ProcessPoolExecutor(max_workers=args.jobs, mp_context=multiprocessing.get_context("spawn"))
+        if args.jobs > 1 and len(paths) > 1
+        else None
+    )
+    try:
+        runs: list[Future | None] = [pool.submit(_run_section, p, context) if pool else None for p in paths]
+        for path, run in zip(paths, runs, strict=True):
+            section, seconds = run.result() if run is not None else _run_section(path, context)
+            print(f"\n== {section.title}  ({seconds:.0f} s)\n")
+            print(section.table)
+            for note in section.notes:
+                print(f"  note: {note}")
+            if section.targets:
+                print()
+                print(format_targets(section.targets))
+            sys.stdout.flush()
+            missed += [f"{section.title}: {t.name}" for t in section.targets if not t.met]
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
     print(f"\nvalidate: {len(missed)} target(s) missed in {time.perf_counter() - started:.0f} s")
     for m in missed:
         print(f"  MISSED {m}")
