@@ -12,10 +12,11 @@ Every ``tests/validation/section_*.py`` module is one section. A section exposes
 A section may also expose ``prepare(context: Context) -> None``, which writes what several sections read
 (the hybrid set); every ``prepare`` runs first, in file-name order, then the sections run in ``--jobs``
 processes (default: 2, or 1 on a one-core machine; each section in one process, its results the same
-as alone) and are printed in file-name order. ``--only NAME`` runs the sections whose file name contains NAME. Real data
-are read in place from ``--realdata`` (default ``../shared/realdata`` beside the project); ``--data DIR``
-adds a user's own cases laid out like the real-data folder (see docs/validation.md). Without the real-data
-folder the run says so and exits 0, except under CI (``CI=true``), where that is a failure (exit 1).
+as alone) and are printed in file-name order. ``--only NAME`` runs the sections whose file name contains
+NAME. Real data are read in place from ``--realdata`` (default ``../shared/realdata`` beside the project);
+``--data DIR`` adds a user's own cases laid out like the real-data folder (see docs/validation.md). Without
+the real-data folder the run says so and exits 0, except under CI (``CI=true``), where that is a failure
+(exit 1).
 """
 
 from __future__ import annotations
@@ -116,6 +117,8 @@ def main(argv: list[str] | None = None) -> int:
         "--strict", action="store_true", help="exit 1 when a target is missed (default: list the missed targets)"
     )
     args = parser.parse_args(argv)
+    if args.jobs < 1:
+        parser.error(f"--jobs must be at least 1, got {args.jobs}")
     if not args.realdata.is_dir():
         message = f"validate: real-data folder {args.realdata} not found"
         if os.environ.get("CI") == "true":
