@@ -91,3 +91,35 @@ def test_a_lesion_the_hypodense_segmenter_refuses_is_delineated_and_a_dark_vesse
     assert np.linalg.norm(np.subtract(lesion_found.centroid_lps_mm, [45.0, 45.0, 48.0])) < 2.0
     assert lesion_found.measurable and lesion_found.longest_diameter_mm is not None
     assert abs(lesion_found.longest_diameter_mm - 14.0) < 2.0
+
+
+def test_a_second_candidate_in_a_vessel_already_judged_is_not_segmented_again(monkeypatch):
+    """Two bright candidates along one vessel: the segmenter of any appearance looks at the first, finds a vessel
+    (not a lesion), and is not run again for the second, whose seed lies in it."""
+    import pipeline.longitudinal.autodetect as autodetect
+    from segmentation.ct_seeded import SeededCtSegmenter
+    from segmentation.detect import CtCandidate
+
+    rng = np.random.default_rng(13)
+    image, liver, (z, y, x) = _liver_ct(rng)
+    vessel = (y - 85) ** 2 + (x - 80) ** 2 <= 6.0**2  # 12 mm wide through the whole block, +45 HU
+    image = image + 45.0 * vessel
+    seeds = [(24.0, 85.0 / SPACING_MM, 80.0 / SPACING_MM), (36.0, 85.0 / SPACING_MM, 80.0 / SPACING_MM)]
+    candidates = [CtCandidate(seed, 1.0, 45.0, polarity=1, depth_mm=6.0) for seed in seeds]
+    monkeypatch.setattr(autodetect, "ct_candidates", lambda *args, **kwargs: candidates)
+
+    class Counting(SeededCtSegmenter):
+        def __init__(self) -> None:
+            super().__init__()
+            self.seeds: list[tuple[float, float, float]] = []
+
+        def segment(self, image_zyx, spacing_zyx, seed_zyx, hints=None):
+            self.seeds.append(tuple(seed_zyx))
+            return super().segment(image_zyx, spacing_zyx, seed_zyx, hints)
+
+    seeded = Counting()
+    found = detect(
+        0, _series(image), None, liver, CtLesionSegmenter(), DetectionConfig(), lambda k: f"L{k}", seeded=seeded
+    )
+    assert found == []
+    assert seeded.seeds == [seeds[0]]
