@@ -220,6 +220,16 @@ def _in_box(part: np.ndarray, box: tuple[slice, ...], shape: tuple[int, ...]) ->
     return out
 
 
+def _label_at_or_nearest(labels: np.ndarray, index: tuple[int, ...]) -> int:
+    """The label at ``index``, or, where that voxel is unlabelled (0), the label of the labelled voxel nearest to it
+    (in voxels; ties as scipy's feature transform breaks them)."""
+    label = int(labels[index])
+    if label == 0:
+        near = ndimage.distance_transform_edt(labels == 0, return_distances=False, return_indices=True)
+        label = int(labels[tuple(near[k][index] for k in range(labels.ndim))])
+    return label
+
+
 def _open_at_seed(region: np.ndarray, seed_idx: np.ndarray, spacing: np.ndarray) -> np.ndarray:
     if not region.any():
         return region
@@ -232,11 +242,7 @@ def _open_at_seed(region: np.ndarray, seed_idx: np.ndarray, spacing: np.ndarray)
         return region
     lab, n = ndimage.label(opened)
     if n > 1:
-        keep = int(lab[i])
-        if keep == 0:  # the seed's voxel was opened away: the part nearest to it
-            near = ndimage.distance_transform_edt(lab == 0, return_distances=False, return_indices=True)
-            keep = int(lab[tuple(near[k][i] for k in range(3))])
-        opened = lab == keep
+        opened = lab == _label_at_or_nearest(lab, i)
     return _in_box(ndimage.binary_dilation(opened, structure=ball(radius, spacing)) & sub, box, region.shape)
 
 
@@ -279,11 +285,7 @@ def split_at_necks(region: np.ndarray, seed_idx: np.ndarray, spacing: np.ndarray
             key = (int(min(p, q)), int(max(p, q)))
             if v > saddle.get(key, -1.0):
                 saddle[key] = float(v)
-    start = int(basins[i])
-    if start == 0:  # the seed lies just outside the region: its nearest basin
-        near = ndimage.distance_transform_edt(basins == 0, return_distances=False, return_indices=True)
-        start = int(basins[tuple(near[k][i] for k in range(3))])
-    keep = {start}
+    keep = {_label_at_or_nearest(basins, i)}
     grown = True
     while grown:
         grown = False
