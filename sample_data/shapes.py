@@ -180,6 +180,8 @@ class Shape(Protocol):
 
     def contains(self, points: np.ndarray) -> np.ndarray: ...
 
+    def inside_offsets(self, centres: np.ndarray, offsets: np.ndarray) -> np.ndarray: ...
+
 
 @dataclass(frozen=True)
 class Structure:
@@ -215,13 +217,7 @@ def partial_volume(
         offsets_body = offsets_lps @ pose.matrix  # rows: R^T applied to each LPS offset
         centres = points_body[band]
         inside = np.zeros(len(centres))
-        pairs = getattr(shape, "inside_offsets", None)  # every point of every voxel at once, where offered
-        if pairs is not None:
-            for start in range(0, len(centres), _ROWS):
-                inside[start : start + _ROWS] = pairs(centres[start : start + _ROWS], offsets_body).sum(axis=1)
-        else:
-            radius = getattr(shape, "radius", None) or (lambda p: shape.radius_and_gradient(p)[0])
-            for off in offsets_body:
-                inside += radius(centres + off) <= 1.0
+        for start in range(0, len(centres), _ROWS):  # every point of every voxel at once, in blocks of voxels
+            inside[start : start + _ROWS] = shape.inside_offsets(centres[start : start + _ROWS], offsets_body).sum(1)
         frac[band] = inside / len(offsets_body)
     return frac
