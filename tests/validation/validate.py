@@ -73,7 +73,10 @@ def _sections(only: str | None) -> list[Path]:
 
 
 def _load(path: Path) -> types.ModuleType:
-    spec = importlib.util.spec_from_file_location(f"validation_{path.stem}", path)
+    name = f"validation_{path.stem}"
+    if name in sys.modules:  # loaded already (for its ``prepare``): not run again
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
