@@ -46,7 +46,12 @@ Method (classical; every intensity is learned from the scan itself):
    apart, opened by ``capsule_min_thickness_mm``, is added where a blob's
    principal extents lie within ``capsule_max_elongation`` and at least
    ``capsule_min_contact`` of the voxels around it are liver (a lesion bulging
-   from the surface; not a vessel, not an organ beside the liver).
+   from the surface; not a vessel, not an organ beside the liver). Dense
+   tissue (above ``soft_tissue_hu``, with the voxels beside it brighter than
+   the liver, its partial-volume shell; not the vertebral column): iodised oil
+   or calcium, which no organ beside the liver shows, so a deposit at the
+   liver's edge is added with ``capsule_dense_min_contact`` of liver around it
+   (a deposit at the tip of a lobe has less than half).
 8. Plausibility (:func:`check_plausible`): volume, side, attenuation of the
    result; a doubtful mask is refused with the reason.
 9. Boundary at the input resolution: voxels within one working voxel of the
@@ -56,7 +61,7 @@ Method (classical; every intensity is learned from the scan itself):
    boundary).
 
 Limits: a lesion that bulges out of the liver with less than half of its
-surroundings liver, or of water-like attenuation, is left outside; intrahepatic and hilar vessels of liver
+surroundings liver (a quarter for a dense deposit), or of water-like attenuation, is left outside; intrahepatic and hilar vessels of liver
 attenuation (the IVC on unenhanced CT) can be included; a liver whose
 parenchyma is not the dominant tissue under the right hemidiaphragm (e.g. a
 lesion of over half its volume) is not found or is refused.
@@ -109,6 +114,7 @@ class LiverConfig:
     capsule_min_contact: float = 0.5
     capsule_min_contrast_hu: float = 15.0
     capsule_max_elongation: float = 2.0
+    capsule_dense_min_contact: float = 0.25
     boundary_smoothing_mm: float = 1.0
     # plausibility
     min_volume_ml: float = 600.0  # a liver wholly in the field of view
@@ -287,13 +293,22 @@ def capsule_lesions(
         image <= level - config.capsule_min_contrast_hu
     )
     brighter = (image >= level + config.capsule_min_contrast_hu) & (image <= config.soft_tissue_hu[1])
+    dense = image > config.soft_tissue_hu[1]
+    dense |= ndimage.binary_dilation(dense) & (image >= level + config.capsule_min_contrast_hu)  # its shell
+    if anatomy.spine_zyx is not None:
+        dense &= ~anatomy.spine_zyx
     out = np.zeros(liver.shape, dtype=bool)
-    for kind in (darker, brighter):  # apart: a dark lesion is not joined to a bright organ beside it
+    kinds = (
+        (darker, config.capsule_min_contact),
+        (brighter, config.capsule_min_contact),
+        (dense, config.capsule_dense_min_contact),
+    )
+    for kind, contact in kinds:  # apart: a dark lesion is not joined to a bright organ beside it
         candidate = open_mm(near & kind, config.capsule_min_thickness_mm, sp)
         candidate = components_touching(candidate | liver, liver) & candidate
         labels, _ = ndimage.label(candidate)
         for k, box in enumerate(ndimage.find_objects(labels), start=1):
-            if box is not None and _enclosed_blob(labels, k, box, liver, sp, config):
+            if box is not None and _enclosed_blob(labels, k, box, liver, sp, config.capsule_max_elongation, contact):
                 out[box] |= labels[box] == k
     return out
 
@@ -304,21 +319,21 @@ def _enclosed_blob(
     box: tuple[slice, ...],
     liver: np.ndarray,
     spacing_zyx: tuple[float, float, float],
-    config: LiverConfig,
+    max_elongation: float,
+    min_contact: float,
 ) -> bool:
-    """Whether region ``k`` of ``labels`` is compact (its longest principal extent at most
-    ``capsule_max_elongation`` times its shortest) and the liver makes at least ``capsule_min_contact`` of the
-    voxels just around it."""
+    """Whether region ``k`` of ``labels`` is compact (its longest principal extent at most ``max_elongation``
+    times its shortest) and the liver makes at least ``min_contact`` of the voxels just around it."""
     grown = tuple(slice(max(b.start - 1, 0), b.stop + 1) for b in box)
     part = labels[grown] == k
     points = np.argwhere(part) * np.asarray(spacing_zyx)
     if len(points) < 4:  # (most regions: checked before the ring, which costs a dilation)
         return False
     ring = ndimage.binary_dilation(part) & ~part
-    if float((ring & liver[grown]).sum()) < config.capsule_min_contact * float(ring.sum()):
+    if float((ring & liver[grown]).sum()) < min_contact * float(ring.sum()):
         return False
     extent = np.sqrt(np.maximum(np.linalg.eigvalsh(np.cov(points.T)), 1e-6))
-    return bool(extent[-1] <= config.capsule_max_elongation * extent[0])
+    return bool(extent[-1] <= max_elongation * extent[0])
 
 
 def check_plausible(
