@@ -178,31 +178,47 @@ def test_thigh_has_no_liver(realdata: Path, case: str):
     assert result.outcome == ABSENT and result.message.startswith("no liver in this scan")
 
 
+CAPSULE_SHAPE, CAPSULE_SPACING = (40, 60, 60), (3.0, 3.0, 3.0)
+
+
+def _capsule_phantom() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A 3 mm working grid of fat (-100 HU) with a liver (105 HU) where x < 90 mm: the z, y, x coordinates (mm),
+    the image and the liver."""
+    z, y, x = (np.indices(CAPSULE_SHAPE) * 3.0).astype(float)
+    image = np.full(CAPSULE_SHAPE, -100.0, np.float32)
+    liver = x < 90.0
+    image[liver] = 105.0
+    return z, y, x, image, liver
+
+
+def _capsule_lesions(liver: np.ndarray, image: np.ndarray, spine: np.ndarray | None = None) -> np.ndarray:
+    """:func:`segmentation.liver.capsule_lesions` on the phantom grid: the whole grid is body, no lung, the
+    midline at x index 59, no vertebral bodies' front (``spine``: the vertebral column, if any)."""
+    from segmentation.anatomy import Anatomy
+    from segmentation.liver import LiverConfig, capsule_lesions
+    from segmentation.working_grid import WorkingGrid
+
+    shape = CAPSULE_SHAPE
+    anatomy = Anatomy(
+        np.ones(shape, bool), np.zeros(shape, bool), spine, np.full(shape[0], 59.0), np.full(shape[0], np.nan)
+    )
+    grid = WorkingGrid(image, CAPSULE_SPACING, (1, 1, 1), shape)
+    return capsule_lesions(liver, image, anatomy, grid, 105.0, LiverConfig(dome_skin_mm=0.0))
+
+
 def test_a_lesion_bulging_from_the_liver_surface_is_added_but_not_a_neighbouring_organ():
     """On a 3 mm working grid: a liver (105 HU) in fat; a hyperdense lesion (+60 HU, radius 15 mm) 7 mm inside
     the liver's surface, bulging out of it, left out of the liver mask (it is not in the parenchyma band and
     the liver does not enclose it); beside the liver, a bright tube (a vessel, 170 HU, 60 mm long, 12 mm wide)
     and a dark organ (60 HU) that each touch it. The lesion is added; neither the tube nor the organ."""
-    from segmentation.anatomy import Anatomy
-    from segmentation.liver import LiverConfig, capsule_lesions
-    from segmentation.working_grid import WorkingGrid
-
-    shape, sp = (40, 60, 60), (3.0, 3.0, 3.0)
-    z, y, x = (np.indices(shape) * 3.0).astype(float)
-    image = np.full(shape, -100.0, np.float32)  # fat
-    liver = x < 90.0
-    image[liver] = 105.0
+    z, y, x, image, liver = _capsule_phantom()
     lesion = (z - 60.0) ** 2 + (y - 90.0) ** 2 + (x - 83.0) ** 2 < 15.0**2
     image[lesion] = 165.0
     tube = ((z - 30.0) ** 2 + (y - 30.0) ** 2 < 6.0**2) & (x >= 90.0) & (x < 150.0)
     image[tube] = 170.0
     organ = ((z - 100.0) ** 2 + (y - 120.0) ** 2 + (x - 110.0) ** 2 < 20.0**2) & ~liver
     image[organ] = 60.0
-    anatomy = Anatomy(
-        np.ones(shape, bool), np.zeros(shape, bool), None, np.full(shape[0], 59.0), np.full(shape[0], np.nan)
-    )
-    grid = WorkingGrid(image, sp, (1, 1, 1), shape)
-    added = capsule_lesions(liver & ~lesion, image, anatomy, grid, 105.0, LiverConfig(dome_skin_mm=0.0))
+    added = _capsule_lesions(liver & ~lesion, image)
     assert (added & lesion).sum() >= 0.9 * lesion.sum()
     assert not (added & (tube | organ)).any()
 
@@ -211,35 +227,22 @@ def test_a_dense_deposit_at_the_liver_edge_is_added_but_not_bone_or_a_bar():
     """On a 3 mm working grid: a liver (105 HU) in fat, its surface the plane x = 90 mm. A deposit of iodised
     oil (500 HU, radius 12 mm) centred 3 mm outside the surface: a third of the tissue around it is liver, too
     little for a lesion of soft tissue (half), enough for dense tissue (a quarter). Beside the liver: the same
-    deposit centred 9 mm outside (an eighth of the tissue around it liver: contrast in bowel beside the liver), a rib-like bar
-    (400 HU, 9 mm wide, 72 mm long) along the surface, and a deposit inside the vertebral column. Only the first
-    deposit is added."""
-    from segmentation.anatomy import Anatomy
-    from segmentation.liver import LiverConfig, capsule_lesions
-    from segmentation.working_grid import WorkingGrid
-
-    shape, sp = (40, 60, 60), (3.0, 3.0, 3.0)
-    z, y, x = (np.indices(shape) * 3.0).astype(float)
-    image = np.full(shape, -100.0, np.float32)  # fat
-    liver = x < 90.0
-    image[liver] = 105.0
+    deposit centred 9 mm outside (an eighth of the tissue around it liver: contrast in bowel beside the liver),
+    a rib-like bar (400 HU, 9 mm wide, 72 mm long) along the surface, and a deposit inside the vertebral column.
+    Only the first deposit is added."""
+    z, y, x, image, liver = _capsule_phantom()
 
     def ball(cz: float, cy: float, cx: float) -> np.ndarray:
         return (z - cz) ** 2 + (y - cy) ** 2 + (x - cx) ** 2 < 12.0**2
 
     deposit, bowel, spine_deposit = ball(60.0, 40.0, 93.0), ball(60.0, 130.0, 99.0), ball(105.0, 150.0, 93.0)
     bar = (np.abs(y - 90.0) < 4.5) & (np.abs(x - 93.0) < 4.5) & (np.abs(z - 60.0) < 36.0)
-    for part in (deposit, bowel, bar, spine_deposit):
-        image[part] = 500.0 if part is not bar else 400.0
+    image[deposit | bowel | spine_deposit] = 500.0
+    image[bar] = 400.0
     spine = (z >= 80.0) & (y >= 135.0) & (x >= 80.0) & (x < 110.0)
-    anatomy = Anatomy(
-        np.ones(shape, bool), np.zeros(shape, bool), spine, np.full(shape[0], 59.0), np.full(shape[0], np.nan)
-    )
-    grid = WorkingGrid(image, sp, (1, 1, 1), shape)
-    config = LiverConfig(dome_skin_mm=0.0)
-    added = capsule_lesions(liver & ~deposit, image, anatomy, grid, 105.0, config)
+    added = _capsule_lesions(liver & ~deposit, image, spine)
     assert (added & deposit & ~liver).sum() >= 0.9 * (deposit & ~liver).sum()
     assert not (added & (bowel | bar | spine_deposit)).any()
     # the same deposit as soft tissue (a lesion 60 HU brighter than the liver) has too little liver around it
     image[deposit] = 165.0
-    assert not (capsule_lesions(liver & ~deposit, image, anatomy, grid, 105.0, config) & deposit & ~liver).any()
+    assert not (_capsule_lesions(liver & ~deposit, image, spine) & deposit & ~liver).any()
