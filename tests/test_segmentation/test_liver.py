@@ -178,16 +178,16 @@ def test_thigh_has_no_liver(realdata: Path, case: str):
     assert result.outcome == ABSENT and result.message.startswith("no liver in this scan")
 
 
-CAPSULE_SHAPE, CAPSULE_SPACING = (40, 60, 60), (3.0, 3.0, 3.0)
+CAPSULE_SHAPE, CAPSULE_SPACING, CAPSULE_LIVER_HU = (40, 60, 60), (3.0, 3.0, 3.0), 105.0
 
 
 def _capsule_phantom() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """A 3 mm working grid of fat (-100 HU) with a liver (105 HU) where x < 90 mm: the z, y, x coordinates (mm),
     the image and the liver."""
-    z, y, x = (np.indices(CAPSULE_SHAPE) * 3.0).astype(float)
+    z, y, x = np.indices(CAPSULE_SHAPE) * np.reshape(CAPSULE_SPACING, (3, 1, 1, 1))
     image = np.full(CAPSULE_SHAPE, -100.0, np.float32)
     liver = x < 90.0
-    image[liver] = 105.0
+    image[liver] = CAPSULE_LIVER_HU
     return z, y, x, image, liver
 
 
@@ -203,7 +203,7 @@ def _capsule_lesions(liver: np.ndarray, image: np.ndarray, spine: np.ndarray | N
         np.ones(shape, bool), np.zeros(shape, bool), spine, np.full(shape[0], 59.0), np.full(shape[0], np.nan)
     )
     grid = WorkingGrid(image, CAPSULE_SPACING, (1, 1, 1), shape)
-    return capsule_lesions(liver, image, anatomy, grid, 105.0, LiverConfig(dome_skin_mm=0.0))
+    return capsule_lesions(liver, image, anatomy, grid, CAPSULE_LIVER_HU, LiverConfig(dome_skin_mm=0.0))
 
 
 def test_a_lesion_bulging_from_the_liver_surface_is_added_but_not_a_neighbouring_organ():
