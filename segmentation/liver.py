@@ -53,7 +53,8 @@ Method (classical; every intensity is learned from the scan itself):
    liver's edge is added with ``capsule_dense_min_contact`` of liver around it
    (a deposit at the tip of a lobe has less than half).
 8. Plausibility (:func:`check_plausible`): volume, side, attenuation of the
-   result; a doubtful mask is refused with the reason.
+   result, and a parenchyma level that is not water-like; a doubtful mask is
+   refused with the reason.
 9. Boundary at the input resolution: voxels within one working voxel of the
    working-grid boundary are liver when their lightly smoothed
    (``boundary_smoothing_mm``) value lies on the liver's side of the halfway
@@ -64,7 +65,8 @@ Limits: a lesion that bulges out of the liver with less than half of its
 surroundings liver (a quarter for a dense deposit), or of water-like attenuation, is left outside; intrahepatic and hilar vessels of liver
 attenuation (the IVC on unenhanced CT) can be included; a liver whose
 parenchyma is not the dominant tissue under the right hemidiaphragm (e.g. a
-lesion of over half its volume) is not found or is refused.
+lesion of over half its volume) is not found or is refused; a liver darker
+than ``min_level_hu`` (severe steatosis on unenhanced CT) is refused.
 """
 
 from __future__ import annotations
@@ -123,6 +125,9 @@ class LiverConfig:
     min_right_fraction: float = 0.55
     min_band_fraction: float = 0.6
     max_bone_fraction: float = 0.02
+    #: below this the tissue found is water-like (urine, bile, fluid-filled bowel), not liver parenchyma; only a
+    #: severely fatty liver on unenhanced CT is that dark
+    min_level_hu: float = 25.0
 
 
 FOUND, ABSENT, REFUSED = "found", "absent", "refused"
@@ -337,7 +342,13 @@ def _enclosed_blob(
 
 
 def check_plausible(
-    liver: np.ndarray, image: np.ndarray, anatomy: Anatomy, band: np.ndarray, grid: WorkingGrid, config: LiverConfig
+    liver: np.ndarray,
+    image: np.ndarray,
+    anatomy: Anatomy,
+    band: np.ndarray,
+    grid: WorkingGrid,
+    config: LiverConfig,
+    level: float,
 ) -> tuple[bool, list[str]]:
     """Whether the working-grid mask is partial, and the reasons it is doubtful (none: plausible).
 
@@ -345,7 +356,10 @@ def check_plausible(
     bound is ``min_partial_volume_ml`` when the liver reaches the first or last
     slice); at least ``min_right_fraction`` of it on the patient's right; at
     least ``min_band_fraction`` of it at parenchyma attenuation; at most
-    ``max_bone_fraction`` of it above 300 HU (bone or oral contrast).
+    ``max_bone_fraction`` of it above 300 HU (bone or oral contrast); the
+    parenchyma's ``level`` (HU) at least ``min_level_hu`` (not water-like: in a
+    scan that shows only the lowest part of the liver, bladder and fluid-filled
+    bowel can fill the right abdomen).
     """
     volume = float(liver.sum()) * grid.voxel_ml
     slices = np.flatnonzero(liver.any(axis=(1, 2)))
@@ -366,6 +380,11 @@ def check_plausible(
     bone = float((liver & (image > 300.0)).sum()) / max(int(liver.sum()), 1)
     if bone > config.max_bone_fraction:
         reasons.append(f"{100 * bone:.1f} % of it is above 300 HU (bone or contrast)")
+    if level < config.min_level_hu:
+        reasons.append(
+            f"its attenuation ({level:.0f} HU) is water-like (< {config.min_level_hu:.0f} HU): urine, bile or bowel "
+            "content, not liver parenchyma (a severely fatty liver can be this dark: give its mask with --liver-mask)"
+        )
     return partial, reasons
 
 
@@ -460,12 +479,12 @@ def segment_liver(
     liver |= capsule_lesions(liver, image, anatomy, grid, level, config, inside)
     liver = components_touching(ndimage.binary_opening(liver) | core, core)
     liver = fill_holes_axial(liver)
-    partial, doubts = check_plausible(liver, image, anatomy, band, grid, config)
-    if doubts:
-        return LiverSegmentation(REFUSED, "; ".join(doubts))
     core_values = image[core]
     level = float(np.median(core_values))
     sd = float(1.4826 * np.median(np.abs(core_values - level)))
+    partial, doubts = check_plausible(liver, image, anatomy, band, grid, config, level)
+    if doubts:
+        return LiverSegmentation(REFUSED, "; ".join(doubts))
     mask = refine_boundary(np.asarray(image_zyx), spacing_zyx, liver, grid, level, config.boundary_smoothing_mm)
     volume = float(mask.sum()) * float(np.prod(spacing_zyx)) / 1000.0
     return LiverSegmentation(FOUND, "", mask, level, sd, volume, partial)

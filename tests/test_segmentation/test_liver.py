@@ -161,6 +161,24 @@ def test_totalsegmentator_small_partial_liver(realdata: Path):
     assert (image[liver.mask_zyx] > 300).mean() < 0.01  # no bone
 
 
+@pytest.mark.parametrize("fraction", [0.2, 0.5, 0.8])
+def test_a_scan_ending_low_in_the_liver_gives_liver_or_a_refusal(realdata: Path, fraction: float):
+    """example_ct (unenhanced abdomen and pelvis) cut ``fraction`` of the way up the liver (the model mask's
+    extent): the scan shows the pelvis, the abdomen and only the liver's lowest part, beside bladder and bowel of
+    water-like attenuation. The liver found is refused, or at least 80 % of it lies in the model's mask."""
+    folder = realdata / "totalsegmentator_example"
+    ct = sitk.ReadImage(str(folder / "example_ct.nii.gz"))
+    model = sitk.ReadImage(str(folder / "example_ct_liver_model.nii.gz")) > 0.5
+    image, truth = lps_arrays(ct, model)
+    slices = np.flatnonzero(truth.any(axis=(1, 2)))  # z toward the head
+    end = int(slices[0] + fraction * (slices[-1] - slices[0]))
+    liver = segment_liver(image[:end], lps_spacing(ct))
+    if liver.found:
+        assert (liver.mask_zyx & (truth[:end] > 0)).sum() >= 0.8 * liver.mask_zyx.sum()
+    else:
+        assert liver.message.startswith("liver segmentation refused: ")
+
+
 def test_hcc048_liver_volume(realdata: Path):
     ct = read_series(realdata / "hcc048_portal_venous")
     (image,) = lps_arrays(ct)

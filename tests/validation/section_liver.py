@@ -11,6 +11,12 @@ Cases (read in place from the real-data folder, see ``realcases.py``):
 * HCC_048: no mask; liver volume between 1000 and 2500 ml, and the QC image
   (axial and coronal outline) written for a visual check.
 * Two thigh CTs (IBSI STS_004, STS_005): "no liver in this scan".
+* Fields of view: the IRCAD and TotalSegmentator CTs cut 20, 35, 50, 65 and
+  80 % of the way up the reference liver, keeping either the part below the
+  cut (the pelvis, the abdomen and the liver's lowest part) or the part above
+  it (the liver's upper part and the chest). Target: each cut refused, or at
+  least 80 % of the liver found lies in the reference (never mostly another
+  organ); the Dice against the reference's same slices is shown.
 * Speed: the IRCAD CT interpolated to 512 x 512 x 300 (nearest slice) in
   under 15 s of processor time (the segmentation runs on one core; the wall
   time, also shown, is longer when other work shares the machine).
@@ -23,7 +29,17 @@ from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
-from realcases import RealCase, as_series, dice, hcc048, ircad, thighs, totalsegmentator, totalsegmentator_small
+from realcases import (
+    RealCase,
+    as_series,
+    dice,
+    hcc048,
+    ircad,
+    thighs,
+    totalsegmentator,
+    totalsegmentator_small,
+    voxel_ml,
+)
 from validate import Context, Section, Target
 
 from pipeline.errors import NoLiverError
@@ -78,6 +94,65 @@ def _speed(case: RealCase) -> tuple[float, float]:
     return wall, time.process_time() - cpu
 
 
+CUTS = (0.2, 0.35, 0.5, 0.65, 0.8)
+MIN_IN_REFERENCE = 0.8
+
+
+def _cut(case: RealCase, fraction: float, below: bool) -> RealCase:
+    """``case`` with only the slices below (or from) ``fraction`` of the way up its reference liver."""
+    assert case.liver_zyx is not None
+    image = case.ct.image
+    up = image.GetDirection()[8] > 0  # the slice index runs toward the head
+    slices = np.flatnonzero(case.liver_zyx.any(axis=(1, 2)))
+    low, high = (slices[0], slices[-1]) if up else (slices[-1], slices[0])
+    at = int(round(low + fraction * (high - low)))
+    keep = slice(0, at) if below == up else slice(at, image.GetDepth())
+    part = image[:, :, keep]
+    where = "below" if below else "above"
+    name = f"{case.name.split()[0]} {where} {100 * fraction:.0f} %"
+    return RealCase(name, as_series(part, name), case.liver_zyx[keep], case.reference)
+
+
+def _fields_of_view(cases: list[RealCase]) -> tuple[str, Target]:
+    """The table of the cut scans and the target: none mostly another organ."""
+    rows = []
+    good = 0
+    for case in cases:
+        for below in (True, False):
+            for fraction in CUTS:
+                cut = _cut(case, fraction, below)
+                assert cut.liver_zyx is not None
+                liver, why, _ = _segment(cut)
+                truth_ml = cut.liver_zyx.sum() * voxel_ml(cut.ct.image)
+                if liver is None:
+                    good += 1
+                    rows.append([cut.name, f"{cut.ct.image.GetDepth()}", f"{truth_ml:.0f}", "-", "-", "-", why[:80]])
+                    continue
+                inside = (liver.mask_zyx & cut.liver_zyx).sum() / max(int(liver.mask_zyx.sum()), 1)
+                good += inside >= MIN_IN_REFERENCE
+                rows.append(
+                    [
+                        cut.name,
+                        f"{cut.ct.image.GetDepth()}",
+                        f"{truth_ml:.0f}",
+                        f"{liver.volume_ml:.0f}",
+                        f"{dice(liver.mask_zyx, cut.liver_zyx):.3f}",
+                        f"{100 * inside:.0f} %",
+                        f"level {liver.level_hu:.0f} HU",
+                    ]
+                )
+    headers = ["scan cut (reference liver)", "slices", "reference ml", "volume ml", "Dice", "in reference", "result"]
+    widths = [max(len(r[k]) for r in [headers, *rows]) for k in range(len(headers))]
+    table = "\n".join("  " + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in [headers, *rows])
+    target = Target(
+        "cut fields of view: never another organ",
+        f"refused or >= {100 * MIN_IN_REFERENCE:.0f} % liver",
+        f"{good} of {len(rows)}",
+        good == len(rows),
+    )
+    return table, target
+
+
 def run(context: Context) -> Section:
     root = context.realdata
     rows: list[list[str]] = []
@@ -103,6 +178,7 @@ def run(context: Context) -> Section:
     ircad_case = case
 
     case = totalsegmentator(root)
+    ts_case = case
     liver, why, seconds = _segment(case)
     rows.append(_row(case, liver, why, seconds))
     assert case.liver_zyx is not None
@@ -137,7 +213,10 @@ def run(context: Context) -> Section:
         ok = liver is None and "no liver in this scan" in why
         targets.append(Target(f"{case.name.split()[1]} no liver", '"no liver in this scan"', "yes" if ok else "no", ok))
 
+    cuts, target = _fields_of_view([ircad_case, ts_case])
+    targets.append(target)
+
     wall, cpu = _speed(ircad_case)
     targets.append(Target("512x512x300 CT, processor", "< 15 s", f"{cpu:.1f} s", cpu < 15.0))
     notes.append(f"512x512x300 CT: {cpu:.1f} s of processor time, {wall:.1f} s wall time")
-    return Section(TITLE, _table(rows), tuple(targets), tuple(notes))
+    return Section(TITLE, _table(rows) + "\n\n" + cuts, tuple(targets), tuple(notes))
