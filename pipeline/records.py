@@ -74,7 +74,9 @@ class LesionRecord:
     absent: bool = (
         False  # not found because nothing of its baseline appearance is left where it should be (or it coalesced)
     )
-    assessed: bool = True  # False: not looked for (outside the field of view, no registration, not found at baseline)
+    #: False: not looked for (outside the field of view, no registration, not found at baseline) or cut by the
+    #: scan's edge
+    assessed: bool = True
     sul_peak: float | None = None
     suv_peak_local: float | None = None
     suv_peak_centre_lps_mm: Point | None = None  # centre of the 1 ml SUVpeak sphere (a PET voxel centre)

@@ -57,6 +57,20 @@ class LesionSegmentation:
         """Lesion fractions (float32) pasted into a zero array of the full image shape."""
         return self._pasted(shape_zyx, self.mask_zyx, np.float32)
 
+    def border_reached(self, shape_zyx: tuple[int, int, int]) -> str:
+        """Where the lesion (voxels of fraction >= 0.5) reaches the border of an image of ``shape_zyx``: "" when
+        it lies wholly inside, else "its first or last slice" or "the edge of its axial field of view" (the lesion
+        may go on beyond the image, so its size is not known)."""
+        if self.mask_zyx is None:
+            return ""
+        voxels = np.argwhere(inside(self.mask_zyx)) + np.asarray(self.offset_zyx)
+        if voxels.size == 0:
+            return ""
+        at_border = (voxels.min(axis=0) <= 0) | (voxels.max(axis=0) >= np.asarray(shape_zyx) - 1)
+        if at_border[0]:
+            return "its first or last slice"
+        return "the edge of its axial field of view" if at_border[1:].any() else ""
+
     def full_mask(self, shape_zyx: tuple[int, int, int]) -> np.ndarray:
         """Boolean lesion voxels (fraction >= 0.5) pasted into an array of the full image shape."""
         return self._pasted(shape_zyx, None if self.mask_zyx is None else inside(self.mask_zyx), bool)

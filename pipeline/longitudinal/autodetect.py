@@ -108,6 +108,9 @@ def _segmented(
         return seg
     if seg.confidence < config.min_confidence:
         return not_found(f"confidence {seg.confidence:.2f} below {config.min_confidence}", candidate.seed_zyx)
+    border = seg.border_reached(image.shape)
+    if border:
+        return not_found(f"the lesion reaches {border}: not wholly in the scan", candidate.seed_zyx)
     contrast = _contrast(seg)
     if candidate.polarity > 0 and contrast is not None and abs(contrast) < config.min_contrast_hu:
         return not_found("a bright spot in tissue that hardly differs from the liver", candidate.seed_zyx)

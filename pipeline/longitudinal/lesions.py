@@ -294,6 +294,13 @@ def _segment(
         seg = segmenter.segment(ct_array, spacing, seed_t)
     if not seg.found:
         return LesionRecord(request.lesion_id, NOT_FOUND, seg.reason, _lps(ct.image, seg.seed_zyx), mapped), located
+    border = seg.border_reached(ct_array.shape)
+    if border:
+        reason = f"the lesion reaches {border} of this CT: not wholly in the scan, so its size is not known"
+        record = LesionRecord(
+            request.lesion_id, NOT_FOUND, reason, _lps(ct.image, seg.seed_zyx), mapped, assessed=False
+        )
+        return record, located
     if request.prior is not None:
         assert seg.mask_zyx is not None
         centroid = _lps(ct.image, np.asarray(centroid_zyx(seg.mask_zyx)) + np.asarray(seg.offset_zyx, dtype=float))

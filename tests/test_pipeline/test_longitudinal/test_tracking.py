@@ -142,6 +142,40 @@ def test_a_lesion_that_disappears_is_not_found_and_counts_zero(twin_and_gone, ti
             assert np.linalg.norm(centroid - np.array(truth["centre_lps_mm"])) < 1.5
 
 
+def test_a_lesion_cut_by_the_follow_ups_scanned_range_is_not_evaluated(
+    tiny_root: Path, tiny_ground_truth: dict, tmp_path: Path
+):
+    """Follow-up 1 scanned only from the middle of its lowest lesion up (the slices below removed): that lesion
+    is not measured (half of it is beyond the scan, so its size is not known) but not evaluated, with the
+    reason, and the timepoint is not evaluable unless the others show progression; the lesions above are
+    measured."""
+    import shutil
+
+    from pipeline.longitudinal.run import run_study
+    from pipeline.records import NOT_FOUND
+
+    study = tmp_path / "study"
+    shutil.copytree(tiny_root / "study", study)
+    tp1 = tiny_ground_truth["timepoints"][1]
+    cut = min(tp1["lesions"], key=lambda lesion: lesion["centre_lps_mm"][2])
+    for path in study.rglob("IM*"):
+        ds = pydicom.dcmread(path, stop_before_pixels=True)
+        if (
+            ds.SeriesInstanceUID == tp1["ct_series_instance_uid"]
+            and float(ds.ImagePositionPatient[2]) < cut["centre_lps_mm"][2]
+        ):
+            path.unlink()
+    result = run_study(study, tmp_path / "out", config=AFFINE_ONLY)
+    row = next(r for r in _rows(tmp_path / "out") if r["timepoint"] == "1" and r["lesion_id"] == cut["lesion_id"])
+    assert row["status"] == NOT_FOUND and row["longest_diameter_mm"] == ""
+    assert "of this CT: not wholly in the scan" in row["not_found_reason"]
+    recist = result.recist[1]
+    assert cut["lesion_id"] in recist.not_evaluated and not recist.evaluable
+    assert recist.category.value in ("NE", "PD")
+    measured = [r for r in _rows(tmp_path / "out") if r["timepoint"] == "1" and r["status"] == "measured"]
+    assert measured  # the other targets
+
+
 def test_failed_registration_is_reported_per_lesion(tiny_root: Path, tmp_path: Path):
     from pipeline.longitudinal.run import run_study
 
