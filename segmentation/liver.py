@@ -128,6 +128,8 @@ class LiverConfig:
     #: below this the tissue found is water-like (urine, bile, fluid-filled bowel), not liver parenchyma; only a
     #: severely fatty liver on unenhanced CT is that dark
     min_level_hu: float = 25.0
+    #: dense tissue with at least this share of the voxels around it in the liver mask is a deposit, not bone
+    deposit_min_contact: float = 0.9
 
 
 FOUND, ABSENT, REFUSED = "found", "absent", "refused"
@@ -356,7 +358,8 @@ def check_plausible(
     bound is ``min_partial_volume_ml`` when the liver reaches the first or last
     slice); at least ``min_right_fraction`` of it on the patient's right; at
     least ``min_band_fraction`` of it at parenchyma attenuation; at most
-    ``max_bone_fraction`` of it above 300 HU (bone or oral contrast); the
+    ``max_bone_fraction`` of it above 300 HU (bone or oral contrast; a deposit
+    in the liver, see :func:`liver_deposits`, does not count); the
     parenchyma's ``level`` (HU) at least ``min_level_hu`` (not water-like: in a
     scan that shows only the lowest part of the liver, bladder and fluid-filled
     bowel can fill the right abdomen).
@@ -377,15 +380,36 @@ def check_plausible(
     in_band = float((liver & band).sum()) / max(int(liver.sum()), 1)
     if in_band < config.min_band_fraction:
         reasons.append(f"only {100 * in_band:.0f} % of it has the attenuation of liver parenchyma")
-    bone = float((liver & (image > 300.0)).sum()) / max(int(liver.sum()), 1)
+    dense = image > 300.0
+    deposits = liver_deposits(dense, liver, anatomy, config.deposit_min_contact)
+    bone = float((liver & dense & ~deposits).sum()) / max(int(liver.sum()), 1)
     if bone > config.max_bone_fraction:
-        reasons.append(f"{100 * bone:.1f} % of it is above 300 HU (bone or contrast)")
+        reasons.append(f"{100 * bone:.1f} % of it is above 300 HU (bone or contrast, not a deposit it encloses)")
     if level < config.min_level_hu:
         reasons.append(
             f"its attenuation ({level:.0f} HU) is water-like (< {config.min_level_hu:.0f} HU): urine, bile or bowel "
             "content, not liver parenchyma (a severely fatty liver can be this dark: give its mask with --liver-mask)"
         )
     return partial, reasons
+
+
+def liver_deposits(dense: np.ndarray, liver: np.ndarray, anatomy: Anatomy, min_contact: float) -> np.ndarray:
+    """The dense tissue (``dense``: above 300 HU) that is a deposit in the liver (iodised oil, calcification):
+    each connected region of it (26-connectivity, over the whole image, so that a rib or a loop of bowel with
+    oral contrast is one region with its part outside the liver) outside the vertebral column with at least
+    ``min_contact`` of the voxels just around it in the liver mask."""
+    out = np.zeros(dense.shape, dtype=bool)
+    labels, _ = ndimage.label(dense, np.ones((3, 3, 3), dtype=bool))
+    spine = anatomy.spine_zyx if anatomy.spine_zyx is not None else np.zeros(dense.shape, dtype=bool)
+    for k in np.unique(labels[liver & dense]):
+        box = bounding_box(labels == k, margin=1)
+        region = labels[box] == k
+        if (region & spine[box]).any():
+            continue
+        ring = ndimage.binary_dilation(region) & ~region
+        if (ring & liver[box]).sum() >= min_contact * ring.sum():
+            out[box] |= region
+    return out
 
 
 def _nearest_values(image: np.ndarray, where: np.ndarray, spacing_zyx: tuple[float, float, float]) -> np.ndarray:
