@@ -15,7 +15,8 @@ therefore at low x and anterior at low y.
   within ``lung_top_tolerance_mm`` of the highest such region.
 * Vertebral column: bone (above ``bone_hu``) in the posterior central part of
   the body (the posterior 65 % of its depth, the central 40 % of its width),
-  the 3D connected region present in the most slices; accepted when present
+  the 3D connected region present in the most slices (the largest of those
+  present in as many); accepted when present
   in at least ``min_spine_fraction`` of the slices, behind the middle of the
   body (centre at least ``spine_min_posterior`` of its depth back) and in a
   body at least ``min_trunk_width_mm`` wide (a femur is central in a narrow
@@ -133,7 +134,9 @@ def spine_mask(
     slice_of_voxel = np.nonzero(labels)[0]
     pairs = np.unique(slice_of_voxel * (n + 1) + labels[labels > 0])  # one entry per (slice, label) present
     slices_per_label = np.bincount(pairs % (n + 1), minlength=n + 1)
-    best = int(np.argmax(slices_per_label[1:])) + 1
+    voxels_per_label = np.bincount(labels.ravel(), minlength=n + 1)
+    # the most slices; of regions in as many (a short scan), the largest, not the first in index order
+    best = max(range(1, n + 1), key=lambda k: (slices_per_label[k], voxels_per_label[k]))
     if slices_per_label[best] < config.min_spine_fraction * body.shape[0]:
         return None
     spine = labels == best

@@ -221,6 +221,21 @@ def test_a_large_iodised_oil_deposit_in_a_real_liver_is_part_of_it(realdata: Pat
     assert dice(liver.mask_zyx, labels > 0) >= 0.92
 
 
+def test_a_short_abdominal_scan_shows_its_vertebral_column(realdata: Path):
+    """The lowest 23 slices of the IRCAD CT (37 mm at the kidneys, at the liver's tip) hold a lumbar vertebra
+    and, in as many slices, smaller dense regions in front of it: the column (the largest) is found, so the scan
+    is a trunk."""
+    ct = read_series(realdata / "ircad_patient" / "ct")
+    (image,) = lps_arrays(ct)
+    spacing = lps_spacing(ct)
+    assert spacing[0] == pytest.approx(1.6)
+    grid = working_grid(image[:23], spacing, 3.0)
+    anatomy = locate_anatomy(grid.image_zyx, grid.spacing_zyx)
+    assert anatomy.spine_zyx is not None and anatomy.has_trunk
+    result = segment_liver(image[:23], spacing)
+    assert "not a trunk" not in result.message
+
+
 def test_hcc048_liver_volume(realdata: Path):
     ct = read_series(realdata / "hcc048_portal_venous")
     (image,) = lps_arrays(ct)
