@@ -22,6 +22,9 @@ and 3), ``hcc048_portal_venous`` (DICOM; liver from
 :func:`segmentation.liver.segment_liver`), ``totalsegmentator_example``
 (``example_ct.nii.gz`` and its liver model mask, reoriented to LPS axial).
 Written as signed 16-bit single-frame CT, one file per slice, HU unchanged.
+
+:func:`write_cut_study` writes a two-timepoint study whose follow-up is the
+same pixels scanned over a shorter range, its first slice through a lesion.
 """
 
 from __future__ import annotations
@@ -192,11 +195,8 @@ def write_retest_study(out: Path, background: Background, shift_mm: tuple[float,
     order (ids ``T1``, ``T2``, ...); ``truth.json`` holds each mask's voxel
     count and volume and the seeds.
     """
-    if not background.lesions_zyx:
-        raise ValueError(f"{background.name}: no lesion to track (insert some with insert_lesions)")
+    _check(background)
     image = background.image
-    if np.allclose(np.asarray(image.GetDirection()), np.eye(3).ravel()) is False:
-        raise ValueError(f"{background.name}: the image must be axial LPS (identity direction)")
     hu = sitk.GetArrayFromImage(image)
     sx, sy, sz = image.GetSpacing()
     origin = tuple(float(v) for v in image.GetOrigin())
@@ -209,6 +209,50 @@ def write_retest_study(out: Path, background: Background, shift_mm: tuple[float,
     for k, (days, g) in enumerate(zip(FOLLOWUP_DAYS, (grid, grid, shifted), strict=True)):
         frame_k = frame if k < 2 else uid(patient.patient_id, "frame", "shifted")
         _write_series(study_dir / f"timepoint{k}", hu, g, patient, k, start + dt.timedelta(days=days), frame_k)
+    _write_targets(out, background, {"background": background.name, "shift_mm": list(shift_mm)})
+    return study_dir
+
+
+def write_cut_study(out: Path, background: Background) -> tuple[Path, int]:
+    """Write ``out/study``: the baseline and, 60 days later, the same pixels scanned only from the slice of the
+    lowest lesion's deepest point up (the slices below left out, the same frame of reference), so that the
+    follow-up's first slice cuts that lesion; and ``out/truth.json`` as :func:`write_retest_study` does.
+
+    Returns ``out/study`` and the index of the follow-up's first slice on the baseline grid (z): a lesion mask
+    with voxels below it is not wholly in the follow-up.
+    """
+    _check(background)
+    image = background.image
+    hu = sitk.GetArrayFromImage(image)
+    sx, sy, sz = image.GetSpacing()
+    origin = tuple(float(v) for v in image.GetOrigin())
+    lowest = min(background.lesions_zyx, key=lambda mask: float(np.nonzero(mask)[0].mean()))
+    first = deepest_point_zyx(lowest, (sz, sy, sx))[0]
+    full = Grid(hu.shape, (sx, sy, sz), origin, sz)  # type: ignore[arg-type]
+    cut = Grid(hu[first:].shape, (sx, sy, sz), (origin[0], origin[1], origin[2] + first * sz), sz)
+    patient = Patient(f"CUT-{background.name.upper()}", "CUT^PATIENT", "O", "19700101", 70.0, 1.70)
+    start = dt.datetime(2024, 1, 8, 9, 0, 0)
+    study_dir = out / "study"
+    frame = uid(patient.patient_id, "frame")
+    _write_series(study_dir / "timepoint0", hu, full, patient, 0, start, frame)
+    _write_series(study_dir / "timepoint1", hu[first:], cut, patient, 1, start + dt.timedelta(days=60), frame)
+    _write_targets(out, background, {"background": background.name, "followup_first_slice": int(first)})
+    return study_dir, int(first)
+
+
+def _check(background: Background) -> None:
+    """:class:`ValueError` unless ``background`` has lesions and an axial LPS image (identity direction)."""
+    if not background.lesions_zyx:
+        raise ValueError(f"{background.name}: no lesion to track (insert some with insert_lesions)")
+    if np.allclose(np.asarray(background.image.GetDirection()), np.eye(3).ravel()) is False:
+        raise ValueError(f"{background.name}: the image must be axial LPS (identity direction)")
+
+
+def _write_targets(out: Path, background: Background, about: dict) -> None:
+    """``out/study/targets.json`` (a seed at the deepest point of each lesion mask, ids ``T1``, ``T2``, ...) and
+    ``out/truth.json`` (``about`` and each mask's voxel count, volume and seed)."""
+    image = background.image
+    sx, sy, sz = image.GetSpacing()
     spacing = (sz, sy, sx)
     targets, truth = [], []
     for n, mask in enumerate(background.lesions_zyx, start=1):
@@ -223,12 +267,8 @@ def write_retest_study(out: Path, background: Background, shift_mm: tuple[float,
                 "seed_lps_mm": [float(v) for v in seed],
             }
         )
-    (study_dir / "targets.json").write_text(json.dumps({"lesions": targets}, indent=2) + "\n", encoding="utf-8")
-    (out / "truth.json").write_text(
-        json.dumps({"background": background.name, "shift_mm": list(shift_mm), "lesions": truth}, indent=2) + "\n",
-        encoding="utf-8",
-    )
-    return study_dir
+    (out / "study" / "targets.json").write_text(json.dumps({"lesions": targets}, indent=2) + "\n", encoding="utf-8")
+    (out / "truth.json").write_text(json.dumps({**about, "lesions": truth}, indent=2) + "\n", encoding="utf-8")
 
 
 def crop(background: Background, lesions: tuple[int, ...] | None = None, margin_mm: float = 30.0) -> Background:

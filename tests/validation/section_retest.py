@@ -9,6 +9,11 @@ lesions inserted into the real liver. Nothing changed, so every difference from 
 Per target and follow-up: status, longest-diameter and volume differences from baseline, RECIST category.
 Targets: every target measured at every timepoint; |d longest diameter| <= 0.5 mm and |d volume| <= 1 % for
 every target measured at baseline; RECIST SD at every follow-up.
+
+A follow-up scanned over a shorter range (:func:`sample_data.retest.write_cut_study`: the same pixels from the
+slice of the lowest lesion's deepest point up): every target whose mask reaches below that slice is not wholly
+in the follow-up and must not be measured nor counted as gone (``not_found``, RECIST NE); every other target
+measured at baseline must be measured as at baseline (the same limits).
 """
 
 from __future__ import annotations
@@ -20,7 +25,13 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))
 
-from sample_data.retest import BACKGROUNDS, insert_lesions, load_background, write_retest_study  # noqa: E402
+from sample_data.retest import (  # noqa: E402
+    BACKGROUNDS,
+    insert_lesions,
+    load_background,
+    write_cut_study,
+    write_retest_study,
+)
 
 TITLE = "Test-retest: the same scan again (identical +60 d; shifted 25 mm, new frame of reference +120 d)"
 MAX_DIAMETER_MM = 0.5
@@ -84,6 +95,44 @@ def retest_case(name: str, realdata: Path, work: Path) -> tuple[list[list[str]],
     return rows, figures
 
 
+def cut_case(name: str, realdata: Path, work: Path) -> tuple[list[list[str]], int, int]:
+    """Write and run one background's study with a follow-up cut through its lowest lesion: table rows, and how
+    many targets were expected and found as they should be (cut ones not evaluated, the others unchanged)."""
+    import numpy as np
+
+    from pipeline.longitudinal.run import run_study
+
+    out = work / "retest-cut" / name
+    background = load_background(name, realdata)
+    if not background.lesions_zyx:
+        background = insert_lesions(background)
+    study, first = write_cut_study(out, background)
+    run_study(study, out / "results", progress=lambda *args, **kwargs: None)
+    measured = {(r["lesion_id"], r["timepoint"]): r for r in _rows(out / "results" / "measurements.csv")}
+    recist = _rows(out / "results" / "response.csv")[1]["recist"]
+    rows, good = [], 0
+    for n, mask in enumerate(background.lesions_zyx, start=1):
+        base, follow = measured[(f"T{n}", "0")], measured[(f"T{n}", "1")]
+        is_cut = bool(np.nonzero(mask)[0].min() < first)
+        if base["status"] != "measured":
+            expected, ok = "(not measured at baseline)", True
+        elif is_cut:  # never measured, never counted as gone (0 mm): the timepoint is not evaluable
+            expected = "not evaluated"
+            ok = follow["status"] == "not_found" and recist in ("NE", "PD")
+        else:
+            expected = "as at baseline"
+            ok = follow["status"] == "measured" and (
+                abs(float(follow["longest_diameter_mm"]) - float(base["longest_diameter_mm"])) <= MAX_DIAMETER_MM
+                and abs(float(follow["volume_ml"]) / float(base["volume_ml"]) - 1.0) * 100.0 <= MAX_VOLUME_PCT
+            )
+        good += ok
+        status = follow["status"] if follow["status"] == "measured" else follow["not_found_reason"][:70]
+        cut_text = "cut" if is_cut else "whole"
+        cells = [name, f"T{n}", cut_text, base["status"], status, follow["longest_diameter_mm"], expected, recist]
+        rows.append([*cells, "ok" if ok else "WRONG"])
+    return rows, len(background.lesions_zyx), good
+
+
 def _table(rows: list[list[str]]) -> str:
     header = ["background", "target", "timepoint", "status", "LD mm", "volume ml", "|dLD| mm", "|dV| %", "RECIST"]
     widths = [max(len(str(r[k])) for r in [header, *rows]) for k in range(len(header))]
@@ -107,6 +156,18 @@ def run(context):  # type: ignore[no-untyped-def]
         totals["d_ld"] = max(float(totals["d_ld"]), float(figures["d_ld"]))
         totals["d_vol"] = max(float(totals["d_vol"]), float(figures["d_vol"]))
         totals["sd"] = bool(totals["sd"]) and bool(figures["sd"])
+    cut_rows: list[list[str]] = []
+    cut_expected = cut_good = 0
+    for name in BACKGROUNDS:
+        if (context.realdata / name).is_dir():
+            case_rows, expected, good = cut_case(name, context.realdata, context.work)
+            cut_rows += case_rows
+            cut_expected, cut_good = cut_expected + expected, cut_good + good
+    header = ["background", "target", "in follow-up", "baseline", "follow-up", "LD mm", "expected", "RECIST", ""]
+    widths = [max(len(str(r[k])) for r in [header, *cut_rows]) for k in range(len(header))]
+    cut_table = "\n".join(
+        "  " + "  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)) for r in [header, *cut_rows]
+    )
     checks = 3 * int(totals["targets"])
     d_ld, d_vol = float(totals["d_ld"]), float(totals["d_vol"])
     targets = (
@@ -131,5 +192,16 @@ def run(context):  # type: ignore[no-untyped-def]
         Target(
             "RECIST at every follow-up", "SD", "SD" if totals["sd"] else "not SD", bool(totals["sd"]) and checks > 0
         ),
+        Target(
+            "follow-up cut through a lesion: cut ones NE, others same",
+            "all",
+            f"{cut_good}/{cut_expected}",
+            cut_expected > 0 and cut_good == cut_expected,
+        ),
     )
-    return Section(TITLE, _table(rows), targets, tuple(notes))
+    table = (
+        _table(rows)
+        + "\n\n  follow-up scanned over a shorter range (first slice through the lowest lesion):\n"
+        + cut_table
+    )
+    return Section(TITLE, table, targets, tuple(notes))
