@@ -40,7 +40,7 @@ from realcases import (
     totalsegmentator_small,
     voxel_ml,
 )
-from validate import Context, Section, Target
+from validate import Context, Section, Target, format_columns
 
 from pipeline.errors import NoLiverError
 from pipeline.longitudinal.liver import LiverMask, segment_ct_liver
@@ -74,9 +74,7 @@ def _row(case: RealCase, liver: LiverMask | None, why: str, seconds: float) -> l
 
 
 def _table(rows: list[list[str]]) -> str:
-    headers = ["case", "voxels", "volume ml", "reference ml", "Dice", "result", "s"]
-    widths = [max(len(r[k]) for r in [headers, *rows]) for k in range(len(headers))]
-    return "\n".join("  " + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in [headers, *rows])
+    return format_columns(["case", "voxels", "volume ml", "reference ml", "Dice", "result", "s"], rows)
 
 
 def _speed(case: RealCase) -> tuple[float, float]:
@@ -142,8 +140,7 @@ def _fields_of_view(cases: list[RealCase]) -> tuple[str, Target]:
                     ]
                 )
     headers = ["scan cut (reference liver)", "slices", "reference ml", "volume ml", "Dice", "in reference", "result"]
-    widths = [max(len(r[k]) for r in [headers, *rows]) for k in range(len(headers))]
-    table = "\n".join("  " + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in [headers, *rows])
+    table = format_columns(headers, rows)
     target = Target(
         "cut fields of view: never another organ",
         f"refused or >= {100 * MIN_IN_REFERENCE:.0f} % liver",

@@ -81,7 +81,11 @@ def registration_case(name: str, realdata: Path) -> list[tuple[str, str, float, 
 
 
 def run(context):  # type: ignore[no-untyped-def]
-    from validate import Section, Target  # type: ignore[import-not-found]  # tests/validation, run as a script
+    from validate import (  # type: ignore[import-not-found]  # tests/validation, run as a script
+        Section,
+        Target,
+        format_columns,
+    )
 
     header = ["background", "motion", "lesion", "moved mm", "error mm", "registration s"]
     rows: list[list[str]] = []
@@ -94,8 +98,7 @@ def run(context):  # type: ignore[no-untyped-def]
         for label, lesion, moved, error, seconds in registration_case(name, context.realdata):
             rows.append([name, label, lesion, f"{moved:.1f}", f"{error:.2f}", f"{seconds:.1f}"])
             errors.append(error)
-    widths = [max(len(r[k]) for r in [header, *rows]) for k in range(len(header))]
-    table = "\n".join("  " + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in [header, *rows])
+    table = format_columns(header, rows)
     mean = float(np.mean(errors)) if errors else float("inf")
     worst = float(np.max(errors)) if errors else float("inf")
     targets = (

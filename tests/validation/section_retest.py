@@ -133,14 +133,12 @@ def cut_case(name: str, realdata: Path, work: Path) -> tuple[list[list[str]], in
     return rows, len(background.lesions_zyx), good
 
 
-def _table(rows: list[list[str]]) -> str:
-    header = ["background", "target", "timepoint", "status", "LD mm", "volume ml", "|dLD| mm", "|dV| %", "RECIST"]
-    widths = [max(len(str(r[k])) for r in [header, *rows]) for k in range(len(header))]
-    return "\n".join("  " + "  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)) for r in [header, *rows])
-
-
 def run(context):  # type: ignore[no-untyped-def]
-    from validate import Section, Target  # type: ignore[import-not-found]  # tests/validation, run as a script
+    from validate import (  # type: ignore[import-not-found]  # tests/validation, run as a script
+        Section,
+        Target,
+        format_columns,
+    )
 
     rows: list[list[str]] = []
     notes: list[str] = []
@@ -164,10 +162,7 @@ def run(context):  # type: ignore[no-untyped-def]
             cut_rows += case_rows
             cut_expected, cut_good = cut_expected + expected, cut_good + good
     header = ["background", "target", "in follow-up", "baseline", "follow-up", "LD mm", "expected", "RECIST", ""]
-    widths = [max(len(str(r[k])) for r in [header, *cut_rows]) for k in range(len(header))]
-    cut_table = "\n".join(
-        "  " + "  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)) for r in [header, *cut_rows]
-    )
+    cut_table = format_columns(header, cut_rows)
     checks = 3 * int(totals["targets"])
     d_ld, d_vol = float(totals["d_ld"]), float(totals["d_vol"])
     targets = (
@@ -200,7 +195,9 @@ def run(context):  # type: ignore[no-untyped-def]
         ),
     )
     table = (
-        _table(rows)
+        format_columns(
+            ["background", "target", "timepoint", "status", "LD mm", "volume ml", "|dLD| mm", "|dV| %", "RECIST"], rows
+        )
         + "\n\n  follow-up scanned over a shorter range (first slice through the lowest lesion):\n"
         + cut_table
     )

@@ -96,6 +96,12 @@ def _default_jobs() -> int:
     return max(1, min(2, os.cpu_count() or 1))
 
 
+def format_columns(header: list[str], rows: list[list[str]]) -> str:
+    """A table: each column as wide as its widest cell, two spaces apart, indented by two."""
+    widths = [max(len(str(r[k])) for r in [header, *rows]) for k in range(len(header))]
+    return "\n".join("  " + "  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)) for r in [header, *rows])
+
+
 def format_targets(targets: tuple[Target, ...]) -> str:
     width = max((len(t.name) for t in targets), default=10)
     lines = [f"  {'target'.ljust(width)}  required        measured        result"]
