@@ -401,8 +401,9 @@ def liver_deposits(dense: np.ndarray, liver: np.ndarray, anatomy: Anatomy, min_c
     out = np.zeros(dense.shape, dtype=bool)
     labels, _ = ndimage.label(dense, np.ones((3, 3, 3), dtype=bool))
     spine = anatomy.spine_zyx if anatomy.spine_zyx is not None else np.zeros(dense.shape, dtype=bool)
+    objects = ndimage.find_objects(labels)
     for k in np.unique(labels[liver & dense]):
-        box = bounding_box(labels == k, margin=1)
+        box = tuple(slice(max(b.start - 1, 0), b.stop + 1) for b in objects[k - 1])
         region = labels[box] == k
         if (region & spine[box]).any():
             continue
