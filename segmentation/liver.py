@@ -381,8 +381,10 @@ def check_plausible(
     if in_band < config.min_band_fraction:
         reasons.append(f"only {100 * in_band:.0f} % of it has the attenuation of liver parenchyma")
     dense = image > 300.0
-    deposits = liver_deposits(dense, liver, anatomy, config.deposit_min_contact)
-    bone = float((liver & dense & ~deposits).sum()) / max(int(liver.sum()), 1)
+    bone = float((liver & dense).sum()) / max(int(liver.sum()), 1)
+    if bone > config.max_bone_fraction:  # (only then can the deposits matter)
+        deposits = liver_deposits(dense, liver, anatomy, config.deposit_min_contact)
+        bone = float((liver & dense & ~deposits).sum()) / max(int(liver.sum()), 1)
     if bone > config.max_bone_fraction:
         reasons.append(f"{100 * bone:.1f} % of it is above 300 HU (bone or contrast, not a deposit it encloses)")
     if level < config.min_level_hu:
