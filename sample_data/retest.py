@@ -24,7 +24,9 @@ and 3), ``hcc048_portal_venous`` (DICOM; liver from
 Written as signed 16-bit single-frame CT, one file per slice, HU unchanged.
 
 :func:`write_cut_study` writes a two-timepoint study whose follow-up is the
-same pixels scanned over a shorter range, its first slice through a lesion.
+same pixels scanned over a shorter range, its first slice through a lesion;
+:func:`write_contrast_study` one whose follow-up is the same pixels with the
+lesions' contrast to the liver scaled (another contrast phase or tube voltage).
 """
 
 from __future__ import annotations
@@ -46,6 +48,8 @@ from sample_data.scenario import Patient
 BACKGROUNDS = ("ircad_patient", "hcc048_portal_venous", "totalsegmentator_example")
 FOLLOWUP_DAYS = (0, 60, 120)
 SHIFT_MM = (25.0, 0.0, 0.0)
+#: the attenuations :func:`write_contrast_study` treats as soft tissue (HU)
+SOFT_TISSUE_HU = (-100.0, 300.0)
 
 
 @dataclass(frozen=True, eq=False)
@@ -222,22 +226,57 @@ def write_cut_study(out: Path, background: Background) -> tuple[Path, int]:
     with voxels below it is not wholly in the follow-up.
     """
     _check(background)
+    hu = sitk.GetArrayFromImage(background.image)
+    sz = background.image.GetSpacing()[2]
+    lowest = min(background.lesions_zyx, key=lambda mask: float(np.nonzero(mask)[0].mean()))
+    first = deepest_point_zyx(lowest, tuple(background.image.GetSpacing()[::-1]))[0]
+    about = {"background": background.name, "followup_first_slice": int(first)}
+    return _write_followup_study(out, background, "CUT", hu[first:], first * sz, about), int(first)
+
+
+def write_contrast_study(out: Path, background: Background, factor: float) -> Path:
+    """Write ``out/study``: the baseline and, 60 days later, the same pixels with every soft-tissue attenuation
+    (:data:`SOFT_TISSUE_HU`) moved to ``level + factor * (hu - level)``, ``level`` the median over the liver
+    mask: a lesion's contrast to the liver times ``factor``, as at another contrast phase or tube voltage, with
+    nothing moved or grown; and ``out/truth.json`` as :func:`write_retest_study` does. Returns ``out/study``."""
+    _check(background)
+    if background.liver_zyx is None:
+        raise ValueError(f"{background.name}: no liver mask to take the liver level from")
+    hu = sitk.GetArrayFromImage(background.image)
+    follow, level = contrast_scaled(hu, background.liver_zyx, factor)
+    about = {"background": background.name, "contrast_factor": factor, "liver_level_hu": level}
+    return _write_followup_study(out, background, "CONTRAST", follow, 0.0, about)
+
+
+def contrast_scaled(hu_zyx: np.ndarray, liver_zyx: np.ndarray, factor: float) -> tuple[np.ndarray, float]:
+    """``hu_zyx`` (int16) with every soft-tissue attenuation (:data:`SOFT_TISSUE_HU`) moved to
+    ``level + factor * (hu - level)``, and ``level``: the median over ``liver_zyx`` (HU)."""
+    hu = np.asarray(hu_zyx, dtype=np.float64)
+    level = float(np.median(hu[liver_zyx]))
+    soft = (hu >= SOFT_TISSUE_HU[0]) & (hu <= SOFT_TISSUE_HU[1])
+    scaled = np.where(soft, level + factor * (hu - level), hu)
+    return np.clip(np.rint(scaled), -32768, 32767).astype(np.int16), level
+
+
+def _write_followup_study(
+    out: Path, background: Background, kind: str, follow_hu: np.ndarray, z_offset_mm: float, about: dict
+) -> Path:
+    """Write ``out/study`` (the baseline, and ``follow_hu`` 60 days later in the same frame of reference, its
+    first slice ``z_offset_mm`` above the baseline's) and the targets; return ``out/study``."""
     image = background.image
     hu = sitk.GetArrayFromImage(image)
     sx, sy, sz = image.GetSpacing()
     origin = tuple(float(v) for v in image.GetOrigin())
-    lowest = min(background.lesions_zyx, key=lambda mask: float(np.nonzero(mask)[0].mean()))
-    first = deepest_point_zyx(lowest, (sz, sy, sx))[0]
     full = Grid(hu.shape, (sx, sy, sz), origin, sz)  # type: ignore[arg-type]
-    cut = Grid(hu[first:].shape, (sx, sy, sz), (origin[0], origin[1], origin[2] + first * sz), sz)
-    patient = Patient(f"CUT-{background.name.upper()}", "CUT^PATIENT", "O", "19700101", 70.0, 1.70)
+    follow = Grid(follow_hu.shape, (sx, sy, sz), (origin[0], origin[1], origin[2] + z_offset_mm), sz)
+    patient = Patient(f"{kind}-{background.name.upper()}", f"{kind}^PATIENT", "O", "19700101", 70.0, 1.70)
     start = dt.datetime(2024, 1, 8, 9, 0, 0)
     study_dir = out / "study"
     frame = uid(patient.patient_id, "frame")
     _write_series(study_dir / "timepoint0", hu, full, patient, 0, start, frame)
-    _write_series(study_dir / "timepoint1", hu[first:], cut, patient, 1, start + dt.timedelta(days=60), frame)
-    _write_targets(out, background, {"background": background.name, "followup_first_slice": int(first)})
-    return study_dir, int(first)
+    _write_series(study_dir / "timepoint1", follow_hu, follow, patient, 1, start + dt.timedelta(days=60), frame)
+    _write_targets(out, background, about)
+    return study_dir
 
 
 def _check(background: Background) -> None:

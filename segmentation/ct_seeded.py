@@ -22,7 +22,11 @@ The lesion is what differs from the liver around the seed, delineated where its 
    tissue just outside is not liver-like or a fainter layer of the lesion's own kind (a viable periphery around
    a necrotic core), the edge between that layer and the liver, found the same way from 3.5 mm further out
    and at most max(8 mm, half the radius) beyond the first, is the outline when it shows on half of it and
-   the tissue beyond it, seen on a third of the outline at least, passes the checks below.
+   the tissue beyond it, seen on a third of the outline at least, passes the checks below. That next edge is
+   also looked for when the first edge passes the checks but more than a third of the outline has unlike
+   tissue just outside it: when the next edge passes them too and holds at least 1.2 times the first one's
+   volume, the two edges are two plausible outlines (a darker part inside a fainter periphery, its contrast
+   lowered at another phase) and the lesion is refused rather than measured by either.
 5. **Mask**: partial-volume fractions of the fitted star surface (sub-voxel sampling 0.4 mm).
 
 Self-checks, each a refusal (``not_found`` with the reason) rather than a wrong number: less than half of
@@ -134,6 +138,10 @@ class SeededCtConfig:
     outside_smoothing_mm: float = 1.5
     outside_window_mm: tuple[float, float] = (2.0, 5.0)
     max_unlike_outside: float = 0.5
+    # above this share, the next edge out is looked for even when the first edge passes the checks
+    outer_search_unlike: float = 0.35
+    # a second edge that passes the checks too, with this times the first edge's volume or more: ambiguous
+    ambiguous_volume_ratio: float = 1.2
     max_cut_by_organ: float = 0.15
     max_halo: float = 0.25
     min_halo_hu: float = 5.0
@@ -675,7 +683,8 @@ class SeededCtSegmenter:
         unlike, halo, _ = outside(r_final, polarity)
         halo_limit = max(cfg.max_halo * tol, cfg.min_halo_hu)
         self.debug.update(unlike_outside=unlike, halo=halo)
-        if fold_level is None and (unlike > cfg.max_unlike_outside or halo > halo_limit):
+        first_passes = unlike <= cfg.max_unlike_outside and halo <= halo_limit
+        if fold_level is None and (unlike > cfg.outer_search_unlike or not first_passes):
             # the lesion goes on beyond the edge found (a fainter periphery around a necrotic core, a rim the
             # shell search missed): its next edge out, between that layer and the liver, when it is clear
             start = r_edge + float(np.mean(cfg.outside_window_mm))
@@ -693,8 +702,17 @@ class SeededCtSegmenter:
                 and unlike_o <= cfg.max_unlike_outside
                 and halo_o <= halo_limit
             ):
-                r_edge, weight, contrast, l_max, sd_r, n_ind = r_o, weight_o, contrast_o, l_o, sd_o, n_o
-                r_final, unlike, halo = r_final_o, unlike_o, halo_o
+                ratio = star_volume_mm3(r_final_o) / star_volume_mm3(r_final)
+                if first_passes and ratio >= cfg.ambiguous_volume_ratio:
+                    return not_found(
+                        f"two edges: the tissue just outside {100 * unlike:.0f}% of the outline found is not "
+                        f"liver-like, and a second edge further out, holding {ratio:.1f} times its volume, passes the "
+                        "checks too: the lesion's outer boundary is not clear",
+                        seed_t,
+                    )
+                if not first_passes:  # (when both pass and agree, the first stands)
+                    r_edge, weight, contrast, l_max, sd_r, n_ind = r_o, weight_o, contrast_o, l_o, sd_o, n_o
+                    r_final, unlike, halo = r_final_o, unlike_o, halo_o
         edge_fraction = float(weight.mean())
         r_mean = float(np.mean(r_final))
         rel_vol_sd = 3.0 * sd_r / (r_mean * np.sqrt(max(n_ind, 1.0)))

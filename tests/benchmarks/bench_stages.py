@@ -44,7 +44,12 @@ def _run(study: str, out: str, targets: str | None, checks: bool) -> dict:
     lesion = SeededCtConfig()
     if not checks:  # every target measured, whatever its confidence
         lesion = SeededCtConfig(
-            min_confidence=0.0, max_unlike_outside=1.01, min_edge_fraction=0.0, max_halo=1e6, min_folded_confidence=0.0
+            min_confidence=0.0,
+            max_unlike_outside=1.01,
+            min_edge_fraction=0.0,
+            max_halo=1e6,
+            min_folded_confidence=0.0,
+            ambiguous_volume_ratio=1e9,
         )
     run_study(study, out, targets, RunConfig(threads=2, lesion=lesion), progress=lambda *a, **k: None)
     return json.loads((Path(out) / "run.json").read_text())

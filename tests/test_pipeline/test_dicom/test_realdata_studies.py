@@ -168,7 +168,10 @@ def test_run_loads_every_timepoint_of_a_real_study(realdata: Path, built_studies
     messages: list[str] = []
     # one thread: the figures are drawn in this process (no worker process to start)
     permissive = RunConfig(
-        lesion=SeededCtConfig(min_confidence=0.0, max_unlike_outside=1.01, min_edge_fraction=0.0), threads=1
+        lesion=SeededCtConfig(
+            min_confidence=0.0, max_unlike_outside=1.01, min_edge_fraction=0.0, ambiguous_volume_ratio=1e9
+        ),
+        threads=1,
     )
     run_study(study, tmp_path / "out", targets, permissive, progress=lambda message, **_: messages.append(message))
     loaded = [m for m in messages if "CT (512, 512, 119)" in m]

@@ -43,7 +43,10 @@ def retest_output(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # reproducibility, not accuracy, is tested: the segmenter's self-checks are off (it refuses this tumour)
     # (one thread: the figures are drawn in this process, no worker process to start)
     permissive = RunConfig(
-        lesion=SeededCtConfig(min_confidence=0.0, max_unlike_outside=1.01, min_edge_fraction=0.0), threads=1
+        lesion=SeededCtConfig(
+            min_confidence=0.0, max_unlike_outside=1.01, min_edge_fraction=0.0, ambiguous_volume_ratio=1e9
+        ),
+        threads=1,
     )
     run_study(study, root / "out", config=permissive, progress=lambda *args, **kwargs: None)
     return root / "out"
