@@ -14,6 +14,12 @@ A follow-up scanned over a shorter range (:func:`sample_data.retest.write_cut_st
 slice of the lowest lesion's deepest point up): every target whose mask reaches below that slice is not wholly
 in the follow-up and must not be measured nor counted as gone (``not_found``, RECIST NE); every other target
 measured at baseline must be measured as at baseline (the same limits).
+
+A follow-up at another contrast (:func:`sample_data.retest.write_contrast_study`: the same pixels with the
+lesions' contrast to the liver times 0.6 and times 1.5, as at another contrast phase or tube voltage): nothing
+moved or grew, so every target measured at baseline must be measured within twice the accuracy bounds of the
+lesion section (3 mm, 20 %), or not evaluated (``not_found``, RECIST NE): a changed image may leave a lesion's
+edge unclear, but never a response that did not happen.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from sample_data.retest import (  # noqa: E402
     BACKGROUNDS,
     insert_lesions,
     load_background,
+    write_contrast_study,
     write_cut_study,
     write_retest_study,
 )
@@ -37,6 +44,11 @@ TITLE = "Test-retest: the same scan again (identical +60 d; shifted 25 mm, new f
 MAX_DIAMETER_MM = 0.5
 MAX_VOLUME_PCT = 1.0
 FOLLOWUPS = {"1": "identical", "2": "shifted"}
+#: a follow-up at another contrast: the lesions' contrast to the liver times each factor
+CONTRAST_FACTORS = (0.6, 1.5)
+#: there the image changed, so the limits are twice the accuracy bounds of the lesion section
+CONTRAST_DIAMETER_MM = 3.0
+CONTRAST_VOLUME_PCT = 20.0
 
 
 def _rows(path: Path) -> list[dict[str, str]]:
@@ -50,9 +62,7 @@ def retest_case(name: str, realdata: Path, work: Path) -> tuple[list[list[str]],
     from pipeline.longitudinal.run import run_study
 
     out = work / "retest" / name
-    background = load_background(name, realdata)
-    if not background.lesions_zyx:
-        background = insert_lesions(background)
+    background = _with_lesions(name, realdata)
     study = write_retest_study(out, background)
     try:
         run_study(study, out / "results", progress=lambda *args, **kwargs: None)
@@ -100,37 +110,70 @@ def cut_case(name: str, realdata: Path, work: Path) -> tuple[list[list[str]], in
     many targets were expected and found as they should be (cut ones not evaluated, the others unchanged)."""
     import numpy as np
 
+    out = work / "retest-cut" / name
+    background = _with_lesions(name, realdata)
+    study, first = write_cut_study(out, background)
+    cut = [bool(np.nonzero(mask)[0].min() < first) for mask in background.lesions_zyx]
+    return _followup_case(name, out, study, cut, MAX_DIAMETER_MM, MAX_VOLUME_PCT, cut_label=True)
+
+
+def contrast_case(name: str, factor: float, realdata: Path, work: Path) -> tuple[list[list[str]], int, int]:
+    """Write and run one background's study with a follow-up at another contrast (the lesions' contrast to the
+    liver times ``factor``): table rows, and how many targets were expected and found as they should be (measured
+    within :data:`CONTRAST_DIAMETER_MM` and :data:`CONTRAST_VOLUME_PCT` of baseline, or not evaluated)."""
+    out = work / "retest-contrast" / f"{name}-x{factor:g}"
+    background = _with_lesions(name, realdata)
+    study = write_contrast_study(out, background, factor)
+    flags = [False] * len(background.lesions_zyx)
+    rows, expected, good = _followup_case(name, out, study, flags, CONTRAST_DIAMETER_MM, CONTRAST_VOLUME_PCT)
+    return [[row[0], f"x{factor:g}", *row[1:]] for row in rows], expected, good
+
+
+def _with_lesions(name: str, realdata: Path):  # type: ignore[no-untyped-def]
+    background = load_background(name, realdata)
+    return background if background.lesions_zyx else insert_lesions(background)
+
+
+def _followup_case(
+    name: str,
+    out: Path,
+    study: Path,
+    cut: list[bool],
+    max_diameter_mm: float,
+    max_volume_pct: float,
+    cut_label: bool = False,
+) -> tuple[list[list[str]], int, int]:
+    """Run a two-timepoint study and judge each target's follow-up: a target ``cut`` by the follow-up's range
+    must be not found and the timepoint not evaluable (NE, or PD from the others); any other target measured at
+    baseline measured within the limits of it, or (when the limits are the wider ones of a changed image) not
+    found with RECIST NE. Returns table rows, and how many targets were expected and judged good."""
     from pipeline.longitudinal.run import run_study
 
-    out = work / "retest-cut" / name
-    background = load_background(name, realdata)
-    if not background.lesions_zyx:
-        background = insert_lesions(background)
-    study, first = write_cut_study(out, background)
     run_study(study, out / "results", progress=lambda *args, **kwargs: None)
     measured = {(r["lesion_id"], r["timepoint"]): r for r in _rows(out / "results" / "measurements.csv")}
     recist = _rows(out / "results" / "response.csv")[1]["recist"]
+    may_refuse = max_diameter_mm > MAX_DIAMETER_MM
     rows, good = [], 0
-    for n, mask in enumerate(background.lesions_zyx, start=1):
+    for n, is_cut in enumerate(cut, start=1):
         base, follow = measured[(f"T{n}", "0")], measured[(f"T{n}", "1")]
-        is_cut = bool(np.nonzero(mask)[0].min() < first)
         if base["status"] != "measured":
             expected, ok = "(not measured at baseline)", True
         elif is_cut:  # never measured, never counted as gone (0 mm): the timepoint is not evaluable
             expected = "not evaluated"
             ok = follow["status"] == "not_found" and recist in ("NE", "PD")
         else:
-            expected = "as at baseline"
+            expected = "as at baseline" + (" or NE" if may_refuse else "")
             ok = follow["status"] == "measured" and (
-                abs(float(follow["longest_diameter_mm"]) - float(base["longest_diameter_mm"])) <= MAX_DIAMETER_MM
-                and abs(float(follow["volume_ml"]) / float(base["volume_ml"]) - 1.0) * 100.0 <= MAX_VOLUME_PCT
+                abs(float(follow["longest_diameter_mm"]) - float(base["longest_diameter_mm"])) <= max_diameter_mm
+                and abs(float(follow["volume_ml"]) / float(base["volume_ml"]) - 1.0) * 100.0 <= max_volume_pct
             )
+            ok = ok or (may_refuse and follow["status"] == "not_found" and recist == "NE")
         good += ok
         status = follow["status"] if follow["status"] == "measured" else follow["not_found_reason"][:70]
-        cut_text = "cut" if is_cut else "whole"
-        cells = [name, f"T{n}", cut_text, base["status"], status, follow["longest_diameter_mm"], expected, recist]
+        cells = [name, f"T{n}"] + (["cut" if is_cut else "whole"] if cut_label else [])
+        cells += [base["status"], status, follow["longest_diameter_mm"], follow["volume_ml"], expected, recist]
         rows.append([*cells, "ok" if ok else "WRONG"])
-    return rows, len(background.lesions_zyx), good
+    return rows, len(cut), good
 
 
 def run(context):  # type: ignore[no-untyped-def]
@@ -161,8 +204,18 @@ def run(context):  # type: ignore[no-untyped-def]
             case_rows, expected, good = cut_case(name, context.realdata, context.work)
             cut_rows += case_rows
             cut_expected, cut_good = cut_expected + expected, cut_good + good
-    header = ["background", "target", "in follow-up", "baseline", "follow-up", "LD mm", "expected", "RECIST", ""]
-    cut_table = format_columns(header, cut_rows)
+    contrast_rows: list[list[str]] = []
+    contrast_expected = contrast_good = 0
+    for factor in CONTRAST_FACTORS:
+        for name in BACKGROUNDS:
+            if (context.realdata / name).is_dir():
+                case_rows, expected, good = contrast_case(name, factor, context.realdata, context.work)
+                contrast_rows += case_rows
+                contrast_expected, contrast_good = contrast_expected + expected, contrast_good + good
+    header = ["background", "target", "in follow-up", "baseline", "follow-up", "LD mm", "volume ml", "expected"]
+    cut_table = format_columns([*header, "RECIST", ""], cut_rows)
+    contrast_header = ["background", "contrast", "target", "baseline", "follow-up", "LD mm", "volume ml", "expected"]
+    contrast_table = format_columns([*contrast_header, "RECIST", ""], contrast_rows)
     checks = 3 * int(totals["targets"])
     d_ld, d_vol = float(totals["d_ld"]), float(totals["d_vol"])
     targets = (
@@ -193,6 +246,12 @@ def run(context):  # type: ignore[no-untyped-def]
             f"{cut_good}/{cut_expected}",
             cut_expected > 0 and cut_good == cut_expected,
         ),
+        Target(
+            "follow-up at another contrast: as at baseline or NE",
+            "all",
+            f"{contrast_good}/{contrast_expected}",
+            contrast_expected > 0 and contrast_good == contrast_expected,
+        ),
     )
     table = (
         format_columns(
@@ -200,5 +259,8 @@ def run(context):  # type: ignore[no-untyped-def]
         )
         + "\n\n  follow-up scanned over a shorter range (first slice through the lowest lesion):\n"
         + cut_table
+        + "\n\n  follow-up at another contrast (soft tissue stretched about the liver level: the lesions' contrast "
+        + "times the factor; nothing moved):\n"
+        + contrast_table
     )
     return Section(TITLE, table, targets, tuple(notes))
