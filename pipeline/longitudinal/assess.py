@@ -200,6 +200,8 @@ def _percist(
     references = [_reference_value(tp.pet_reference) for tp in records]
     percist = tuple(assess_percist(lesions, observations, references, new, config.percist))
     _warn_uptake_times(records, config)
+    if all(tp.pet_series_uid is None for tp in records):
+        return percist  # a study without PET: PERCIST does not apply, and its notes say so in response.csv only
     for a in percist:
         for note in a.notes:
             if note != "new lesion" and not note.startswith("not assessable at baseline"):

@@ -183,3 +183,5 @@ def test_run_loads_every_timepoint_of_a_real_study(realdata: Path, built_studies
     ]
     assert any(n.startswith("PixelSpacing: DS value longer than 16 characters") for n in run["inputs"]["header_notes"])
     assert any("PixelSpacing: DS value longer than 16" in w for w in run["warnings"])
+    # a CT study without PET: PERCIST does not apply, which is no reason for a warning
+    assert not [w for w in run["warnings"] if "PERCIST" in w]
