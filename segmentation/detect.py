@@ -31,7 +31,8 @@ organ, or a deposit alone), and compact: its volume at least
 and its major axis at most ``bright_max_elongation`` times its least axis (IBSI
 axis lengths, :func:`measurement.morphology.axis_lengths_mm`; a vessel segment
 is long and thin). A dark candidate that the hypodense segmenter refuses is given to the segmenter of any
-appearance (a rim, mottled tissue or deposits around its dark core), whose lesion is kept when it holds at
+appearance (a rim, mottled tissue or deposits around its dark core; within
+:data:`pipeline.longitudinal.autodetect.RESCUE_MAX_HALF_MM` of the seed), whose lesion is kept when it holds at
 least half of the candidate's region (not a structure nearby, nor a piece of a longer dark vessel or duct),
 differs from the liver by ``min_contrast_hu`` and is measurable and compact as above. A dark candidate whose
 core is at least ``unmeasured_min_depth_mm``

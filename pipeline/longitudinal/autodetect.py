@@ -14,6 +14,7 @@ and only reported.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import logging
 from collections.abc import Callable, Sequence
@@ -34,7 +35,7 @@ from pipeline.longitudinal.register import RegistrationResult
 from pipeline.records import LesionRecord, Point
 from pipeline.targets.json_file import Target
 from segmentation.ct_lesion import CtLesionSegmenter
-from segmentation.ct_seeded import SeededCtSegmenter, organ_model
+from segmentation.ct_seeded import SeededCtConfig, SeededCtSegmenter, organ_model
 from segmentation.detect import CtCandidate, DetectionConfig, choose_targets, ct_candidates, pet_hotspots
 from segmentation.result import LesionSegmentation, LesionSegmenter, SegmentationHints, not_found
 
@@ -53,6 +54,9 @@ DETECTED_COLUMNS = (
     "not_measured_reason",
 )
 MEASURABLE_MM = 10.0
+#: how far from a dark candidate's seed (half the crop's side, mm) the segmenter of any appearance looks when the
+#: hypodense segmenter refused the candidate (a lesion up to about 128 mm across)
+RESCUE_MAX_HALF_MM = 64.0
 
 
 @dataclass(frozen=True)
@@ -99,7 +103,7 @@ def _segmented(
         seg = segmenter.segment(image, spacing, candidate.seed_zyx)
         if not seg.found or seg.mask_zyx is None or seg.confidence < config.min_confidence:
             # a rim, mottled tissue or a deposit around the dark core: the segmenter of any appearance
-            other = seeded.segment(image, spacing, candidate.seed_zyx, hints)
+            other = _rescuer(seeded).segment(image, spacing, candidate.seed_zyx, hints)
             if other.confidence >= config.min_confidence and _rescued(other, candidate, image.shape, spacing, config):
                 seg = other
     else:
@@ -115,6 +119,15 @@ def _segmented(
     if candidate.polarity > 0 and contrast is not None and abs(contrast) < config.min_contrast_hu:
         return not_found("a bright spot in tissue that hardly differs from the liver", candidate.seed_zyx)
     return seg
+
+
+def _rescuer(seeded: SeededCtSegmenter) -> SeededCtSegmenter:
+    """``seeded``, looking no farther than :data:`RESCUE_MAX_HALF_MM` from the seed: beyond, a region is no
+    compact lesion to keep from a dark candidate, and a deep dark core is reported anyway."""
+    config = getattr(seeded, "config", None)
+    if not isinstance(config, SeededCtConfig) or config.max_half_mm <= RESCUE_MAX_HALF_MM:
+        return seeded
+    return SeededCtSegmenter(dataclasses.replace(config, max_half_mm=RESCUE_MAX_HALF_MM))
 
 
 def _rescued(

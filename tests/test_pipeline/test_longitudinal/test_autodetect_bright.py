@@ -123,3 +123,18 @@ def test_a_second_candidate_in_a_vessel_already_judged_is_not_segmented_again(mo
     )
     assert found == []
     assert seeded.seeds == [seeds[0]]
+
+
+def test_the_segmenter_of_any_appearance_looks_no_farther_than_the_rescue_limit_for_a_dark_candidate():
+    """A dark candidate the hypodense segmenter refused is given to the seeded segmenter with its crop capped at
+    RESCUE_MAX_HALF_MM (64 mm from the seed); a smaller cap of the user's, or another segmenter, is kept."""
+    from pipeline.longitudinal.autodetect import RESCUE_MAX_HALF_MM, _rescuer
+    from segmentation.ct_seeded import SeededCtConfig, SeededCtSegmenter
+
+    assert RESCUE_MAX_HALF_MM == 64.0
+    assert SeededCtConfig().max_half_mm > RESCUE_MAX_HALF_MM
+    assert _rescuer(SeededCtSegmenter()).config.max_half_mm == RESCUE_MAX_HALF_MM
+    smaller = SeededCtSegmenter(SeededCtConfig(max_half_mm=50.0))
+    assert _rescuer(smaller) is smaller
+    stub = _Refusing()
+    assert _rescuer(stub) is stub  # type: ignore[arg-type]
