@@ -201,7 +201,7 @@ def _percist(
     percist = tuple(assess_percist(lesions, observations, references, new, config.percist))
     _warn_uptake_times(records, config)
     if all(tp.pet_series_uid is None for tp in records):
-        return percist  # a study without PET: PERCIST does not apply, and its notes say so in response.csv only
+        return percist  # a study without PET: PERCIST does not apply (NE at every follow-up), no reason to warn
     for a in percist:
         for note in a.notes:
             if note != "new lesion" and not note.startswith("not assessable at baseline"):
