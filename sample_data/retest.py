@@ -25,8 +25,10 @@ Written as signed 16-bit single-frame CT, one file per slice, HU unchanged.
 
 :func:`write_cut_study` writes a two-timepoint study whose follow-up is the
 same pixels scanned over a shorter range, its first slice through a lesion;
-:func:`write_contrast_study` one whose follow-up is the same pixels with the
-lesions' contrast to the liver scaled (another contrast phase or tube voltage).
+:func:`write_contrast_study`, :func:`write_noisy_study` and
+:func:`write_thick_study` ones whose follow-up is the same pixels with the
+lesions' contrast to the liver scaled (another contrast phase or tube
+voltage), with noise added (a lower dose), or reconstructed in thicker slices.
 """
 
 from __future__ import annotations
@@ -248,6 +250,34 @@ def write_contrast_study(out: Path, background: Background, factor: float) -> Pa
     return _write_followup_study(out, background, "CONTRAST", follow, 0.0, about)
 
 
+def write_noisy_study(out: Path, background: Background, sd_hu: float, seed: int = 1) -> Path:
+    """Write ``out/study``: the baseline and, 60 days later, the same pixels with noise of ``sd_hu`` added (white
+    noise smoothed in-plane by 0.8 voxel, so grained like a CT's, then scaled to that SD; from ``seed``), as on
+    a lower-dose scan, with nothing moved or grown; and ``out/truth.json`` as :func:`write_retest_study` does.
+    Returns ``out/study``."""
+    _check(background)
+    hu = sitk.GetArrayFromImage(background.image).astype(np.float64)
+    noise = ndimage.gaussian_filter(np.random.default_rng(seed).normal(0.0, 1.0, hu.shape), (0.0, 0.8, 0.8))
+    follow = np.clip(np.rint(hu + sd_hu * noise / noise.std()), -32768, 32767).astype(np.int16)
+    about = {"background": background.name, "noise_sd_hu": sd_hu, "noise_seed": seed}
+    return _write_followup_study(out, background, "NOISE", follow, 0.0, about)
+
+
+def write_thick_study(out: Path, background: Background, factor: int) -> Path:
+    """Write ``out/study``: the baseline and, 60 days later, the same pixels reconstructed ``factor`` times
+    thicker (each ``factor`` consecutive slices averaged into one, centred between them; slices left over at the
+    end dropped), with nothing moved or grown; and ``out/truth.json`` as :func:`write_retest_study` does. Returns
+    ``out/study``."""
+    _check(background)
+    hu = sitk.GetArrayFromImage(background.image).astype(np.float64)
+    n = hu.shape[0] // factor
+    thick = hu[: n * factor].reshape(n, factor, *hu.shape[1:]).mean(axis=1)
+    sz = background.image.GetSpacing()[2]
+    follow = np.clip(np.rint(thick), -32768, 32767).astype(np.int16)
+    about = {"background": background.name, "slice_factor": factor}
+    return _write_followup_study(out, background, "THICK", follow, (factor - 1) * sz / 2.0, about, factor * sz)
+
+
 def contrast_scaled(hu_zyx: np.ndarray, liver_zyx: np.ndarray, factor: float) -> tuple[np.ndarray, float]:
     """``hu_zyx`` (int16) with every soft-tissue attenuation (:data:`SOFT_TISSUE_HU`) moved to
     ``level + factor * (hu - level)``, and ``level``: the median over ``liver_zyx`` (HU)."""
@@ -259,16 +289,24 @@ def contrast_scaled(hu_zyx: np.ndarray, liver_zyx: np.ndarray, factor: float) ->
 
 
 def _write_followup_study(
-    out: Path, background: Background, kind: str, follow_hu: np.ndarray, z_offset_mm: float, about: dict
+    out: Path,
+    background: Background,
+    kind: str,
+    follow_hu: np.ndarray,
+    z_offset_mm: float,
+    about: dict,
+    z_spacing_mm: float | None = None,
 ) -> Path:
     """Write ``out/study`` (the baseline, and ``follow_hu`` 60 days later in the same frame of reference, its
-    first slice ``z_offset_mm`` above the baseline's) and the targets; return ``out/study``."""
+    first slice ``z_offset_mm`` above the baseline's, its slices ``z_spacing_mm`` apart: by default the
+    baseline's spacing) and the targets; return ``out/study``."""
     image = background.image
     hu = sitk.GetArrayFromImage(image)
     sx, sy, sz = image.GetSpacing()
+    fz = z_spacing_mm or sz
     origin = tuple(float(v) for v in image.GetOrigin())
     full = Grid(hu.shape, (sx, sy, sz), origin, sz)  # type: ignore[arg-type]
-    follow = Grid(follow_hu.shape, (sx, sy, sz), (origin[0], origin[1], origin[2] + z_offset_mm), sz)
+    follow = Grid(follow_hu.shape, (sx, sy, fz), (origin[0], origin[1], origin[2] + z_offset_mm), fz)
     patient = Patient(f"{kind}-{background.name.upper()}", f"{kind}^PATIENT", "O", "19700101", 70.0, 1.70)
     start = dt.datetime(2024, 1, 8, 9, 0, 0)
     study_dir = out / "study"

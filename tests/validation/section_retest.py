@@ -15,11 +15,11 @@ slice of the lowest lesion's deepest point up): every target whose mask reaches 
 in the follow-up and must not be measured nor counted as gone (``not_found``, RECIST NE); every other target
 measured at baseline must be measured as at baseline (the same limits).
 
-A follow-up at another contrast (:func:`sample_data.retest.write_contrast_study`: the same pixels with the
-lesions' contrast to the liver times 0.6 and times 1.5, as at another contrast phase or tube voltage): nothing
-moved or grew, so every target measured at baseline must be measured within twice the accuracy bounds of the
-lesion section (3 mm, 20 %), or not evaluated (``not_found``, RECIST NE): a changed image may leave a lesion's
-edge unclear, but never a response that did not happen.
+Follow-ups changed as real ones are (:data:`CHANGES`: the same pixels with the lesions' contrast to the liver
+times 0.6 and times 1.5, as at another contrast phase or tube voltage; with 15 HU of noise added, as at a lower
+dose; in slices twice as thick): nothing moved or grew, so every target measured at baseline must be measured
+within twice the accuracy bounds of the lesion section (3 mm, 20 %), or not evaluated (``not_found``, RECIST
+NE): a changed image may leave a lesion's edge unclear, but never a response that did not happen.
 """
 
 from __future__ import annotations
@@ -37,18 +37,26 @@ from sample_data.retest import (  # noqa: E402
     load_background,
     write_contrast_study,
     write_cut_study,
+    write_noisy_study,
     write_retest_study,
+    write_thick_study,
 )
 
 TITLE = "Test-retest: the same scan again (identical +60 d; shifted 25 mm, new frame of reference +120 d)"
 MAX_DIAMETER_MM = 0.5
 MAX_VOLUME_PCT = 1.0
 FOLLOWUPS = {"1": "identical", "2": "shifted"}
-#: a follow-up at another contrast: the lesions' contrast to the liver times each factor
-CONTRAST_FACTORS = (0.6, 1.5)
+#: follow-ups changed as real ones are (nothing moved or grown): another contrast (the lesions' contrast to the
+#: liver times 0.6 or 1.5), a lower dose (noise of 15 HU added), slices twice as thick
+CHANGES = {
+    "contrast x0.6": lambda out, background: write_contrast_study(out, background, 0.6),
+    "contrast x1.5": lambda out, background: write_contrast_study(out, background, 1.5),
+    "noise +15 HU": lambda out, background: write_noisy_study(out, background, 15.0),
+    "slices x2": lambda out, background: write_thick_study(out, background, 2),
+}
 #: there the image changed, so the limits are twice the accuracy bounds of the lesion section
-CONTRAST_DIAMETER_MM = 3.0
-CONTRAST_VOLUME_PCT = 20.0
+CHANGED_DIAMETER_MM = 3.0
+CHANGED_VOLUME_PCT = 20.0
 
 
 def _rows(path: Path) -> list[dict[str, str]]:
@@ -117,16 +125,16 @@ def cut_case(name: str, realdata: Path, work: Path) -> tuple[list[list[str]], in
     return _followup_case(name, out, study, cut, MAX_DIAMETER_MM, MAX_VOLUME_PCT, cut_label=True)
 
 
-def contrast_case(name: str, factor: float, realdata: Path, work: Path) -> tuple[list[list[str]], int, int]:
-    """Write and run one background's study with a follow-up at another contrast (the lesions' contrast to the
-    liver times ``factor``): table rows, and how many targets were expected and found as they should be (measured
-    within :data:`CONTRAST_DIAMETER_MM` and :data:`CONTRAST_VOLUME_PCT` of baseline, or not evaluated)."""
-    out = work / "retest-contrast" / f"{name}-x{factor:g}"
+def changed_case(name: str, change: str, realdata: Path, work: Path) -> tuple[list[list[str]], int, int]:
+    """Write and run one background's study with a follow-up changed as :data:`CHANGES` says: table rows, and how
+    many targets were expected and found as they should be (measured within :data:`CHANGED_DIAMETER_MM` and
+    :data:`CHANGED_VOLUME_PCT` of baseline, or not evaluated)."""
+    out = work / "retest-changed" / f"{name}-{change.replace(' ', '-')}"
     background = _with_lesions(name, realdata)
-    study = write_contrast_study(out, background, factor)
+    study = CHANGES[change](out, background)
     flags = [False] * len(background.lesions_zyx)
-    rows, expected, good = _followup_case(name, out, study, flags, CONTRAST_DIAMETER_MM, CONTRAST_VOLUME_PCT)
-    return [[row[0], f"x{factor:g}", *row[1:]] for row in rows], expected, good
+    rows, expected, good = _followup_case(name, out, study, flags, CHANGED_DIAMETER_MM, CHANGED_VOLUME_PCT)
+    return [[row[0], change, *row[1:]] for row in rows], expected, good
 
 
 def _with_lesions(name: str, realdata: Path):  # type: ignore[no-untyped-def]
@@ -204,18 +212,18 @@ def run(context):  # type: ignore[no-untyped-def]
             case_rows, expected, good = cut_case(name, context.realdata, context.work)
             cut_rows += case_rows
             cut_expected, cut_good = cut_expected + expected, cut_good + good
-    contrast_rows: list[list[str]] = []
-    contrast_expected = contrast_good = 0
-    for factor in CONTRAST_FACTORS:
+    changed_rows: list[list[str]] = []
+    changed_expected = changed_good = 0
+    for change in CHANGES:
         for name in BACKGROUNDS:
             if (context.realdata / name).is_dir():
-                case_rows, expected, good = contrast_case(name, factor, context.realdata, context.work)
-                contrast_rows += case_rows
-                contrast_expected, contrast_good = contrast_expected + expected, contrast_good + good
+                case_rows, expected, good = changed_case(name, change, context.realdata, context.work)
+                changed_rows += case_rows
+                changed_expected, changed_good = changed_expected + expected, changed_good + good
     header = ["background", "target", "in follow-up", "baseline", "follow-up", "LD mm", "volume ml", "expected"]
     cut_table = format_columns([*header, "RECIST", ""], cut_rows)
-    contrast_header = ["background", "contrast", "target", "baseline", "follow-up", "LD mm", "volume ml", "expected"]
-    contrast_table = format_columns([*contrast_header, "RECIST", ""], contrast_rows)
+    changed_header = ["background", "follow-up", "target", "baseline", "follow-up", "LD mm", "volume ml", "expected"]
+    changed_table = format_columns([*changed_header, "RECIST", ""], changed_rows)
     checks = 3 * int(totals["targets"])
     d_ld, d_vol = float(totals["d_ld"]), float(totals["d_vol"])
     targets = (
@@ -247,10 +255,10 @@ def run(context):  # type: ignore[no-untyped-def]
             cut_expected > 0 and cut_good == cut_expected,
         ),
         Target(
-            "follow-up at another contrast: as at baseline or NE",
+            "follow-up at another contrast, dose, thickness: as before or NE",
             "all",
-            f"{contrast_good}/{contrast_expected}",
-            contrast_expected > 0 and contrast_good == contrast_expected,
+            f"{changed_good}/{changed_expected}",
+            changed_expected > 0 and changed_good == changed_expected,
         ),
     )
     table = (
@@ -259,8 +267,8 @@ def run(context):  # type: ignore[no-untyped-def]
         )
         + "\n\n  follow-up scanned over a shorter range (first slice through the lowest lesion):\n"
         + cut_table
-        + "\n\n  follow-up at another contrast (soft tissue stretched about the liver level: the lesions' contrast "
-        + "times the factor; nothing moved):\n"
-        + contrast_table
+        + "\n\n  follow-up changed as real ones are, nothing moved or grown (contrast: soft tissue stretched about the "
+        + "liver level; noise: added, grained like a CT's; slices: each two averaged into one):\n"
+        + changed_table
     )
     return Section(TITLE, table, targets, tuple(notes))
