@@ -161,7 +161,7 @@ def insert_lesions(
         near = np.zeros(image.shape, bool)
         near[local] = ndimage.distance_transform_edt(~inside[local], sampling=spacing) <= clearance_mm
         free &= ~near[box]
-    out = sitk.GetImageFromArray(np.clip(np.rint(image), -32768, 32767).astype(np.int16))
+    out = sitk.GetImageFromArray(_as_int16(image))
     out.CopyInformation(background.image)
     return Background(background.name, out, background.liver_zyx, tuple(masks))
 
@@ -258,7 +258,7 @@ def write_noisy_study(out: Path, background: Background, sd_hu: float, seed: int
     _check(background)
     hu = sitk.GetArrayFromImage(background.image).astype(np.float64)
     noise = ndimage.gaussian_filter(np.random.default_rng(seed).normal(0.0, 1.0, hu.shape), (0.0, 0.8, 0.8))
-    follow = np.clip(np.rint(hu + sd_hu * noise / noise.std()), -32768, 32767).astype(np.int16)
+    follow = _as_int16(hu + sd_hu * noise / noise.std())
     about = {"background": background.name, "noise_sd_hu": sd_hu, "noise_seed": seed}
     return _write_followup_study(out, background, "NOISE", follow, 0.0, about)
 
@@ -273,7 +273,7 @@ def write_thick_study(out: Path, background: Background, factor: int) -> Path:
     n = hu.shape[0] // factor
     thick = hu[: n * factor].reshape(n, factor, *hu.shape[1:]).mean(axis=1)
     sz = background.image.GetSpacing()[2]
-    follow = np.clip(np.rint(thick), -32768, 32767).astype(np.int16)
+    follow = _as_int16(thick)
     about = {"background": background.name, "slice_factor": factor}
     return _write_followup_study(out, background, "THICK", follow, (factor - 1) * sz / 2.0, about, factor * sz)
 
@@ -285,7 +285,7 @@ def contrast_scaled(hu_zyx: np.ndarray, liver_zyx: np.ndarray, factor: float) ->
     level = float(np.median(hu[liver_zyx]))
     soft = (hu >= SOFT_TISSUE_HU[0]) & (hu <= SOFT_TISSUE_HU[1])
     scaled = np.where(soft, level + factor * (hu - level), hu)
-    return np.clip(np.rint(scaled), -32768, 32767).astype(np.int16), level
+    return _as_int16(scaled), level
 
 
 def _write_followup_study(
@@ -315,6 +315,11 @@ def _write_followup_study(
     _write_series(study_dir / "timepoint1", follow_hu, follow, patient, 1, start + dt.timedelta(days=60), frame)
     _write_targets(out, background, about)
     return study_dir
+
+
+def _as_int16(values: np.ndarray) -> np.ndarray:
+    """HU values rounded to the nearest integer and clipped to signed 16 bits (as the series are written)."""
+    return np.clip(np.rint(values), -32768, 32767).astype(np.int16)
 
 
 def _check(background: Background) -> None:

@@ -93,17 +93,18 @@ def _segmented(
     spacing: tuple[float, float, float],
     segmenter: LesionSegmenter,
     seeded: SeededCtSegmenter,
+    rescue: SeededCtSegmenter,
     hints: SegmentationHints,
     config: DetectionConfig,
 ) -> LesionSegmentation:
-    """The lesion a candidate leads to, or why there is none: a dark candidate segmented by ``segmenter``, a
-    bright one by ``seeded``, kept with a confidence of at least ``min_confidence``; from a bright candidate,
+    """The lesion a candidate leads to, or why there is none: a dark candidate segmented by ``segmenter`` (by
+    ``rescue``, :func:`_rescuer` of ``seeded``, when that refuses it), a bright one by ``seeded``, kept with a confidence of at least ``min_confidence``; from a bright candidate,
     a lesion that differs from the liver by at least ``min_contrast_hu``."""
     if candidate.polarity < 0:
         seg = segmenter.segment(image, spacing, candidate.seed_zyx)
         if not seg.found or seg.mask_zyx is None or seg.confidence < config.min_confidence:
             # a rim, mottled tissue or a deposit around the dark core: the segmenter of any appearance
-            other = _rescuer(seeded).segment(image, spacing, candidate.seed_zyx, hints)
+            other = rescue.segment(image, spacing, candidate.seed_zyx, hints)
             if other.confidence >= config.min_confidence and _rescued(other, candidate, image.shape, spacing, config):
                 seg = other
     else:
@@ -202,6 +203,7 @@ def _ct_found(
     image = spatial.array_zyx(ct.image)
     spacing = spatial.spacing_zyx(ct.image)
     seeded = seeded or SeededCtSegmenter()
+    rescue = _rescuer(seeded)
     try:
         hints = SegmentationHints(organ=organ_model(image, spacing, liver_zyx))
     except ValueError:
@@ -214,7 +216,7 @@ def _ct_found(
         seed = tuple(int(round(v)) for v in candidate.seed_zyx)
         if taken[seed] or judged[seed]:
             continue
-        seg = _segmented(candidate, image, spacing, segmenter, seeded, hints, config)
+        seg = _segmented(candidate, image, spacing, segmenter, seeded, rescue, hints, config)
         seed_lps = _lps(ct.image, np.asarray(candidate.seed_zyx))
         if not seg.found or seg.mask_zyx is None:
             if candidate.polarity < 0 and candidate.depth_mm >= config.unmeasured_min_depth_mm:

@@ -133,7 +133,9 @@ def changed_case(name: str, change: str, realdata: Path, work: Path) -> tuple[li
     background = _with_lesions(name, realdata)
     study = CHANGES[change](out, background)
     flags = [False] * len(background.lesions_zyx)
-    rows, expected, good = _followup_case(name, out, study, flags, CHANGED_DIAMETER_MM, CHANGED_VOLUME_PCT)
+    rows, expected, good = _followup_case(
+        name, out, study, flags, CHANGED_DIAMETER_MM, CHANGED_VOLUME_PCT, may_refuse=True
+    )
     return [[row[0], change, *row[1:]] for row in rows], expected, good
 
 
@@ -149,18 +151,18 @@ def _followup_case(
     cut: list[bool],
     max_diameter_mm: float,
     max_volume_pct: float,
+    may_refuse: bool = False,
     cut_label: bool = False,
 ) -> tuple[list[list[str]], int, int]:
     """Run a two-timepoint study and judge each target's follow-up: a target ``cut`` by the follow-up's range
     must be not found and the timepoint not evaluable (NE, or PD from the others); any other target measured at
-    baseline measured within the limits of it, or (when the limits are the wider ones of a changed image) not
-    found with RECIST NE. Returns table rows, and how many targets were expected and judged good."""
+    baseline measured within the limits of it, or, when it ``may_refuse`` (a changed image), not found with
+    RECIST NE. Returns table rows, and how many targets were expected and judged good."""
     from pipeline.longitudinal.run import run_study
 
     run_study(study, out / "results", progress=lambda *args, **kwargs: None)
     measured = {(r["lesion_id"], r["timepoint"]): r for r in _rows(out / "results" / "measurements.csv")}
     recist = _rows(out / "results" / "response.csv")[1]["recist"]
-    may_refuse = max_diameter_mm > MAX_DIAMETER_MM
     rows, good = [], 0
     for n, is_cut in enumerate(cut, start=1):
         base, follow = measured[(f"T{n}", "0")], measured[(f"T{n}", "1")]
